@@ -1,0 +1,1 @@
+"""The ledger service's REST API and admin dashboard (not built yet)."""

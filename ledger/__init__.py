@@ -1,0 +1,27 @@
+"""The SQL ledger: an append-only, hash-chained event log and the tables derived from it.
+
+Modules:
+- ``models``: SQLAlchemy tables (``events`` is the source of truth; the rest is derived);
+- ``events``: which records may be logged and the hash chain over them (pure);
+- ``eventlog``: the one write path (lock the chain head, append, apply projections);
+- ``projections``: derived tables as functions of events, applied on write and replayed by the audit;
+- ``ingest``: receipt ingest with per-item accepted / duplicate / rejected results;
+- ``audit``: chain, signature and derived-table verification;
+- ``db``, ``settings``, ``migrate``: engines (SQLite WAL, PostgreSQL), the database URL, Alembic;
+- ``store``: ``Ledger``, the handle the CLI and the API hold; ``cli``: ``swarmtrust ledger ...``.
+"""
+
+from ledger.audit import AuditReport
+from ledger.errors import BatchTooLargeError, LedgerError, RecordRejectedError, SchemaNotReadyError
+from ledger.ingest import IngestResult
+from ledger.store import Ledger
+
+__all__ = [
+    "AuditReport",
+    "BatchTooLargeError",
+    "IngestResult",
+    "Ledger",
+    "LedgerError",
+    "RecordRejectedError",
+    "SchemaNotReadyError",
+]

@@ -1,0 +1,99 @@
+"""``swarmtrust ledger ...``: create or upgrade the schema, and audit the event log."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from sqlalchemy.engine import make_url
+
+from ledger.audit import AuditReport
+from ledger.db import create_ledger_engine
+from ledger.migrate import upgrade as upgrade_schema
+from ledger.settings import LedgerSettings
+from ledger.store import Ledger
+
+app = typer.Typer(help="The SQL ledger: schema migrations and audits.", no_args_is_help=True)
+
+DbOption = Annotated[
+    str | None,
+    typer.Option(
+        "--db",
+        help="SQLAlchemy URL of the ledger (default: SWARMTRUST_DB_URL, then a SQLite file in the data dir).",
+        show_default=False,
+    ),
+]
+
+
+def _display(url: str) -> str:
+    return make_url(url).render_as_string(hide_password=True)
+
+
+@app.command()
+def upgrade(db: DbOption = None) -> None:
+    """Create the ledger schema, or upgrade it to this version's; safe to run again."""
+    url = LedgerSettings().resolved_db_url(db)
+    engine = create_ledger_engine(url)
+    try:
+        before, after = upgrade_schema(engine)
+    finally:
+        engine.dispose()
+    if before == after:
+        typer.echo(f"ledger {_display(url)} is already at schema revision {after}")
+    else:
+        typer.echo(f"ledger {_display(url)} upgraded: {before or 'empty'} -> {after}")
+
+
+@app.command()
+def audit(
+    db: DbOption = None,
+    anchor: Annotated[
+        str | None,
+        typer.Option(help="A head hash recorded earlier: fail unless the chain still contains it."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Verify the hash chain and every signature, and re-derive the derived tables from the events.
+
+    Exit status 0 when the ledger is clean, 1 when anything was altered, deleted or inserted out of chain.
+    """
+    url = LedgerSettings().resolved_db_url(db)
+    with Ledger.open(url) as ledger:
+        report = ledger.audit(anchor=anchor)
+    if as_json:
+        typer.echo(json.dumps(_report_json(report), indent=2))
+    else:
+        _print_report(report, _display(url))
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+def _report_json(report: AuditReport) -> dict[str, object]:
+    return {
+        "ok": report.ok,
+        "events_checked": report.events_checked,
+        "events_by_kind": report.kinds,
+        "head_seq": report.head_seq,
+        "head_hash": report.head_hash,
+        "first_bad_seq": report.first_bad_seq,
+        "problems": [{"seq": p.seq, "where": p.where, "message": p.message} for p in report.problems],
+    }
+
+
+def _print_report(report: AuditReport, where: str) -> None:
+    console = Console(highlight=False)
+    kinds = ", ".join(f"{n} {k}" for k, n in sorted(report.kinds.items())) or "none"
+    console.print(f"ledger {where}")
+    console.print(f"events checked: {report.events_checked} ({kinds})")
+    console.print(f"chain head: seq {report.head_seq} hash {report.head_hash}")
+    if report.ok:
+        console.print("[green]clean[/]: the chain links, every signature verifies, derived tables match the events")
+        return
+    console.print(f"[red]{len(report.problems)} problem(s)[/]; first bad sequence number: {report.first_bad_seq}")
+    for problem in report.problems[:50]:
+        seq = "-" if problem.seq is None else str(problem.seq)
+        console.print(f"  seq {seq:>8}  {problem.where}: {problem.message}", markup=False)
+    if len(report.problems) > 50:
+        console.print(f"  ... and {len(report.problems) - 50} more (use --json for all)")

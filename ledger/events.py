@@ -1,0 +1,113 @@
+"""Event log entries: which record types may be logged, and the hash chain over them (pure code).
+
+An event is a signed record (its canonical body, its signer and the signer's own signature) placed at
+a sequence number and chained to its predecessor:
+
+    hash = BLAKE2b-256("swarmtrust/event/v1" + canonical [seq, kind, payload, signer, signature,
+                                                           recorded_ms, prev_hash])
+
+The first event's ``prev_hash`` is 32 zero bytes. Changing, removing or reordering any event breaks
+the chain from that point; changing a payload also breaks the submitter's signature.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from node.canonical import pack
+from node.digests import blake2b_256
+from node.errors import WireFormatError
+from node.receipts import Receipt
+from node.records import WireRecord
+from node.signing import Signed, verify_record
+
+EVENT_DOMAIN = b"swarmtrust/event/v1"
+GENESIS_HASH = bytes(32)
+
+
+@dataclass(frozen=True)
+class EventKind:
+    """A kind of event: the record type its payload holds and the server key it is about (if any)."""
+
+    name: str
+    record_type: type[WireRecord]
+    subject: Callable[[Any], bytes | None]
+
+
+EVENT_KINDS: dict[str, EventKind] = {
+    kind.name: kind for kind in (EventKind("receipt", Receipt, lambda receipt: receipt.server_key),)
+}
+
+
+@dataclass(frozen=True)
+class EventDraft:
+    """A verified signed record about to be appended."""
+
+    kind: str
+    signed: Signed[Any]
+
+    @property
+    def subject(self) -> bytes | None:
+        return EVENT_KINDS[self.kind].subject(self.signed.record)
+
+
+@dataclass(frozen=True)
+class ChainedEvent:
+    """An event with its place in the chain: exactly the columns of ``events``, as bytes."""
+
+    seq: int
+    kind: str
+    payload: bytes
+    signer: bytes
+    signature: bytes
+    subject: bytes | None
+    recorded_ms: int
+    prev_hash: bytes
+    hash: bytes
+
+
+def event_hash(
+    seq: int, kind: str, payload: bytes, signer: bytes, signature: bytes, recorded_ms: int, prev_hash: bytes
+) -> bytes:
+    return blake2b_256(EVENT_DOMAIN, pack([seq, kind, payload, signer, signature, recorded_ms, prev_hash]))
+
+
+def chain(drafts: list[EventDraft], *, after_seq: int, after_hash: bytes, recorded_ms: int) -> list[ChainedEvent]:
+    """Place ``drafts`` after the event (``after_seq``, ``after_hash``), in order."""
+    out: list[ChainedEvent] = []
+    prev = after_hash
+    for offset, draft in enumerate(drafts, start=1):
+        seq = after_seq + offset
+        signed = draft.signed
+        digest = event_hash(seq, draft.kind, signed.body, signed.signer, signed.signature, recorded_ms, prev)
+        out.append(
+            ChainedEvent(
+                seq,
+                draft.kind,
+                signed.body,
+                signed.signer,
+                signed.signature,
+                draft.subject,
+                recorded_ms,
+                prev,
+                digest,
+            )
+        )
+        prev = digest
+    return out
+
+
+def open_event_record(kind: str, payload: bytes, signer: bytes, signature: bytes) -> Signed[Any]:
+    """Decode and verify a stored event's record; its signer must be the stored signer.
+
+    Raises WireFormatError for an unknown kind or bad payload, SignatureError for a bad signature.
+    """
+    spec = EVENT_KINDS.get(kind)
+    if spec is None:
+        raise WireFormatError(f"unknown event kind {kind!r}")
+    signed = verify_record(spec.record_type, payload, signature)
+    if signed.signer != signer:
+        raise WireFormatError(f"event signer {signer.hex()} is not the record's signer {signed.signer.hex()}")
+    return signed

@@ -1,0 +1,114 @@
+"""Receipt ingest: verify, de-duplicate and append, item by item within one transaction per batch.
+
+Each item ends in one of three states: ``accepted`` (appended now), ``duplicate`` (the same receipt is
+already in the ledger: a safe retry) or ``rejected`` (with a reason; nothing of it is written). A bad
+item never spoils the good ones beside it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from sqlalchemy import Connection, Engine, select
+
+from ledger.errors import BatchTooLargeError
+from ledger.eventlog import Clock, now_ms, open_writer
+from ledger.events import EventDraft
+from ledger.models import ReceiptRow
+from node.errors import RecordTooLargeError, SignatureError, UnsupportedVersionError, WireFormatError
+from node.receipts import Receipt
+from node.signing import Signed, open_signed
+
+MAX_BATCH = 10_000
+_LOOKUP_CHUNK = 1_000  # ids per IN (...) query, well under every database's parameter limit
+
+Status = Literal["accepted", "duplicate", "rejected"]
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """What became of one submitted receipt."""
+
+    index: int  # position in the submitted batch
+    status: Status
+    receipt_id: str | None = None  # hex, when the receipt could be decoded
+    seq: int | None = None  # the event holding it (accepted or duplicate)
+    reason: str | None = None  # for rejections: malformed, too_large, unsupported_version, bad_signature, conflict
+    message: str | None = None
+
+
+def verify_receipt(index: int, wire: bytes) -> Signed[Receipt] | IngestResult:
+    """The verified receipt, or the rejection saying why not."""
+    try:
+        return open_signed(Receipt, wire)
+    except RecordTooLargeError as exc:
+        return IngestResult(index, "rejected", reason="too_large", message=str(exc))
+    except UnsupportedVersionError as exc:
+        return IngestResult(index, "rejected", reason="unsupported_version", message=str(exc))
+    except WireFormatError as exc:
+        return IngestResult(index, "rejected", reason="malformed", message=str(exc))
+    except SignatureError as exc:
+        return IngestResult(index, "rejected", reason="bad_signature", message=str(exc))
+
+
+def ingest_receipts(engine: Engine, wires: Sequence[bytes], *, clock: Clock = now_ms) -> list[IngestResult]:
+    """Ingest a batch of signed receipts (``Signed.to_wire`` bytes); one result per item, in order."""
+    if len(wires) > MAX_BATCH:
+        raise BatchTooLargeError(f"a batch holds at most {MAX_BATCH} receipts, got {len(wires)}; split it")
+    results: dict[int, IngestResult] = {}
+    verified: list[tuple[int, Signed[Receipt]]] = []
+    for index, wire in enumerate(wires):
+        outcome = verify_receipt(index, wire)
+        if isinstance(outcome, IngestResult):
+            results[index] = outcome
+        else:
+            verified.append((index, outcome))
+    if not verified:
+        return [results[i] for i in range(len(wires))]
+
+    with open_writer(engine, clock) as writer:
+        known = _stored_digests(writer.connection, [s.record.receipt_id.hex() for _, s in verified])
+        drafts: list[EventDraft] = []
+        pending: list[tuple[int, str]] = []
+        for index, signed in verified:
+            rid, digest = signed.record.receipt_id.hex(), signed.digest.hex()
+            prior = known.get(rid)
+            if prior is None:
+                known[rid] = (digest, None)
+                drafts.append(EventDraft("receipt", signed))
+                pending.append((index, rid))
+            elif prior[0] == digest:
+                results[index] = IngestResult(index, "duplicate", rid, seq=prior[1])
+            else:
+                results[index] = IngestResult(
+                    index,
+                    "rejected",
+                    rid,
+                    reason="conflict",
+                    message=f"receipt {rid} is already recorded with other content (the server signed two "
+                    "different receipts for one step)",
+                )
+        appended = {rid: event.seq for (_, rid), event in zip(pending, writer.append(drafts), strict=True)}
+    for index, rid in pending:
+        results[index] = IngestResult(index, "accepted", rid, seq=appended[rid])
+    # A duplicate inside this very batch points at the event its first copy became.
+    return [
+        IngestResult(r.index, r.status, r.receipt_id, seq=appended[r.receipt_id])
+        if r.status == "duplicate" and r.seq is None and r.receipt_id is not None
+        else r
+        for r in (results[i] for i in range(len(wires)))
+    ]
+
+
+def _stored_digests(connection: Connection, ids: list[str]) -> dict[str, tuple[str, int | None]]:
+    found: dict[str, tuple[str, int | None]] = {}
+    for start in range(0, len(ids), _LOOKUP_CHUNK):
+        chunk = ids[start : start + _LOOKUP_CHUNK]
+        query = select(ReceiptRow.receipt_id, ReceiptRow.digest, ReceiptRow.event_seq).where(
+            ReceiptRow.receipt_id.in_(chunk)
+        )
+        for rid, digest, seq in connection.execute(query):
+            found[rid] = (digest, seq)
+    return found

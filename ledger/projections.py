@@ -1,0 +1,206 @@
+"""Derived tables as functions of the event log: applied incrementally on write, replayed by the audit.
+
+Each projection owns some tables. ``apply`` updates them inside the transaction that appends the
+events; ``replay`` rebuilds what they must hold from the events alone and names every row that
+differs. Both paths call the same row-building functions, so the audit checks the write path itself
+rather than a second implementation of it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from sqlalchemy import Connection, insert, select, update
+
+from ledger.db import insert_rows
+from ledger.models import ReceiptRow, Server
+from node.receipts import Receipt
+from node.signing import Signed
+
+
+@dataclass(frozen=True)
+class LoggedEvent:
+    """An event whose record has been decoded and verified."""
+
+    seq: int
+    kind: str
+    signed: Signed[Any]
+    recorded_ms: int
+
+
+@dataclass(frozen=True)
+class AuditProblem:
+    """One thing the audit found wrong; ``seq`` is the event it concerns, when there is one."""
+
+    seq: int | None
+    where: str
+    message: str
+
+
+class Replay(ABC):
+    """Re-derives a projection's tables from events fed in sequence order."""
+
+    @abstractmethod
+    def feed(self, event: LoggedEvent) -> None: ...
+
+    @abstractmethod
+    def compare(self, connection: Connection) -> list[AuditProblem]: ...
+
+
+class Projection(ABC):
+    kinds: ClassVar[frozenset[str]]
+
+    @abstractmethod
+    def apply(self, connection: Connection, events: Sequence[LoggedEvent]) -> None:
+        """Bring the tables up to date with ``events`` (new, in sequence order, all of ``kinds``)."""
+
+    @abstractmethod
+    def replay(self) -> Replay: ...
+
+
+# --- receipts and servers ---------------------------------------------------------------------------
+
+
+def receipt_row(seq: int, signed: Signed[Receipt]) -> dict[str, Any]:
+    r = signed.record
+    return {
+        "receipt_id": r.receipt_id.hex(),
+        "event_seq": seq,
+        "digest": signed.digest.hex(),
+        "session_id": r.session_id.hex(),
+        "step": r.step,
+        "server_key": r.server_key.hex(),
+        "model_id": r.model_id,
+        "weights_digest": r.weights_digest.hex(),
+        "block_start": r.block_start,
+        "block_end": r.block_end,
+        "dtype": r.dtype,
+        "input_digest": r.input_digest.hex(),
+        "input_shape": ",".join(map(str, r.input_shape)),
+        "output_digest": r.output_digest.hex(),
+        "output_shape": ",".join(map(str, r.output_shape)),
+        "prev_receipt": r.prev_receipt.hex() if r.prev_receipt else None,
+        "client_nonce": r.client_nonce.hex(),
+        "timestamp_ms": r.timestamp_ms,
+        "day": dt.datetime.fromtimestamp(r.timestamp_ms / 1000, dt.timezone.utc).date(),
+    }
+
+
+def tally_receipt(tally: dict[str, Any] | None, key: str, seq: int, receipt: Receipt) -> dict[str, Any]:
+    """The ``servers`` row after one more receipt of server ``key`` at event ``seq``."""
+    if tally is None:
+        return {
+            "public_key": key,
+            "first_seq": seq,
+            "last_seq": seq,
+            "receipt_count": 1,
+            "last_receipt_ms": receipt.timestamp_ms,
+        }
+    return {
+        **tally,
+        "last_seq": seq,
+        "receipt_count": tally["receipt_count"] + 1,
+        "last_receipt_ms": max(tally["last_receipt_ms"], receipt.timestamp_ms),
+    }
+
+
+_SERVER_COLUMNS = ("public_key", "first_seq", "last_seq", "receipt_count", "last_receipt_ms")
+
+
+class ReceiptProjection(Projection):
+    """Tables ``receipts`` (one row per receipt) and ``servers`` (one row per server key seen)."""
+
+    kinds = frozenset({"receipt"})
+
+    def apply(self, connection: Connection, events: Sequence[LoggedEvent]) -> None:
+        if not events:
+            return
+        insert_rows(connection, ReceiptRow, [receipt_row(e.seq, e.signed) for e in events])
+        keys = {e.signed.record.server_key.hex() for e in events}
+        stored = connection.execute(select(Server).where(Server.public_key.in_(keys))).mappings()
+        tallies: dict[str, dict[str, Any]] = {row["public_key"]: dict(row) for row in stored}
+        known = set(tallies)
+        for e in events:
+            key = e.signed.record.server_key.hex()
+            tallies[key] = tally_receipt(tallies.get(key), key, e.seq, e.signed.record)
+        new = [tallies[k] for k in keys - known]
+        if new:
+            connection.execute(insert(Server), new)
+        for key in keys & known:
+            row = tallies[key]
+            connection.execute(update(Server).where(Server.public_key == key).values(row))
+
+    def replay(self) -> Replay:
+        return _ReceiptReplay()
+
+
+class _ReceiptReplay(Replay):
+    def __init__(self) -> None:
+        self.receipts: dict[str, dict[str, Any]] = {}
+        self.servers: dict[str, dict[str, Any]] = {}
+
+    def feed(self, event: LoggedEvent) -> None:
+        row = receipt_row(event.seq, event.signed)
+        self.receipts[row["receipt_id"]] = row
+        key = row["server_key"]
+        self.servers[key] = tally_receipt(self.servers.get(key), key, event.seq, event.signed.record)
+
+    def compare(self, connection: Connection) -> list[AuditProblem]:
+        problems = _compare_table(
+            connection, ReceiptRow, "receipt_id", self.receipts, seq_of=lambda row: row["event_seq"]
+        )
+        problems += _compare_table(connection, Server, "public_key", self.servers, seq_of=lambda row: row["first_seq"])
+        return problems
+
+
+def _compare_table(
+    connection: Connection,
+    table: type[ReceiptRow] | type[Server],
+    key_column: str,
+    expected: dict[str, dict[str, Any]],
+    *,
+    seq_of: Any,
+) -> list[AuditProblem]:
+    """Every row of ``table`` against the rows the events imply, matched by ``key_column``."""
+    name = table.__tablename__
+    problems: list[AuditProblem] = []
+    seen: set[str] = set()
+    for row in connection.execute(select(table)).mappings():
+        key = row[key_column]
+        seen.add(key)
+        want = expected.get(key)
+        if want is None:
+            claimed = _maybe_int(seq_of(row))
+            problems.append(AuditProblem(claimed, f"{name}[{key}]", "row is not derived from any event"))
+            continue
+        changed = sorted(col for col, value in want.items() if _normalise(row[col]) != _normalise(value))
+        if changed:
+            problems.append(
+                AuditProblem(seq_of(want), f"{name}[{key}]", f"row differs from the events in {', '.join(changed)}")
+            )
+    for key, want in expected.items():
+        if key not in seen:
+            problems.append(AuditProblem(seq_of(want), f"{name}[{key}]", "row is missing"))
+    return problems
+
+
+def _normalise(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    return value
+
+
+def _maybe_int(value: Any) -> int | None:
+    return value if isinstance(value, int) else None
+
+
+PROJECTIONS: tuple[Projection, ...] = (ReceiptProjection(),)
+
+
+def projections_for(kinds: Iterable[str]) -> list[Projection]:
+    wanted = set(kinds)
+    return [p for p in PROJECTIONS if p.kinds & wanted]

@@ -1,0 +1,51 @@
+"""Canonical msgpack encoding of records as fixed-order lists, and strict decoding.
+
+A record travels as a msgpack array whose positions are fixed by its type. Encoding is canonical
+(smallest integer forms, UTF-8 strings, ``bin`` for bytes, float64 for floats), and decoding insists on
+it by re-encoding and comparing, so one record has exactly one byte string and a signature over those
+bytes cannot be re-wrapped into another encoding of the same values.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgpack
+
+from node.errors import RecordTooLargeError, WireFormatError
+
+
+def pack(values: list[Any]) -> bytes:
+    """Encode a list of plain values (int, str, bytes, float, bool, None, nested lists) canonically."""
+    return msgpack.packb(values, use_bin_type=True)  # type: ignore[no-any-return]
+
+
+def unpack_list(data: bytes, *, max_bytes: int, what: str) -> list[Any]:
+    """Decode ``data`` as one canonical msgpack array of at most ``max_bytes`` bytes.
+
+    Raises ``RecordTooLargeError`` before decoding anything oversized, and ``WireFormatError`` for
+    anything that is not exactly one canonical array.
+    """
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise WireFormatError(f"{what}: expected bytes, got {type(data).__name__}")
+    if len(data) > max_bytes:
+        raise RecordTooLargeError(f"{what}: {len(data)} bytes is over the limit of {max_bytes} bytes")
+    data = bytes(data)
+    try:
+        value = msgpack.unpackb(
+            data,
+            raw=False,
+            use_list=True,
+            strict_map_key=True,
+        )
+    except (ValueError, TypeError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError) as exc:
+        raise WireFormatError(f"{what}: not a msgpack value ({exc})") from exc
+    if not isinstance(value, list):
+        raise WireFormatError(f"{what}: expected a msgpack array, got {type(value).__name__}")
+    try:
+        canonical = pack(value)
+    except (TypeError, ValueError) as exc:  # e.g. ext types, which records never use
+        raise WireFormatError(f"{what}: holds a value records never use ({exc})") from exc
+    if canonical != data:
+        raise WireFormatError(f"{what}: not in canonical encoding (re-encode the values with swarmtrust)")
+    return value

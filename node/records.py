@@ -1,0 +1,209 @@
+"""Typed wire records: a frozen dataclass plus a table of field checks is a complete wire format.
+
+A record type declares its signature domain, version, size limit, signer field and one check per
+field; ``WireRecord`` gives it canonical encoding and strict decoding. Checks run on construction, so
+an invalid record cannot exist in memory either, whether built locally or decoded from the wire.
+
+    @dataclass(frozen=True)
+    class Ping(WireRecord):
+        DOMAIN: ClassVar[bytes] = b"swarmtrust/ping/v1"
+        VERSION: ClassVar[int] = 1
+        MAX_BYTES: ClassVar[int] = 256
+        SIGNER_FIELD: ClassVar[str] = "sender"
+        CHECKS: ClassVar[Mapping[str, Check]] = {"sender": FixedBytes(32), "sent_ms": Int(0, MAX_U64)}
+        sender: bytes
+        sent_ms: int
+
+Decoding ignores fields after the known ones (a newer minor revision of the same version); signatures
+and digests always cover the exact bytes received, never a re-encoding.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol, TypeVar
+
+from node.canonical import pack, unpack_list
+from node.errors import UnsupportedVersionError, WireFormatError
+
+MAX_U32 = 2**32 - 1
+MAX_U64 = 2**64 - 1
+MAX_SHAPE_DIMS = 8
+MAX_DIM = 2**31 - 1
+
+
+class Check(Protocol):
+    """Validates one field: returns the value (normalised, e.g. lists to tuples) or raises WireFormatError."""
+
+    def __call__(self, what: str, value: Any) -> Any: ...
+
+
+@dataclass(frozen=True)
+class FixedBytes:
+    length: int
+
+    def __call__(self, what: str, value: Any) -> bytes:
+        if type(value) is not bytes or len(value) != self.length:
+            raise WireFormatError(f"{what}: expected {self.length} bytes, got {_describe(value)}")
+        return value
+
+
+@dataclass(frozen=True)
+class Int:
+    low: int
+    high: int
+
+    def __call__(self, what: str, value: Any) -> int:
+        if type(value) is not int:
+            raise WireFormatError(f"{what}: expected an integer, got {_describe(value)}")
+        if not self.low <= value <= self.high:
+            raise WireFormatError(f"{what}: {value} is outside [{self.low}, {self.high}]")
+        return value
+
+
+@dataclass(frozen=True)
+class Float:
+    """A finite float64."""
+
+    def __call__(self, what: str, value: Any) -> float:
+        if type(value) is not float or not math.isfinite(value):
+            raise WireFormatError(f"{what}: expected a finite float, got {_describe(value)}")
+        return value
+
+
+@dataclass(frozen=True)
+class Text:
+    max_length: int
+    choices: frozenset[str] | None = None
+
+    def __call__(self, what: str, value: Any) -> str:
+        if type(value) is not str:
+            raise WireFormatError(f"{what}: expected a string, got {_describe(value)}")
+        if not value or len(value) > self.max_length:
+            raise WireFormatError(f"{what}: length {len(value)} is outside [1, {self.max_length}]")
+        if self.choices is not None and value not in self.choices:
+            raise WireFormatError(f"{what}: {value!r} is not one of {sorted(self.choices)}")
+        return value
+
+
+@dataclass(frozen=True)
+class Shape:
+    """A tensor shape: 1 to 8 non-negative dimensions."""
+
+    def __call__(self, what: str, value: Any) -> tuple[int, ...]:
+        if type(value) not in (list, tuple) or not 1 <= len(value) <= MAX_SHAPE_DIMS:
+            raise WireFormatError(f"{what}: expected a shape of 1 to {MAX_SHAPE_DIMS} dims, got {_describe(value)}")
+        for dim in value:
+            if type(dim) is not int or not 0 <= dim <= MAX_DIM:
+                raise WireFormatError(f"{what}: dimension {dim!r} is not an integer in [0, {MAX_DIM}]")
+        return tuple(value)
+
+
+@dataclass(frozen=True)
+class ListOf:
+    item: Check
+    max_length: int
+
+    def __call__(self, what: str, value: Any) -> tuple[Any, ...]:
+        if type(value) not in (list, tuple) or len(value) > self.max_length:
+            raise WireFormatError(f"{what}: expected a list of at most {self.max_length}, got {_describe(value)}")
+        return tuple(self.item(f"{what}[{i}]", item) for i, item in enumerate(value))
+
+
+@dataclass(frozen=True)
+class Optional:
+    inner: Check
+
+    def __call__(self, what: str, value: Any) -> Any:
+        return None if value is None else self.inner(what, value)
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, bytes | str | list | tuple):
+        return f"{type(value).__name__} of length {len(value)}"
+    return type(value).__name__
+
+
+R = TypeVar("R", bound="WireRecord")
+
+
+class WireRecord:
+    """Base of signed wire records; subclasses are frozen dataclasses (see the module docstring)."""
+
+    DOMAIN: ClassVar[bytes]  # domain-separation prefix of signatures and digests, e.g. b"swarmtrust/receipt/v1"
+    VERSION: ClassVar[int]
+    MAX_BYTES: ClassVar[int]  # encoded size limit, checked before decoding
+    SIGNER_FIELD: ClassVar[str]  # the field holding the 32-byte Ed25519 public key that signs the record
+    CHECKS: ClassVar[Mapping[str, Check]]
+
+    def __post_init__(self) -> None:
+        for name, what, check in _checks(type(self)):
+            value = getattr(self, name)
+            checked = check(what, value)
+            if checked is not value:  # normalised (e.g. a list to a tuple); frozen, hence the detour
+                object.__setattr__(self, name, checked)
+        self.check_consistency()
+
+    def check_consistency(self) -> None:
+        """Checks across fields, run after the per-field checks; raise WireFormatError. None by default."""
+
+    @property
+    def signer(self) -> bytes:
+        key: bytes = getattr(self, self.SIGNER_FIELD)
+        return key
+
+    def encode(self) -> bytes:
+        """The canonical bytes of this record: ``[version, field, field, ...]``."""
+        return pack([self.VERSION, *(getattr(self, name) for name, _ in _layout(type(self)))])
+
+    @classmethod
+    def decode(cls: type[R], data: bytes) -> R:
+        """Decode canonical bytes strictly; raises WireFormatError (or a subclass) on anything else."""
+        values = unpack_list(data, max_bytes=cls.MAX_BYTES, what=cls.__name__)
+        return cls.from_values(values)
+
+    @classmethod
+    def from_values(cls: type[R], values: Sequence[Any]) -> R:
+        if not values or type(values[0]) is not int:
+            raise WireFormatError(f"{cls.__name__}: the first field must be the integer version")
+        if values[0] != cls.VERSION:
+            raise UnsupportedVersionError(
+                f"{cls.__name__}: version {values[0]} is not supported (this swarmtrust reads version "
+                f"{cls.VERSION}); upgrade swarmtrust on this host or ask the sender to downgrade"
+            )
+        layout = _layout(cls)
+        if len(values) - 1 < len(layout):
+            raise WireFormatError(f"{cls.__name__}: expected {len(layout)} fields, got {len(values) - 1}")
+        return cls(*values[1 : 1 + len(layout)])
+
+
+_LAYOUTS: dict[type[WireRecord], tuple[tuple[str, Check], ...]] = {}
+_CHECKS: dict[type[WireRecord], tuple[tuple[str, str, Check], ...]] = {}
+
+
+def _layout(cls: type[WireRecord]) -> tuple[tuple[str, Check], ...]:
+    """The (field name, check) pairs of a record type in wire order; a type error if they disagree."""
+    layout = _LAYOUTS.get(cls)
+    if layout is None:
+        layout = _LAYOUTS[cls] = _build_layout(cls)
+    return layout
+
+
+def _build_layout(cls: type[WireRecord]) -> tuple[tuple[str, Check], ...]:
+    names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
+    if set(names) != set(cls.CHECKS):
+        raise TypeError(f"{cls.__name__}: CHECKS must name exactly the dataclass fields {names}")
+    if cls.SIGNER_FIELD not in cls.CHECKS:
+        raise TypeError(f"{cls.__name__}: SIGNER_FIELD {cls.SIGNER_FIELD!r} is not a field")
+    return tuple((name, cls.CHECKS[name]) for name in names)
+
+
+def _checks(cls: type[WireRecord]) -> tuple[tuple[str, str, Check], ...]:
+    """(field name, name for error messages, check) in wire order."""
+    checks = _CHECKS.get(cls)
+    if checks is None:
+        checks = _CHECKS[cls] = tuple((name, f"{cls.__name__}.{name}", check) for name, check in _layout(cls))
+    return checks

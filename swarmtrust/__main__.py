@@ -1,0 +1,3 @@
+from swarmtrust.cli import main
+
+main()

@@ -1,0 +1,45 @@
+"""Root of the ``swarmtrust`` command line: assembles each role's commands (DESIGN.md's contract).
+
+Commands that later issues build are listed already, so ``--help`` shows the whole contract; they
+say they are not built yet and exit with status 2, printing nothing on standard output.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from ledger.cli import app as ledger_app
+from node.cli import app as node_app
+from node.console import run_app, unbuilt_command
+from swarmtrust.demo import demo
+
+app = typer.Typer(
+    name="swarmtrust",
+    help="The trust layer for decentralised LLM inference: receipts, verifiers, reputation, credits.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(node_app, name="node")
+app.add_typer(ledger_app, name="ledger")
+
+dht_app = typer.Typer(help="DHT bootstrap peers.", no_args_is_help=True)
+unbuilt_command(dht_app, "start", "dht start", "a DHT bootstrap peer that prints its multiaddrs", issue=3)
+app.add_typer(dht_app, name="dht")
+
+verifier_app = typer.Typer(help="Verifier nodes: recompute spans and sign verdicts.", no_args_is_help=True)
+unbuilt_command(verifier_app, "start", "verifier start", "a verifier that claims and checks assignments", issue=4)
+unbuilt_command(verifier_app, "calibrate", "verifier calibrate", "measure honest error and write tolerances", issue=4)
+app.add_typer(verifier_app, name="verifier")
+
+api_app = typer.Typer(help="The ledger service: REST API and admin dashboard.", no_args_is_help=True)
+unbuilt_command(api_app, "serve", "api serve", "the REST API, OpenAPI docs and dashboard", issue=6)
+app.add_typer(api_app, name="api")
+
+unbuilt_command(app, "generate", "generate", "generate text through the swarm (or --local)", issue=3)
+unbuilt_command(app, "simulate", "simulate", "the adversary simulation", issue=5)
+app.command(help="Run what swarmtrust has built so far, end to end, on this machine.")(demo)
+
+
+def main() -> None:
+    run_app(app, "swarmtrust")

@@ -1,0 +1,65 @@
+"""Builders of signed test records: honest by default, every field overridable."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import replace
+from typing import Any
+
+import nacl.signing
+
+from node.receipts import Receipt, receipt_id_for
+from node.signing import Signed, sign_record
+
+
+def new_key() -> nacl.signing.SigningKey:
+    return nacl.signing.SigningKey.generate()
+
+
+def build_receipt(key: nacl.signing.SigningKey, **overrides: Any) -> Receipt:
+    """A valid receipt of ``key``'s server; ``receipt_id`` follows session and step unless overridden."""
+    server = bytes(key.verify_key)
+    fields: dict[str, Any] = {
+        "session_id": os.urandom(16),
+        "step": 0,
+        "server_key": server,
+        "model_id": "tiny",
+        "weights_digest": bytes(range(32)),
+        "block_start": 0,
+        "block_end": 4,
+        "dtype": "float32",
+        "input_digest": os.urandom(32),
+        "input_shape": (1, 1, 64),
+        "output_digest": os.urandom(32),
+        "output_shape": (1, 1, 64),
+        "prev_receipt": None,
+        "client_nonce": os.urandom(16),
+        "timestamp_ms": time.time_ns() // 1_000_000,
+    }
+    fields.update(overrides)
+    if "prev_receipt" not in overrides and fields["step"] > 0:
+        fields["prev_receipt"] = os.urandom(32)
+    if "receipt_id" not in overrides:
+        fields["receipt_id"] = receipt_id_for(fields["server_key"], fields["session_id"], fields["step"])
+    return Receipt(**fields)
+
+
+def signed_receipt(key: nacl.signing.SigningKey, **overrides: Any) -> Signed[Receipt]:
+    return sign_record(build_receipt(key, **overrides), key)
+
+
+def session_receipts(key: nacl.signing.SigningKey, steps: int, **overrides: Any) -> list[Signed[Receipt]]:
+    """The hash-chained receipts of one session of ``steps`` steps."""
+    session = os.urandom(16)
+    out: list[Signed[Receipt]] = []
+    prev: bytes | None = None
+    for step in range(steps):
+        out.append(signed_receipt(key, session_id=session, step=step, prev_receipt=prev, **overrides))
+        prev = out[-1].digest
+    return out
+
+
+def resign(receipt: Receipt, key: nacl.signing.SigningKey, **changes: Any) -> Signed[Receipt]:
+    """The same receipt with ``changes``, signed again (what an equivocating server would do)."""
+    return sign_record(replace(receipt, **changes), key)

@@ -1,0 +1,135 @@
+"""The command line as users run it: a real ``swarmtrust`` process per call."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ledger.store import Ledger
+from tests.builders import new_key, session_receipts
+
+SWARMTRUST = [sys.executable, "-m", "swarmtrust"]
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*SWARMTRUST, *args], capture_output=True, text=True, timeout=120, env={**os.environ, **(env or {})}
+    )
+
+
+def test_console_script_is_installed() -> None:
+    script = shutil.which("swarmtrust", path=str(Path(sys.executable).parent))
+    assert script, "pip install -e . installs the swarmtrust console script"
+    done = subprocess.run([script, "--help"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0
+    for group in ("node", "ledger", "dht", "verifier", "api", "generate", "demo", "simulate"):
+        assert group in done.stdout
+
+
+def test_keygen_and_pubkey(tmp_path: Path) -> None:
+    key = tmp_path / "node.key"
+    made = run("node", "keygen", "--out", str(key))
+    assert made.returncode == 0, made.stderr
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    shown = run("node", "pubkey", "--key", str(key))
+    assert shown.returncode == 0
+    public = shown.stdout.strip()
+    assert len(public) == 64 and public in made.stdout
+
+    again = run("node", "keygen", "--out", str(key))
+    assert again.returncode == 1
+    assert "--force" in again.stderr and again.stdout == ""
+    assert run("node", "pubkey", "--key", str(key)).stdout.strip() == public, "nothing was overwritten"
+
+    forced = run("node", "keygen", "--out", str(key), "--force")
+    assert forced.returncode == 0
+    assert run("node", "pubkey", "--key", str(key)).stdout.strip() != public
+
+
+def test_a_readable_key_is_refused_with_the_fix(tmp_path: Path) -> None:
+    key = tmp_path / "node.key"
+    run("node", "keygen", "--out", str(key))
+    key.chmod(0o644)
+    done = run("node", "pubkey", "--key", str(key))
+    assert done.returncode == 1
+    assert f"chmod 600 {key}" in done.stderr
+    assert done.stdout == ""
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["node", "start", "--key", "k", "--model", "tiny", "--blocks", "0:4"],
+        ["dht", "start"],
+        ["generate", "--model", "tiny", "--prompt", "hi"],
+        ["verifier", "start"],
+        ["verifier", "calibrate"],
+        ["api", "serve"],
+        ["simulate", "--json"],
+    ],
+)
+def test_commands_not_built_yet_say_so_and_fail(command: list[str]) -> None:
+    done = run(*command)
+    assert done.returncode == 2
+    assert "not built yet" in done.stderr
+    assert done.stdout == "", "no placeholder output"
+
+
+def test_python_dash_m_node_works() -> None:
+    done = subprocess.run([sys.executable, "-m", "node", "--help"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0
+    assert "keygen" in done.stdout
+
+
+def test_ledger_upgrade_then_audit_clean_then_tampered(tmp_path: Path) -> None:
+    db = tmp_path / "ledger.db"
+    url = f"sqlite:///{db}"
+    assert "empty -> 0001" in run("ledger", "upgrade", "--db", url).stdout
+    assert "already at schema revision 0001" in run("ledger", "upgrade", "--db", url).stdout
+    with Ledger.open(url) as ledger:
+        ledger.ingest_receipts([r.to_wire() for r in session_receipts(new_key(), 5)])
+
+    clean = run("ledger", "audit", "--db", url, "--json")
+    assert clean.returncode == 0, clean.stderr
+    report = json.loads(clean.stdout)
+    assert report["ok"] and report["events_checked"] == 5 and report["first_bad_seq"] is None
+
+    with sqlite3.connect(db) as connection:
+        connection.execute("DROP TRIGGER events_no_update")
+        connection.execute("UPDATE events SET recorded_ms = recorded_ms + 1 WHERE seq = 3")
+    dirty = run("ledger", "audit", "--db", url)
+    assert dirty.returncode == 1
+    assert "first bad sequence number: 3" in dirty.stdout
+
+    anchored = run("ledger", "audit", "--db", url, "--anchor", report["head_hash"], "--json")
+    assert json.loads(anchored.stdout)["first_bad_seq"] == 3
+
+
+def test_settings_come_from_the_environment(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/env.db"
+    done = run("ledger", "upgrade", env={"SWARMTRUST_DB_URL": url})
+    assert done.returncode == 0 and "env.db" in done.stdout
+    assert (tmp_path / "env.db").exists()
+
+
+def test_audit_of_a_database_without_schema_says_what_to_do(tmp_path: Path) -> None:
+    done = run("ledger", "audit", "--db", f"sqlite:///{tmp_path}/empty.db")
+    assert done.returncode == 1
+    assert "swarmtrust ledger upgrade" in done.stderr
+
+
+def test_demo_runs_end_to_end(tmp_path: Path) -> None:
+    done = run("demo", "--data-dir", str(tmp_path), "--sessions", "3", "--steps", "8", "--json")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["receipts_accepted"] == 48
+    assert report["refused"] == ["bad_signature", "conflict"]
+    assert report["audit_clean"] and report["tampering_caught"] and report["merkle_proof_ok"]

@@ -1,0 +1,1 @@
+"""Verifiers: span replay, tolerance calibration, probes and consensus (not built yet)."""
