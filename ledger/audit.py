@@ -17,9 +17,9 @@ from sqlalchemy.exc import OperationalError, ProgrammingError
 from ledger.db import read_transaction
 from ledger.errors import SchemaNotReadyError
 from ledger.eventlog import HEAD_ROW_ID
-from ledger.events import EVENT_KINDS, GENESIS_HASH, event_hash, open_event_record
+from ledger.events import EVENT_KINDS, GENESIS_HASH, LoggedEvent, event_hash, open_event_record
 from ledger.models import ChainHead, Event
-from ledger.projections import PROJECTIONS, AuditProblem, LoggedEvent
+from ledger.projections import PROJECTIONS, AuditProblem
 from node.errors import SignatureError, WireFormatError
 
 _STREAM_CHUNK = 2_000
@@ -143,4 +143,5 @@ def _open(row: Row[Any], problems: list[AuditProblem]) -> LoggedEvent | None:
     subject = EVENT_KINDS[row.kind].subject(signed.record)
     if (subject.hex() if subject else None) != row.subject:
         problems.append(AuditProblem(row.seq, "events", "subject column does not match the record"))
-    return LoggedEvent(row.seq, row.kind, signed, row.recorded_ms)
+    prev_hash, digest = bytes.fromhex(row.prev_hash), bytes.fromhex(row.hash)
+    return LoggedEvent(row.seq, row.kind, signed, row.recorded_ms, prev_hash, digest)

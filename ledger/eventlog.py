@@ -18,9 +18,9 @@ from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from ledger.db import insert_rows, write_transaction
 from ledger.errors import SchemaNotReadyError
-from ledger.events import ChainedEvent, EventDraft, chain
+from ledger.events import EventDraft, LoggedEvent, chain
 from ledger.models import ChainHead, Event
-from ledger.projections import LoggedEvent, projections_for
+from ledger.projections import projections_for
 
 HEAD_ROW_ID = 1
 
@@ -40,37 +40,19 @@ class EventWriter:
         self.head_hash = head_hash
         self._clock = clock
 
-    def append(self, drafts: Sequence[EventDraft]) -> list[ChainedEvent]:
+    def append(self, drafts: Sequence[EventDraft]) -> list[LoggedEvent]:
         if not drafts:
             return []
-        chained = chain(list(drafts), after_seq=self.head_seq, after_hash=self.head_hash, recorded_ms=self._clock())
-        insert_rows(
-            self.connection,
-            Event,
-            [
-                {
-                    "seq": c.seq,
-                    "kind": c.kind,
-                    "payload": c.payload,
-                    "signer": c.signer.hex(),
-                    "signature": c.signature,
-                    "subject": c.subject.hex() if c.subject is not None else None,
-                    "recorded_ms": c.recorded_ms,
-                    "prev_hash": c.prev_hash.hex(),
-                    "hash": c.hash.hex(),
-                }
-                for c in chained
-            ],
-        )
-        last = chained[-1]
+        events = chain(drafts, after_seq=self.head_seq, after_hash=self.head_hash, recorded_ms=self._clock())
+        insert_rows(self.connection, Event, [event.row() for event in events])
+        last = events[-1]
         self.connection.execute(
             update(ChainHead).where(ChainHead.id == HEAD_ROW_ID).values(seq=last.seq, hash=last.hash.hex())
         )
         self.head_seq, self.head_hash = last.seq, last.hash
-        logged = [LoggedEvent(c.seq, c.kind, d.signed, c.recorded_ms) for c, d in zip(chained, drafts, strict=True)]
-        for projection in projections_for(e.kind for e in logged):
-            projection.apply(self.connection, [e for e in logged if e.kind in projection.kinds])
-        return chained
+        for projection in projections_for(e.kind for e in events):
+            projection.apply(self.connection, [e for e in events if e.kind in projection.kinds])
+        return events
 
 
 @contextmanager

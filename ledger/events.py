@@ -12,9 +12,9 @@ the chain from that point; changing a payload also breaks the submitter's signat
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from node.canonical import pack
 from node.digests import blake2b_256
@@ -41,31 +41,42 @@ EVENT_KINDS: dict[str, EventKind] = {
 }
 
 
-@dataclass(frozen=True)
-class EventDraft:
+class EventDraft(NamedTuple):
     """A verified signed record about to be appended."""
 
     kind: str
     signed: Signed[Any]
 
-    @property
-    def subject(self) -> bytes | None:
-        return EVENT_KINDS[self.kind].subject(self.signed.record)
 
-
-@dataclass(frozen=True)
-class ChainedEvent:
-    """An event with its place in the chain: exactly the columns of ``events``, as bytes."""
+class LoggedEvent(NamedTuple):
+    """An event at its place in the chain, with its verified record."""
 
     seq: int
     kind: str
-    payload: bytes
-    signer: bytes
-    signature: bytes
-    subject: bytes | None
+    signed: Signed[Any]
     recorded_ms: int
     prev_hash: bytes
     hash: bytes
+
+    @property
+    def subject(self) -> bytes | None:
+        """The server the event is about, if any (indexed in ``events.subject``)."""
+        return EVENT_KINDS[self.kind].subject(self.signed.record)
+
+    def row(self) -> dict[str, Any]:
+        """The ``events`` row that stores this event."""
+        subject = self.subject
+        return {
+            "seq": self.seq,
+            "kind": self.kind,
+            "payload": self.signed.body,
+            "signer": self.signed.signer.hex(),
+            "signature": self.signed.signature,
+            "subject": subject.hex() if subject is not None else None,
+            "recorded_ms": self.recorded_ms,
+            "prev_hash": self.prev_hash.hex(),
+            "hash": self.hash.hex(),
+        }
 
 
 def event_hash(
@@ -74,27 +85,13 @@ def event_hash(
     return blake2b_256(EVENT_DOMAIN, pack([seq, kind, payload, signer, signature, recorded_ms, prev_hash]))
 
 
-def chain(drafts: list[EventDraft], *, after_seq: int, after_hash: bytes, recorded_ms: int) -> list[ChainedEvent]:
+def chain(drafts: Sequence[EventDraft], *, after_seq: int, after_hash: bytes, recorded_ms: int) -> list[LoggedEvent]:
     """Place ``drafts`` after the event (``after_seq``, ``after_hash``), in order."""
-    out: list[ChainedEvent] = []
+    out: list[LoggedEvent] = []
     prev = after_hash
-    for offset, draft in enumerate(drafts, start=1):
-        seq = after_seq + offset
-        signed = draft.signed
-        digest = event_hash(seq, draft.kind, signed.body, signed.signer, signed.signature, recorded_ms, prev)
-        out.append(
-            ChainedEvent(
-                seq,
-                draft.kind,
-                signed.body,
-                signed.signer,
-                signed.signature,
-                draft.subject,
-                recorded_ms,
-                prev,
-                digest,
-            )
-        )
+    for seq, (kind, signed) in enumerate(drafts, start=after_seq + 1):
+        digest = event_hash(seq, kind, signed.body, signed.signer, signed.signature, recorded_ms, prev)
+        out.append(LoggedEvent(seq, kind, signed, recorded_ms, prev, digest))
         prev = digest
     return out
 

@@ -11,12 +11,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine
 
 from ledger.errors import BatchTooLargeError
 from ledger.eventlog import Clock, now_ms, open_writer
 from ledger.events import EventDraft
-from ledger.models import ReceiptRow
 from node.errors import RecordTooLargeError, SignatureError, UnsupportedVersionError, WireFormatError
 from node.receipts import Receipt
 from node.signing import Signed, open_signed
@@ -103,12 +102,14 @@ def ingest_receipts(engine: Engine, wires: Sequence[bytes], *, clock: Clock = no
 
 
 def _stored_digests(connection: Connection, ids: list[str]) -> dict[str, tuple[str, int | None]]:
+    """Digest and event of each id already stored. Plain SQL: an expanding IN of 1,000 bound ids costs
+    SQLAlchemy more than the lookup itself."""
     found: dict[str, tuple[str, int | None]] = {}
+    marker = "?" if connection.dialect.paramstyle == "qmark" else "%s"
     for start in range(0, len(ids), _LOOKUP_CHUNK):
         chunk = ids[start : start + _LOOKUP_CHUNK]
-        query = select(ReceiptRow.receipt_id, ReceiptRow.digest, ReceiptRow.event_seq).where(
-            ReceiptRow.receipt_id.in_(chunk)
-        )
-        for rid, digest, seq in connection.execute(query):
+        markers = ", ".join([marker] * len(chunk))
+        query = f"SELECT receipt_id, digest, event_seq FROM receipts WHERE receipt_id IN ({markers})"
+        for rid, digest, seq in connection.exec_driver_sql(query, tuple(chunk)):
             found[rid] = (digest, seq)
     return found

@@ -12,24 +12,16 @@ import datetime as dt
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, ClassVar
 
 from sqlalchemy import Connection, insert, select, update
 
 from ledger.db import insert_rows
+from ledger.events import LoggedEvent
 from ledger.models import ReceiptRow, Server
 from node.receipts import Receipt
 from node.signing import Signed
-
-
-@dataclass(frozen=True)
-class LoggedEvent:
-    """An event whose record has been decoded and verified."""
-
-    seq: int
-    kind: str
-    signed: Signed[Any]
-    recorded_ms: int
 
 
 @dataclass(frozen=True)
@@ -86,8 +78,22 @@ def receipt_row(seq: int, signed: Signed[Receipt]) -> dict[str, Any]:
         "prev_receipt": r.prev_receipt.hex() if r.prev_receipt else None,
         "client_nonce": r.client_nonce.hex(),
         "timestamp_ms": r.timestamp_ms,
-        "day": dt.datetime.fromtimestamp(r.timestamp_ms / 1000, dt.timezone.utc).date(),
+        "day": utc_day(r.timestamp_ms),
     }
+
+
+_MS_PER_DAY = 86_400_000
+_EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
+
+
+@lru_cache(maxsize=64)
+def _day_from_index(day_index: int) -> dt.date:
+    return dt.date.fromordinal(_EPOCH_ORDINAL + day_index)
+
+
+def utc_day(timestamp_ms: int) -> dt.date:
+    """The UTC calendar day of a millisecond timestamp (receipts of one batch share a few days: cached)."""
+    return _day_from_index(timestamp_ms // _MS_PER_DAY)
 
 
 def tally_receipt(tally: dict[str, Any] | None, key: str, seq: int, receipt: Receipt) -> dict[str, Any]:

@@ -20,11 +20,11 @@ def pack(values: list[Any]) -> bytes:
     return msgpack.packb(values, use_bin_type=True)  # type: ignore[no-any-return]
 
 
-def unpack_list(data: bytes, *, max_bytes: int, what: str) -> list[Any]:
-    """Decode ``data`` as one canonical msgpack array of at most ``max_bytes`` bytes.
+def unpack_list(data: bytes, *, max_bytes: int, what: str, canonical: bool = True) -> list[Any]:
+    """Decode ``data`` as one msgpack array of at most ``max_bytes`` bytes, canonical unless told not to.
 
     Raises ``RecordTooLargeError`` before decoding anything oversized, and ``WireFormatError`` for
-    anything that is not exactly one canonical array.
+    anything that is not exactly one (canonical) array.
     """
     if not isinstance(data, bytes | bytearray | memoryview):
         raise WireFormatError(f"{what}: expected bytes, got {type(data).__name__}")
@@ -42,6 +42,8 @@ def unpack_list(data: bytes, *, max_bytes: int, what: str) -> list[Any]:
         raise WireFormatError(f"{what}: not a msgpack value ({exc})") from exc
     if not isinstance(value, list):
         raise WireFormatError(f"{what}: expected a msgpack array, got {type(value).__name__}")
+    if not canonical:
+        return value
     try:
         canonical = pack(value)
     except (TypeError, ValueError) as exc:  # e.g. ext types, which records never use

@@ -16,7 +16,6 @@ from node.digests import DIGEST_SIZE, DTYPE_SIZES, blake2b_256
 from node.errors import WireFormatError
 from node.records import (
     MAX_U32,
-    MAX_U64,
     Check,
     FixedBytes,
     Float,
@@ -34,6 +33,7 @@ CLIENT_NONCE_SIZE = 16
 MAX_SKETCH = 64  # top-k entries of an output sketch
 MAX_BLOCK = 65_535
 MAX_MODEL_ID = 200
+MAX_TIMESTAMP_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z, the last instant a calendar date can name
 
 
 @dataclass(frozen=True)
@@ -60,7 +60,7 @@ class Receipt(WireRecord):
         "output_shape": Shape(),
         "prev_receipt": Optional(FixedBytes(DIGEST_SIZE)),
         "client_nonce": FixedBytes(CLIENT_NONCE_SIZE),
-        "timestamp_ms": Int(0, MAX_U64),
+        "timestamp_ms": Int(0, MAX_TIMESTAMP_MS),
         "sketch_indices": ListOf(Int(0, MAX_U32), MAX_SKETCH),
         "sketch_values": ListOf(Float(), MAX_SKETCH),
     }

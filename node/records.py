@@ -174,10 +174,17 @@ class WireRecord:
                 f"{cls.__name__}: version {values[0]} is not supported (this swarmtrust reads version "
                 f"{cls.VERSION}); upgrade swarmtrust on this host or ask the sender to downgrade"
             )
-        layout = _layout(cls)
-        if len(values) - 1 < len(layout):
-            raise WireFormatError(f"{cls.__name__}: expected {len(layout)} fields, got {len(values) - 1}")
-        return cls(*values[1 : 1 + len(layout)])
+        checks = _checks(cls)
+        if len(values) - 1 < len(checks):
+            raise WireFormatError(f"{cls.__name__}: expected {len(checks)} fields, got {len(values) - 1}")
+        # Decoding is the ingest hot path: validate each field once and fill the frozen instance
+        # directly, instead of running the generated __init__ and then __post_init__'s checks.
+        record = object.__new__(cls)
+        record.__dict__.update(
+            {name: check(what, value) for (name, what, check), value in zip(checks, values[1:], strict=False)}
+        )
+        record.check_consistency()
+        return record
 
 
 _LAYOUTS: dict[type[WireRecord], tuple[tuple[str, Check], ...]] = {}

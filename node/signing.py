@@ -74,8 +74,12 @@ def verify_record(record_type: type[R], body: bytes, signature: bytes) -> Signed
 
 def open_signed(record_type: type[R], wire: bytes) -> Signed[R]:
     """Decode a ``[body, signature]`` envelope and verify it; the inverse of ``Signed.to_wire``."""
+    # Only the body is signed, so only the body must be canonical; the envelope is just framing.
     parts = unpack_list(
-        wire, max_bytes=record_type.MAX_BYTES + _ENVELOPE_OVERHEAD, what=f"signed {record_type.__name__}"
+        wire,
+        max_bytes=record_type.MAX_BYTES + _ENVELOPE_OVERHEAD,
+        what=f"signed {record_type.__name__}",
+        canonical=False,
     )
     if len(parts) != 2 or type(parts[0]) is not bytes or type(parts[1]) is not bytes:
         raise WireFormatError(f"signed {record_type.__name__}: expected [body bytes, signature bytes]")

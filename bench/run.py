@@ -1,0 +1,33 @@
+"""Run benchmarks and rewrite their sections of docs/BENCHMARKS.md: ``python -m bench.run [NAME ...]``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from collections.abc import Callable
+
+from bench import ledger_ingest
+from bench.report import Section, write_sections
+
+BENCHMARKS: dict[str, Callable[[], Section]] = {
+    "ledger-ingest": ledger_ingest.run,
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("names", nargs="*", choices=[*BENCHMARKS, []], help="benchmarks to run (default: all)")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    names = args.names or list(BENCHMARKS)
+    sections = []
+    for name in names:
+        logging.info("running %s ...", name)
+        sections.append(BENCHMARKS[name]())
+    write_sections(sections)
+    logging.info("wrote %s", ", ".join(names))
+
+
+if __name__ == "__main__":
+    main()
