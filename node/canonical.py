@@ -45,9 +45,9 @@ def unpack_list(data: bytes, *, max_bytes: int, what: str, canonical: bool = Tru
     if not canonical:
         return value
     try:
-        canonical = pack(value)
+        reencoded = pack(value)
     except (TypeError, ValueError) as exc:  # e.g. ext types, which records never use
         raise WireFormatError(f"{what}: holds a value records never use ({exc})") from exc
-    if canonical != data:
+    if reencoded != data:
         raise WireFormatError(f"{what}: not in canonical encoding (re-encode the values with swarmtrust)")
     return value
