@@ -1,4 +1,4 @@
-"""``swarmtrust node ...``: key management now; ``node start`` arrives with the block server."""
+"""``swarmtrust node ...``: signing keys, and ``node start`` to serve blocks."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ from typing import Annotated
 
 import typer
 
-from node.console import unbuilt_command
+from node.cli_swarm import node_start
 from node.keys import generate_key_file, load_signing_key, public_key_hex
 
-app = typer.Typer(help="Block servers: signing keys and (soon) serving spans of a model.", no_args_is_help=True)
+app = typer.Typer(help="Block servers: signing keys, and serving spans of a model.", no_args_is_help=True)
 
 
 @app.command()
@@ -30,4 +30,4 @@ def pubkey(key: Annotated[Path, typer.Option("--key", help="A key file made by `
     typer.echo(public_key_hex(load_signing_key(key)))
 
 
-unbuilt_command(app, "start", "node start", "a block server for a span of a model", issue=3)
+app.command("start")(node_start)

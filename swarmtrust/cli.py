@@ -10,6 +10,7 @@ import typer
 
 from ledger.cli import app as ledger_app
 from node.cli import app as node_app
+from node.cli_swarm import dht_app, generate
 from node.console import run_app, unbuilt_command
 from swarmtrust.demo import demo
 
@@ -23,8 +24,6 @@ app = typer.Typer(
 app.add_typer(node_app, name="node")
 app.add_typer(ledger_app, name="ledger")
 
-dht_app = typer.Typer(help="DHT bootstrap peers.", no_args_is_help=True)
-unbuilt_command(dht_app, "start", "dht start", "a DHT bootstrap peer that prints its multiaddrs", issue=3)
 app.add_typer(dht_app, name="dht")
 
 verifier_app = typer.Typer(help="Verifier nodes: recompute spans and sign verdicts.", no_args_is_help=True)
@@ -36,7 +35,7 @@ api_app = typer.Typer(help="The ledger service: REST API and admin dashboard.", 
 unbuilt_command(api_app, "serve", "api serve", "the REST API, OpenAPI docs and dashboard", issue=6)
 app.add_typer(api_app, name="api")
 
-unbuilt_command(app, "generate", "generate", "generate text through the swarm (or --local)", issue=3)
+app.command(help="Generate text through the swarm (or --local), checking every receipt.")(generate)
 unbuilt_command(app, "simulate", "simulate", "the adversary simulation", issue=5)
 app.command(help="Run what swarmtrust has built so far, end to end, on this machine.")(demo)
 

@@ -17,11 +17,12 @@ from ledger.store import Ledger
 from tests.builders import new_key, session_receipts
 
 SWARMTRUST = [sys.executable, "-m", "swarmtrust"]
+WIDE = {"COLUMNS": "400"}  # rich wraps error boxes at the terminal width; keep messages on one line
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [*SWARMTRUST, *args], capture_output=True, text=True, timeout=120, env={**os.environ, **(env or {})}
+        [*SWARMTRUST, *args], capture_output=True, text=True, timeout=120, env={**os.environ, **WIDE, **(env or {})}
     )
 
 
@@ -67,9 +68,6 @@ def test_a_readable_key_is_refused_with_the_fix(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     "command",
     [
-        ["node", "start", "--key", "k", "--model", "tiny", "--blocks", "0:4"],
-        ["dht", "start"],
-        ["generate", "--model", "tiny", "--prompt", "hi"],
         ["verifier", "start"],
         ["verifier", "calibrate"],
         ["api", "serve"],
@@ -81,6 +79,43 @@ def test_commands_not_built_yet_say_so_and_fail(command: list[str]) -> None:
     assert done.returncode == 2
     assert "not built yet" in done.stderr
     assert done.stdout == "", "no placeholder output"
+
+
+@pytest.mark.parametrize(
+    ("command", "message"),
+    [
+        (
+            ["node", "start", "--key", "absent.key", "--blocks", "0:4", "--initial-peers", "/ip4/127.0.0.1/tcp/1"],
+            "swarmtrust node keygen",
+        ),
+        (["node", "start", "--key", "k", "--blocks", "4:2", "--initial-peers", "/ip4/127.0.0.1/tcp/1"], "START < END"),
+        (["node", "start", "--key", "k", "--blocks", "0:4"], "Missing option '--initial-peers'"),
+        (
+            ["node", "start", "--key", "k", "--blocks", "0:4", "--initial-peers", "x", "--behavior", "evil"],
+            "--behavior",
+        ),
+        (["generate", "--max-new-tokens", "2", "--prompt", "hi"], "--initial-peers is required"),
+        (["generate", "--max-new-tokens", "2", "--local"], "exactly one of --prompt"),
+        (["generate", "--max-new-tokens", "2", "--local", "--prompt-ids", "1,x"], "comma-separated integers"),
+        (["generate", "--max-new-tokens", "2", "--local", "--prompt", "hi", "--model", "/nonexistent"], "no model hub"),
+    ],
+)
+def test_swarm_commands_refuse_bad_arguments_before_starting_anything(
+    command: list[str], message: str, tmp_path: Path
+) -> None:
+    done = subprocess.run(
+        [*SWARMTRUST, *command], capture_output=True, text=True, timeout=120, cwd=tmp_path, env={**os.environ, **WIDE}
+    )
+    assert done.returncode in (1, 2), done.stderr
+    assert message in done.stderr
+    assert done.stdout == ""
+
+
+def test_generate_local_prints_text_and_tokens() -> None:
+    done = run("generate", "--local", "--prompt-ids", "1,75,104", "--max-new-tokens", "4", "--json")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert len(report["tokens"]) == 4 and report["local"] is True and isinstance(report["text"], str)
 
 
 def test_python_dash_m_node_works() -> None:

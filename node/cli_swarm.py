@@ -1,0 +1,234 @@
+"""``swarmtrust dht start``, ``swarmtrust node start`` and ``swarmtrust generate``: the swarm's roles."""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from node.cli_options import (
+    AutoNat,
+    Host,
+    InitialPeers,
+    NatPortMap,
+    Port,
+    UseAutoRelay,
+    UseRelay,
+    Verbose,
+    configure_logging,
+    network_options,
+    split_peers,
+)
+from node.errors import SwarmtrustError
+
+dht_app = typer.Typer(help="DHT bootstrap peers.", no_args_is_help=True)
+
+
+class UsageError(SwarmtrustError):
+    """A combination of options that cannot work; the message says which."""
+
+
+@dht_app.command("start")
+def dht_start(
+    host: Host = "127.0.0.1",
+    port: Port = 0,
+    initial_peers: InitialPeers = [],  # noqa: B006 - typer reads the default, never mutates it
+    nat_port_map: NatPortMap = None,
+    auto_nat: AutoNat = None,
+    use_relay: UseRelay = None,
+    use_auto_relay: UseAutoRelay = None,
+    verbose: Verbose = False,
+) -> None:
+    """Start a DHT bootstrap peer; prints its multiaddrs (one per line), then serves until interrupted."""
+    configure_logging(verbose)
+    from node.dht import start_dht
+
+    network = network_options(host, port, nat_port_map, auto_nat, use_relay, use_auto_relay)
+    dht = start_dht(split_peers(initial_peers), network)
+    try:
+        for maddr in dht.get_visible_maddrs():
+            typer.echo(str(maddr))
+        _wait_for_termination()
+    finally:
+        dht.shutdown()
+
+
+def _wait_for_termination() -> None:
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    stop.wait()
+
+
+def parse_blocks(text: str) -> tuple[int, int]:
+    try:
+        start_text, end_text = text.split(":")
+        start, end = int(start_text), int(end_text)
+    except ValueError:
+        raise typer.BadParameter(f"{text!r} is not START:END (e.g. 0:4)") from None
+    if not 0 <= start < end:
+        raise typer.BadParameter(f"{text!r}: need 0 <= START < END")
+    return start, end
+
+
+def node_start(
+    key: Annotated[Path, typer.Option(help="Signing key file (`swarmtrust node keygen`).")],
+    blocks: Annotated[str, typer.Option(help="Blocks to serve, START:END (END exclusive), e.g. 0:4.")],
+    initial_peers: InitialPeers,
+    model: Annotated[str, typer.Option(help="'tiny' or a local Hugging Face model directory.")] = "tiny",
+    dtype: Annotated[str, typer.Option(help="Compute dtype: float32 or bfloat16.")] = "float32",
+    behavior: Annotated[
+        str, typer.Option(help="honest, or an adversary for tests and the demo (see docs).")
+    ] = "honest",
+    name: Annotated[str | None, typer.Option(help="Display name in announcements.")] = None,
+    max_batch: Annotated[int, typer.Option(min=1, help="Largest batch a request may carry.")] = 8,
+    max_session_tokens: Annotated[int, typer.Option(min=1, help="Most tokens one session may hold.")] = 2048,
+    torch_threads: Annotated[int | None, typer.Option(min=1, help="torch intra-op threads.")] = None,
+    no_receipts: Annotated[bool, typer.Option("--no-receipts", hidden=True)] = False,
+    host: Host = "127.0.0.1",
+    port: Port = 0,
+    nat_port_map: NatPortMap = None,
+    auto_nat: AutoNat = None,
+    use_relay: UseRelay = None,
+    use_auto_relay: UseAutoRelay = None,
+    verbose: Verbose = False,
+) -> None:
+    """Serve blocks of a model, signing a receipt for every step. Prints one JSON line when ready."""
+    configure_logging(verbose)
+    import torch
+
+    from node.behaviors import parse_behavior
+    from node.server.app import run_server
+    from node.server.config import ServerConfig, ServerLimits
+
+    dtypes = {"float32": torch.float32, "bfloat16": torch.bfloat16}
+    if dtype not in dtypes:
+        raise typer.BadParameter(f"--dtype {dtype!r}: use float32 or bfloat16")
+    peers = split_peers(initial_peers)
+    if not peers:
+        raise UsageError(
+            "--initial-peers is required: start a bootstrap with `swarmtrust dht start` and pass its address"
+        )
+    start, end = parse_blocks(blocks)
+    config = ServerConfig(
+        key_path=key,
+        model=model,
+        block_start=start,
+        block_end=end,
+        initial_peers=peers,
+        network=network_options(host, port, nat_port_map, auto_nat, use_relay, use_auto_relay),
+        dtype=dtypes[dtype],
+        behavior=parse_behavior(behavior),
+        limits=ServerLimits(max_batch=max_batch, max_session_tokens=max_session_tokens),
+        name=name,
+        receipts=not no_receipts,
+        torch_threads=torch_threads,
+    )
+    run_server(config, ready=lambda line: typer.echo(line))
+
+
+def generate(
+    max_new_tokens: Annotated[int, typer.Option(min=1, help="Tokens to generate.")],
+    model: Annotated[str, typer.Option(help="'tiny' or a local Hugging Face model directory.")] = "tiny",
+    initial_peers: InitialPeers = [],  # noqa: B006 - typer reads the default, never mutates it
+    prompt: Annotated[str | None, typer.Option(help="Prompt text (tokenized with the model's tokenizer).")] = None,
+    prompt_ids: Annotated[str | None, typer.Option(help="Prompt token ids, comma-separated, e.g. 1,2,3.")] = None,
+    local: Annotated[
+        bool, typer.Option("--local", help="Run the whole model in this process (the reference).")
+    ] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print tokens and per-step receipt summaries as JSON.")
+    ] = False,
+    step_timeout: Annotated[float, typer.Option(min=0.1, help="Seconds to wait for one server's answer.")] = 30.0,
+    wait: Annotated[float, typer.Option(min=0, help="Seconds to wait for servers to cover every block.")] = 30.0,
+    torch_threads: Annotated[int | None, typer.Option(min=1, help="torch intra-op threads.")] = None,
+    no_receipts: Annotated[bool, typer.Option("--no-receipts", hidden=True)] = False,
+    host: Host = "127.0.0.1",
+    port: Port = 0,
+    nat_port_map: NatPortMap = None,
+    auto_nat: AutoNat = None,
+    use_relay: UseRelay = None,
+    use_auto_relay: UseAutoRelay = None,
+    verbose: Verbose = False,
+) -> None:
+    """Generate greedily through the swarm (or --local), checking every receipt on the way."""
+    configure_logging(verbose)
+    import torch
+
+    from node.model.source import resolve_model
+
+    if torch_threads:
+        torch.set_num_threads(torch_threads)
+    source = resolve_model(model)
+    ids = _prompt_ids(source.directory, prompt, prompt_ids)
+    if local:
+        from node.model.local import LocalModel
+
+        tokens = LocalModel(source).generate(ids, max_new_tokens).tokens
+        _print_result(
+            {"model": source.model_id, "prompt_ids": ids, "tokens": tokens, "local": True}, source.directory, as_json
+        )
+        return
+    peers = split_peers(initial_peers)
+    if not peers:
+        raise UsageError("--initial-peers is required (or pass --local to run the model in-process)")
+    from node.client.config import ClientConfig
+    from node.client.swarm import SwarmClient
+
+    network = network_options(host, port, nat_port_map, auto_nat, use_relay, use_auto_relay)
+    config = ClientConfig(step_timeout=step_timeout, receipts=not no_receipts)
+    with SwarmClient(peers, network=network, config=config) as client:
+        head = client.head(source)
+        client.wait_for_blocks(source.model_id, head.num_blocks, timeout=wait)
+
+        def on_event(kind: str, data: dict[str, object]) -> None:
+            if kind == "failover" and not as_json:
+                replacements = ", ".join(str(r)[:16] for r in data["replacements"])  # type: ignore[attr-defined]
+                typer.echo(
+                    f"failover at step {data['step']}: server {str(data['failed'])[:16]} failed ({data['reason']}); "
+                    f"replayed {data['replayed_tokens']} tokens to {replacements}",
+                    err=True,
+                )
+
+        result = client.generate(source, ids, max_new_tokens, on_event=on_event)
+    _print_result({"model": source.model_id, "prompt_ids": ids, **result.to_json()}, source.directory, as_json)
+
+
+def _prompt_ids(directory: Path, prompt: str | None, prompt_ids: str | None) -> list[int]:
+    if (prompt is None) == (prompt_ids is None):
+        raise UsageError("give exactly one of --prompt TEXT or --prompt-ids 1,2,3")
+    if prompt_ids is not None:
+        try:
+            ids = [int(part) for part in prompt_ids.split(",") if part.strip()]
+        except ValueError:
+            raise UsageError(f"--prompt-ids {prompt_ids!r}: comma-separated integers, e.g. 1,2,3") from None
+        if not ids:
+            raise UsageError("--prompt-ids is empty")
+        return ids
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(directory), local_files_only=True)
+    return list(tokenizer(prompt).input_ids)
+
+
+def _print_result(report: dict[str, Any], directory: Path, as_json: bool) -> None:
+    from transformers import AutoTokenizer
+
+    tokens: list[int] = report["tokens"]
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(directory), local_files_only=True)
+        report["text"] = tokenizer.decode(tokens, skip_special_tokens=True)
+    except (OSError, ValueError):
+        report["text"] = None  # a model directory without a tokenizer: tokens only
+    if as_json:
+        typer.echo(json.dumps(report))
+        return
+    typer.echo(report["text"] if report["text"] is not None else " ".join(map(str, tokens)))
+    steps = report.get("steps")
+    if steps:
+        failovers = len(report.get("failovers") or [])
+        typer.echo(f"[{len(steps)} steps through the swarm, every receipt checked; {failovers} failover(s)]", err=True)

@@ -1,0 +1,14 @@
+"""Client settings, with units."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ClientConfig:
+    step_timeout: float = 30.0  # seconds to wait for one server's answer to one step
+    max_failovers: int = 8  # replacements of failed servers within one session before giving up
+    receipts: bool = True  # False only for the receipt-overhead benchmark (servers must agree)
+    hop_seconds: float = 0.001  # assumed network round trip of a hop until one is measured
+    latency_smoothing: float = 0.3  # weight of the newest measurement in a server's step-time average

@@ -1,0 +1,72 @@
+"""The client's check of a receipt, at once, against the step it just took (pure code).
+
+A receipt is accepted only if it is signed by the key the server announced and says exactly what the
+client knows to be true of the step: the bytes it sent and received, the session, the step number, the
+nonce, the blocks and their weights digest, and the link to the server's previous receipt.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from node.errors import SignatureError, SwarmtrustError, WireFormatError
+from node.receipts import Receipt
+from node.signing import Signed, open_signed
+
+
+class ReceiptFault(SwarmtrustError):
+    """A missing or wrong receipt: a protocol fault of the server that sent it."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class StepFacts:
+    """What the client knows of one step on one server."""
+
+    server_key: bytes
+    model_id: str
+    weights_digest: bytes
+    block_start: int
+    block_end: int
+    dtype: str
+    session_id: bytes
+    client_nonce: bytes
+    step: int
+    prev_receipt: bytes | None
+    input_digest: bytes
+    input_shape: tuple[int, ...]
+    output_digest: bytes
+    output_shape: tuple[int, ...]
+
+
+def check_receipt(wire: bytes | None, facts: StepFacts) -> Signed[Receipt]:
+    """The verified receipt, or ReceiptFault naming the first thing that is wrong."""
+    if wire is None:
+        raise ReceiptFault("missing", f"step {facts.step}: the server sent no receipt")
+    try:
+        signed = open_signed(Receipt, wire)
+    except WireFormatError as exc:
+        raise ReceiptFault("malformed", f"step {facts.step}: malformed receipt: {exc}") from exc
+    except SignatureError as exc:
+        raise ReceiptFault("bad_signature", f"step {facts.step}: {exc}") from exc
+    r = signed.record
+    comparisons = (
+        ("wrong_server", r.server_key, facts.server_key),
+        ("wrong_session", r.session_id, facts.session_id),
+        ("wrong_step", r.step, facts.step),
+        ("wrong_nonce", r.client_nonce, facts.client_nonce),
+        ("wrong_model", r.model_id, facts.model_id),
+        ("wrong_blocks", (r.block_start, r.block_end), (facts.block_start, facts.block_end)),
+        ("wrong_weights", r.weights_digest, facts.weights_digest),
+        ("wrong_dtype", r.dtype, facts.dtype),
+        ("wrong_input", (r.input_digest, r.input_shape), (facts.input_digest, facts.input_shape)),
+        ("wrong_output", (r.output_digest, r.output_shape), (facts.output_digest, facts.output_shape)),
+        ("broken_chain", r.prev_receipt, facts.prev_receipt),
+    )
+    for reason, claimed, actual in comparisons:
+        if claimed != actual:
+            raise ReceiptFault(reason, f"step {facts.step}: receipt has {reason.replace('_', ' ')}")
+    return signed

@@ -1,0 +1,325 @@
+"""An inference session through a chain of servers: every step checked, failed servers replaced.
+
+Each hop of the chain is a session on one server for blocks ``[start, end)``. The client keeps what it
+sent to each hop; when a server fails (error, silence, closed stream, or a missing or wrong receipt) it
+is banned for this session, a replacement chain for the same blocks is chosen, the history is replayed
+to it as one prefill, and the step is retried, so generation continues with the same tokens.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from hivemind.p2p import P2PDaemonError, P2PHandlerError
+from hivemind.proto import runtime_pb2
+
+from node.client.config import ClientConfig
+from node.client.discovery import ServerInfo
+from node.client.latency import LatencyTracker
+from node.client.receipt_check import ReceiptFault, StepFacts, check_receipt
+from node.client.routing import Candidate, Hop, NoRouteError, choose_chain
+from node.client.transport import HopStream, HopUnavailableError
+from node.digests import tensor_digest
+from node.errors import SwarmtrustError, WireFormatError
+from node.protocol import (
+    OpenSession,
+    StepMeta,
+    StepReply,
+    pack_metadata,
+    tensor_from_proto,
+    tensor_to_proto,
+    unpack_metadata,
+)
+from node.receipts import CLIENT_NONCE_SIZE, SESSION_ID_SIZE, Receipt
+from node.signing import Signed
+from node.tensors import TORCH_DTYPES
+
+log = logging.getLogger(__name__)
+
+_HOP_ERRORS = (
+    HopUnavailableError,
+    ReceiptFault,
+    WireFormatError,
+    P2PHandlerError,
+    P2PDaemonError,
+    ConnectionError,
+    OSError,
+)
+
+
+class SessionFailedError(SwarmtrustError):
+    """The session could not continue: no replacement was left, or too many servers failed."""
+
+
+@dataclass(frozen=True)
+class Fault:
+    """A server that failed this client, and how (a receipt fault reason, or 'unavailable'/'refused')."""
+
+    step: int
+    server_key: str
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Failover:
+    step: int
+    failed_server: str
+    blocks: tuple[int, int]
+    replacements: tuple[str, ...]
+    replayed_tokens: int
+
+
+@dataclass(frozen=True)
+class HopRecord:
+    """One hop of one step, as the client saw it."""
+
+    server_key: str
+    blocks: tuple[int, int]
+    receipt: Signed[Receipt] | None
+    seconds: float
+
+
+@dataclass
+class _ChainHop:
+    server: ServerInfo
+    start: int
+    end: int
+    stream: HopStream
+    session_id: bytes = field(default_factory=lambda: os.urandom(SESSION_ID_SIZE))
+    client_nonce: bytes = field(default_factory=lambda: os.urandom(CLIENT_NONCE_SIZE))
+    next_step: int = 0
+    prev_receipt: bytes | None = None
+    history: list[torch.Tensor] = field(default_factory=list)  # inputs sent, in the hop's dtype
+
+    @property
+    def dtype(self) -> str:
+        return self.server.announcement.dtype
+
+
+class InferenceSession:
+    """Steps hidden states through blocks ``[0, num_blocks)`` of ``model_id``; use within one event loop."""
+
+    def __init__(
+        self,
+        p2p: Any,
+        servers: Sequence[ServerInfo],
+        model_id: str,
+        num_blocks: int,
+        *,
+        max_length: int,
+        config: ClientConfig,
+        latency: LatencyTracker,
+        on_event: Callable[[str, dict[str, Any]], None] | None = None,
+    ) -> None:
+        self._p2p = p2p
+        self._servers = {server.key: server for server in servers}
+        self.model_id = model_id
+        self.num_blocks = num_blocks
+        self.max_length = max_length
+        self._config = config
+        self._latency = latency
+        self._on_event = on_event or (lambda kind, data: None)
+        self.banned: set[str] = set()
+        self.faults: list[Fault] = []
+        self.failovers: list[Failover] = []
+        self.steps: list[list[HopRecord]] = []
+        self._hops: list[_ChainHop] = self._build_chain(0, num_blocks)
+
+    # --- the chain -------------------------------------------------------------------------------------
+
+    def _candidates(self) -> list[Candidate]:
+        out = []
+        for server in self._servers.values():
+            announced = server.announcement
+            span = announced.block_end - announced.block_start
+            out.append(
+                Candidate(
+                    key=server.key,
+                    start=server.start,
+                    end=server.end,
+                    seconds_per_block=self._latency.seconds_per_block(server.key, announced.throughput, span),
+                    hop_seconds=self._config.hop_seconds,
+                )
+            )
+        return out
+
+    def _build_chain(self, start: int, end: int) -> list[_ChainHop]:
+        try:
+            route: list[Hop] = choose_chain(self._candidates(), start, end, exclude=self.banned)
+        except NoRouteError as exc:
+            raise SessionFailedError(str(exc)) from exc
+        return [
+            _ChainHop(self._servers[hop.candidate.key], hop.start, hop.end, HopStream(self._p2p, self._peer(hop)))
+            for hop in route
+        ]
+
+    def _peer(self, hop: Hop) -> str:
+        return self._servers[hop.candidate.key].announcement.peer_id
+
+    @property
+    def route(self) -> list[tuple[str, int, int]]:
+        return [(hop.server.key, hop.start, hop.end) for hop in self._hops]
+
+    # --- steps -----------------------------------------------------------------------------------------
+
+    async def step(self, hidden: torch.Tensor) -> torch.Tensor:
+        """Hidden states (batch, tokens, hidden) for block 0 -> the last block's output, float32."""
+        records: list[HopRecord] = []
+        index = 0
+        while index < len(self._hops):
+            hop = self._hops[index]
+            try:
+                hidden, record = await self._run_hop(hop, hidden)
+            except _HOP_ERRORS as exc:
+                await self._fail_over(index, exc)
+                continue  # the replacement hops now stand at ``index``: retry the step there
+            records.append(record)
+            index += 1
+        self.steps.append(records)
+        return hidden.float()
+
+    async def _run_hop(self, hop: _ChainHop, hidden: torch.Tensor) -> tuple[torch.Tensor, HopRecord]:
+        sent = hidden.to(TORCH_DTYPES[hop.dtype])
+        proto, sent_bytes = tensor_to_proto(sent)
+        meta = StepMeta(
+            session_id=hop.session_id,
+            step=hop.next_step,
+            open=self._open_request(hop) if hop.next_step == 0 else None,
+        )
+        started = time.perf_counter()
+        response = await hop.stream.step(
+            runtime_pb2.ExpertRequest(tensors=[proto], metadata=pack_metadata(meta)), self._config.step_timeout
+        )
+        seconds = time.perf_counter() - started
+        reply = unpack_metadata(response.metadata, StepReply)
+        if reply.step != hop.next_step or len(response.tensors) != 1:
+            raise WireFormatError(
+                f"reply for step {reply.step} with {len(response.tensors)} tensors; "
+                f"expected one tensor for step {hop.next_step}"
+            )
+        output = tensor_from_proto(response.tensors[0], max_elements=sent.numel())
+        if output.shape != tuple(sent.shape) or output.dtype != hop.dtype:
+            raise WireFormatError(
+                f"output {output.dtype}{output.shape} does not match the input {hop.dtype}{tuple(sent.shape)}"
+            )
+        receipt = None
+        if self._config.receipts:
+            receipt = check_receipt(reply.receipt, self._facts(hop, sent, sent_bytes, output.data))
+            hop.prev_receipt = receipt.digest
+        hop.next_step += 1
+        hop.history.append(sent)
+        if sent.shape[1] == 1:  # decode steps only: a prefill's time says little about the next step's
+            self._latency.observe(hop.server.key, hop.end - hop.start, seconds, self._config.hop_seconds)
+        return output.to_torch(), HopRecord(hop.server.key, (hop.start, hop.end), receipt, seconds)
+
+    def _open_request(self, hop: _ChainHop) -> OpenSession:
+        return OpenSession(
+            model_id=self.model_id,
+            start=hop.start,
+            end=hop.end,
+            session_id=hop.session_id,
+            client_nonce=hop.client_nonce,
+            max_length=self.max_length,
+            receipts=self._config.receipts,
+        )
+
+    def _facts(self, hop: _ChainHop, sent: torch.Tensor, sent_bytes: bytes, received: bytes) -> StepFacts:
+        shape = tuple(sent.shape)
+        announced = hop.server.announcement
+        return StepFacts(
+            server_key=announced.server_key,
+            model_id=self.model_id,
+            weights_digest=announced.weights_digest(hop.start, hop.end),
+            block_start=hop.start,
+            block_end=hop.end,
+            dtype=hop.dtype,
+            session_id=hop.session_id,
+            client_nonce=hop.client_nonce,
+            step=hop.next_step,
+            prev_receipt=hop.prev_receipt,
+            input_digest=tensor_digest(hop.dtype, shape, sent_bytes),
+            input_shape=shape,
+            output_digest=tensor_digest(hop.dtype, shape, received),
+            output_shape=shape,
+        )
+
+    # --- failover --------------------------------------------------------------------------------------
+
+    async def _fail_over(self, index: int, error: BaseException) -> None:
+        failed = self._hops[index]
+        step = len(self.steps)
+        reason = error.reason if isinstance(error, ReceiptFault) else _reason(error)
+        self.faults.append(Fault(step, failed.server.key, reason, str(error)))
+        self.banned.add(failed.server.key)
+        log.warning("server %s failed at step %d (%s): %s", failed.server.key[:16], step, reason, error)
+        await failed.stream.close()
+        if len(self.failovers) >= self._config.max_failovers:
+            raise SessionFailedError(f"{len(self.failovers)} servers failed in this session; giving up") from error
+        replacements = self._build_chain(failed.start, failed.end)
+        replayed = sum(t.shape[1] for t in failed.history)
+        if failed.history:
+            await self._replay(replacements, torch.cat(failed.history, dim=1))
+        self._hops[index : index + 1] = replacements
+        failover = Failover(
+            step, failed.server.key, (failed.start, failed.end), tuple(h.server.key for h in replacements), replayed
+        )
+        self.failovers.append(failover)
+        self.emit(
+            "failover",
+            {
+                "step": step,
+                "failed": failed.server.key,
+                "reason": reason,
+                "replacements": list(failover.replacements),
+                "replayed_tokens": replayed,
+            },
+        )
+
+    async def _replay(self, replacements: list[_ChainHop], history: torch.Tensor) -> None:
+        """Bring fresh hops to the failed hop's state: its whole input history as one prefill."""
+        hidden = history
+        for position, hop in enumerate(replacements):
+            try:
+                hidden, _ = await self._run_hop(hop, hidden)
+            except _HOP_ERRORS as exc:
+                # The replacement failed too: replace it in turn (recursively), within the failover budget.
+                await self._fail_over_during_replay(replacements, position, exc, hidden)
+                return
+
+    async def _fail_over_during_replay(
+        self, replacements: list[_ChainHop], position: int, error: BaseException, hidden: torch.Tensor
+    ) -> None:
+        hop = replacements[position]
+        self.faults.append(Fault(len(self.steps), hop.server.key, _reason(error), str(error)))
+        self.banned.add(hop.server.key)
+        await hop.stream.close()
+        if len(self.failovers) >= self._config.max_failovers:
+            raise SessionFailedError("too many servers failed while replaying history") from error
+        rest = self._build_chain(hop.start, replacements[-1].end)
+        replacements[position:] = rest
+        await self._replay(rest, hidden)
+
+    def emit(self, kind: str, data: dict[str, Any]) -> None:
+        """Tell the caller's ``on_event`` about progress ("step") or trouble ("failover")."""
+        self._on_event(kind, data)
+
+    async def close(self) -> None:
+        for hop in self._hops:
+            await hop.stream.close()
+
+
+def _reason(error: BaseException) -> str:
+    if isinstance(error, ReceiptFault):
+        return error.reason
+    if isinstance(error, P2PHandlerError):
+        return "refused"
+    if isinstance(error, WireFormatError):
+        return "malformed_reply"
+    return "unavailable"

@@ -1,0 +1,134 @@
+"""``SwarmClient``: a client's connection to the swarm, usable from plain (synchronous) Python.
+
+hivemind's P2P objects belong to the event loop that made them, so the client owns one loop in a
+background thread and runs every network operation there.
+
+    with SwarmClient(initial_peers) as client:
+        client.wait_for_blocks("tiny", 8)
+        result = client.generate(resolve_model("tiny"), prompt_ids=[1, 2, 3], max_new_tokens=16)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any, TypeVar
+
+from node.client.config import ClientConfig
+from node.client.discovery import ServerInfo, discover_servers
+from node.client.generation import GenerationResult, generate_greedy
+from node.client.latency import LatencyTracker
+from node.client.routing import Candidate, NoRouteError, choose_chain
+from node.client.session import InferenceSession
+from node.dht import start_dht
+from node.model.head import ModelHead
+from node.model.source import ModelSource
+from node.network import NetworkOptions
+
+T = TypeVar("T")
+
+
+class SwarmClient:
+    def __init__(
+        self,
+        initial_peers: Sequence[str],
+        *,
+        network: NetworkOptions | None = None,
+        config: ClientConfig | None = None,
+    ) -> None:
+        self.config = config or ClientConfig()
+        self.latency = LatencyTracker(self.config.latency_smoothing)
+        self.dht = start_dht(initial_peers, network or NetworkOptions(), client_mode=True)  # forks: before threads
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="swarmtrust-client", daemon=True)
+        self._thread.start()
+        self.p2p = self.run(self.dht.replicate_p2p())  # hivemind P2P, usable only on this client's loop
+        self._heads: dict[str, ModelHead] = {}
+
+    def run(self, coroutine: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
+        """Run ``coroutine`` on the client's event loop and wait for its result."""
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout)
+
+    def servers(self, model_id: str, num_blocks: int) -> list[ServerInfo]:
+        return discover_servers(self.dht, model_id, num_blocks)
+
+    def wait_for_blocks(
+        self, model_id: str, num_blocks: int, *, min_servers: int = 1, timeout: float = 60.0
+    ) -> list[ServerInfo]:
+        """Servers of ``model_id`` once they cover every block and number at least ``min_servers``;
+        NoRouteError naming the first uncovered block if that does not happen within ``timeout``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            servers = self.servers(model_id, num_blocks)
+            try:
+                choose_chain([Candidate(s.key, s.start, s.end, 1.0, 0.0) for s in servers], 0, num_blocks)
+                if len(servers) >= min_servers:
+                    return servers
+            except NoRouteError:
+                if time.monotonic() > deadline:
+                    raise
+            if time.monotonic() > deadline:
+                raise NoRouteError(f"only {len(servers)} servers of {model_id} announced, {min_servers} awaited")
+            time.sleep(0.5)
+
+    def head(self, source: ModelSource) -> ModelHead:
+        if source.model_id not in self._heads:
+            self._heads[source.model_id] = ModelHead(source)
+        return self._heads[source.model_id]
+
+    def generate(
+        self,
+        source: ModelSource,
+        prompt_ids: list[int],
+        max_new_tokens: int,
+        *,
+        servers: Sequence[ServerInfo] | None = None,
+        on_event: Callable[[str, dict[str, Any]], None] | None = None,
+    ) -> GenerationResult:
+        """Greedy generation; ``servers`` restricts routing to those servers (default: all announced)."""
+        head = self.head(source)
+        if servers is None:
+            servers = self.servers(source.model_id, head.num_blocks)
+
+        async def run() -> GenerationResult:
+            session = InferenceSession(
+                self.p2p,
+                servers,
+                source.model_id,
+                head.num_blocks,
+                max_length=len(prompt_ids) + max_new_tokens,
+                config=self.config,
+                latency=self.latency,
+                on_event=on_event,
+            )
+            return await generate_greedy(session, head, prompt_ids, max_new_tokens)
+
+        return self.run(run())
+
+    def close(self) -> None:
+        """Close streams and the P2P connection inside the loop, then stop the loop and the DHT."""
+        try:
+            if self._loop.is_running():
+                self.run(self._close_connections(), timeout=10)
+        finally:
+            if self._loop.is_running():
+                self._loop.call_soon_threadsafe(self._loop.stop)
+                self._thread.join(timeout=5)
+            if not self._loop.is_running():
+                self._loop.close()
+            self.dht.shutdown()
+
+    async def _close_connections(self) -> None:
+        await self.p2p.shutdown()
+        pending = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+
+    def __enter__(self) -> SwarmClient:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()

@@ -1,0 +1,102 @@
+"""The server process: load the span, join the DHT, serve, announce; on SIGTERM or SIGINT, leave cleanly."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import signal
+import time
+from typing import Any
+
+import torch
+from hivemind.proto import runtime_pb2
+
+from node.behaviors import BehaviorRuntime, perturb_weights
+from node.dht import start_dht
+from node.keys import load_signing_key
+from node.model.source import resolve_model
+from node.model.span import CacheState, Span
+from node.protocol import FORWARD_HANDLER, INFERENCE_HANDLER
+from node.server.announcer import Announcer
+from node.server.config import ServerConfig
+from node.server.handler import BlockServer
+from node.server.receipting import ReceiptSigner
+from node.tensors import wire_dtype
+
+log = logging.getLogger(__name__)
+
+
+def measure_throughput(span: Span, steps: int = 8) -> float:
+    """Tokens per second of decode steps through the whole span, measured here (as Petals does)."""
+    state = CacheState()
+    hidden = torch.zeros(1, 1, span.hidden_size, dtype=span.dtype)
+    span.forward(hidden, state)  # warm-up
+    started = time.perf_counter()
+    for _ in range(steps):
+        span.forward(hidden, state)
+    return steps / (time.perf_counter() - started)
+
+
+def run_server(config: ServerConfig, ready: Any = print) -> None:
+    """Serve until a termination signal; ``ready`` receives one JSON line once the server is announced."""
+    if config.torch_threads:
+        torch.set_num_threads(config.torch_threads)
+    key = load_signing_key(config.key_path)
+    source = resolve_model(config.model)
+    dht = start_dht(config.initial_peers, config.network)  # forks: before torch starts its thread pools
+    try:
+        span = Span.load(source, config.block_start, config.block_end, config.dtype)
+        if config.behavior.wrong_weights:
+            perturb_weights(span.layers)  # the announced digests stay those of the real weights
+        throughput = measure_throughput(span)
+        asyncio.run(_serve(config, key, span, throughput, dht, ready))
+    finally:
+        dht.shutdown()
+
+
+async def _serve(config: ServerConfig, key: Any, span: Span, throughput: float, dht: Any, ready: Any) -> None:
+    server = BlockServer(
+        span,
+        ReceiptSigner(key, span.model_id, wire_dtype(next(span.layers[0].parameters()))),
+        BehaviorRuntime(config.behavior),
+        config.limits,
+        receipts=config.receipts,
+    )
+    p2p = await dht.replicate_p2p()
+    await p2p.add_protobuf_handler(
+        INFERENCE_HANDLER, server.rpc_inference, runtime_pb2.ExpertRequest, stream_input=True, stream_output=True
+    )
+    await p2p.add_protobuf_handler(FORWARD_HANDLER, server.rpc_forward, runtime_pb2.ExpertRequest)
+    public_key = bytes(key.verify_key).hex()
+    announcer = Announcer(
+        dht, key, span, name=config.name or f"server-{public_key[:8]}", throughput=throughput, ttl=config.announce_ttl
+    )
+    await announcer.announce("online")
+    announcing = asyncio.create_task(announcer.run(config.announce_period))
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    ready(
+        json.dumps(
+            {
+                "event": "ready",
+                "public_key": public_key,
+                "peer_id": dht.peer_id.to_base58(),
+                "model": span.model_id,
+                "blocks": [span.start, span.end],
+                "behavior": config.behavior.spec,
+                "throughput": round(throughput, 1),
+                "maddrs": [str(a) for a in dht.get_visible_maddrs()],
+            }
+        )
+    )
+    await stop.wait()
+    announcing.cancel()
+    try:
+        await asyncio.wait_for(announcer.announce("offline"), timeout=5)
+    except (TimeoutError, OSError):
+        log.warning("could not mark this server offline in the DHT; its record expires on its own")
+    log.info("server %s stopped", public_key[:16])

@@ -1,0 +1,197 @@
+"""RPC handlers of a block server: an inference stream per session, and a stateless forward pass.
+
+A bad request (wrong model, blocks, dtype or hidden size; a batch, chunk or session over the limits;
+an unknown session; a step out of order) is refused with a ``RequestRejectedError`` naming what was
+wrong. hivemind reports it to that caller and ends only that session: the server keeps serving others.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+
+import torch
+from hivemind.p2p import P2PContext
+from hivemind.proto import runtime_pb2
+
+from node.behaviors import BehaviorRuntime
+from node.errors import SwarmtrustError, WireFormatError
+from node.model.span import Span
+from node.protocol import (
+    OpenSession,
+    StepMeta,
+    StepReply,
+    WireTensor,
+    pack_metadata,
+    tensor_from_proto,
+    tensor_to_proto,
+    unpack_metadata,
+)
+from node.server.config import ServerLimits
+from node.server.receipting import ReceiptSigner
+from node.server.sessions import Session
+
+log = logging.getLogger(__name__)
+
+
+class RequestRejectedError(SwarmtrustError):
+    """A client's request that this server will not serve; the message says why."""
+
+
+class BlockServer:
+    def __init__(
+        self,
+        span: Span,
+        signer: ReceiptSigner,
+        behavior: BehaviorRuntime,
+        limits: ServerLimits,
+        *,
+        receipts: bool = True,
+    ) -> None:
+        self.span = span
+        self.signer = signer
+        self.behavior = behavior
+        self.limits = limits
+        self.receipts = receipts
+        self.open_sessions = 0
+        self._max_elements = limits.max_batch * limits.max_session_tokens * span.hidden_size
+
+    async def rpc_inference(
+        self, requests: AsyncIterator[runtime_pb2.ExpertRequest], context: P2PContext
+    ) -> AsyncIterator[runtime_pb2.ExpertResponse]:
+        session: Session | None = None
+        try:
+            async for request in requests:
+                meta = self._meta(request)
+                if session is None:
+                    session = self._open(meta)
+                    self.open_sessions += 1
+                self._check_step(session, meta)
+                yield self._step(session, self._hidden(request))
+        except (RequestRejectedError, WireFormatError) as exc:
+            log.info("refused a request from %s: %s", context.remote_id, exc)
+            raise RequestRejectedError(str(exc)) from None
+        finally:
+            if session is not None:
+                self.open_sessions -= 1
+
+    async def rpc_forward(self, request: runtime_pb2.ExpertRequest, context: P2PContext) -> runtime_pb2.ExpertResponse:
+        try:
+            meta = self._meta(request)
+            if meta.step != 0:
+                raise RequestRejectedError("a forward pass is step 0 of its own session")
+            session = self._open(meta, stateless=True)
+            return self._step(session, self._hidden(request), stateless=True)
+        except (RequestRejectedError, WireFormatError) as exc:
+            log.info("refused a forward from %s: %s", context.remote_id, exc)
+            raise RequestRejectedError(str(exc)) from None
+
+    # --- validation ----------------------------------------------------------------------------------
+
+    def _meta(self, request: runtime_pb2.ExpertRequest) -> StepMeta:
+        return unpack_metadata(request.metadata, StepMeta)
+
+    def _open(self, meta: StepMeta, *, stateless: bool = False) -> Session:
+        opened = meta.open
+        if opened is None:
+            raise RequestRejectedError(f"unknown session {meta.session_id.hex()}: open it first (step 0 with 'open')")
+        self._check_open(opened)
+        if opened.session_id != meta.session_id:
+            raise RequestRejectedError("the step's session id differs from the one being opened")
+        if not stateless and self.open_sessions >= self.limits.max_sessions:
+            raise RequestRejectedError(f"server busy: {self.open_sessions} sessions open; try another server")
+        return Session(
+            session_id=opened.session_id,
+            client_nonce=opened.client_nonce,
+            block_start=opened.start,
+            block_end=opened.end,
+            weights_digest=self.span.digest_of(opened.start, opened.end),
+            max_tokens=opened.max_length,
+            receipts=self.receipts,
+        )
+
+    def _check_open(self, opened: OpenSession) -> None:
+        span = self.span
+        if opened.model_id != span.model_id:
+            raise RequestRejectedError(f"this server serves model {span.model_id!r}, not {opened.model_id!r}")
+        if not span.start <= opened.start < opened.end <= span.end:
+            raise RequestRejectedError(
+                f"blocks {opened.start}:{opened.end} are not within the served blocks {span.start}:{span.end}"
+            )
+        if opened.max_length > self.limits.max_session_tokens:
+            raise RequestRejectedError(
+                f"max_length {opened.max_length} is over this server's limit of {self.limits.max_session_tokens}"
+            )
+        if not opened.receipts and self.receipts:
+            raise RequestRejectedError("this server signs a receipt for every step; sessions without them are refused")
+
+    def _check_step(self, session: Session, meta: StepMeta) -> None:
+        if meta.session_id != session.session_id:
+            raise RequestRejectedError(f"unknown session {meta.session_id.hex()} on this stream")
+        if meta.open is not None and meta.step != 0:
+            raise RequestRejectedError("a session is opened only once, at step 0")
+        if meta.step != session.next_step:
+            raise RequestRejectedError(f"step {meta.step} is out of order: expected step {session.next_step}")
+
+    def _hidden(self, request: runtime_pb2.ExpertRequest) -> WireTensor:
+        if len(request.tensors) != 1:
+            raise RequestRejectedError(f"expected exactly one tensor of hidden states, got {len(request.tensors)}")
+        tensor = tensor_from_proto(request.tensors[0], max_elements=self._max_elements)
+        if tensor.dtype != self.signer.dtype:
+            raise RequestRejectedError(f"hidden states must be {self.signer.dtype}, got {tensor.dtype}")
+        if len(tensor.shape) != 3 or tensor.shape[2] != self.span.hidden_size:
+            raise RequestRejectedError(
+                f"hidden states must be (batch, tokens, {self.span.hidden_size}), got {tensor.shape}"
+            )
+        batch, tokens = tensor.shape[0], tensor.shape[1]
+        if not 1 <= batch <= self.limits.max_batch:
+            raise RequestRejectedError(f"batch of {batch} is outside this server's 1..{self.limits.max_batch}")
+        if tokens < 1:
+            raise RequestRejectedError("a step needs at least one token")
+        return tensor
+
+    # --- computing a step ------------------------------------------------------------------------------
+
+    def _step(self, session: Session, hidden: WireTensor, *, stateless: bool = False) -> runtime_pb2.ExpertResponse:
+        tokens = hidden.shape[1]
+        if session.cache.length + tokens > session.max_tokens:
+            total = session.cache.length + tokens
+            raise RequestRejectedError(
+                f"the session would hold {total} tokens, over its max_length {session.max_tokens}"
+            )
+        if session.cache.length and hidden.shape[0] != session.batch:
+            raise RequestRejectedError(f"the session's batch is {session.batch}, this step has {hidden.shape[0]}")
+        session.batch = hidden.shape[0]
+        output = self.span.forward(
+            hidden.to_torch(),
+            None if stateless else session.cache,
+            start=session.block_start,
+            end=session.block_end,
+            skip=self.behavior.skipped_blocks(session.block_start, session.block_end),
+        )
+        output = self.behavior.finish_step(output)
+        proto, output_bytes = tensor_to_proto(output)
+        reply = StepReply(step=session.next_step, receipt=self._receipt(session, hidden, output, output_bytes))
+        session.next_step += 1
+        return runtime_pb2.ExpertResponse(tensors=[proto], metadata=pack_metadata(reply))
+
+    def _receipt(self, session: Session, hidden: WireTensor, output: torch.Tensor, output_bytes: bytes) -> bytes | None:
+        if not session.receipts:
+            return None
+        signed = self.signer.sign_step(
+            session_id=session.session_id,
+            step=session.next_step,
+            client_nonce=session.client_nonce,
+            block_start=session.block_start,
+            block_end=session.block_end,
+            weights_digest=session.weights_digest,
+            input_bytes=hidden.data,
+            input_shape=hidden.shape,
+            output_bytes=output_bytes,
+            output_shape=tuple(output.shape),
+            prev_receipt=session.prev_receipt,
+        )
+        session.prev_receipt = signed.digest
+        if self.behavior.behavior.withhold:
+            return None  # computed and even chained, but never handed over
+        return signed.to_wire()

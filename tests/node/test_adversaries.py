@@ -1,0 +1,91 @@
+"""Each adversary behaviour, served by a real server process: outputs that differ from the local
+reference beyond tolerance (so a verifier can catch them) under receipts that still verify; and a
+withholding server caught by the client at once."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from node.client.session import SessionFailedError
+from node.client.swarm import SwarmClient
+from tests.node.swarm_helpers import (
+    FP32_RELATIVE_TOLERANCE,
+    PROMPT,
+    local_reference,
+    max_relative_error,
+    relative_error,
+    tiny,
+)
+from tests.processes import Swarm, running_swarm
+
+STEPS = 10
+ADVERSARIES = ["noise:0.001", "skip-layers", "wrong-weights", "cheat-rate:0.5", "honest-then-cheat:3", "withhold"]
+
+
+@pytest.fixture(scope="module")
+def swarm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Swarm, dict[str, str]]]:
+    """Honest servers for 0:4 and 4:8, and one server per adversary behaviour for 4:8."""
+    tiny()
+    with running_swarm(tmp_path_factory.mktemp("adversaries")) as swarm:
+        swarm.start_dht()
+        launched = {
+            "honest-0": swarm.launch_server("honest-0", "0:4"),
+            "honest-4": swarm.launch_server("honest-4", "4:8"),
+        }
+        for behavior in ADVERSARIES:
+            name = behavior.split(":")[0]
+            launched[behavior] = swarm.launch_server(name, "4:8", "--behavior", behavior)
+        keys = {name: Swarm.ready(process)["public_key"] for name, process in launched.items()}
+        yield swarm, keys
+
+
+@pytest.fixture(scope="module")
+def client(swarm: tuple[Swarm, dict[str, str]]) -> Iterator[SwarmClient]:
+    with SwarmClient([swarm[0].peer]) as client:
+        client.wait_for_blocks("tiny", 8, min_servers=len(swarm[1]))
+        yield client
+
+
+def only(client: SwarmClient, keys: dict[str, str], *names: str) -> list[Any]:
+    wanted = {keys[name] for name in names}
+    return [server for server in client.servers("tiny", 8) if server.key in wanted]
+
+
+@pytest.mark.parametrize("behavior", [b for b in ADVERSARIES if b != "withhold"])
+def test_a_cheater_returns_wrong_outputs_under_valid_receipts(client: SwarmClient, swarm: Any, behavior: str) -> None:
+    keys = swarm[1]
+    result = client.generate(tiny(), PROMPT, STEPS, servers=only(client, keys, "honest-0", behavior))
+    reference = local_reference(STEPS)
+    assert result.faults == [], "every receipt verified: the cheater signed what it returned"
+    assert all(hop.receipt is not None for hops in result.steps for hop in hops)
+    assert {hops[1].server_key for hops in result.steps} == {keys[behavior]}
+    errors = [relative_error(got, want) for got, want in zip(result.final_hidden, reference.final_hidden, strict=False)]
+    assert max(errors) > 100 * FP32_RELATIVE_TOLERANCE, f"{behavior} went unnoticed: {errors}"
+    if behavior == "honest-then-cheat:3":
+        # Step 0 is a prefill (one step for the server), then decode steps: the first three steps are honest.
+        assert max(errors[:3]) < FP32_RELATIVE_TOLERANCE and min(errors[3:]) > 100 * FP32_RELATIVE_TOLERANCE
+
+
+def test_the_honest_pair_matches_the_reference(client: SwarmClient, swarm: Any) -> None:
+    result = client.generate(tiny(), PROMPT, STEPS, servers=only(client, swarm[1], "honest-0", "honest-4"))
+    assert result.tokens == local_reference(STEPS).tokens
+    assert max_relative_error(result.final_hidden, local_reference(STEPS).final_hidden) < FP32_RELATIVE_TOLERANCE
+
+
+def test_a_withholding_server_is_caught_at_once_and_replaced(client: SwarmClient, swarm: Any) -> None:
+    keys = swarm[1]
+    servers = only(client, keys, "honest-0", "withhold", "honest-4")
+    client.latency.observe(keys["honest-4"], 4, 10.0, 0.0)  # pretend honest-4 is slow: route via withhold first
+    result = client.generate(tiny(), PROMPT, STEPS, servers=servers)
+    assert result.faults[0].server_key == keys["withhold"]
+    assert result.faults[0].reason == "missing" and result.faults[0].step == 0
+    assert [f.failed_server for f in result.failovers] == [keys["withhold"]]
+    assert result.tokens == local_reference(STEPS).tokens
+
+
+def test_with_only_a_withholding_server_the_session_fails_clearly(client: SwarmClient, swarm: Any) -> None:
+    with pytest.raises(SessionFailedError, match="no usable server covers block 4"):
+        client.generate(tiny(), PROMPT, 3, servers=only(client, swarm[1], "honest-0", "withhold"))

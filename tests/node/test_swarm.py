@@ -1,0 +1,176 @@
+"""A real swarm on loopback: DHT and servers as separate processes, the client in this process."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from hivemind.p2p import P2PHandlerError
+from hivemind.proto import runtime_pb2
+
+from node.client.swarm import SwarmClient
+from node.client.transport import HopStream
+from node.protocol import OpenSession, StepMeta, pack_metadata, tensor_to_proto
+from node.receipts import Receipt
+from tests.node.swarm_helpers import FP32_RELATIVE_TOLERANCE, PROMPT, local_reference, max_relative_error, tiny
+from tests.processes import Swarm, SwarmProcess, running_swarm
+
+STEPS = 12
+
+
+@pytest.fixture(scope="module")
+def swarm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Swarm, dict[str, SwarmProcess], dict[str, Any]]]:
+    """DHT + a (0:4), b (4:8), c (0:4): three honest servers, two of them for the same blocks."""
+    tiny()  # build the model once before the servers race to
+    with running_swarm(tmp_path_factory.mktemp("swarm")) as swarm:
+        swarm.start_dht()
+        servers = {
+            name: swarm.launch_server(name, blocks) for name, blocks in (("a", "0:4"), ("b", "4:8"), ("c", "0:4"))
+        }
+        info = {name: Swarm.ready(server) for name, server in servers.items()}
+        yield swarm, servers, info
+
+
+@pytest.fixture(scope="module")
+def client(swarm: tuple[Swarm, dict[str, SwarmProcess], dict[str, Any]]) -> Iterator[SwarmClient]:
+    with SwarmClient([swarm[0].peer]) as client:
+        client.wait_for_blocks("tiny", 8, min_servers=3)
+        yield client
+
+
+def test_generation_through_the_swarm_matches_the_local_model(client: SwarmClient) -> None:
+    result = client.generate(tiny(), PROMPT, STEPS)
+    reference = local_reference(STEPS)
+    assert result.tokens == reference.tokens
+    assert max_relative_error(result.final_hidden, reference.final_hidden) < FP32_RELATIVE_TOLERANCE
+    assert result.failovers == [] and result.faults == []
+
+
+def test_every_step_has_a_chained_receipt_from_each_hop(client: SwarmClient, swarm: Any) -> None:
+    result = client.generate(tiny(), PROMPT, 6)
+    keys = {info["public_key"] for info in swarm[2].values()}
+    previous: dict[str, bytes] = {}
+    for step, hops in enumerate(result.steps):
+        assert [hop.blocks for hop in hops] == [(0, 4), (4, 8)]
+        for hop in hops:
+            assert hop.receipt is not None
+            receipt: Receipt = hop.receipt.record
+            assert receipt.server_key.hex() == hop.server_key and hop.server_key in keys
+            assert receipt.step == step
+            assert receipt.prev_receipt == previous.get(hop.server_key)
+            assert receipt.input_shape == ((1, len(PROMPT), 64) if step == 0 else (1, 1, 64))
+            previous[hop.server_key] = hop.receipt.digest
+        assert hops[0].receipt.record.output_digest == hops[1].receipt.record.input_digest  # type: ignore[union-attr]
+
+
+def test_the_cli_generates_the_same_tokens_as_local(swarm: Any) -> None:
+    ids = ",".join(map(str, PROMPT))
+    base = [sys.executable, "-m", "swarmtrust", "generate", "--prompt-ids", ids, "--max-new-tokens", "8", "--json"]
+    remote = subprocess.run([*base, "--initial-peers", swarm[0].peer], capture_output=True, text=True, timeout=180)
+    local = subprocess.run([*base, "--local"], capture_output=True, text=True, timeout=180)
+    assert remote.returncode == 0, remote.stderr
+    assert local.returncode == 0, local.stderr
+    remote_report, local_report = json.loads(remote.stdout), json.loads(local.stdout)
+    assert remote_report["tokens"] == local_report["tokens"] == local_reference(8).tokens
+    first_hop = remote_report["steps"][0]["hops"][0]
+    assert first_hop["blocks"] == [0, 4] and len(first_hop["receipt"]["input_digest"]) == 64
+
+
+def test_every_p2p_daemon_listens_on_loopback_with_nat_helpers_off(swarm: Any) -> None:
+    daemons = []
+    for process in swarm[0].processes:
+        for pid in process.descendants():
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            if cmdline and cmdline[0].endswith(b"p2pd"):
+                daemons.append(
+                    {arg.decode().split("=", 1)[0]: arg.decode().split("=", 1)[-1] for arg in cmdline[1:] if arg}
+                )
+    assert len(daemons) >= 4  # the bootstrap and three servers, at least one daemon each
+    for flags in daemons:
+        assert flags["-hostAddrs"].startswith("/ip4/127.0.0.1/tcp/")
+        assert (flags["-natPortMap"], flags["-autonat"], flags["-relay"], flags["-autoRelay"]) == ("0", "0", "0", "0")
+
+
+def _request(step: int, hidden: torch.Tensor, session: bytes, **open_fields: Any) -> runtime_pb2.ExpertRequest:
+    opened = None
+    if open_fields is not None and step == 0 and open_fields.get("open", True):
+        fields = {"model_id": "tiny", "start": 0, "end": 4, "session_id": session, "client_nonce": bytes(16)}
+        fields |= {k: v for k, v in open_fields.items() if k != "open"}
+        opened = OpenSession(**fields)
+    proto, _ = tensor_to_proto(hidden)
+    meta = StepMeta(session_id=session, step=step, open=opened)
+    return runtime_pb2.ExpertRequest(tensors=[proto], metadata=pack_metadata(meta))
+
+
+BAD_REQUESTS = {
+    "wrong hidden size": ([_request(0, torch.zeros(1, 1, 32), bytes(16))], "hidden states must be (batch, tokens, 64)"),
+    "wrong dtype": ([_request(0, torch.zeros(1, 1, 64, dtype=torch.bfloat16), bytes(16))], "must be float32"),
+    "batch over the limit": ([_request(0, torch.zeros(9, 1, 64), bytes(16))], "batch of 9"),
+    "length over the limit": (
+        [_request(0, torch.zeros(1, 1, 64), bytes(16), max_length=100_000)],
+        "over this server's limit",
+    ),
+    "session too long": ([_request(0, torch.zeros(1, 5, 64), bytes(16), max_length=4)], "over its max_length 4"),
+    "blocks not served": ([_request(0, torch.zeros(1, 1, 64), bytes(16), end=6)], "not within the served blocks"),
+    "other model": ([_request(0, torch.zeros(1, 1, 64), bytes(16), model_id="llama-70b")], "serves model 'tiny'"),
+    "unknown session": ([_request(3, torch.zeros(1, 1, 64), bytes(16), open=False)], "unknown session"),
+    "step out of order": (
+        [_request(0, torch.zeros(1, 1, 64), bytes(16)), _request(2, torch.zeros(1, 1, 64), bytes(16), open=False)],
+        "step 2 is out of order: expected step 1",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_REQUESTS))
+def test_bad_requests_are_refused_clearly_and_the_server_keeps_serving(
+    client: SwarmClient, swarm: Any, case: str
+) -> None:
+    requests, message = BAD_REQUESTS[case]
+    peer = swarm[2]["a"]["peer_id"]
+
+    async def send_all() -> None:
+        stream = HopStream(client.p2p, peer)
+        try:
+            for request in requests:
+                await stream.step(request, timeout=30)
+        finally:
+            await stream.close()
+
+    with pytest.raises(P2PHandlerError, match=re.escape(message)):
+        client.run(send_all())
+    good = [server for server in client.servers("tiny", 8) if server.key == swarm[2]["a"]["public_key"]]
+    good += [server for server in client.servers("tiny", 8) if server.start == 4]
+    assert client.generate(tiny(), PROMPT, 3, servers=good).tokens == local_reference(3).tokens
+
+
+def test_a_server_killed_mid_generation_is_replaced_and_the_tokens_stay_the_same(
+    client: SwarmClient, swarm: Any
+) -> None:
+    """Runs last in this module: it kills one of the servers for blocks 0:4."""
+    processes: dict[str, SwarmProcess] = swarm[1]
+    by_key = {info["public_key"]: name for name, info in swarm[2].items()}
+    killed: list[str] = []
+
+    def on_event(kind: str, data: dict[str, Any]) -> None:
+        if kind == "step" and data["step"] == 4:
+            victim = by_key[data["route"][0][0]]  # whichever server carries blocks 0:4 now
+            processes[victim].kill_hard()
+            killed.append(victim)
+
+    result = client.generate(tiny(), PROMPT, STEPS, on_event=on_event)
+    assert killed and killed[0] in {"a", "c"}
+    assert result.tokens == local_reference(STEPS).tokens
+    (failover,) = result.failovers
+    assert failover.failed_server == swarm[2][killed[0]]["public_key"]
+    assert failover.step == 5 and failover.blocks == (0, 4)
+    assert failover.replayed_tokens == len(PROMPT) + 4
+    assert failover.replacements == (swarm[2]["c" if killed[0] == "a" else "a"]["public_key"],)
+    assert result.to_json()["failovers"][0]["failed_server"] == failover.failed_server
+    assert max_relative_error(result.final_hidden, local_reference(STEPS).final_hidden) < FP32_RELATIVE_TOLERANCE
