@@ -7,7 +7,8 @@ from typing import Any
 
 import torch
 
-from node.client.session import Failover, Fault, HopRecord, InferenceSession
+from node.client.faults import Fault
+from node.client.session import Failover, HopRecord, InferenceSession
 from node.model.head import ModelHead
 
 

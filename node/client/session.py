@@ -11,60 +11,39 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-from hivemind.p2p import P2PDaemonError, P2PHandlerError
-from hivemind.proto import runtime_pb2
 
 from node.client.config import ClientConfig
 from node.client.discovery import ServerInfo
+from node.client.exchange import StepCall, decode_reply, encode_step
+from node.client.faults import HOP_ERRORS, Fault, SessionFailedError, fault_reason
 from node.client.latency import LatencyTracker
-from node.client.receipt_check import ReceiptFault, StepFacts, check_receipt
 from node.client.routing import Candidate, Hop, NoRouteError, choose_chain
-from node.client.transport import HopStream, HopUnavailableError
-from node.digests import tensor_digest
-from node.errors import SwarmtrustError, WireFormatError
-from node.protocol import (
-    OpenSession,
-    StepMeta,
-    StepReply,
-    pack_metadata,
-    tensor_from_proto,
-    tensor_to_proto,
-    unpack_metadata,
-)
+from node.client.transport import HopStream
 from node.receipts import CLIENT_NONCE_SIZE, SESSION_ID_SIZE, Receipt
 from node.signing import Signed
-from node.tensors import TORCH_DTYPES
 
 log = logging.getLogger(__name__)
 
-_HOP_ERRORS = (
-    HopUnavailableError,
-    ReceiptFault,
-    WireFormatError,
-    P2PHandlerError,
-    P2PDaemonError,
-    ConnectionError,
-    OSError,
-)
 
-
-class SessionFailedError(SwarmtrustError):
-    """The session could not continue: no replacement was left, or too many servers failed."""
-
-
-@dataclass(frozen=True)
-class Fault:
-    """A server that failed this client, and how (a receipt fault reason, or 'unavailable'/'refused')."""
-
-    step: int
-    server_key: str
-    reason: str
-    message: str
+def candidates_of(servers: Iterable[ServerInfo], latency: LatencyTracker, config: ClientConfig) -> list[Candidate]:
+    """Route candidates with this client's own step-time estimates (announced throughput until measured)."""
+    return [
+        Candidate(
+            key=server.key,
+            start=server.start,
+            end=server.end,
+            seconds_per_block=latency.seconds_per_block(
+                server.key, server.announcement.throughput, server.end - server.start
+            ),
+            hop_seconds=config.hop_seconds,
+        )
+        for server in servers
+    ]
 
 
 @dataclass(frozen=True)
@@ -134,25 +113,11 @@ class InferenceSession:
 
     # --- the chain -------------------------------------------------------------------------------------
 
-    def _candidates(self) -> list[Candidate]:
-        out = []
-        for server in self._servers.values():
-            announced = server.announcement
-            span = announced.block_end - announced.block_start
-            out.append(
-                Candidate(
-                    key=server.key,
-                    start=server.start,
-                    end=server.end,
-                    seconds_per_block=self._latency.seconds_per_block(server.key, announced.throughput, span),
-                    hop_seconds=self._config.hop_seconds,
-                )
-            )
-        return out
-
     def _build_chain(self, start: int, end: int) -> list[_ChainHop]:
         try:
-            route: list[Hop] = choose_chain(self._candidates(), start, end, exclude=self.banned)
+            route: list[Hop] = choose_chain(
+                candidates_of(self._servers.values(), self._latency, self._config), start, end, exclude=self.banned
+            )
         except NoRouteError as exc:
             raise SessionFailedError(str(exc)) from exc
         return [
@@ -177,7 +142,7 @@ class InferenceSession:
             hop = self._hops[index]
             try:
                 hidden, record = await self._run_hop(hop, hidden)
-            except _HOP_ERRORS as exc:
+            except HOP_ERRORS as exc:
                 await self._fail_over(index, exc)
                 continue  # the replacement hops now stand at ``index``: retry the step there
             records.append(record)
@@ -186,76 +151,37 @@ class InferenceSession:
         return hidden.float()
 
     async def _run_hop(self, hop: _ChainHop, hidden: torch.Tensor) -> tuple[torch.Tensor, HopRecord]:
-        sent = hidden.to(TORCH_DTYPES[hop.dtype])
-        proto, sent_bytes = tensor_to_proto(sent)
-        meta = StepMeta(
-            session_id=hop.session_id,
-            step=hop.next_step,
-            open=self._open_request(hop) if hop.next_step == 0 else None,
-        )
-        started = time.perf_counter()
-        response = await hop.stream.step(
-            runtime_pb2.ExpertRequest(tensors=[proto], metadata=pack_metadata(meta)), self._config.step_timeout
-        )
-        seconds = time.perf_counter() - started
-        reply = unpack_metadata(response.metadata, StepReply)
-        if reply.step != hop.next_step or len(response.tensors) != 1:
-            raise WireFormatError(
-                f"reply for step {reply.step} with {len(response.tensors)} tensors; "
-                f"expected one tensor for step {hop.next_step}"
-            )
-        output = tensor_from_proto(response.tensors[0], max_elements=sent.numel())
-        if output.shape != tuple(sent.shape) or output.dtype != hop.dtype:
-            raise WireFormatError(
-                f"output {output.dtype}{output.shape} does not match the input {hop.dtype}{tuple(sent.shape)}"
-            )
-        receipt = None
-        if self._config.receipts:
-            receipt = check_receipt(reply.receipt, self._facts(hop, sent, sent_bytes, output.data))
-            hop.prev_receipt = receipt.digest
-        hop.next_step += 1
-        hop.history.append(sent)
-        if sent.shape[1] == 1:  # decode steps only: a prefill's time says little about the next step's
-            self._latency.observe(hop.server.key, hop.end - hop.start, seconds, self._config.hop_seconds)
-        return output.to_torch(), HopRecord(hop.server.key, (hop.start, hop.end), receipt, seconds)
-
-    def _open_request(self, hop: _ChainHop) -> OpenSession:
-        return OpenSession(
+        call = StepCall(
+            server=hop.server,
             model_id=self.model_id,
             start=hop.start,
             end=hop.end,
             session_id=hop.session_id,
             client_nonce=hop.client_nonce,
+            step=hop.next_step,
+            prev_receipt=hop.prev_receipt,
             max_length=self.max_length,
             receipts=self._config.receipts,
         )
-
-    def _facts(self, hop: _ChainHop, sent: torch.Tensor, sent_bytes: bytes, received: bytes) -> StepFacts:
-        shape = tuple(sent.shape)
-        announced = hop.server.announcement
-        return StepFacts(
-            server_key=announced.server_key,
-            model_id=self.model_id,
-            weights_digest=announced.weights_digest(hop.start, hop.end),
-            block_start=hop.start,
-            block_end=hop.end,
-            dtype=hop.dtype,
-            session_id=hop.session_id,
-            client_nonce=hop.client_nonce,
-            step=hop.next_step,
-            prev_receipt=hop.prev_receipt,
-            input_digest=tensor_digest(hop.dtype, shape, sent_bytes),
-            input_shape=shape,
-            output_digest=tensor_digest(hop.dtype, shape, received),
-            output_shape=shape,
-        )
+        sent = encode_step(call, hidden)
+        started = time.perf_counter()
+        response = await hop.stream.step(sent.request, self._config.step_timeout)
+        seconds = time.perf_counter() - started
+        output, receipt = decode_reply(call, sent, response)
+        if receipt is not None:
+            hop.prev_receipt = receipt.digest
+        hop.next_step += 1
+        hop.history.append(sent.tensor)
+        if sent.tensor.shape[1] == 1:  # decode steps only: a prefill's time says little about the next step's
+            self._latency.observe(hop.server.key, hop.end - hop.start, seconds, self._config.hop_seconds)
+        return output.to_torch(), HopRecord(hop.server.key, (hop.start, hop.end), receipt, seconds)
 
     # --- failover --------------------------------------------------------------------------------------
 
     async def _fail_over(self, index: int, error: BaseException) -> None:
         failed = self._hops[index]
         step = len(self.steps)
-        reason = error.reason if isinstance(error, ReceiptFault) else _reason(error)
+        reason = fault_reason(error)
         self.faults.append(Fault(step, failed.server.key, reason, str(error)))
         self.banned.add(failed.server.key)
         log.warning("server %s failed at step %d (%s): %s", failed.server.key[:16], step, reason, error)
@@ -288,7 +214,7 @@ class InferenceSession:
         for position, hop in enumerate(replacements):
             try:
                 hidden, _ = await self._run_hop(hop, hidden)
-            except _HOP_ERRORS as exc:
+            except HOP_ERRORS as exc:
                 # The replacement failed too: replace it in turn (recursively), within the failover budget.
                 await self._fail_over_during_replay(replacements, position, exc, hidden)
                 return
@@ -297,7 +223,7 @@ class InferenceSession:
         self, replacements: list[_ChainHop], position: int, error: BaseException, hidden: torch.Tensor
     ) -> None:
         hop = replacements[position]
-        self.faults.append(Fault(len(self.steps), hop.server.key, _reason(error), str(error)))
+        self.faults.append(Fault(len(self.steps), hop.server.key, fault_reason(error), str(error)))
         self.banned.add(hop.server.key)
         await hop.stream.close()
         if len(self.failovers) >= self._config.max_failovers:
@@ -313,13 +239,3 @@ class InferenceSession:
     async def close(self) -> None:
         for hop in self._hops:
             await hop.stream.close()
-
-
-def _reason(error: BaseException) -> str:
-    if isinstance(error, ReceiptFault):
-        return error.reason
-    if isinstance(error, P2PHandlerError):
-        return "refused"
-    if isinstance(error, WireFormatError):
-        return "malformed_reply"
-    return "unavailable"

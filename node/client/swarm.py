@@ -14,20 +14,32 @@ import asyncio
 import threading
 import time
 from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar
+
+import torch
 
 from node.client.config import ClientConfig
 from node.client.discovery import ServerInfo, discover_servers
+from node.client.faults import Fault
+from node.client.forward import forward_through_chain
 from node.client.generation import GenerationResult, generate_greedy
 from node.client.latency import LatencyTracker
 from node.client.routing import Candidate, NoRouteError, choose_chain
-from node.client.session import InferenceSession
+from node.client.session import HopRecord, InferenceSession
 from node.dht import start_dht
 from node.model.head import ModelHead
 from node.model.source import ModelSource
 from node.network import NetworkOptions
 
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class ForwardResult:
+    output: torch.Tensor  # the last block's output, float32
+    hops: list[HopRecord]
+    faults: list[Fault]
 
 
 class SwarmClient:
@@ -106,6 +118,20 @@ class SwarmClient:
             return await generate_greedy(session, head, prompt_ids, max_new_tokens)
 
         return self.run(run())
+
+    def forward(
+        self, source: ModelSource, hidden: torch.Tensor, *, servers: Sequence[ServerInfo] | None = None
+    ) -> ForwardResult:
+        """A stateless forward pass of a batch (batch, tokens, hidden) through every block, receipts checked."""
+        head = self.head(source)
+        if servers is None:
+            servers = self.servers(source.model_id, head.num_blocks)
+        output, hops, faults = self.run(
+            forward_through_chain(
+                self.p2p, servers, source.model_id, head.num_blocks, hidden, config=self.config, latency=self.latency
+            )
+        )
+        return ForwardResult(output, hops, faults)
 
     def close(self) -> None:
         """Close streams and the P2P connection inside the loop, then stop the loop and the DHT."""

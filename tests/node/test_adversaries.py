@@ -5,12 +5,14 @@ withholding server caught by the client at once."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
-from node.client.session import SessionFailedError
+from node.client.faults import SessionFailedError
 from node.client.swarm import SwarmClient
+from swarmtrust.launcher import LocalSwarm
 from tests.node.swarm_helpers import (
     FP32_RELATIVE_TOLERANCE,
     PROMPT,
@@ -19,17 +21,22 @@ from tests.node.swarm_helpers import (
     relative_error,
     tiny,
 )
-from tests.processes import Swarm, running_swarm
 
 STEPS = 10
 ADVERSARIES = ["noise:0.001", "skip-layers", "wrong-weights", "cheat-rate:0.5", "honest-then-cheat:3", "withhold"]
 
 
+@dataclass
+class Running:
+    swarm: LocalSwarm
+    keys: dict[str, str]  # public key of each server, by behaviour (and "honest-0", "honest-4")
+
+
 @pytest.fixture(scope="module")
-def swarm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Swarm, dict[str, str]]]:
+def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
     """Honest servers for 0:4 and 4:8, and one server per adversary behaviour for 4:8."""
     tiny()
-    with running_swarm(tmp_path_factory.mktemp("adversaries")) as swarm:
+    with LocalSwarm(tmp_path_factory.mktemp("adversaries")) as swarm:
         swarm.start_dht()
         launched = {
             "honest-0": swarm.launch_server("honest-0", "0:4"),
@@ -38,14 +45,14 @@ def swarm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Swarm, dic
         for behavior in ADVERSARIES:
             name = behavior.split(":")[0]
             launched[behavior] = swarm.launch_server(name, "4:8", "--behavior", behavior)
-        keys = {name: Swarm.ready(process)["public_key"] for name, process in launched.items()}
-        yield swarm, keys
+        keys = {name: LocalSwarm.ready(process)["public_key"] for name, process in launched.items()}
+        yield Running(swarm, keys)
 
 
 @pytest.fixture(scope="module")
-def client(swarm: tuple[Swarm, dict[str, str]]) -> Iterator[SwarmClient]:
-    with SwarmClient([swarm[0].peer]) as client:
-        client.wait_for_blocks("tiny", 8, min_servers=len(swarm[1]))
+def client(running: Running) -> Iterator[SwarmClient]:
+    with SwarmClient([running.swarm.peer]) as client:
+        client.wait_for_blocks("tiny", 8, min_servers=len(running.keys))
         yield client
 
 
@@ -55,8 +62,10 @@ def only(client: SwarmClient, keys: dict[str, str], *names: str) -> list[Any]:
 
 
 @pytest.mark.parametrize("behavior", [b for b in ADVERSARIES if b != "withhold"])
-def test_a_cheater_returns_wrong_outputs_under_valid_receipts(client: SwarmClient, swarm: Any, behavior: str) -> None:
-    keys = swarm[1]
+def test_a_cheater_returns_wrong_outputs_under_valid_receipts(
+    client: SwarmClient, running: Running, behavior: str
+) -> None:
+    keys = running.keys
     result = client.generate(tiny(), PROMPT, STEPS, servers=only(client, keys, "honest-0", behavior))
     reference = local_reference(STEPS)
     assert result.faults == [], "every receipt verified: the cheater signed what it returned"
@@ -69,14 +78,14 @@ def test_a_cheater_returns_wrong_outputs_under_valid_receipts(client: SwarmClien
         assert max(errors[:3]) < FP32_RELATIVE_TOLERANCE and min(errors[3:]) > 100 * FP32_RELATIVE_TOLERANCE
 
 
-def test_the_honest_pair_matches_the_reference(client: SwarmClient, swarm: Any) -> None:
-    result = client.generate(tiny(), PROMPT, STEPS, servers=only(client, swarm[1], "honest-0", "honest-4"))
+def test_the_honest_pair_matches_the_reference(client: SwarmClient, running: Running) -> None:
+    result = client.generate(tiny(), PROMPT, STEPS, servers=only(client, running.keys, "honest-0", "honest-4"))
     assert result.tokens == local_reference(STEPS).tokens
     assert max_relative_error(result.final_hidden, local_reference(STEPS).final_hidden) < FP32_RELATIVE_TOLERANCE
 
 
-def test_a_withholding_server_is_caught_at_once_and_replaced(client: SwarmClient, swarm: Any) -> None:
-    keys = swarm[1]
+def test_a_withholding_server_is_caught_at_once_and_replaced(client: SwarmClient, running: Running) -> None:
+    keys = running.keys
     servers = only(client, keys, "honest-0", "withhold", "honest-4")
     client.latency.observe(keys["honest-4"], 4, 10.0, 0.0)  # pretend honest-4 is slow: route via withhold first
     result = client.generate(tiny(), PROMPT, STEPS, servers=servers)
@@ -86,6 +95,6 @@ def test_a_withholding_server_is_caught_at_once_and_replaced(client: SwarmClient
     assert result.tokens == local_reference(STEPS).tokens
 
 
-def test_with_only_a_withholding_server_the_session_fails_clearly(client: SwarmClient, swarm: Any) -> None:
+def test_with_only_a_withholding_server_the_session_fails_clearly(client: SwarmClient, running: Running) -> None:
     with pytest.raises(SessionFailedError, match="no usable server covers block 4"):
-        client.generate(tiny(), PROMPT, 3, servers=only(client, swarm[1], "honest-0", "withhold"))
+        client.generate(tiny(), PROMPT, 3, servers=only(client, running.keys, "honest-0", "withhold"))

@@ -7,6 +7,7 @@ import re
 import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,30 +18,44 @@ from hivemind.proto import runtime_pb2
 
 from node.client.swarm import SwarmClient
 from node.client.transport import HopStream
+from node.model.local import LocalModel
 from node.protocol import OpenSession, StepMeta, pack_metadata, tensor_to_proto
 from node.receipts import Receipt
-from tests.node.swarm_helpers import FP32_RELATIVE_TOLERANCE, PROMPT, local_reference, max_relative_error, tiny
-from tests.processes import Swarm, SwarmProcess, running_swarm
+from swarmtrust.launcher import ChildProcess, LocalSwarm
+from tests.node.swarm_helpers import (
+    FP32_RELATIVE_TOLERANCE,
+    PROMPT,
+    local_reference,
+    max_relative_error,
+    relative_error,
+    tiny,
+)
 
 STEPS = 12
 
 
+@dataclass
+class Running:
+    swarm: LocalSwarm
+    processes: dict[str, ChildProcess]
+    info: dict[str, dict[str, Any]]  # each server's ready line
+
+
 @pytest.fixture(scope="module")
-def swarm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Swarm, dict[str, SwarmProcess], dict[str, Any]]]:
+def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
     """DHT + a (0:4), b (4:8), c (0:4): three honest servers, two of them for the same blocks."""
     tiny()  # build the model once before the servers race to
-    with running_swarm(tmp_path_factory.mktemp("swarm")) as swarm:
+    with LocalSwarm(tmp_path_factory.mktemp("swarm")) as swarm:
         swarm.start_dht()
         servers = {
             name: swarm.launch_server(name, blocks) for name, blocks in (("a", "0:4"), ("b", "4:8"), ("c", "0:4"))
         }
-        info = {name: Swarm.ready(server) for name, server in servers.items()}
-        yield swarm, servers, info
+        yield Running(swarm, servers, {name: LocalSwarm.ready(server) for name, server in servers.items()})
 
 
 @pytest.fixture(scope="module")
-def client(swarm: tuple[Swarm, dict[str, SwarmProcess], dict[str, Any]]) -> Iterator[SwarmClient]:
-    with SwarmClient([swarm[0].peer]) as client:
+def client(running: Running) -> Iterator[SwarmClient]:
+    with SwarmClient([running.swarm.peer]) as client:
         client.wait_for_blocks("tiny", 8, min_servers=3)
         yield client
 
@@ -53,9 +68,9 @@ def test_generation_through_the_swarm_matches_the_local_model(client: SwarmClien
     assert result.failovers == [] and result.faults == []
 
 
-def test_every_step_has_a_chained_receipt_from_each_hop(client: SwarmClient, swarm: Any) -> None:
+def test_every_step_has_a_chained_receipt_from_each_hop(client: SwarmClient, running: Running) -> None:
     result = client.generate(tiny(), PROMPT, 6)
-    keys = {info["public_key"] for info in swarm[2].values()}
+    keys = {info["public_key"] for info in running.info.values()}
     previous: dict[str, bytes] = {}
     for step, hops in enumerate(result.steps):
         assert [hop.blocks for hop in hops] == [(0, 4), (4, 8)]
@@ -70,10 +85,21 @@ def test_every_step_has_a_chained_receipt_from_each_hop(client: SwarmClient, swa
         assert hops[0].receipt.record.output_digest == hops[1].receipt.record.input_digest  # type: ignore[union-attr]
 
 
-def test_the_cli_generates_the_same_tokens_as_local(swarm: Any) -> None:
+def test_a_batch_forward_pass_matches_the_local_model(client: SwarmClient) -> None:
+    sequences = torch.tensor([PROMPT, PROMPT[::-1], [1, *range(40, 47)]])
+    head = client.head(tiny())
+    result = client.forward(tiny(), head.embed(sequences))
+    with torch.inference_mode():
+        reference = LocalModel(tiny()).model(input_ids=sequences, output_hidden_states=True).hidden_states[-1]
+    assert relative_error(head.final_norm(result.output), reference) < FP32_RELATIVE_TOLERANCE
+    assert [hop.blocks for hop in result.hops] == [(0, 4), (4, 8)] and result.faults == []
+    assert all(hop.receipt is not None and hop.receipt.record.input_shape == (3, 8, 64) for hop in result.hops)
+
+
+def test_the_cli_generates_the_same_tokens_as_local(running: Running) -> None:
     ids = ",".join(map(str, PROMPT))
     base = [sys.executable, "-m", "swarmtrust", "generate", "--prompt-ids", ids, "--max-new-tokens", "8", "--json"]
-    remote = subprocess.run([*base, "--initial-peers", swarm[0].peer], capture_output=True, text=True, timeout=180)
+    remote = subprocess.run([*base, "--initial-peers", running.swarm.peer], capture_output=True, text=True, timeout=180)
     local = subprocess.run([*base, "--local"], capture_output=True, text=True, timeout=180)
     assert remote.returncode == 0, remote.stderr
     assert local.returncode == 0, local.stderr
@@ -83,10 +109,10 @@ def test_the_cli_generates_the_same_tokens_as_local(swarm: Any) -> None:
     assert first_hop["blocks"] == [0, 4] and len(first_hop["receipt"]["input_digest"]) == 64
 
 
-def test_every_p2p_daemon_listens_on_loopback_with_nat_helpers_off(swarm: Any) -> None:
+def test_every_p2p_daemon_listens_on_loopback_with_nat_helpers_off(running: Running) -> None:
     daemons = []
-    for process in swarm[0].processes:
-        for pid in process.descendants():
+    for process in running.swarm.processes:
+        for pid in process.group():
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
             if cmdline and cmdline[0].endswith(b"p2pd"):
                 daemons.append(
@@ -130,10 +156,10 @@ BAD_REQUESTS = {
 
 @pytest.mark.parametrize("case", sorted(BAD_REQUESTS))
 def test_bad_requests_are_refused_clearly_and_the_server_keeps_serving(
-    client: SwarmClient, swarm: Any, case: str
+    client: SwarmClient, running: Running, case: str
 ) -> None:
     requests, message = BAD_REQUESTS[case]
-    peer = swarm[2]["a"]["peer_id"]
+    peer = running.info["a"]["peer_id"]
 
     async def send_all() -> None:
         stream = HopStream(client.p2p, peer)
@@ -145,17 +171,17 @@ def test_bad_requests_are_refused_clearly_and_the_server_keeps_serving(
 
     with pytest.raises(P2PHandlerError, match=re.escape(message)):
         client.run(send_all())
-    good = [server for server in client.servers("tiny", 8) if server.key == swarm[2]["a"]["public_key"]]
+    good = [server for server in client.servers("tiny", 8) if server.key == running.info["a"]["public_key"]]
     good += [server for server in client.servers("tiny", 8) if server.start == 4]
     assert client.generate(tiny(), PROMPT, 3, servers=good).tokens == local_reference(3).tokens
 
 
 def test_a_server_killed_mid_generation_is_replaced_and_the_tokens_stay_the_same(
-    client: SwarmClient, swarm: Any
+    client: SwarmClient, running: Running
 ) -> None:
     """Runs last in this module: it kills one of the servers for blocks 0:4."""
-    processes: dict[str, SwarmProcess] = swarm[1]
-    by_key = {info["public_key"]: name for name, info in swarm[2].items()}
+    processes: dict[str, ChildProcess] = running.processes
+    by_key = {info["public_key"]: name for name, info in running.info.items()}
     killed: list[str] = []
 
     def on_event(kind: str, data: dict[str, Any]) -> None:
@@ -168,9 +194,9 @@ def test_a_server_killed_mid_generation_is_replaced_and_the_tokens_stay_the_same
     assert killed and killed[0] in {"a", "c"}
     assert result.tokens == local_reference(STEPS).tokens
     (failover,) = result.failovers
-    assert failover.failed_server == swarm[2][killed[0]]["public_key"]
+    assert failover.failed_server == running.info[killed[0]]["public_key"]
     assert failover.step == 5 and failover.blocks == (0, 4)
     assert failover.replayed_tokens == len(PROMPT) + 4
-    assert failover.replacements == (swarm[2]["c" if killed[0] == "a" else "a"]["public_key"],)
+    assert failover.replacements == (running.info["c" if killed[0] == "a" else "a"]["public_key"],)
     assert result.to_json()["failovers"][0]["failed_server"] == failover.failed_server
     assert max_relative_error(result.final_hidden, local_reference(STEPS).final_hidden) < FP32_RELATIVE_TOLERANCE

@@ -1,0 +1,47 @@
+"""What can go wrong with a server, as the client records it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hivemind.p2p import P2PDaemonError, P2PHandlerError
+
+from node.client.receipt_check import ReceiptFault
+from node.client.transport import HopUnavailableError
+from node.errors import SwarmtrustError, WireFormatError
+
+# Errors that mean "this server failed this step": the client records a fault and routes around it.
+HOP_ERRORS = (
+    HopUnavailableError,
+    ReceiptFault,
+    WireFormatError,
+    P2PHandlerError,
+    P2PDaemonError,
+    ConnectionError,
+    OSError,
+)
+
+
+class SessionFailedError(SwarmtrustError):
+    """The session could not continue: no replacement was left, or too many servers failed."""
+
+
+@dataclass(frozen=True)
+class Fault:
+    """A server that failed this client, and how: a receipt fault's reason, or refused / unavailable /
+    malformed_reply."""
+
+    step: int
+    server_key: str
+    reason: str
+    message: str
+
+
+def fault_reason(error: BaseException) -> str:
+    if isinstance(error, ReceiptFault):
+        return error.reason
+    if isinstance(error, P2PHandlerError):
+        return "refused"
+    if isinstance(error, WireFormatError):
+        return "malformed_reply"
+    return "unavailable"

@@ -1,0 +1,157 @@
+"""Running swarm roles as child processes on this machine: for the demo, the benchmarks and the tests.
+
+Every child starts in a new session (its own process group), so stopping it also ends what it started
+itself (its forked DHT process and p2pd daemons), by that group's id, even after a ``kill -9``.
+
+    with LocalSwarm(workdir) as swarm:
+        swarm.start_dht()
+        server = swarm.launch_server("a", "0:4")
+        info = swarm.ready(server)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from node.errors import SwarmtrustError
+
+SWARMTRUST = [sys.executable, "-m", "swarmtrust"]
+START_TIMEOUT = 120.0  # seconds for a child to print its first line (imports, model load, DHT join)
+
+
+class LaunchError(SwarmtrustError):
+    """A child process did not start as expected; the message carries the end of its log."""
+
+
+@dataclass
+class ChildProcess:
+    name: str
+    popen: subprocess.Popen[str]
+    lines: queue.Queue[str] = field(default_factory=queue.Queue)  # what it prints on stdout
+    log: list[str] = field(default_factory=list)  # what it prints on stderr
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def read_line(self, timeout: float) -> str:
+        try:
+            return self.lines.get(timeout=timeout)
+        except queue.Empty:
+            state = "exited" if self.popen.poll() is not None else "still running"
+            raise LaunchError(
+                f"{self.name} ({state}) printed nothing within {timeout:.0f} s:\n{self.stderr()}"
+            ) from None
+
+    def stderr(self) -> str:
+        return "".join(self.log[-60:])
+
+    def kill_hard(self) -> None:
+        """``kill -9`` of the process itself, as a crash would; ``stop`` ends what it leaves behind."""
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, signal.SIGKILL)
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """SIGTERM (a clean leave), then SIGKILL to its whole process group if anything lingers."""
+        if self.popen.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.popen.wait(timeout)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.pid, signal.SIGKILL)  # its group id is its pid (start_new_session=True)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.popen.wait(5)
+
+    def group(self) -> list[int]:
+        """Pids of every live process in its group: itself, its DHT process, its p2pd daemons."""
+        found = []
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                with contextlib.suppress(OSError):
+                    if os.getpgid(int(entry.name)) == self.pid:
+                        found.append(int(entry.name))
+        return found
+
+
+def launch(name: str, args: list[str], env: dict[str, str] | None = None) -> ChildProcess:
+    popen = subprocess.Popen(
+        [*SWARMTRUST, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        env={**os.environ, **(env or {})},
+    )
+    child = ChildProcess(name, popen)
+    if popen.stdout is None or popen.stderr is None:
+        raise LaunchError(f"{name}: no pipes to read its output from")
+    threading.Thread(target=_pump, args=(popen.stdout, child.lines.put), daemon=True).start()
+    threading.Thread(target=_pump, args=(popen.stderr, child.log.append), daemon=True).start()
+    return child
+
+
+def _pump(stream: IO[str], sink: Any) -> None:
+    for line in stream:
+        sink(line)
+
+
+class LocalSwarm:
+    """A DHT bootstrap and servers on loopback; leaving the ``with`` block stops all of them."""
+
+    def __init__(self, workdir: Path, *, torch_threads: int = 1) -> None:
+        self.workdir = workdir
+        self.torch_threads = torch_threads
+        self.processes: list[ChildProcess] = []
+        self.peer = ""
+
+    def start_dht(self) -> str:
+        dht = launch("dht", ["dht", "start"])
+        self.processes.append(dht)
+        self.peer = dht.read_line(START_TIMEOUT).strip()
+        if not self.peer.startswith("/ip4/"):
+            raise LaunchError(f"the DHT printed {self.peer!r} instead of its multiaddr:\n{dht.stderr()}")
+        return self.peer
+
+    def launch_server(self, name: str, blocks: str, *extra: str) -> ChildProcess:
+        """Start ``swarmtrust node start`` with a key of its own (created once in the workdir)."""
+        from node.keys import generate_key_file
+
+        key = self.workdir / f"{name}.key"
+        if not key.exists():
+            generate_key_file(key)
+        args = ["node", "start", "--key", str(key), "--blocks", blocks, "--initial-peers", self.peer]
+        args += ["--torch-threads", str(self.torch_threads), "--name", name, *extra]
+        server = launch(name, args)
+        self.processes.append(server)
+        return server
+
+    @staticmethod
+    def ready(server: ChildProcess) -> dict[str, Any]:
+        """The server's ready line (public key, peer id, blocks, ...), once it is announced."""
+        line = server.read_line(START_TIMEOUT)
+        try:
+            info: dict[str, Any] = json.loads(line)
+        except json.JSONDecodeError:
+            raise LaunchError(f"{server.name} printed {line!r} instead of its ready line:\n{server.stderr()}") from None
+        return info
+
+    def close(self) -> None:
+        for process in reversed(self.processes):
+            process.stop()
+
+    def __enter__(self) -> LocalSwarm:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
