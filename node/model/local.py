@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -23,8 +24,11 @@ class LocalModel:
         ).eval()
 
     @torch.inference_mode()
-    def generate(self, prompt_ids: list[int], max_new_tokens: int) -> LocalGeneration:
-        """Greedy decoding with a KV cache: one prefill over the prompt, then one token per step."""
+    def generate(
+        self, prompt_ids: list[int], max_new_tokens: int, *, on_token: Callable[[int], None] | None = None
+    ) -> LocalGeneration:
+        """Greedy decoding with a KV cache: one prefill over the prompt, then one token per step;
+        ``on_token`` hears each new token as soon as it is chosen."""
         tokens: list[int] = []
         hidden: list[torch.Tensor] = []
         inputs = torch.tensor([prompt_ids])
@@ -35,5 +39,7 @@ class LocalModel:
             hidden.append(out.hidden_states[-1])
             token = int(out.logits[0, -1].argmax())
             tokens.append(token)
+            if on_token is not None:
+                on_token(token)
             inputs = torch.tensor([[token]])
         return LocalGeneration(tokens, hidden)
