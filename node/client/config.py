@@ -7,7 +7,9 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class ClientConfig:
-    step_timeout: float = 30.0  # seconds to wait for one server's answer to one step
+    step_timeout: float = 30.0  # seconds to wait for a step whose duration this client cannot predict yet
+    decode_timeout_factor: float = 20.0  # a decode step may take this many times its server's measured average
+    min_decode_timeout: float = 2.0  # ... but never less than this many seconds
     max_failovers: int = 8  # replacements of failed servers within one session before giving up
     receipts: bool = True  # False only for the receipt-overhead benchmark (servers must agree)
     hop_seconds: float = 0.001  # assumed network round trip of a hop until one is measured

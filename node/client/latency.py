@@ -13,6 +13,11 @@ class LatencyTracker:
         known = self._per_block.get(key)
         self._per_block[key] = sample if known is None else known + self._smoothing * (sample - known)
 
+    def expected_seconds(self, key: str, blocks: int, hop_seconds: float) -> float | None:
+        """Expected duration of one decode step of ``blocks`` blocks on a server, once measured here."""
+        measured = self._per_block.get(key)
+        return None if measured is None else hop_seconds + measured * blocks
+
     def seconds_per_block(self, key: str, announced_throughput: float, span_blocks: int) -> float:
         """Measured if this client has used the server, else derived from its announced throughput."""
         measured = self._per_block.get(key)

@@ -150,6 +150,15 @@ class InferenceSession:
         self.steps.append(records)
         return hidden.float()
 
+    def _timeout(self, hop: _ChainHop, tokens: int) -> float:
+        """Seconds to wait for this step: a multiple of the server's measured decode time for a decode step,
+        so that a dead server is noticed in about a second; the configured maximum otherwise."""
+        config = self._config
+        expected = self._latency.expected_seconds(hop.server.key, hop.end - hop.start, config.hop_seconds)
+        if tokens != 1 or expected is None:
+            return config.step_timeout
+        return min(config.step_timeout, max(config.min_decode_timeout, config.decode_timeout_factor * expected))
+
     async def _run_hop(self, hop: _ChainHop, hidden: torch.Tensor) -> tuple[torch.Tensor, HopRecord]:
         call = StepCall(
             server=hop.server,
@@ -165,7 +174,7 @@ class InferenceSession:
         )
         sent = encode_step(call, hidden)
         started = time.perf_counter()
-        response = await hop.stream.step(sent.request, self._config.step_timeout)
+        response = await hop.stream.step(sent.request, self._timeout(hop, sent.tensor.shape[1]))
         seconds = time.perf_counter() - started
         output, receipt = decode_reply(call, sent, response)
         if receipt is not None:

@@ -35,7 +35,7 @@ class LocalModel:
         cache = None
         for _ in range(max_new_tokens):
             out = self.model(input_ids=inputs, cache=cache, use_cache=True, output_hidden_states=True)
-            cache = out.past_key_values
+            cache = out.cache
             hidden.append(out.hidden_states[-1])
             token = int(out.logits[0, -1].argmax())
             tokens.append(token)
