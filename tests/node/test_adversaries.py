@@ -98,3 +98,14 @@ def test_a_withholding_server_is_caught_at_once_and_replaced(client: SwarmClient
 def test_with_only_a_withholding_server_the_session_fails_clearly(client: SwarmClient, running: Running) -> None:
     with pytest.raises(SessionFailedError, match="no usable server covers block 4"):
         client.generate(tiny(), PROMPT, 3, servers=only(client, running.keys, "honest-0", "withhold"))
+
+
+def test_a_server_that_leaves_cleanly_is_marked_offline_at_once(client: SwarmClient, running: Running) -> None:
+    """Runs last in this module: stops the skip-layers server with SIGTERM."""
+    key = running.keys["skip-layers"]
+    assert key in {server.key for server in client.servers("tiny", 8)}
+    leaving = next(p for p in running.swarm.processes if p.name == "skip-layers")
+    leaving.stop()
+    assert leaving.popen.returncode == 0, leaving.stderr()
+    assert key not in {server.key for server in client.servers("tiny", 8)}, "its offline record replaced the online one"
+    assert leaving.group() == [], "its DHT process and p2pd ended with it"
