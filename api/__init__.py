@@ -1,1 +1,8 @@
-"""The ledger service's REST API and admin dashboard (not built yet)."""
+"""The ledger service: a FastAPI app over the ledger (REST API; the dashboard comes later).
+
+- ``app``: the application factory and its lifespan (engine, ledger key, spot-check desk);
+- ``settings``: flags and ``SWARMTRUST_*`` variables of ``swarmtrust api serve``;
+- ``auth``: signed requests (Ed25519 over method, path, body digest, timestamp) with replay refusal;
+- ``errors``: every domain error mapped to an HTTP status in one place, one error body shape;
+- ``routes``: one router per resource; ``cli``: ``swarmtrust api serve``.
+"""

@@ -19,7 +19,8 @@ from ledger.errors import SchemaNotReadyError
 from ledger.eventlog import HEAD_ROW_ID
 from ledger.events import EVENT_KINDS, GENESIS_HASH, LoggedEvent, event_hash, open_event_record
 from ledger.models import ChainHead, Event
-from ledger.projections import PROJECTIONS, AuditProblem
+from ledger.projection_set import PROJECTIONS
+from ledger.projections import AuditProblem
 from node.errors import SignatureError, WireFormatError
 
 _STREAM_CHUNK = 2_000

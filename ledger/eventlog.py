@@ -20,7 +20,7 @@ from ledger.db import insert_rows, write_transaction
 from ledger.errors import SchemaNotReadyError
 from ledger.events import EventDraft, LoggedEvent, chain
 from ledger.models import ChainHead, Event
-from ledger.projections import projections_for
+from ledger.projection_set import projections_for
 
 HEAD_ROW_ID = 1
 

@@ -16,7 +16,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from ledger.records import Assignment, EvidenceRejection, Outcome, RoundOpened
 from node.canonical import pack
+from node.challenges import Challenge, Verdict
 from node.digests import blake2b_256
 from node.errors import WireFormatError
 from node.receipts import Receipt
@@ -37,7 +39,16 @@ class EventKind:
 
 
 EVENT_KINDS: dict[str, EventKind] = {
-    kind.name: kind for kind in (EventKind("receipt", Receipt, lambda receipt: receipt.server_key),)
+    kind.name: kind
+    for kind in (
+        EventKind("receipt", Receipt, lambda record: record.server_key),
+        EventKind("challenge", Challenge, lambda record: record.server_key),
+        EventKind("evidence_rejected", EvidenceRejection, lambda record: record.submitter_key),
+        EventKind("assignment", Assignment, lambda record: record.server_key),
+        EventKind("round", RoundOpened, lambda record: record.server_key),
+        EventKind("verdict", Verdict, lambda record: record.server_key),
+        EventKind("outcome", Outcome, lambda record: record.server_key),
+    )
 }
 
 

@@ -14,7 +14,7 @@ from typing import Literal
 from sqlalchemy import Connection, Engine
 
 from ledger.errors import BatchTooLargeError
-from ledger.eventlog import Clock, now_ms, open_writer
+from ledger.eventlog import Clock, EventWriter, now_ms, open_writer
 from ledger.events import EventDraft
 from node.errors import RecordTooLargeError, SignatureError, UnsupportedVersionError, WireFormatError
 from node.receipts import Receipt
@@ -68,37 +68,45 @@ def ingest_receipts(engine: Engine, wires: Sequence[bytes], *, clock: Clock = no
         return [results[i] for i in range(len(wires))]
 
     with open_writer(engine, clock) as writer:
-        known = _stored_digests(writer.connection, [s.record.receipt_id.hex() for _, s in verified])
-        drafts: list[EventDraft] = []
-        pending: list[tuple[int, str]] = []
-        for index, signed in verified:
-            rid, digest = signed.record.receipt_id.hex(), signed.digest.hex()
-            prior = known.get(rid)
-            if prior is None:
-                known[rid] = (digest, None)
-                drafts.append(EventDraft("receipt", signed))
-                pending.append((index, rid))
-            elif prior[0] == digest:
-                results[index] = IngestResult(index, "duplicate", rid, seq=prior[1])
-            else:
-                results[index] = IngestResult(
-                    index,
-                    "rejected",
-                    rid,
-                    reason="conflict",
-                    message=f"receipt {rid} is already recorded with other content (the server signed two "
-                    "different receipts for one step)",
-                )
-        appended = {rid: event.seq for (_, rid), event in zip(pending, writer.append(drafts), strict=True)}
+        results |= append_receipts(writer, verified)
+    return [results[i] for i in range(len(wires))]
+
+
+def append_receipts(writer: EventWriter, verified: Sequence[tuple[int, Signed[Receipt]]]) -> dict[int, IngestResult]:
+    """Append the verified receipts not yet in the ledger, within ``writer``'s transaction.
+
+    The same receipt again is a duplicate (pointing at its event); the same receipt id with other content
+    is a conflict: the server signed two different receipts for one step.
+    """
+    results: dict[int, IngestResult] = {}
+    known = _stored_digests(writer.connection, [s.record.receipt_id.hex() for _, s in verified])
+    drafts: list[EventDraft] = []
+    pending: list[tuple[int, str]] = []
+    for index, signed in verified:
+        rid, digest = signed.record.receipt_id.hex(), signed.digest.hex()
+        prior = known.get(rid)
+        if prior is None:
+            known[rid] = (digest, None)
+            drafts.append(EventDraft("receipt", signed))
+            pending.append((index, rid))
+        elif prior[0] == digest:
+            results[index] = IngestResult(index, "duplicate", rid, seq=prior[1])
+        else:
+            results[index] = IngestResult(
+                index,
+                "rejected",
+                rid,
+                reason="conflict",
+                message=f"receipt {rid} is already recorded with other content (the server signed two "
+                "different receipts for one step)",
+            )
+    appended = {rid: event.seq for (_, rid), event in zip(pending, writer.append(drafts), strict=True)}
     for index, rid in pending:
         results[index] = IngestResult(index, "accepted", rid, seq=appended[rid])
-    # A duplicate inside this very batch points at the event its first copy became.
-    return [
-        IngestResult(r.index, r.status, r.receipt_id, seq=appended[r.receipt_id])
-        if r.status == "duplicate" and r.seq is None and r.receipt_id is not None
-        else r
-        for r in (results[i] for i in range(len(wires)))
-    ]
+    for index, result in results.items():  # a duplicate within this batch points at its first copy's event
+        if result.status == "duplicate" and result.seq is None and result.receipt_id is not None:
+            results[index] = IngestResult(index, "duplicate", result.receipt_id, seq=appended[result.receipt_id])
+    return results
 
 
 def _stored_digests(connection: Connection, ids: list[str]) -> dict[str, tuple[str, int | None]]:

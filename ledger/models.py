@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import BigInteger, Date, ForeignKey, Index, Integer, LargeBinary, String
+from sqlalchemy import BigInteger, Date, Float, ForeignKey, Index, Integer, LargeBinary, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 HEX_KEY = String(64)  # a 32-byte key or digest in hex
@@ -82,3 +82,141 @@ class ReceiptRow(Base):
     client_nonce: Mapped[str] = mapped_column(HEX_ID)
     timestamp_ms: Mapped[int] = mapped_column(BigInteger)
     day: Mapped[dt.date] = mapped_column(Date)  # UTC day of timestamp_ms, for per-day reports
+
+
+# --- spot checks: challenges, assignments, verdicts, outcomes (derived from events) -------------------
+
+
+class ChallengeRow(Base):
+    """Derived: one row per accepted challenge, with where its verification stands."""
+
+    __tablename__ = "challenges"
+
+    challenge_id: Mapped[str] = mapped_column(HEX_ID, primary_key=True)
+    event_seq: Mapped[int] = mapped_column(BigInteger, ForeignKey("events.seq"))
+    submitter_key: Mapped[str] = mapped_column(HEX_KEY)
+    server_key: Mapped[str] = mapped_column(HEX_KEY, index=True)
+    model_id: Mapped[str] = mapped_column(String(200))
+    session_id: Mapped[str] = mapped_column(HEX_ID)
+    block_start: Mapped[int] = mapped_column(Integer)
+    block_end: Mapped[int] = mapped_column(Integer)
+    dtype: Mapped[str] = mapped_column(String(16))
+    first_step: Mapped[int] = mapped_column(BigInteger)
+    steps: Mapped[int] = mapped_column(BigInteger)
+    evidence_digest: Mapped[str] = mapped_column(HEX_KEY)
+    submitted_ms: Mapped[int] = mapped_column(BigInteger)
+    phase: Mapped[str] = mapped_column(String(16))  # initial, audit, dispute, decided
+    verifiers_wanted: Mapped[int] = mapped_column(Integer)  # in the current round
+    outcome: Mapped[str | None] = mapped_column(String(32))
+    outcome_seq: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class AssignmentRow(Base):
+    """Derived: one row per assignment; ``state`` is open, answered, or replaced (its deadline passed)."""
+
+    __tablename__ = "assignments"
+    __table_args__ = (
+        Index("ix_assignments_challenge", "challenge_id"),
+        Index("ix_assignments_verifier", "verifier_key"),
+    )
+
+    assignment_id: Mapped[str] = mapped_column(HEX_ID, primary_key=True)
+    event_seq: Mapped[int] = mapped_column(BigInteger, ForeignKey("events.seq"))
+    challenge_id: Mapped[str] = mapped_column(HEX_ID)
+    server_key: Mapped[str] = mapped_column(HEX_KEY)
+    verifier_key: Mapped[str] = mapped_column(HEX_KEY)
+    round: Mapped[str] = mapped_column(String(16))
+    replaces: Mapped[str | None] = mapped_column(HEX_ID)
+    assigned_ms: Mapped[int] = mapped_column(BigInteger)
+    deadline_ms: Mapped[int] = mapped_column(BigInteger)
+    state: Mapped[str] = mapped_column(String(16))
+
+
+class VerdictRow(Base):
+    """Derived: one row per verdict (one per answered assignment)."""
+
+    __tablename__ = "verdicts"
+    __table_args__ = (Index("ix_verdicts_server", "server_key"), Index("ix_verdicts_challenge", "challenge_id"))
+
+    assignment_id: Mapped[str] = mapped_column(HEX_ID, primary_key=True)
+    event_seq: Mapped[int] = mapped_column(BigInteger, ForeignKey("events.seq"))
+    challenge_id: Mapped[str] = mapped_column(HEX_ID)
+    verifier_key: Mapped[str] = mapped_column(HEX_KEY)
+    server_key: Mapped[str] = mapped_column(HEX_KEY)
+    round: Mapped[str] = mapped_column(String(16))
+    outcome: Mapped[str] = mapped_column(String(32))
+    steps_checked: Mapped[int] = mapped_column(BigInteger)
+    worst_step: Mapped[int] = mapped_column(BigInteger)
+    max_rel_error: Mapped[float] = mapped_column(Float)
+    mean_rel_error: Mapped[float] = mapped_column(Float)
+    decided_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class DisputeRow(Base):
+    """Derived: a challenge whose first verdict was not a pass, re-checked by more verifiers."""
+
+    __tablename__ = "disputes"
+
+    challenge_id: Mapped[str] = mapped_column(HEX_ID, primary_key=True)
+    server_key: Mapped[str] = mapped_column(HEX_KEY, index=True)
+    opened_seq: Mapped[int] = mapped_column(BigInteger)
+    verifiers_wanted: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(16))  # open or closed
+    outcome: Mapped[str | None] = mapped_column(String(32))
+    closed_seq: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class VerifierRow(Base):
+    """Derived: each verifier's record: verdicts given and agreement with decided outcomes."""
+
+    __tablename__ = "verifiers"
+
+    public_key: Mapped[str] = mapped_column(HEX_KEY, primary_key=True)
+    first_seq: Mapped[int] = mapped_column(BigInteger)
+    assignments: Mapped[int] = mapped_column(BigInteger)
+    verdicts: Mapped[int] = mapped_column(BigInteger)
+    agreements: Mapped[int] = mapped_column(BigInteger)
+    disagreements: Mapped[int] = mapped_column(BigInteger)
+
+
+class SubmitterRow(Base):
+    """Derived: each challenge submitter (client or probing verifier), and the evidence it got wrong."""
+
+    __tablename__ = "submitters"
+
+    public_key: Mapped[str] = mapped_column(HEX_KEY, primary_key=True)
+    challenges: Mapped[int] = mapped_column(BigInteger)
+    rejected_evidence: Mapped[int] = mapped_column(BigInteger)  # refused at submission: tensors not as signed
+    invalid_evidence: Mapped[int] = mapped_column(BigInteger)  # challenges decided invalid_evidence
+
+
+# --- not derived: content-addressed blobs and operational state ---------------------------------------
+
+
+class EvidenceBlob(Base):
+    """Evidence bundles by digest; the challenge events commit to the digests (checked by the audit)."""
+
+    __tablename__ = "evidence"
+
+    digest: Mapped[str] = mapped_column(HEX_KEY, primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+    stored_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class VerifierPresence(Base):
+    """When each verifier last asked for work: who can be picked for a dispute now."""
+
+    __tablename__ = "verifier_presence"
+
+    public_key: Mapped[str] = mapped_column(HEX_KEY, primary_key=True)
+    last_poll_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class SeenRequest(Base):
+    """Signatures of signed API requests within the replay window: a replayed request is refused."""
+
+    __tablename__ = "seen_requests"
+
+    signature_digest: Mapped[str] = mapped_column(HEX_KEY, primary_key=True)
+    expires_ms: Mapped[int] = mapped_column(BigInteger, index=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, ClassVar
@@ -156,16 +156,16 @@ class _ReceiptReplay(Replay):
         self.servers[key] = tally_receipt(self.servers.get(key), key, event.seq, event.signed.record)
 
     def compare(self, connection: Connection) -> list[AuditProblem]:
-        problems = _compare_table(
+        problems = compare_table(
             connection, ReceiptRow, "receipt_id", self.receipts, seq_of=lambda row: row["event_seq"]
         )
-        problems += _compare_table(connection, Server, "public_key", self.servers, seq_of=lambda row: row["first_seq"])
+        problems += compare_table(connection, Server, "public_key", self.servers, seq_of=lambda row: row["first_seq"])
         return problems
 
 
-def _compare_table(
+def compare_table(
     connection: Connection,
-    table: type[ReceiptRow] | type[Server],
+    table: type[Any],
     key_column: str,
     expected: dict[str, dict[str, Any]],
     *,
@@ -202,11 +202,3 @@ def _normalise(value: Any) -> Any:
 
 def _maybe_int(value: Any) -> int | None:
     return value if isinstance(value, int) else None
-
-
-PROJECTIONS: tuple[Projection, ...] = (ReceiptProjection(),)
-
-
-def projections_for(kinds: Iterable[str]) -> list[Projection]:
-    wanted = set(kinds)
-    return [p for p in PROJECTIONS if p.kinds & wanted]

@@ -62,6 +62,7 @@ def configure_logging(verbose: bool) -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     os.environ.setdefault("HIVEMIND_LOGLEVEL", "INFO" if verbose else "WARNING")
     logging.getLogger("hivemind").setLevel(level)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise even with -v
     import transformers
 
     transformers.utils.logging.set_verbosity_error()

@@ -147,6 +147,13 @@ def generate(
     wait: Annotated[float, typer.Option(min=0, help="Seconds to wait for servers to cover every block.")] = 30.0,
     torch_threads: Annotated[int | None, typer.Option(min=1, help="torch intra-op threads.")] = None,
     no_receipts: Annotated[bool, typer.Option("--no-receipts", hidden=True)] = False,
+    ledger: Annotated[
+        str | None, typer.Option(help="Ledger service URL: spot-checked sessions are challenged there.")
+    ] = None,
+    spot_check_rate: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Share of server sessions to keep as evidence and challenge.")
+    ] = 0.05,
+    client_key: Annotated[Path | None, typer.Option(help="Key that signs challenges (default: a fresh one).")] = None,
     host: Host = "127.0.0.1",
     port: Port = 0,
     nat_port_map: NatPortMap = None,
@@ -178,10 +185,12 @@ def generate(
         raise UsageError("--initial-peers is required (or pass --local to run the model in-process)")
     from node.client.config import ClientConfig
     from node.client.swarm import SwarmClient
+    from node.keys import load_signing_key
 
     network = network_options(host, port, nat_port_map, auto_nat, use_relay, use_auto_relay)
-    config = ClientConfig(step_timeout=step_timeout, receipts=not no_receipts)
-    with SwarmClient(peers, network=network, config=config) as client:
+    config = ClientConfig(step_timeout=step_timeout, receipts=not no_receipts, spot_check_rate=spot_check_rate)
+    key = load_signing_key(client_key) if client_key else None
+    with SwarmClient(peers, network=network, config=config, ledger_url=ledger, client_key=key) as client:
         head = client.head(source)
         client.wait_for_blocks(source.model_id, head.num_blocks, timeout=wait)
 

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import typer
 
+from api.cli import app as api_app
 from ledger.cli import app as ledger_app
 from node.cli import app as node_app
 from node.cli_swarm import dht_app, generate
 from node.console import run_app, unbuilt_command
 from swarmtrust.demo import demo
+from verifier.cli import app as verifier_app
 
 app = typer.Typer(
     name="swarmtrust",
@@ -26,13 +28,8 @@ app.add_typer(ledger_app, name="ledger")
 
 app.add_typer(dht_app, name="dht")
 
-verifier_app = typer.Typer(help="Verifier nodes: recompute spans and sign verdicts.", no_args_is_help=True)
-unbuilt_command(verifier_app, "start", "verifier start", "a verifier that claims and checks assignments", issue=4)
-unbuilt_command(verifier_app, "calibrate", "verifier calibrate", "measure honest error and write tolerances", issue=4)
 app.add_typer(verifier_app, name="verifier")
 
-api_app = typer.Typer(help="The ledger service: REST API and admin dashboard.", no_args_is_help=True)
-unbuilt_command(api_app, "serve", "api serve", "the REST API, OpenAPI docs and dashboard", issue=6)
 app.add_typer(api_app, name="api")
 
 app.command(help="Generate text through the swarm (or --local), checking every receipt.")(generate)

@@ -114,6 +114,7 @@ class LocalSwarm:
         self.torch_threads = torch_threads
         self.processes: list[ChildProcess] = []
         self.peer = ""
+        self.api_url = ""
 
     def start_dht(self) -> str:
         dht = launch("dht", ["dht", "start"])
@@ -136,9 +137,35 @@ class LocalSwarm:
         self.processes.append(server)
         return server
 
+    def start_api(self, *extra: str, db_url: str | None = None) -> str:
+        """Start ``swarmtrust api serve`` on a free port (default: a SQLite ledger in the workdir); its URL."""
+        db = db_url or f"sqlite:///{self.workdir / 'ledger.db'}"
+        api = launch(
+            "api", ["api", "serve", "--db", db, "--port", "0", "--key", str(self.workdir / "ledger.key"), *extra]
+        )
+        self.processes.append(api)
+        line = api.read_line(START_TIMEOUT)
+        if "http://" not in line:
+            raise LaunchError(f"the ledger service printed {line!r}:\n{api.stderr()}")
+        self.api_url = line.split()[4]
+        return self.api_url
+
+    def launch_verifier(self, name: str, *extra: str) -> ChildProcess:
+        """Start ``swarmtrust verifier start`` against this swarm's ledger service."""
+        from node.keys import generate_key_file
+
+        key = self.workdir / f"{name}.key"
+        if not key.exists():
+            generate_key_file(key)
+        args = ["verifier", "start", "--key", str(key), "--ledger", self.api_url, "--poll-interval", "0.3"]
+        args += ["--torch-threads", str(self.torch_threads), *extra]
+        verifier = launch(name, args)
+        self.processes.append(verifier)
+        return verifier
+
     @staticmethod
     def ready(server: ChildProcess) -> dict[str, Any]:
-        """The server's ready line (public key, peer id, blocks, ...), once it is announced."""
+        """A server's or verifier's ready line (public key, ...), once it is up."""
         line = server.read_line(START_TIMEOUT)
         try:
             info: dict[str, Any] = json.loads(line)

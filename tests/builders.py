@@ -51,11 +51,13 @@ def signed_receipt(key: nacl.signing.SigningKey, **overrides: Any) -> Signed[Rec
 
 def session_receipts(key: nacl.signing.SigningKey, steps: int, **overrides: Any) -> list[Signed[Receipt]]:
     """The hash-chained receipts of one session of ``steps`` steps."""
-    session = os.urandom(16)
+    session, nonce = os.urandom(16), overrides.pop("client_nonce", os.urandom(16))
     out: list[Signed[Receipt]] = []
     prev: bytes | None = None
     for step in range(steps):
-        out.append(signed_receipt(key, session_id=session, step=step, prev_receipt=prev, **overrides))
+        out.append(
+            signed_receipt(key, session_id=session, client_nonce=nonce, step=step, prev_receipt=prev, **overrides)
+        )
         prev = out[-1].digest
     return out
 
@@ -63,3 +65,66 @@ def session_receipts(key: nacl.signing.SigningKey, steps: int, **overrides: Any)
 def resign(receipt: Receipt, key: nacl.signing.SigningKey, **changes: Any) -> Signed[Receipt]:
     """The same receipt with ``changes``, signed again (what an equivocating server would do)."""
     return sign_record(replace(receipt, **changes), key)
+
+
+def evidence_session(
+    key: nacl.signing.SigningKey, steps: int, *, hidden: int = 64, first_tokens: int = 3, **overrides: Any
+) -> tuple[list[Signed[Receipt]], Any]:
+    """A session of ``steps`` steps whose receipts commit to random float32 tensors, and its evidence."""
+    from node.digests import tensor_digest
+    from node.evidence import Evidence
+
+    session = overrides.pop("session_id", os.urandom(16))
+    nonce = overrides.pop("client_nonce", os.urandom(16))
+    receipts: list[Signed[Receipt]] = []
+    inputs: list[bytes] = []
+    outputs: list[bytes] = []
+    prev: bytes | None = None
+    for step in range(steps):
+        shape = (1, first_tokens if step == 0 else 1, hidden)
+        data_in, data_out = os.urandom(4 * shape[1] * hidden), os.urandom(4 * shape[1] * hidden)
+        signed = signed_receipt(
+            key,
+            session_id=session,
+            client_nonce=nonce,
+            step=step,
+            prev_receipt=prev,
+            input_digest=tensor_digest("float32", shape, data_in),
+            input_shape=shape,
+            output_digest=tensor_digest("float32", shape, data_out),
+            output_shape=shape,
+            **overrides,
+        )
+        receipts.append(signed)
+        inputs.append(data_in)
+        outputs.append(data_out)
+        prev = signed.digest
+    evidence = Evidence(tuple(r.to_wire() for r in receipts), tuple(inputs), tuple(outputs))
+    return receipts, evidence
+
+
+def challenge_for(
+    submitter: nacl.signing.SigningKey, receipts: list[Signed[Receipt]], encoded_evidence: bytes
+) -> Signed[Any]:
+    from node.challenges import Challenge
+    from node.evidence import evidence_digest
+
+    first = receipts[0].record
+    return sign_record(
+        Challenge(
+            challenge_id=os.urandom(16),
+            submitter_key=bytes(submitter.verify_key),
+            server_key=first.server_key,
+            model_id=first.model_id,
+            session_id=first.session_id,
+            block_start=first.block_start,
+            block_end=first.block_end,
+            dtype=first.dtype,
+            first_step=first.step,
+            steps=len(receipts),
+            evidence_digest=evidence_digest(encoded_evidence),
+            evidence_bytes=len(encoded_evidence),
+            submitted_ms=time.time_ns() // 1_000_000,
+        ),
+        submitter,
+    )

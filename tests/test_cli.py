@@ -68,9 +68,6 @@ def test_a_readable_key_is_refused_with_the_fix(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     "command",
     [
-        ["verifier", "start"],
-        ["verifier", "calibrate"],
-        ["api", "serve"],
         ["simulate", "--json"],
     ],
 )

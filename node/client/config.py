@@ -14,3 +14,5 @@ class ClientConfig:
     receipts: bool = True  # False only for the receipt-overhead benchmark (servers must agree)
     hop_seconds: float = 0.001  # assumed network round trip of a hop until one is measured
     latency_smoothing: float = 0.3  # weight of the newest measurement in a server's step-time average
+    spot_check_rate: float = 0.0  # chance that a server's session is kept as evidence and challenged
+    max_evidence_bytes: int = 64 * 2**20  # evidence kept per session at most; past it, keeping stops

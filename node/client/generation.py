@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
+from node.client.evidence import HopEvidence
 from node.client.faults import Fault
 from node.client.session import Failover, HopRecord, InferenceSession
 from node.model.head import ModelHead
@@ -19,6 +20,8 @@ class GenerationResult:
     failovers: list[Failover]
     faults: list[Fault]
     final_hidden: list[torch.Tensor]  # per step: the last block's output after the final norm
+    kept_evidence: list[HopEvidence] = field(default_factory=list)  # spot-checked sessions
+    challenges: list[dict[str, Any]] = field(default_factory=list)  # what the ledger said of their challenges
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -54,6 +57,7 @@ class GenerationResult:
                 {"step": f.step, "server_key": f.server_key, "reason": f.reason, "message": f.message}
                 for f in self.faults
             ],
+            "challenges": self.challenges,
         }
 
 
@@ -74,4 +78,6 @@ async def generate_greedy(
             hidden = head.embed(torch.tensor([[token]]))
     finally:
         await session.close()
-    return GenerationResult(tokens, session.steps, session.failovers, session.faults, final_hidden)
+    return GenerationResult(
+        tokens, session.steps, session.failovers, session.faults, final_hidden, session.kept_evidence()
+    )

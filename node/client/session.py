@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ import torch
 
 from node.client.config import ClientConfig
 from node.client.discovery import ServerInfo
+from node.client.evidence import HopEvidence
 from node.client.exchange import StepCall, decode_reply, encode_step
 from node.client.faults import HOP_ERRORS, Fault, SessionFailedError, fault_reason
 from node.client.latency import LatencyTracker
@@ -76,6 +78,7 @@ class _ChainHop:
     next_step: int = 0
     prev_receipt: bytes | None = None
     history: list[torch.Tensor] = field(default_factory=list)  # inputs sent, in the hop's dtype
+    evidence: HopEvidence | None = None  # kept when this hop's session is spot-checked
 
     @property
     def dtype(self) -> str:
@@ -109,6 +112,7 @@ class InferenceSession:
         self.faults: list[Fault] = []
         self.failovers: list[Failover] = []
         self.steps: list[list[HopRecord]] = []
+        self._retired: list[_ChainHop] = []  # hops replaced by failover (their evidence still counts)
         self._hops: list[_ChainHop] = self._build_chain(0, num_blocks)
 
     # --- the chain -------------------------------------------------------------------------------------
@@ -120,13 +124,18 @@ class InferenceSession:
             )
         except NoRouteError as exc:
             raise SessionFailedError(str(exc)) from exc
-        return [
-            _ChainHop(self._servers[hop.candidate.key], hop.start, hop.end, HopStream(self._p2p, self._peer(hop)))
-            for hop in route
-        ]
+        return [self._new_hop(hop) for hop in route]
 
-    def _peer(self, hop: Hop) -> str:
-        return self._servers[hop.candidate.key].announcement.peer_id
+    def _new_hop(self, hop: Hop) -> _ChainHop:
+        server = self._servers[hop.candidate.key]
+        sampled = random.random() < self._config.spot_check_rate  # the per-server rate arrives with reputation
+        return _ChainHop(
+            server,
+            hop.start,
+            hop.end,
+            HopStream(self._p2p, server.announcement.peer_id),
+            evidence=HopEvidence(server.key) if sampled else None,
+        )
 
     @property
     def route(self) -> list[tuple[str, int, int]]:
@@ -179,6 +188,7 @@ class InferenceSession:
         output, receipt = decode_reply(call, sent, response)
         if receipt is not None:
             hop.prev_receipt = receipt.digest
+            self._keep_evidence(hop, receipt, sent.data, output.data)
         hop.next_step += 1
         hop.history.append(sent.tensor)
         if sent.tensor.shape[1] == 1:  # decode steps only: a prefill's time says little about the next step's
@@ -201,6 +211,7 @@ class InferenceSession:
         replayed = sum(t.shape[1] for t in failed.history)
         if failed.history:
             await self._replay(replacements, torch.cat(failed.history, dim=1))
+        self._retired.append(failed)
         self._hops[index : index + 1] = replacements
         failover = Failover(
             step, failed.server.key, (failed.start, failed.end), tuple(h.server.key for h in replacements), replayed
@@ -240,6 +251,25 @@ class InferenceSession:
         rest = self._build_chain(hop.start, replacements[-1].end)
         replacements[position:] = rest
         await self._replay(rest, hidden)
+
+    def _keep_evidence(self, hop: _ChainHop, receipt: Signed[Receipt], sent: bytes, received: bytes) -> None:
+        if hop.evidence is None:
+            return
+        budget = self._config.max_evidence_bytes - sum(e.size for e in self.kept_evidence())
+        if len(sent) + len(received) > budget:
+            log.warning(
+                "evidence budget of %d bytes reached: no longer keeping %s's session",
+                self._config.max_evidence_bytes,
+                hop.server.key[:16],
+            )
+            hop.evidence = None
+            return
+        hop.evidence.add(receipt, sent, received)
+
+    def kept_evidence(self) -> list[HopEvidence]:
+        """Evidence of every spot-checked hop of this session, failed-over ones included."""
+        hops = [*self._retired, *self._hops]
+        return [hop.evidence for hop in hops if hop.evidence is not None and hop.evidence.receipts]
 
     def emit(self, kind: str, data: dict[str, Any]) -> None:
         """Tell the caller's ``on_event`` about progress ("step") or trouble ("failover")."""

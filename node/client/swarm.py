@@ -14,13 +14,15 @@ import asyncio
 import threading
 import time
 from collections.abc import Callable, Coroutine, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
+import nacl.signing
 import torch
 
 from node.client.config import ClientConfig
 from node.client.discovery import ServerInfo, discover_servers
+from node.client.evidence import submit_challenges
 from node.client.faults import Fault
 from node.client.forward import forward_through_chain
 from node.client.generation import GenerationResult, generate_greedy
@@ -28,6 +30,7 @@ from node.client.latency import LatencyTracker
 from node.client.routing import Candidate, NoRouteError, choose_chain
 from node.client.session import HopRecord, InferenceSession
 from node.dht import start_dht
+from node.ledger_api import LedgerApi
 from node.model.head import ModelHead
 from node.model.source import ModelSource
 from node.network import NetworkOptions
@@ -49,8 +52,12 @@ class SwarmClient:
         *,
         network: NetworkOptions | None = None,
         config: ClientConfig | None = None,
+        ledger_url: str | None = None,
+        client_key: nacl.signing.SigningKey | None = None,
     ) -> None:
         self.config = config or ClientConfig()
+        self.ledger_url = ledger_url  # where spot-check challenges go (none: nothing is challenged)
+        self.client_key = client_key or nacl.signing.SigningKey.generate()  # signs challenges
         self.latency = LatencyTracker(self.config.latency_smoothing)
         self.dht = start_dht(initial_peers, network or NetworkOptions(), client_mode=True)  # forks: before threads
         self._loop = asyncio.new_event_loop()
@@ -98,11 +105,22 @@ class SwarmClient:
         *,
         servers: Sequence[ServerInfo] | None = None,
         on_event: Callable[[str, dict[str, Any]], None] | None = None,
+        spot_check_rate: float | None = None,
+        client_key: nacl.signing.SigningKey | None = None,
     ) -> GenerationResult:
-        """Greedy generation; ``servers`` restricts routing to those servers (default: all announced)."""
+        """Greedy generation; ``servers`` restricts routing to those servers (default: all announced).
+
+        Sessions sampled at ``spot_check_rate`` (default: the config's) are challenged at the ledger
+        afterwards, signed with ``client_key`` (default: this client's key).
+        """
         head = self.head(source)
         if servers is None:
             servers = self.servers(source.model_id, head.num_blocks)
+        config = self.config
+        if spot_check_rate is not None:
+            config = replace(config, spot_check_rate=spot_check_rate)
+        if self.ledger_url is None:
+            config = replace(config, spot_check_rate=0.0)  # nowhere to send evidence: keep none
 
         async def run() -> GenerationResult:
             session = InferenceSession(
@@ -111,13 +129,18 @@ class SwarmClient:
                 source.model_id,
                 head.num_blocks,
                 max_length=len(prompt_ids) + max_new_tokens,
-                config=self.config,
+                config=config,
                 latency=self.latency,
                 on_event=on_event,
             )
             return await generate_greedy(session, head, prompt_ids, max_new_tokens)
 
-        return self.run(run())
+        result = self.run(run())
+        if result.kept_evidence and self.ledger_url is not None:
+            key = client_key or self.client_key
+            with LedgerApi(self.ledger_url, key) as api:
+                result = replace(result, challenges=submit_challenges(api, key, result.kept_evidence))
+        return result
 
     def forward(
         self, source: ModelSource, hidden: torch.Tensor, *, servers: Sequence[ServerInfo] | None = None

@@ -14,6 +14,7 @@ class ModelHead:
     def __init__(self, source: ModelSource) -> None:
         config = load_config(source)
         checkpoint = Checkpoint(source.directory)
+        self.source = source
         self.config = config
         self.hidden_size: int = config.hidden_size
         self.num_blocks: int = config.num_hidden_layers

@@ -18,7 +18,11 @@ from ledger.store import Ledger
 from tests.builders import new_key, session_receipts
 
 REPO = Path(__file__).resolve().parents[2]
-TABLES = {"events", "chain_head", "servers", "receipts", "alembic_version"}
+TABLES = {
+    "events", "chain_head", "servers", "receipts", "alembic_version",
+    "challenges", "assignments", "verdicts", "disputes", "verifiers", "submitters",
+    "evidence", "verifier_presence", "seen_requests",
+}  # fmt: skip
 VIEWS = {"receipts_per_server_day", "server_event_history"}
 
 

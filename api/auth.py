@@ -1,0 +1,54 @@
+"""Signed requests: ``SignedBy`` is the public key that signed this request, once it is verified and new.
+
+A signature seen before (within the replay window) is refused, across every API process, because the
+record of seen signatures is a table with a unique key; expired entries are pruned as new ones arrive.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy import Engine, delete, insert
+from sqlalchemy.exc import IntegrityError
+from starlette.concurrency import run_in_threadpool
+
+from api.errors import ApiError
+from ledger.db import write_transaction
+from ledger.models import SeenRequest
+from node.digests import blake2b_256
+from node.http_signing import REPLAY_WINDOW_MS, RequestAuthError, verify_request
+
+
+async def signed_by(request: Request) -> bytes:
+    body = await request.body()
+    path = request.scope.get("raw_path", request.url.path.encode()).decode()
+    if request.url.query:
+        path += "?" + request.url.query
+    now = time.time_ns() // 1_000_000
+    try:
+        verified = verify_request(request.headers, request.method, path, body, now)
+    except RequestAuthError as exc:
+        raise ApiError(401, "unauthorized", str(exc)) from None
+    digest = blake2b_256(verified.signature).hex()
+    fresh = await run_in_threadpool(_remember, request.app.state.engine, digest, verified.timestamp_ms, now)
+    if not fresh:
+        raise ApiError(401, "replayed", "this signed request was already received; sign a new one")
+    return verified.signer
+
+
+def _remember(engine: Engine, digest: str, timestamp_ms: int, now: int) -> bool:
+    """Record a signature as seen; False if it already was (a replay)."""
+    try:
+        with write_transaction(engine) as connection:
+            connection.execute(delete(SeenRequest).where(SeenRequest.expires_ms < now - REPLAY_WINDOW_MS))
+            connection.execute(
+                insert(SeenRequest).values(signature_digest=digest, expires_ms=timestamp_ms + REPLAY_WINDOW_MS)
+            )
+    except IntegrityError:
+        return False
+    return True
+
+
+SignedBy = Annotated[bytes, Depends(signed_by)]

@@ -1,0 +1,62 @@
+"""``swarmtrust api serve``: the ledger service over HTTP."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(help="The ledger service: REST API (and, later, the admin dashboard).", no_args_is_help=True)
+
+
+@app.command()
+def serve(
+    db: Annotated[
+        str | None,
+        typer.Option("--db", help="Ledger database URL (default: SWARMTRUST_DB_URL, then SQLite in the data dir)."),
+    ] = None,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port (0: any free port; the URL is printed).")] = 8080,
+    key: Annotated[
+        Path | None, typer.Option("--key", help="The ledger's signing key (created, 0600, if missing).")
+    ] = None,
+    assignment_ttl: Annotated[float | None, typer.Option(min=0.1, help="Seconds a verifier has to answer.")] = None,
+    dispute_verifiers: Annotated[
+        int | None, typer.Option(min=1, help="Verifiers added to a disputed challenge.")
+    ] = None,
+    audit_rate: Annotated[
+        float | None, typer.Option(min=0.0, max=1.0, help="Chance a reliable pass is re-checked.")
+    ] = None,
+    migrate: Annotated[bool, typer.Option("--migrate/--no-migrate", help="Create or upgrade the schema first.")] = True,
+) -> None:
+    """Serve the REST API; prints one line with the URL and the ledger's public key when listening."""
+    import uvicorn
+
+    from api.app import create_app
+    from api.settings import ApiSettings
+    from ledger.db import create_ledger_engine
+    from ledger.migrate import upgrade
+    from ledger.settings import LedgerSettings
+    from ledger.spotchecks import SpotCheckPolicy
+    from node.keys import generate_key_file, load_signing_key
+
+    settings = ApiSettings()
+    url = LedgerSettings().resolved_db_url(db or settings.db_url or None)
+    key_path = key or settings.ledger_key
+    ledger_key = load_signing_key(key_path) if key_path.exists() else generate_key_file(key_path)
+    engine = create_ledger_engine(url)
+    if migrate:
+        upgrade(engine)
+    policy = SpotCheckPolicy(
+        assignment_ttl_ms=int((assignment_ttl or settings.assignment_ttl) * 1000),
+        dispute_verifiers=dispute_verifiers or settings.dispute_verifiers,
+        audit_rate=settings.audit_rate if audit_rate is None else audit_rate,
+    )
+    application = create_app(engine, ledger_key, policy, max_request_bytes=settings.max_request_bytes)
+    listener = socket.create_server((host, port))
+    bound = listener.getsockname()[1]
+    typer.echo(f"swarmtrust api listening on http://{host}:{bound} ledger_key={bytes(ledger_key.verify_key).hex()}")
+    config = uvicorn.Config(application, fd=listener.fileno(), log_level="warning", access_log=False)
+    uvicorn.Server(config).run()

@@ -1,0 +1,25 @@
+"""Settings of the ledger service: flags win, then ``SWARMTRUST_*`` environment variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import platformdirs
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from node.evidence import MAX_EVIDENCE_BYTES
+
+
+def default_key_path() -> Path:
+    return Path(platformdirs.user_data_dir("swarmtrust")) / "ledger.key"
+
+
+class ApiSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SWARMTRUST_", extra="ignore")
+
+    db_url: str = ""  # the ledger database (default: ledger.settings.default_db_url())
+    ledger_key: Path = default_key_path()  # the ledger's own signing key; created (0600) when missing
+    assignment_ttl: float = 60.0  # seconds a verifier has to answer an assignment
+    dispute_verifiers: int = 2  # more verifiers drawn for a challenge whose verdict is not a pass
+    audit_rate: float = 0.1  # chance that a reliable verifier's pass is re-checked
+    max_request_bytes: int = MAX_EVIDENCE_BYTES + 65_536  # larger bodies are refused with 413

@@ -1,0 +1,15 @@
+"""Every projection of the event log, in the order they apply."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from ledger.projections import Projection, ReceiptProjection
+from ledger.spotcheck_projection import SpotCheckProjection
+
+PROJECTIONS: tuple[Projection, ...] = (ReceiptProjection(), SpotCheckProjection())
+
+
+def projections_for(kinds: Iterable[str]) -> list[Projection]:
+    wanted = set(kinds)
+    return [p for p in PROJECTIONS if p.kinds & wanted]

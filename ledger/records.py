@@ -1,0 +1,132 @@
+"""The ledger's own signed statements: assignments of challenges to verifiers, rounds, outcomes, rejections.
+
+The ledger signs them with its key, so that an auditor can tell which decisions the ledger took (and
+hold it to them), just as receipts, challenges and verdicts carry their submitters' signatures.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import ClassVar
+
+from node.challenges import ID_SIZE, VERDICT_OUTCOMES
+from node.digests import DIGEST_SIZE
+from node.receipts import MAX_TIMESTAMP_MS
+from node.records import Check, FixedBytes, Float, Int, ListOf, Optional, Text, WireRecord
+
+ROUNDS = frozenset({"initial", "audit", "dispute"})
+
+
+@dataclass(frozen=True)
+class Assignment(WireRecord):
+    """A challenge given to one verifier, to answer before ``deadline_ms``."""
+
+    DOMAIN: ClassVar[bytes] = b"swarmtrust/assignment/v1"
+    VERSION: ClassVar[int] = 1
+    MAX_BYTES: ClassVar[int] = 512
+    SIGNER_FIELD: ClassVar[str] = "ledger_key"
+    CHECKS: ClassVar[Mapping[str, Check]] = {
+        "ledger_key": FixedBytes(32),
+        "assignment_id": FixedBytes(ID_SIZE),
+        "challenge_id": FixedBytes(ID_SIZE),
+        "server_key": FixedBytes(32),
+        "verifier_key": FixedBytes(32),
+        "round": Text(16, ROUNDS),
+        "replaces": Optional(FixedBytes(ID_SIZE)),
+        "assigned_ms": Int(0, MAX_TIMESTAMP_MS),
+        "deadline_ms": Int(0, MAX_TIMESTAMP_MS),
+    }
+
+    ledger_key: bytes
+    assignment_id: bytes
+    challenge_id: bytes
+    server_key: bytes
+    verifier_key: bytes
+    round: str  # initial, audit (a pass re-checked) or dispute (a failure re-checked)
+    replaces: bytes | None  # an assignment whose verifier missed its deadline
+    assigned_ms: int
+    deadline_ms: int
+
+
+@dataclass(frozen=True)
+class RoundOpened(WireRecord):
+    """More verifiers wanted on a challenge: an audit of a pass, or a dispute of a failure."""
+
+    DOMAIN: ClassVar[bytes] = b"swarmtrust/round/v1"
+    VERSION: ClassVar[int] = 1
+    MAX_BYTES: ClassVar[int] = 512
+    SIGNER_FIELD: ClassVar[str] = "ledger_key"
+    CHECKS: ClassVar[Mapping[str, Check]] = {
+        "ledger_key": FixedBytes(32),
+        "challenge_id": FixedBytes(ID_SIZE),
+        "server_key": FixedBytes(32),
+        "round": Text(16, frozenset({"audit", "dispute"})),
+        "verifiers_wanted": Int(1, 64),
+        "opened_ms": Int(0, MAX_TIMESTAMP_MS),
+    }
+
+    ledger_key: bytes
+    challenge_id: bytes
+    server_key: bytes
+    round: str
+    verifiers_wanted: int
+    opened_ms: int
+
+
+@dataclass(frozen=True)
+class Outcome(WireRecord):
+    """The decision on a challenge: the reliability-weighted majority of its verdicts."""
+
+    DOMAIN: ClassVar[bytes] = b"swarmtrust/outcome/v1"
+    VERSION: ClassVar[int] = 1
+    MAX_BYTES: ClassVar[int] = 2048
+    SIGNER_FIELD: ClassVar[str] = "ledger_key"
+    CHECKS: ClassVar[Mapping[str, Check]] = {
+        "ledger_key": FixedBytes(32),
+        "challenge_id": FixedBytes(ID_SIZE),
+        "server_key": FixedBytes(32),
+        "outcome": Text(32, VERDICT_OUTCOMES),
+        "pass_weight": Float(),
+        "fail_weight": Float(),
+        "verdicts": ListOf(FixedBytes(ID_SIZE), 64),
+        "decided_ms": Int(0, MAX_TIMESTAMP_MS),
+    }
+
+    ledger_key: bytes
+    challenge_id: bytes
+    server_key: bytes
+    outcome: str
+    pass_weight: float  # total reliability of the verifiers that said pass
+    fail_weight: float  # ... and of those that said fail (invalid_evidence counts with neither)
+    verdicts: tuple[bytes, ...]  # the assignment ids whose verdicts were counted
+    decided_ms: int
+
+
+@dataclass(frozen=True)
+class EvidenceRejection(WireRecord):
+    """A challenge refused because its evidence does not match what the server signed: the submitter's fault."""
+
+    DOMAIN: ClassVar[bytes] = b"swarmtrust/evidence-rejection/v1"
+    VERSION: ClassVar[int] = 1
+    MAX_BYTES: ClassVar[int] = 1024
+    SIGNER_FIELD: ClassVar[str] = "ledger_key"
+    CHECKS: ClassVar[Mapping[str, Check]] = {
+        "ledger_key": FixedBytes(32),
+        "challenge_id": FixedBytes(ID_SIZE),
+        "submitter_key": FixedBytes(32),
+        "server_key": FixedBytes(32),
+        "evidence_digest": FixedBytes(DIGEST_SIZE),
+        "reason": Text(64),
+        "detail": Text(400),
+        "rejected_ms": Int(0, MAX_TIMESTAMP_MS),
+    }
+
+    ledger_key: bytes
+    challenge_id: bytes
+    submitter_key: bytes
+    server_key: bytes
+    evidence_digest: bytes
+    reason: str
+    detail: str
+    rejected_ms: int

@@ -1,0 +1,88 @@
+"""Rows by primary key, in memory or in the database: projection logic written once, run on both.
+
+A projection's fold reads and writes rows through a ``RowStore``. The audit folds every event into a
+``MemoryRows``; the write path folds new events into ``SqlRows``, which reads only the rows it needs and
+writes back only those that changed, in the same transaction. One fold, so the audit re-derives exactly
+what the write path derived.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any, cast
+
+from sqlalchemy import Connection, Table, select, update
+from sqlalchemy.orm import DeclarativeBase
+
+from ledger.db import insert_rows
+
+Row = dict[str, Any]
+
+
+def primary_key(model: type[DeclarativeBase]) -> str:
+    (column,) = cast(Table, model.__table__).primary_key.columns
+    return str(column.name)
+
+
+class RowStore(ABC):
+    @abstractmethod
+    def get(self, model: type[DeclarativeBase], key: str) -> Row | None:
+        """A copy of the row, or None; change it and ``put`` it back."""
+
+    @abstractmethod
+    def put(self, model: type[DeclarativeBase], row: Row) -> None: ...
+
+
+class MemoryRows(RowStore):
+    def __init__(self) -> None:
+        self.tables: dict[type[DeclarativeBase], dict[str, Row]] = {}
+
+    def get(self, model: type[DeclarativeBase], key: str) -> Row | None:
+        row = self.tables.get(model, {}).get(key)
+        return dict(row) if row is not None else None
+
+    def put(self, model: type[DeclarativeBase], row: Row) -> None:
+        self.tables.setdefault(model, {})[row[primary_key(model)]] = dict(row)
+
+
+class SqlRows(RowStore):
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+        self._rows: dict[tuple[type[DeclarativeBase], str], Row | None] = {}
+        self._stored: set[tuple[type[DeclarativeBase], str]] = set()  # rows that exist in the database
+        self._dirty: dict[tuple[type[DeclarativeBase], str], None] = {}  # insertion-ordered set
+
+    def get(self, model: type[DeclarativeBase], key: str) -> Row | None:
+        slot = (model, key)
+        if slot not in self._rows:
+            table = cast(Table, model.__table__)
+            found = self._connection.execute(select(table).where(table.c[primary_key(model)] == key)).mappings().first()
+            self._rows[slot] = dict(found) if found is not None else None
+            if found is not None:
+                self._stored.add(slot)
+        row = self._rows[slot]
+        return dict(row) if row is not None else None
+
+    def put(self, model: type[DeclarativeBase], row: Row) -> None:
+        slot = (model, row[primary_key(model)])
+        if slot not in self._rows:
+            self.get(model, slot[1])
+        self._rows[slot] = dict(row)
+        self._dirty[slot] = None
+
+    def flush(self) -> None:
+        new: dict[type[DeclarativeBase], list[Row]] = {}
+        for slot in self._dirty:
+            model, key = slot
+            row = self._rows[slot]
+            if row is None:
+                continue
+            if slot in self._stored:
+                table = cast(Table, model.__table__)
+                self._connection.execute(update(table).where(table.c[primary_key(model)] == key).values(row))
+            else:
+                new.setdefault(model, []).append(row)
+                self._stored.add(slot)
+        for model, rows in new.items():
+            insert_rows(self._connection, model, rows)
+        self._dirty.clear()

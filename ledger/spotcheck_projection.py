@@ -1,0 +1,230 @@
+"""Derived tables of spot checks: challenges, assignments, verdicts, disputes, verifiers, submitters.
+
+One fold per event kind, written against a ``RowStore`` (see ``ledger.rowstore``), so that the write path
+and the audit derive the same rows by construction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from ledger.events import LoggedEvent
+from ledger.models import (
+    AssignmentRow,
+    ChallengeRow,
+    DisputeRow,
+    EvidenceBlob,
+    SubmitterRow,
+    VerdictRow,
+    VerifierRow,
+)
+from ledger.projections import AuditProblem, Projection, Replay, compare_table
+from ledger.rowstore import MemoryRows, RowStore, SqlRows
+from node.evidence import evidence_digest
+
+
+def fold(rows: RowStore, event: LoggedEvent) -> None:
+    FOLDS[event.kind](rows, event.seq, event.signed.record)
+
+
+def _challenge(rows: RowStore, seq: int, c: Any) -> None:
+    rows.put(
+        ChallengeRow,
+        {
+            "challenge_id": c.challenge_id.hex(),
+            "event_seq": seq,
+            "submitter_key": c.submitter_key.hex(),
+            "server_key": c.server_key.hex(),
+            "model_id": c.model_id,
+            "session_id": c.session_id.hex(),
+            "block_start": c.block_start,
+            "block_end": c.block_end,
+            "dtype": c.dtype,
+            "first_step": c.first_step,
+            "steps": c.steps,
+            "evidence_digest": c.evidence_digest.hex(),
+            "submitted_ms": c.submitted_ms,
+            "phase": "initial",
+            "verifiers_wanted": 1,
+            "outcome": None,
+            "outcome_seq": None,
+        },
+    )
+    _tally_submitter(rows, c.submitter_key.hex(), "challenges")
+
+
+def _evidence_rejected(rows: RowStore, seq: int, r: Any) -> None:
+    _tally_submitter(rows, r.submitter_key.hex(), "rejected_evidence")
+
+
+def _tally_submitter(rows: RowStore, key: str, column: str) -> None:
+    row = rows.get(SubmitterRow, key) or {
+        "public_key": key,
+        "challenges": 0,
+        "rejected_evidence": 0,
+        "invalid_evidence": 0,
+    }
+    row[column] += 1
+    rows.put(SubmitterRow, row)
+
+
+def _assignment(rows: RowStore, seq: int, a: Any) -> None:
+    rows.put(
+        AssignmentRow,
+        {
+            "assignment_id": a.assignment_id.hex(),
+            "event_seq": seq,
+            "challenge_id": a.challenge_id.hex(),
+            "server_key": a.server_key.hex(),
+            "verifier_key": a.verifier_key.hex(),
+            "round": a.round,
+            "replaces": a.replaces.hex() if a.replaces else None,
+            "assigned_ms": a.assigned_ms,
+            "deadline_ms": a.deadline_ms,
+            "state": "open",
+        },
+    )
+    if a.replaces is not None:
+        old = rows.get(AssignmentRow, a.replaces.hex())
+        if old is not None:
+            rows.put(AssignmentRow, old | {"state": "replaced"})
+    verifier = _verifier(rows, a.verifier_key.hex(), seq)
+    verifier["assignments"] += 1
+    rows.put(VerifierRow, verifier)
+
+
+def _verifier(rows: RowStore, key: str, seq: int) -> dict[str, Any]:
+    return rows.get(VerifierRow, key) or {
+        "public_key": key,
+        "first_seq": seq,
+        "assignments": 0,
+        "verdicts": 0,
+        "agreements": 0,
+        "disagreements": 0,
+    }
+
+
+def _round(rows: RowStore, seq: int, r: Any) -> None:
+    challenge = rows.get(ChallengeRow, r.challenge_id.hex())
+    if challenge is None:
+        return
+    rows.put(ChallengeRow, challenge | {"phase": r.round, "verifiers_wanted": r.verifiers_wanted})
+    if r.round == "dispute":
+        rows.put(
+            DisputeRow,
+            {
+                "challenge_id": r.challenge_id.hex(),
+                "server_key": r.server_key.hex(),
+                "opened_seq": seq,
+                "verifiers_wanted": r.verifiers_wanted,
+                "state": "open",
+                "outcome": None,
+                "closed_seq": None,
+            },
+        )
+
+
+def _verdict(rows: RowStore, seq: int, v: Any) -> None:
+    assignment = rows.get(AssignmentRow, v.assignment_id.hex())
+    rows.put(
+        VerdictRow,
+        {
+            "assignment_id": v.assignment_id.hex(),
+            "event_seq": seq,
+            "challenge_id": v.challenge_id.hex(),
+            "verifier_key": v.verifier_key.hex(),
+            "server_key": v.server_key.hex(),
+            "round": assignment["round"] if assignment else "initial",
+            "outcome": v.outcome,
+            "steps_checked": v.steps_checked,
+            "worst_step": v.worst_step,
+            "max_rel_error": v.max_rel_error,
+            "mean_rel_error": v.mean_rel_error,
+            "decided_ms": v.decided_ms,
+        },
+    )
+    if assignment is not None:
+        rows.put(AssignmentRow, assignment | {"state": "answered"})
+    verifier = _verifier(rows, v.verifier_key.hex(), seq)
+    verifier["verdicts"] += 1
+    rows.put(VerifierRow, verifier)
+
+
+def _outcome(rows: RowStore, seq: int, o: Any) -> None:
+    challenge = rows.get(ChallengeRow, o.challenge_id.hex())
+    if challenge is not None:
+        rows.put(ChallengeRow, challenge | {"phase": "decided", "outcome": o.outcome, "outcome_seq": seq})
+        if o.outcome == "invalid_evidence":
+            _tally_submitter(rows, challenge["submitter_key"], "invalid_evidence")
+    dispute = rows.get(DisputeRow, o.challenge_id.hex())
+    if dispute is not None:
+        rows.put(DisputeRow, dispute | {"state": "closed", "outcome": o.outcome, "closed_seq": seq})
+    for assignment_id in o.verdicts:
+        verdict = rows.get(VerdictRow, assignment_id.hex())
+        if verdict is None:
+            continue
+        verifier = _verifier(rows, verdict["verifier_key"], seq)
+        verifier["agreements" if verdict["outcome"] == o.outcome else "disagreements"] += 1
+        rows.put(VerifierRow, verifier)
+
+
+FOLDS = {
+    "challenge": _challenge,
+    "evidence_rejected": _evidence_rejected,
+    "assignment": _assignment,
+    "round": _round,
+    "verdict": _verdict,
+    "outcome": _outcome,
+}
+
+TABLES: dict[type[Any], Any] = {
+    ChallengeRow: lambda row: row["event_seq"],
+    AssignmentRow: lambda row: row["event_seq"],
+    VerdictRow: lambda row: row["event_seq"],
+    DisputeRow: lambda row: row["opened_seq"],
+    VerifierRow: lambda row: row["first_seq"],
+    SubmitterRow: lambda row: None,
+}
+
+
+class SpotCheckProjection(Projection):
+    kinds = frozenset(FOLDS)
+
+    def apply(self, connection: Connection, events: Sequence[LoggedEvent]) -> None:
+        rows = SqlRows(connection)
+        for event in events:
+            fold(rows, event)
+        rows.flush()
+
+    def replay(self) -> Replay:
+        return _SpotCheckReplay()
+
+
+class _SpotCheckReplay(Replay):
+    def __init__(self) -> None:
+        self.rows = MemoryRows()
+
+    def feed(self, event: LoggedEvent) -> None:
+        fold(self.rows, event)
+
+    def compare(self, connection: Connection) -> list[AuditProblem]:
+        problems: list[AuditProblem] = []
+        for model, seq_of in TABLES.items():
+            key_column = next(iter(model.__table__.primary_key.columns)).name
+            problems += compare_table(connection, model, key_column, self.rows.tables.get(model, {}), seq_of=seq_of)
+        return problems + self._check_evidence(connection)
+
+    def _check_evidence(self, connection: Connection) -> list[AuditProblem]:
+        """Every challenge's evidence is stored, and hashes to the digest the challenge committed to."""
+        problems = []
+        for challenge in self.rows.tables.get(ChallengeRow, {}).values():
+            digest = challenge["evidence_digest"]
+            body = connection.execute(select(EvidenceBlob.body).where(EvidenceBlob.digest == digest)).scalar()
+            if body is None:
+                problems.append(AuditProblem(challenge["event_seq"], f"evidence[{digest}]", "evidence is missing"))
+            elif evidence_digest(bytes(body)).hex() != digest:
+                problems.append(AuditProblem(challenge["event_seq"], f"evidence[{digest}]", "evidence was altered"))
+        return problems

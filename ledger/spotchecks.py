@@ -1,0 +1,439 @@
+"""The ledger's side of spot checks: accept challenges with their evidence, hand out assignments,
+take verdicts, and decide outcomes by consensus.
+
+    submit_challenge  evidence checked against the server's signed digests; forged evidence is refused
+                      and recorded against its submitter; the receipts join the ledger with the challenge
+    claim             a verifier asks for work: first what is addressed to it (audits, disputes), then a
+                      slot left by a verifier that missed its deadline, then the oldest new challenge
+    submit_verdict    a verdict on an open assignment; a non-pass opens a dispute with k more verifiers
+                      drawn by reliability; some passes are audited; once a round is complete the
+                      reliability-weighted majority decides
+
+Every decision is a ledger-signed event in the same transaction as what caused it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+from typing import Any
+
+import nacl.signing
+from sqlalchemy import Engine, insert, select, update
+
+from ledger.consensus import Vote, audit_probability, choose_weighted, reliability, unit_sample, weighted_majority
+from ledger.errors import LedgerError
+from ledger.eventlog import EventWriter, now_ms, open_writer
+from ledger.events import EventDraft
+from ledger.ingest import append_receipts
+from ledger.models import (
+    AssignmentRow,
+    ChallengeRow,
+    Event,
+    EvidenceBlob,
+    VerdictRow,
+    VerifierPresence,
+    VerifierRow,
+)
+from ledger.records import Assignment, EvidenceRejection, Outcome, RoundOpened
+from node.challenges import ID_SIZE, Challenge, Verdict
+from node.errors import SignatureError, WireFormatError
+from node.evidence import MAX_EVIDENCE_BYTES, Evidence, EvidenceError, evidence_digest, verify_evidence
+from node.signing import Signed, open_signed, sign_record, verify_record
+
+log = logging.getLogger(__name__)
+
+
+class SpotCheckError(LedgerError):
+    """A request about spot checks that cannot be honoured; ``code`` is stable, ``status`` an HTTP status."""
+
+    def __init__(self, code: str, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.code = code
+        self.status = status
+
+
+@dataclass(frozen=True)
+class SpotCheckPolicy:
+    assignment_ttl_ms: int = 60_000  # a verifier has this long to answer before its slot goes to another
+    dispute_verifiers: int = 2  # more verifiers on a challenge whose verdict is not a pass
+    audit_rate: float = 0.1  # chance that a pass by a fully reliable verifier is re-checked by another ...
+    max_audit_rate: float = 1.0  # ... rising towards this for verifiers that disagree with outcomes
+    presence_window_ms: int = 120_000  # verifiers that asked for work this recently may be drawn for disputes
+    max_evidence_bytes: int = MAX_EVIDENCE_BYTES
+
+
+@dataclass(frozen=True)
+class ChallengeResult:
+    status: str  # accepted or duplicate
+    challenge_id: str
+    seq: int | None
+
+
+@dataclass(frozen=True)
+class Claimed:
+    assignment: Signed[Assignment]
+    challenge: dict[str, Any]  # the challenges row
+
+
+@dataclass(frozen=True)
+class VerdictResult:
+    status: str  # accepted or duplicate
+    phase: str  # the challenge's phase afterwards: initial, audit, dispute or decided
+    outcome: str | None
+
+
+class SpotChecks:
+    def __init__(
+        self,
+        engine: Engine,
+        key: nacl.signing.SigningKey,
+        policy: SpotCheckPolicy | None = None,
+        *,
+        clock: Callable[[], int] = now_ms,
+    ) -> None:
+        self.engine = engine
+        self._key = key
+        self.ledger_key = bytes(key.verify_key)
+        self.policy = policy or SpotCheckPolicy()
+        self._clock = clock
+
+    def _sign(self, record: Any) -> Signed[Any]:
+        return sign_record(record, self._key)
+
+    # --- challenges --------------------------------------------------------------------------------------
+
+    def submit_challenge(self, challenge_wire: bytes, evidence: bytes) -> ChallengeResult:
+        try:
+            signed = open_signed(Challenge, challenge_wire)
+        except (WireFormatError, SignatureError) as exc:
+            raise SpotCheckError("bad_challenge", f"the challenge does not verify: {exc}") from exc
+        challenge = signed.record
+        if len(evidence) > self.policy.max_evidence_bytes:
+            raise SpotCheckError("too_large", f"evidence over {self.policy.max_evidence_bytes} bytes", 413)
+        digest = evidence_digest(evidence)
+        if len(evidence) != challenge.evidence_bytes or digest != challenge.evidence_digest:
+            raise SpotCheckError("evidence_mismatch", "the evidence sent is not the one the challenge names")
+        try:
+            bundle = Evidence.decode(evidence, max_bytes=self.policy.max_evidence_bytes)
+            receipts = verify_evidence(bundle, challenge.server_key)
+            _check_matches(challenge, receipts)
+        except (WireFormatError, EvidenceError) as exc:
+            reason = exc.reason if isinstance(exc, EvidenceError) else "malformed"
+            self._reject(challenge, reason, str(exc))
+            raise SpotCheckError(
+                "forged_evidence", f"evidence refused ({reason}): {exc}; recorded against the submitter", 422
+            ) from exc
+        with open_writer(self.engine, self._clock) as writer:
+            cid = challenge.challenge_id.hex()
+            known = writer.connection.execute(
+                select(ChallengeRow.evidence_digest, ChallengeRow.event_seq).where(ChallengeRow.challenge_id == cid)
+            ).one_or_none()
+            if known is not None:
+                if known.evidence_digest != digest.hex():
+                    raise SpotCheckError("conflict", f"challenge {cid} exists with other evidence", 409)
+                return ChallengeResult("duplicate", cid, known.event_seq)
+            self._store_evidence(writer, digest.hex(), evidence)
+            append_receipts(writer, list(enumerate(receipts)))
+            (event,) = writer.append([EventDraft("challenge", signed)])
+        return ChallengeResult("accepted", cid, event.seq)
+
+    def _reject(self, challenge: Challenge, reason: str, detail: str) -> None:
+        rejection = EvidenceRejection(
+            ledger_key=self.ledger_key,
+            challenge_id=challenge.challenge_id,
+            submitter_key=challenge.submitter_key,
+            server_key=challenge.server_key,
+            evidence_digest=challenge.evidence_digest,
+            reason=reason[:64],
+            detail=detail[:400] or reason,
+            rejected_ms=self._clock(),
+        )
+        with open_writer(self.engine, self._clock) as writer:
+            writer.append([EventDraft("evidence_rejected", self._sign(rejection))])
+        log.info("refused forged evidence from %s: %s", challenge.submitter_key.hex()[:16], detail)
+
+    def _store_evidence(self, writer: EventWriter, digest: str, body: bytes) -> None:
+        exists = writer.connection.execute(select(EvidenceBlob.digest).where(EvidenceBlob.digest == digest)).scalar()
+        if exists is None:
+            writer.connection.execute(
+                insert(EvidenceBlob).values(digest=digest, size=len(body), body=body, stored_ms=self._clock())
+            )
+
+    def evidence(self, verifier_key: bytes, digest: str) -> bytes:
+        """An evidence bundle, for a verifier assigned to a challenge that names it (activations are private)."""
+        with self.engine.connect() as connection:
+            allowed = connection.execute(
+                select(AssignmentRow.assignment_id)
+                .join(ChallengeRow, ChallengeRow.challenge_id == AssignmentRow.challenge_id)
+                .where(AssignmentRow.verifier_key == verifier_key.hex(), ChallengeRow.evidence_digest == digest)
+                .limit(1)
+            ).scalar()
+            if allowed is None:
+                raise SpotCheckError("forbidden", "evidence is given only to verifiers assigned to it", 403)
+            body = connection.execute(select(EvidenceBlob.body).where(EvidenceBlob.digest == digest)).scalar()
+        if body is None:
+            raise SpotCheckError("not_found", f"no evidence {digest}", 404)
+        return bytes(body)
+
+    # --- assignments ---------------------------------------------------------------------------------------
+
+    def claim(self, verifier_key: bytes, models: Collection[str] | None = None) -> Claimed | None:
+        """The next assignment for this verifier, among challenges of ``models`` (default: any model)."""
+        now, vkey = self._clock(), verifier_key.hex()
+        with open_writer(self.engine, self._clock) as writer:
+            self._mark_present(writer, vkey, now)
+            # Its own open assignments first, even past their deadline: until one is handed to another
+            # verifier a late answer still counts (a verifier with a queue may be late through no fault).
+            mine = (
+                writer.connection.execute(
+                    select(AssignmentRow)
+                    .where(AssignmentRow.verifier_key == vkey, AssignmentRow.state == "open")
+                    .order_by(AssignmentRow.assigned_ms)
+                    .limit(1)
+                )
+                .mappings()
+                .first()
+            )
+            if mine is not None:
+                return self._claimed(writer, mine["assignment_id"])
+            for challenge in self._undecided(writer):
+                if models is not None and challenge["model_id"] not in models:
+                    continue
+                if not self._eligible(writer, challenge, vkey):
+                    continue
+                slot = self._free_slot(writer, challenge, now)
+                if slot is None:
+                    continue
+                round_, replaces = slot
+                if round_ != "initial":
+                    # Audits and disputes are not first come, first served: draw among present verifiers by
+                    # reliability; the draw may pick another verifier, who gets it on its next poll.
+                    drawn = self._draw(writer, challenge, 1, now, seed_extra=now.to_bytes(8, "little"))
+                    if not drawn:
+                        continue
+                    assignment = self._assign(writer, challenge, drawn[0], round_, replaces, now)
+                    if drawn[0] != vkey:
+                        continue
+                else:
+                    assignment = self._assign(writer, challenge, vkey, round_, replaces, now)
+                return Claimed(assignment, challenge)
+        return None
+
+    def _mark_present(self, writer: EventWriter, vkey: str, now: int) -> None:
+        connection = writer.connection
+        updated = connection.execute(
+            update(VerifierPresence).where(VerifierPresence.public_key == vkey).values(last_poll_ms=now)
+        ).rowcount
+        if not updated:
+            connection.execute(insert(VerifierPresence).values(public_key=vkey, last_poll_ms=now))
+
+    def _undecided(self, writer: EventWriter, limit: int = 500) -> list[dict[str, Any]]:
+        rows = writer.connection.execute(
+            select(ChallengeRow).where(ChallengeRow.phase != "decided").order_by(ChallengeRow.event_seq).limit(limit)
+        ).mappings()
+        return [dict(row) for row in rows]
+
+    def _eligible(self, writer: EventWriter, challenge: dict[str, Any], vkey: str) -> bool:
+        """Never the accused, never the submitter, never twice on one challenge."""
+        if vkey in (challenge["server_key"], challenge["submitter_key"]):
+            return False
+        involved = writer.connection.execute(
+            select(AssignmentRow.assignment_id).where(
+                AssignmentRow.challenge_id == challenge["challenge_id"], AssignmentRow.verifier_key == vkey
+            )
+        ).first()
+        return involved is None
+
+    def _free_slot(self, writer: EventWriter, challenge: dict[str, Any], now: int) -> tuple[str, bytes | None] | None:
+        """(round, assignment to replace) when the current round lacks a live assignment, else None."""
+        round_ = challenge["phase"]
+        rows = (
+            writer.connection.execute(
+                select(AssignmentRow).where(
+                    AssignmentRow.challenge_id == challenge["challenge_id"], AssignmentRow.round == round_
+                )
+            )
+            .mappings()
+            .all()
+        )
+        live = [r for r in rows if r["state"] == "answered" or (r["state"] == "open" and r["deadline_ms"] > now)]
+        if len(live) >= challenge["verifiers_wanted"]:
+            return None
+        overdue = [r for r in rows if r["state"] == "open" and r["deadline_ms"] <= now]
+        return round_, bytes.fromhex(overdue[0]["assignment_id"]) if overdue else None
+
+    def _draw(
+        self, writer: EventWriter, challenge: dict[str, Any], count: int, now: int, seed_extra: bytes = b""
+    ) -> list[str]:
+        present = writer.connection.execute(
+            select(VerifierPresence.public_key).where(
+                VerifierPresence.last_poll_ms >= now - self.policy.presence_window_ms
+            )
+        ).scalars()
+        candidates = []
+        for key in present:
+            if self._eligible(writer, challenge, key):
+                candidates.append((key, self._reliability(writer, key)))
+        seed = bytes.fromhex(challenge["challenge_id"]) + challenge["phase"].encode() + seed_extra
+        return choose_weighted(candidates, count, seed)
+
+    def _reliability(self, writer: EventWriter, vkey: str) -> float:
+        row = writer.connection.execute(
+            select(VerifierRow.agreements, VerifierRow.disagreements).where(VerifierRow.public_key == vkey)
+        ).one_or_none()
+        return reliability(row.agreements, row.disagreements) if row else reliability(0, 0)
+
+    def _assign(
+        self,
+        writer: EventWriter,
+        challenge: dict[str, Any],
+        vkey: str,
+        round_: str,
+        replaces: bytes | None,
+        now: int,
+    ) -> Signed[Assignment]:
+        assignment = self._sign(
+            Assignment(
+                ledger_key=self.ledger_key,
+                assignment_id=os.urandom(ID_SIZE),
+                challenge_id=bytes.fromhex(challenge["challenge_id"]),
+                server_key=bytes.fromhex(challenge["server_key"]),
+                verifier_key=bytes.fromhex(vkey),
+                round=round_,
+                replaces=replaces,
+                assigned_ms=now,
+                deadline_ms=now + self.policy.assignment_ttl_ms,
+            )
+        )
+        writer.append([EventDraft("assignment", assignment)])
+        return assignment
+
+    def _claimed(self, writer: EventWriter, assignment_id: str) -> Claimed:
+        row = writer.connection.execute(
+            select(Event.payload, Event.signature)
+            .join(AssignmentRow, AssignmentRow.event_seq == Event.seq)
+            .where(AssignmentRow.assignment_id == assignment_id)
+        ).one()
+        signed = verify_record(Assignment, bytes(row.payload), bytes(row.signature))
+        challenge = (
+            writer.connection.execute(
+                select(ChallengeRow).where(ChallengeRow.challenge_id == signed.record.challenge_id.hex())
+            )
+            .mappings()
+            .one()
+        )
+        return Claimed(signed, dict(challenge))
+
+    # --- verdicts and outcomes -------------------------------------------------------------------------------
+
+    def submit_verdict(self, verdict_wire: bytes) -> VerdictResult:
+        try:
+            signed = open_signed(Verdict, verdict_wire)
+        except (WireFormatError, SignatureError) as exc:
+            raise SpotCheckError("bad_verdict", f"the verdict does not verify: {exc}") from exc
+        verdict = signed.record
+        aid = verdict.assignment_id.hex()
+        with open_writer(self.engine, self._clock) as writer:
+            assignment = (
+                writer.connection.execute(select(AssignmentRow).where(AssignmentRow.assignment_id == aid))
+                .mappings()
+                .one_or_none()
+            )
+            if assignment is None:
+                raise SpotCheckError("unknown_assignment", f"no assignment {aid}", 404)
+            if assignment["verifier_key"] != verdict.verifier_key.hex():
+                raise SpotCheckError("not_yours", "this assignment was given to another verifier", 403)
+            challenge = (
+                writer.connection.execute(
+                    select(ChallengeRow).where(ChallengeRow.challenge_id == assignment["challenge_id"])
+                )
+                .mappings()
+                .one()
+            )
+            if (verdict.challenge_id.hex(), verdict.server_key.hex(), verdict.evidence_digest.hex()) != (
+                challenge["challenge_id"], challenge["server_key"], challenge["evidence_digest"],
+            ):  # fmt: skip
+                raise SpotCheckError("mismatch", "the verdict names another challenge, server or evidence")
+            if assignment["state"] == "answered":
+                return VerdictResult("duplicate", challenge["phase"], challenge["outcome"])
+            if assignment["state"] == "replaced":
+                raise SpotCheckError(
+                    "reassigned", "the deadline passed and the challenge went to another verifier", 409
+                )
+            writer.append([EventDraft("verdict", signed)])
+            phase, outcome = self._advance(writer, dict(challenge), self._clock())
+        return VerdictResult("accepted", phase, outcome)
+
+    def _advance(self, writer: EventWriter, challenge: dict[str, Any], now: int) -> tuple[str, str | None]:
+        """Decide what a challenge needs next once its current round has all its verdicts."""
+        cid, round_ = challenge["challenge_id"], challenge["phase"]
+        verdicts = writer.connection.execute(select(VerdictRow).where(VerdictRow.challenge_id == cid)).mappings().all()
+        in_round = [v for v in verdicts if v["round"] == round_]
+        if len(in_round) < challenge["verifiers_wanted"]:
+            return round_, None
+        not_passed = any(v["outcome"] != "pass" for v in in_round)
+        if round_ in ("initial", "audit") and not_passed:
+            return self._open_round(writer, challenge, "dispute", self.policy.dispute_verifiers, now), None
+        if round_ == "initial":
+            (first,) = in_round
+            policy = self.policy
+            chance = audit_probability(
+                self._reliability(writer, first["verifier_key"]), policy.audit_rate, policy.max_audit_rate
+            )
+            if unit_sample(bytes.fromhex(first["assignment_id"]) + b"audit") < chance:
+                return self._open_round(writer, challenge, "audit", 1, now), None
+        votes = [
+            Vote(v["assignment_id"], v["verifier_key"], v["outcome"], self._reliability(writer, v["verifier_key"]))
+            for v in verdicts
+        ]
+        decision = weighted_majority(votes)
+        outcome = Outcome(
+            ledger_key=self.ledger_key,
+            challenge_id=bytes.fromhex(cid),
+            server_key=bytes.fromhex(challenge["server_key"]),
+            outcome=decision.outcome,
+            pass_weight=decision.pass_weight,
+            fail_weight=decision.fail_weight,
+            verdicts=tuple(bytes.fromhex(v.assignment_id) for v in votes),
+            decided_ms=now,
+        )
+        writer.append([EventDraft("outcome", self._sign(outcome))])
+        return "decided", decision.outcome
+
+    def _open_round(self, writer: EventWriter, challenge: dict[str, Any], round_: str, wanted: int, now: int) -> str:
+        opened = RoundOpened(
+            ledger_key=self.ledger_key,
+            challenge_id=bytes.fromhex(challenge["challenge_id"]),
+            server_key=bytes.fromhex(challenge["server_key"]),
+            round=round_,
+            verifiers_wanted=wanted,
+            opened_ms=now,
+        )
+        writer.append([EventDraft("round", self._sign(opened))])
+        challenge = challenge | {"phase": round_, "verifiers_wanted": wanted}
+        for vkey in self._draw(writer, challenge, wanted, now):
+            self._assign(writer, challenge, vkey, round_, None, now)
+        return round_
+
+
+def _check_matches(challenge: Challenge, receipts: list[Signed[Any]]) -> None:
+    """The challenge describes exactly the session its evidence holds."""
+    first = receipts[0].record
+    described = (
+        challenge.session_id, challenge.model_id, challenge.block_start, challenge.block_end, challenge.dtype,
+        challenge.first_step, challenge.steps,
+    )  # fmt: skip
+    actual = (
+        first.session_id,
+        first.model_id,
+        first.block_start,
+        first.block_end,
+        first.dtype,
+        first.step,
+        len(receipts),
+    )
+    if described != actual:
+        raise EvidenceError("mismatch", "the challenge does not describe the session its evidence holds")

@@ -1,0 +1,77 @@
+"""A client of the ledger service's REST API, signing every request with its key (httpx)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import msgpack
+import nacl.signing
+
+from node.errors import SwarmtrustError
+from node.http_signing import sign_request
+
+API = "/api/v1"
+
+
+class LedgerApiError(SwarmtrustError):
+    """The ledger service refused a request or could not be reached; ``status`` and ``code`` say why."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(f"ledger service: {message} ({status} {code})")
+        self.status = status
+        self.code = code
+
+
+class LedgerApi:
+    def __init__(self, base_url: str, key: nacl.signing.SigningKey, *, timeout: float = 30.0) -> None:
+        self._key = key
+        self._http = httpx.Client(base_url=base_url.rstrip("/"), timeout=timeout)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> LedgerApi:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def request(self, method: str, path: str, body: bytes = b"", content_type: str | None = None) -> httpx.Response:
+        request = self._http.build_request(method, API + path, content=body)
+        if content_type:
+            request.headers["Content-Type"] = content_type
+        request.headers.update(sign_request(self._key, method, request.url.raw_path.decode(), body))
+        try:
+            response = self._http.send(request)
+        except httpx.HTTPError as exc:
+            raise LedgerApiError(0, "unreachable", f"cannot reach {self._http.base_url}: {exc}") from exc
+        if response.status_code >= 400:
+            try:
+                error = response.json()["error"]
+                code, message = error["code"], error["message"]
+            except (ValueError, KeyError, TypeError):
+                code, message = "http_error", response.text[:200]
+            raise LedgerApiError(response.status_code, code, message)
+        return response
+
+    def submit_challenge(self, challenge_wire: bytes, evidence: bytes) -> dict[str, Any]:
+        body = msgpack.packb([challenge_wire, evidence], use_bin_type=True)
+        result: dict[str, Any] = self.request("POST", "/challenges", body, "application/x-msgpack").json()
+        return result
+
+    def claim_assignment(self, models: list[str] | None = None) -> dict[str, Any] | None:
+        query = "?" + str(httpx.QueryParams([("model", m) for m in models])) if models else ""
+        response = self.request("GET", "/assignments" + query)
+        return None if response.status_code == 204 else dict(response.json())
+
+    def evidence(self, digest: str) -> bytes:
+        return self.request("GET", f"/evidence/{digest}").content
+
+    def submit_verdict(self, verdict_wire: bytes) -> dict[str, Any]:
+        result: dict[str, Any] = self.request("POST", "/verdicts", verdict_wire, "application/octet-stream").json()
+        return result
+
+    def get(self, path: str, **params: str) -> Any:
+        query = "?" + str(httpx.QueryParams(params)) if params else ""
+        return self.request("GET", path + query).json()

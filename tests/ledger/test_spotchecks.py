@@ -1,0 +1,214 @@
+"""The ledger's handling of challenges, assignments, verdicts and consensus, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from ledger.spotchecks import SpotCheckError, SpotCheckPolicy, SpotChecks
+from ledger.store import Ledger
+from node.challenges import Verdict
+from node.evidence import Evidence
+from node.signing import sign_record
+from tests.builders import challenge_for, evidence_session, new_key
+from tests.ledger.tampering import scalar
+
+SERVER, CLIENT, LEDGER = new_key(), new_key(), new_key()
+V1, V2, V3, V4 = (new_key() for _ in range(4))
+
+
+def hexkey(key: Any) -> str:
+    return bytes(key.verify_key).hex()
+
+
+@dataclass
+class Clock:
+    now: int = 1_795_000_000_000
+
+    def __call__(self) -> int:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+def desk(ledger: Ledger, clock: Clock, **policy: Any) -> SpotChecks:
+    settings = {"audit_rate": 0.0, "max_audit_rate": 0.0, "assignment_ttl_ms": 10_000} | policy
+    return SpotChecks(ledger.engine, LEDGER, SpotCheckPolicy(**settings), clock=clock)
+
+
+def submit(checks: SpotChecks, steps: int = 4) -> tuple[str, Any]:
+    receipts, evidence = evidence_session(SERVER, steps)
+    encoded = evidence.encode()
+    challenge = challenge_for(CLIENT, receipts, encoded)
+    result = checks.submit_challenge(challenge.to_wire(), encoded)
+    assert result.status == "accepted"
+    return result.challenge_id, challenge.record
+
+
+def verdict(verifier: Any, claimed: Any, outcome: str, clock: Clock) -> bytes:
+    a = claimed.assignment.record
+    return sign_record(
+        Verdict(
+            verifier_key=bytes(verifier.verify_key),
+            assignment_id=a.assignment_id,
+            challenge_id=a.challenge_id,
+            evidence_digest=bytes.fromhex(claimed.challenge["evidence_digest"]),
+            server_key=a.server_key,
+            outcome=outcome,
+            steps_checked=4,
+            worst_step=0,
+            max_rel_error=0.0 if outcome == "pass" else 0.5,
+            mean_rel_error=0.0,
+            max_rel_threshold=1e-4,
+            mean_rel_threshold=1e-5,
+            decided_ms=clock.now,
+        ),
+        verifier,
+    ).to_wire()
+
+
+def test_a_challenge_brings_its_receipts_and_evidence(ledger: Ledger, clock: Clock) -> None:
+    checks = desk(ledger, clock)
+    receipts, evidence = evidence_session(SERVER, 5)
+    encoded = evidence.encode()
+    challenge = challenge_for(CLIENT, receipts, encoded)
+    first = checks.submit_challenge(challenge.to_wire(), encoded)
+    assert first.status == "accepted"
+    assert checks.submit_challenge(challenge.to_wire(), encoded).status == "duplicate"
+    assert scalar(ledger, "SELECT COUNT(*) FROM receipts") == 5
+    assert scalar(ledger, "SELECT COUNT(*) FROM challenges") == 1
+    assert scalar(ledger, "SELECT phase FROM challenges") == "initial"
+    assert ledger.audit().ok
+
+
+@pytest.mark.parametrize("tamper", ["output", "input", "receipt", "reorder"])
+def test_forged_evidence_is_refused_and_blamed_on_its_submitter(ledger: Ledger, clock: Clock, tamper: str) -> None:
+    checks = desk(ledger, clock)
+    receipts, evidence = evidence_session(SERVER, 4)
+    outputs, inputs, wires = list(evidence.outputs), list(evidence.inputs), list(evidence.receipts)
+    if tamper == "output":
+        outputs[2] = os.urandom(len(outputs[2]))  # the tensors a framing client would like to show
+    elif tamper == "input":
+        inputs[0] = bytes(len(inputs[0]))
+    elif tamper == "receipt":
+        wires[1] = wires[1][:-1] + bytes([wires[1][-1] ^ 1])
+    else:
+        wires[1], wires[2] = wires[2], wires[1]
+    forged = Evidence(tuple(wires), tuple(inputs), tuple(outputs)).encode()
+    challenge = challenge_for(CLIENT, receipts, forged)
+    with pytest.raises(SpotCheckError) as refused:
+        checks.submit_challenge(challenge.to_wire(), forged)
+    assert refused.value.code == "forged_evidence" and refused.value.status == 422
+    assert scalar(ledger, "SELECT COUNT(*) FROM challenges") == 0
+    assert scalar(ledger, "SELECT COUNT(*) FROM receipts") == 0
+    assert scalar(ledger, "SELECT rejected_evidence FROM submitters WHERE public_key = :k", k=hexkey(CLIENT)) == 1
+    assert scalar(ledger, "SELECT subject FROM events WHERE kind = 'evidence_rejected'") == hexkey(CLIENT)
+    assert ledger.audit().ok
+
+
+def test_a_challenge_must_name_the_evidence_sent(ledger: Ledger, clock: Clock) -> None:
+    checks = desk(ledger, clock)
+    receipts, evidence = evidence_session(SERVER, 2)
+    challenge = challenge_for(CLIENT, receipts, evidence.encode())
+    with pytest.raises(SpotCheckError, match="not the one the challenge names"):
+        checks.submit_challenge(challenge.to_wire(), evidence.encode() + b"\x00")
+    with pytest.raises(SpotCheckError, match="does not verify"):
+        checks.submit_challenge(challenge.to_wire()[:-3], evidence.encode())
+    assert scalar(ledger, "SELECT COUNT(*) FROM events") == 0
+
+
+def test_a_pass_decides_at_once_when_not_audited(ledger: Ledger, clock: Clock) -> None:
+    checks = desk(ledger, clock)
+    cid, _ = submit(checks)
+    claimed = checks.claim(bytes(V1.verify_key))
+    assert claimed is not None and claimed.assignment.record.round == "initial"
+    again = checks.claim(bytes(V1.verify_key))
+    assert again is not None and again.assignment.record.assignment_id == claimed.assignment.record.assignment_id
+    assert checks.claim(bytes(V2.verify_key)) is None, "one verifier is enough for the first round"
+    result = checks.submit_verdict(verdict(V1, claimed, "pass", clock))
+    assert (result.phase, result.outcome) == ("decided", "pass")
+    assert checks.submit_verdict(verdict(V1, claimed, "pass", clock)).status == "duplicate"
+    assert scalar(ledger, "SELECT outcome FROM challenges WHERE challenge_id = :c", c=cid) == "pass"
+    assert ledger.audit().ok
+
+
+def test_the_accused_and_the_submitter_never_verify(ledger: Ledger, clock: Clock) -> None:
+    checks = desk(ledger, clock)
+    submit(checks)
+    assert checks.claim(bytes(SERVER.verify_key)) is None
+    assert checks.claim(bytes(CLIENT.verify_key)) is None
+    assert checks.claim(bytes(V1.verify_key)) is not None
+
+
+def test_a_failure_is_disputed_and_the_weighted_majority_decides(ledger: Ledger, clock: Clock) -> None:
+    checks = desk(ledger, clock)
+    for verifier in (V2, V3, V4):  # present: they asked for work recently
+        assert checks.claim(bytes(verifier.verify_key)) is None
+    cid, _ = submit(checks)
+    claimed = checks.claim(bytes(V1.verify_key))
+    assert claimed is not None
+    after = checks.submit_verdict(verdict(V1, claimed, "fail", clock))
+    assert (after.phase, after.outcome) == ("dispute", None)
+    assert scalar(ledger, "SELECT state FROM disputes WHERE challenge_id = :c", c=cid) == "open"
+    drawn = [v for v in (V2, V3, V4) if checks.claim(bytes(v.verify_key)) is not None]
+    assert len(drawn) == 2, "k = 2 more verifiers, drawn among those present"
+    for verifier in drawn:
+        claimed_again = checks.claim(bytes(verifier.verify_key))
+        assert claimed_again is not None and claimed_again.assignment.record.round == "dispute"
+        last = checks.submit_verdict(verdict(verifier, claimed_again, "pass", clock))
+    assert (last.phase, last.outcome) == ("decided", "pass"), "two reliable passes outweigh one failure"
+    assert scalar(ledger, "SELECT outcome FROM disputes WHERE challenge_id = :c", c=cid) == "pass"
+    disagreements = scalar(ledger, "SELECT disagreements FROM verifiers WHERE public_key = :k", k=hexkey(V1))
+    assert disagreements == 1
+    assert ledger.audit().ok
+
+
+def test_a_missed_deadline_hands_the_challenge_to_another_verifier(ledger: Ledger, clock: Clock) -> None:
+    checks = desk(ledger, clock)
+    cid, _ = submit(checks)
+    stalled = checks.claim(bytes(V1.verify_key))
+    assert stalled is not None
+    assert checks.claim(bytes(V2.verify_key)) is None
+    clock.now += 10_001
+    taken_over = checks.claim(bytes(V2.verify_key))
+    assert taken_over is not None
+    assert taken_over.assignment.record.replaces == stalled.assignment.record.assignment_id
+    with pytest.raises(SpotCheckError) as late:
+        checks.submit_verdict(verdict(V1, stalled, "pass", clock))
+    assert late.value.code == "reassigned"
+    assert checks.submit_verdict(verdict(V2, taken_over, "pass", clock)).outcome == "pass"
+    states = {scalar(ledger, "SELECT state FROM assignments WHERE verifier_key = :k", k=hexkey(v)) for v in (V1, V2)}
+    assert states == {"replaced", "answered"}
+    assert scalar(ledger, "SELECT outcome FROM challenges WHERE challenge_id = :c", c=cid) == "pass"
+    assert ledger.audit().ok
+
+
+def test_verdicts_are_only_taken_from_the_assigned_verifier(ledger: Ledger, clock: Clock) -> None:
+    checks = desk(ledger, clock)
+    submit(checks)
+    claimed = checks.claim(bytes(V1.verify_key))
+    with pytest.raises(SpotCheckError) as other:
+        checks.submit_verdict(verdict(V2, claimed, "fail", clock))
+    assert other.value.status == 403
+    with pytest.raises(SpotCheckError, match="does not verify"):
+        checks.submit_verdict(b"\x92\xc4\x01x\xc4\x01y")
+    assert scalar(ledger, "SELECT COUNT(*) FROM verdicts") == 0
+
+
+def test_passes_are_audited_when_the_policy_says_so(ledger: Ledger, clock: Clock) -> None:
+    checks = desk(ledger, clock, audit_rate=1.0, max_audit_rate=1.0)
+    assert checks.claim(bytes(V2.verify_key)) is None
+    submit(checks)
+    claimed = checks.claim(bytes(V1.verify_key))
+    assert checks.submit_verdict(verdict(V1, claimed, "pass", clock)).phase == "audit"
+    audit = checks.claim(bytes(V2.verify_key))
+    assert audit is not None and audit.assignment.record.round == "audit"
+    # The auditor finds a failure: a dispute follows, and nobody is decided against on two verifiers' word.
+    assert checks.submit_verdict(verdict(V2, audit, "fail", clock)).phase == "dispute"
+    assert ledger.audit().ok

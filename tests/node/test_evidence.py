@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+import pytest
+
+from node.errors import WireFormatError
+from node.evidence import Evidence, EvidenceError, evidence_digest, verify_evidence
+from tests.builders import evidence_session, new_key
+
+SERVER, OTHER = new_key(), new_key()
+
+
+def test_genuine_evidence_verifies_and_round_trips() -> None:
+    receipts, evidence = evidence_session(SERVER, 5)
+    encoded = evidence.encode()
+    assert Evidence.decode(encoded) == evidence
+    assert [r.digest for r in verify_evidence(evidence, bytes(SERVER.verify_key))] == [r.digest for r in receipts]
+    changed = bytearray(encoded)
+    changed[-1] ^= 1
+    assert evidence_digest(bytes(changed)) != evidence_digest(encoded)
+
+
+def _swap(evidence: Evidence, field: str, index: int, value: bytes) -> Evidence:
+    items = list(getattr(evidence, field))
+    items[index] = value
+    return Evidence(**{**evidence.__dict__, field: tuple(items)})
+
+
+@pytest.mark.parametrize(
+    ("change", "reason", "step"),
+    [
+        (lambda e: _swap(e, "outputs", 2, bytes(len(e.outputs[2]))), "output_mismatch", 2),
+        (lambda e: _swap(e, "inputs", 0, e.inputs[0][:-4]), "input_mismatch", 0),
+        (lambda e: _swap(e, "receipts", 1, e.receipts[1][:-1] + b"\x00"), "bad_receipt", 1),
+        (
+            lambda e: Evidence(
+                e.receipts[:1] + e.receipts[2:], e.inputs[:1] + e.inputs[2:], e.outputs[:1] + e.outputs[2:]
+            ),
+            "gap",
+            2,
+        ),
+    ],
+)
+def test_evidence_that_does_not_match_the_signed_digests_is_named(change, reason: str, step: int) -> None:  # type: ignore[no-untyped-def]
+    _, evidence = evidence_session(SERVER, 4)
+    with pytest.raises(EvidenceError) as caught:
+        verify_evidence(change(evidence), bytes(SERVER.verify_key))
+    assert (caught.value.reason, caught.value.step) == (reason, step)
+
+
+def test_evidence_of_another_server_or_session_is_refused() -> None:
+    _, evidence = evidence_session(SERVER, 2)
+    with pytest.raises(EvidenceError) as other_server:
+        verify_evidence(evidence, bytes(OTHER.verify_key))
+    assert other_server.value.reason == "wrong_server"
+    _, second = evidence_session(SERVER, 2)
+    mixed = Evidence(evidence.receipts[:1] + second.receipts[1:], evidence.inputs[:1] + second.inputs[1:],
+                     evidence.outputs[:1] + second.outputs[1:])  # fmt: skip
+    with pytest.raises(EvidenceError) as mixing:
+        verify_evidence(mixed, bytes(SERVER.verify_key))
+    assert mixing.value.reason == "mixed_sessions"
+
+
+def test_malformed_bundles_are_wire_format_errors() -> None:
+    from node.canonical import pack
+
+    for bad in (
+        pack([2, [], [], []]),
+        pack([1, [b"r"], [b"i"], []]),
+        pack([1, [], [], []]),
+        pack([1, ["r"], [b"i"], [b"o"]]),
+    ):
+        with pytest.raises(WireFormatError):
+            Evidence.decode(bad)

@@ -1,0 +1,106 @@
+"""Comparison, replay and checking of evidence, on the real tiny model (no processes)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+
+from node.behaviors import BehaviorRuntime, parse_behavior
+from node.evidence import Evidence
+from node.model.span import CacheState, Span
+from node.receipts import Receipt, receipt_id_for
+from node.signing import Signed, sign_record
+from node.tensors import fingerprint, little_endian_bytes
+from tests.builders import new_key
+from tests.node.swarm_helpers import tiny
+from verifier.checking import check_evidence
+from verifier.replay import SpanCache, replay_session
+from verifier.tolerance import Tolerance, compare_step, load_tolerances
+
+SERVER = new_key()
+
+
+def test_shipped_tolerances_load_for_every_dtype() -> None:
+    tolerances = load_tolerances()
+    assert set(tolerances) >= {"float32", "bfloat16"}
+    assert tolerances["float32"].max_rel < tolerances["bfloat16"].max_rel
+
+
+def test_compare_step_measures_relative_errors() -> None:
+    tolerance = Tolerance("float32", 1e-3, 1e-4)
+    claimed = torch.tensor([[1.0, -2.0, 4.0]])
+    assert compare_step(0, claimed, claimed.clone(), tolerance).passed
+    off = compare_step(3, claimed, claimed + torch.tensor([[0.0, 0.0, 0.04]]), tolerance)
+    assert off.step == 3 and off.max_rel == pytest.approx(0.01) and not off.passed
+    assert not compare_step(0, claimed, claimed * float("nan"), tolerance).passed
+
+
+def serve(span: Span, inputs: list[torch.Tensor], behavior: str = "honest") -> list[torch.Tensor]:
+    runtime = BehaviorRuntime(parse_behavior(behavior), seed=3)
+    state = CacheState()
+    skip = runtime.skipped_blocks(span.start, span.end)
+    return [runtime.finish_step(span.forward(x, state, skip=skip)) for x in inputs]
+
+
+def evidence_of(span: Span, inputs: list[torch.Tensor], outputs: list[torch.Tensor]) -> bytes:
+    server, session, nonce = bytes(SERVER.verify_key), os.urandom(16), os.urandom(16)
+    receipts: list[Signed[Receipt]] = []
+    prev = None
+    for step, (x, y) in enumerate(zip(inputs, outputs, strict=True)):
+        fx, fy = fingerprint(x), fingerprint(y)
+        receipt = Receipt(
+            receipt_id_for(server, session, step), session, step, server, "tiny", span.weights_digest, span.start,
+            span.end, fx.dtype, fx.digest, fx.shape, fy.digest, fy.shape, prev, nonce, 1,
+        )  # fmt: skip
+        receipts.append(sign_record(receipt, SERVER))
+        prev = receipts[-1].digest
+    return Evidence(
+        tuple(r.to_wire() for r in receipts),
+        tuple(bytes(little_endian_bytes(x)) for x in inputs),
+        tuple(bytes(little_endian_bytes(y)) for y in outputs),
+    ).encode()
+
+
+@pytest.fixture(scope="module")
+def session_inputs() -> list[torch.Tensor]:
+    hidden = torch.randn(2, 20, 64, generator=torch.Generator().manual_seed(1))
+    return [hidden[:, :8]] + [hidden[:, t : t + 1] for t in range(8, 20)]
+
+
+def test_a_prefill_replay_reproduces_the_decode_steps(session_inputs: list[torch.Tensor]) -> None:
+    span = Span.load(tiny(), 4, 8)
+    outputs = serve(span, session_inputs)
+    for step, (got, want) in enumerate(zip(replay_session(span, session_inputs), outputs, strict=True)):
+        assert compare_step(step, want, got, load_tolerances()["float32"]).passed
+
+
+@pytest.mark.parametrize(
+    ("behavior", "outcome"),
+    [("honest", "pass"), ("noise:0.001", "fail"), ("skip-layers", "fail"), ("cheat-rate:0.3", "fail")],
+)
+def test_checking_evidence(session_inputs: list[torch.Tensor], behavior: str, outcome: str) -> None:
+    span = Span.load(tiny(), 4, 8)
+    encoded = evidence_of(span, session_inputs, serve(span, session_inputs, behavior))
+    finding = check_evidence(encoded, bytes(SERVER.verify_key), SpanCache(tiny()), load_tolerances())
+    assert finding.outcome == outcome, finding.detail
+    assert finding.steps_checked == len(session_inputs)
+
+
+def test_forged_evidence_is_invalid_not_a_failure(session_inputs: list[torch.Tensor]) -> None:
+    span = Span.load(tiny(), 4, 8)
+    outputs = serve(span, session_inputs)
+    encoded = evidence_of(span, session_inputs, outputs)
+    evidence = Evidence.decode(encoded)
+    forged = Evidence(evidence.receipts, evidence.inputs, (bytes(len(evidence.outputs[0])), *evidence.outputs[1:]))
+    finding = check_evidence(forged.encode(), bytes(SERVER.verify_key), SpanCache(tiny()), load_tolerances())
+    assert finding.outcome == "invalid_evidence"
+
+
+def test_claiming_other_weights_fails(session_inputs: list[torch.Tensor]) -> None:
+    span = Span.load(tiny(), 4, 8)
+    span.layer_digests = [bytes(32)] * 4  # the receipts will claim weights the model does not have
+    encoded = evidence_of(span, session_inputs, serve(span, session_inputs))
+    finding = check_evidence(encoded, bytes(SERVER.verify_key), SpanCache(tiny()), load_tolerances())
+    assert finding.outcome == "fail" and "weights" in finding.detail

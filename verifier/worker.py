@@ -1,0 +1,124 @@
+"""The verifier loop: claim an assignment, fetch its evidence, check it, sign a verdict, submit it.
+
+``--behavior`` exists for tests and the demo, like the servers': ``honest`` (default); ``always-pass``
+and ``always-fail`` (a lying verifier, which consensus must outvote); ``stall`` (claims work and never
+answers, like a verifier that died mid-check).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import nacl.signing
+
+from node.challenges import Verdict
+from node.errors import SwarmtrustError
+from node.ledger_api import LedgerApi, LedgerApiError
+from node.signing import sign_record
+from verifier.checking import Finding, check_evidence
+from verifier.replay import SpanCache
+from verifier.tolerance import Tolerance
+
+log = logging.getLogger(__name__)
+
+VERIFIER_BEHAVIORS = ("honest", "always-pass", "always-fail", "stall")
+
+
+class VerifierBehaviorError(SwarmtrustError):
+    """An unknown ``--behavior`` for a verifier."""
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    poll_interval: float = 0.5  # seconds between asking for work when there is none
+    behavior: str = "honest"
+
+
+class VerifierWorker:
+    def __init__(
+        self,
+        api: LedgerApi,
+        key: nacl.signing.SigningKey,
+        spans: SpanCache,
+        tolerances: dict[str, Tolerance],
+        config: WorkerConfig | None = None,
+    ) -> None:
+        self.api = api
+        self.key = key
+        self.public_key = bytes(key.verify_key)
+        self.spans = spans
+        self.tolerances = tolerances
+        self.config = config or WorkerConfig()
+        if self.config.behavior not in VERIFIER_BEHAVIORS:
+            raise VerifierBehaviorError(f"--behavior {self.config.behavior!r}: one of {', '.join(VERIFIER_BEHAVIORS)}")
+        self.verdicts_submitted = 0
+
+    def run(self, stop: threading.Event) -> None:
+        """Work until ``stop`` is set; a ledger that cannot be reached is retried with back-off."""
+        backoff = self.config.poll_interval
+        while not stop.is_set():
+            try:
+                worked = self.work_once()
+                backoff = self.config.poll_interval
+            except LedgerApiError as exc:
+                log.warning("ledger service: %s; retrying in %.1f s", exc, backoff)
+                worked = False
+                backoff = min(backoff * 2, 30.0)
+            if not worked:
+                stop.wait(backoff)
+
+    def work_once(self) -> bool:
+        """Claim and settle one assignment; False when there was none."""
+        assignment = self.api.claim_assignment([self.spans.source.model_id])
+        if assignment is None:
+            return False
+        if self.config.behavior == "stall":
+            log.warning("stalling on assignment %s (test behaviour)", assignment["assignment_id"])
+            threading.Event().wait()  # never returns: the process is killed or its deadline passes
+        challenge = assignment["challenge"]
+        started = time.perf_counter()
+        finding = self._finding(challenge)
+        verdict = self._verdict(assignment, finding)
+        result = self.api.submit_verdict(sign_record(verdict, self.key).to_wire())
+        self.verdicts_submitted += 1
+        log.info(
+            "challenge %s of server %s: %s (%s) in %.2f s; the challenge is now %s",
+            challenge["challenge_id"][:12], challenge["server_key"][:12], finding.outcome, finding.detail,
+            time.perf_counter() - started, result.get("outcome") or result.get("phase"),
+        )  # fmt: skip
+        return True
+
+    def _finding(self, challenge: dict[str, Any]) -> Finding:
+        behavior = self.config.behavior
+        if behavior in ("always-pass", "always-fail"):
+            outcome = "pass" if behavior == "always-pass" else "fail"
+            return Finding(outcome, 0, None, None, f"{behavior} (test behaviour)")
+        evidence = self.api.evidence(str(challenge["evidence_digest"]))
+        return check_evidence(evidence, bytes.fromhex(str(challenge["server_key"])), self.spans, self.tolerances)
+
+    def _verdict(self, assignment: dict[str, Any], finding: Finding) -> Verdict:
+        challenge = assignment["challenge"]
+        worst, tolerance = finding.worst, finding.tolerance
+        return Verdict(
+            verifier_key=self.public_key,
+            assignment_id=bytes.fromhex(str(assignment["assignment_id"])),
+            challenge_id=bytes.fromhex(str(challenge["challenge_id"])),
+            evidence_digest=bytes.fromhex(str(challenge["evidence_digest"])),
+            server_key=bytes.fromhex(str(challenge["server_key"])),
+            outcome=finding.outcome,
+            steps_checked=finding.steps_checked,
+            worst_step=worst.step if worst else 0,
+            max_rel_error=_finite(worst.max_rel) if worst else 0.0,
+            mean_rel_error=_finite(worst.mean_rel) if worst else 0.0,
+            max_rel_threshold=tolerance.max_rel if tolerance else 0.0,
+            mean_rel_threshold=tolerance.mean_rel if tolerance else 0.0,
+            decided_ms=time.time_ns() // 1_000_000,
+        )
+
+
+def _finite(value: float) -> float:
+    return value if value < float("inf") else 1e300
