@@ -6,13 +6,14 @@ import argparse
 import logging
 from collections.abc import Callable
 
-from bench import ledger_ingest, receipt_cost, swarm_decode
+from bench import ledger_ingest, receipt_cost, swarm_decode, verification_cost
 from bench.report import Section, write_sections
 
 BENCHMARKS: dict[str, Callable[[], Section]] = {
     "ledger-ingest": ledger_ingest.run,
     "swarm-decode": swarm_decode.run,
     "receipt-cost": receipt_cost.run,
+    "verification-cost": verification_cost.run,
 }
 
 

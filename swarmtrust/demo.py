@@ -1,12 +1,13 @@
 """``swarmtrust demo`` at this stage of the project: everything built so far, end to end, on this machine.
 
-A DHT bootstrap and three block servers of ``tiny`` start as child processes on 127.0.0.1 (blocks 0:4
-twice, 4:8 once). A client generates text through them, checking a signed receipt for every step of
-every hop; midway, the server carrying blocks 0:4 is killed with SIGKILL and the client fails over to
-the other one by replaying the session. The tokens are compared with the whole model run in-process.
-The receipts then go into a SQLite ledger (retried once: idempotent; a forged and an equivocating one:
-refused), an epoch's Merkle root is proven, the ledger is audited clean, and a tampered copy of it is
-audited to show the altered event being named. Verifiers, reputation and the market join as they land.
+On 127.0.0.1, as child processes: a DHT bootstrap, the ledger service (SQLite in the data directory),
+four block servers of ``tiny`` (blocks 0:4 twice, 4:8 twice, one of the 4:8 servers corrupting 30% of
+its steps) and three verifiers. A client generates text, checking a signed receipt for every step of
+every hop; midway the server carrying blocks 0:4 is killed with SIGKILL and the client fails over by
+replaying the session; the tokens are compared with the model run in-process. More sessions follow,
+every one spot-checked: the verifiers recompute them, disputes settle failures, and the cheater's
+challenges end in FAIL. Last, the ledger: a forged and an equivocating receipt refused, a clean audit,
+and the audit of a tampered copy naming the altered event. Reputation and the market join later.
 """
 
 from __future__ import annotations
@@ -20,25 +21,26 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
 
+import httpx
 import typer
 from rich.console import Console
 
-from ledger.db import create_ledger_engine
-from ledger.migrate import upgrade
 from ledger.store import Ledger
-from node.merkle import inclusion_proof, merkle_root, verify_inclusion
 from node.receipts import Receipt
 from node.signing import Signed, sign_record
-from swarmtrust.launcher import LocalSwarm
+from swarmtrust.launcher import ChildProcess, LocalSwarm
 
 PROMPT = "Hello, swarm! "
+SERVERS = (("a", "0:4", "honest"), ("b", "4:8", "honest"), ("c", "0:4", "honest"), ("x", "4:8", "cheat-rate:0.3"))
+VERIFIERS = ("v1", "v2", "v3")
 
 
 def demo(
     data_dir: Annotated[
         Path | None, typer.Option(help="Where the ledger, keys and logs go (default: a temporary directory).")
     ] = None,
-    max_new_tokens: Annotated[int, typer.Option(min=4, max=500, help="Tokens to generate.")] = 24,
+    max_new_tokens: Annotated[int, typer.Option(min=4, max=500, help="Tokens per generation.")] = 16,
+    sessions: Annotated[int, typer.Option(min=1, max=50, help="Spot-checked sessions through the cheater.")] = 3,
     as_json: Annotated[bool, typer.Option("--json", help="Print the final report as JSON only.")] = False,
 ) -> None:
     """Run what swarmtrust has built so far, end to end, on this machine."""
@@ -49,69 +51,119 @@ def demo(
     console = Console(quiet=as_json, highlight=False)
     workdir = data_dir or Path(tempfile.mkdtemp(prefix="swarmtrust-demo-"))
     workdir.mkdir(parents=True, exist_ok=True)
-    report = run_demo(workdir, max_new_tokens, console)
+    report = run_demo(workdir, max_new_tokens, sessions, console)
     if as_json:
         typer.echo(json.dumps(report, indent=2))
-    if not (report["tokens_match_local"] and report["audit_clean"] and report["tampering_caught"]):
+    healthy = report["tokens_match_local"] and report["audit_clean"] and report["tampering_caught"]
+    if not (healthy and report["cheater_caught"] and not report["honest_failed"]):
         raise typer.Exit(1)
 
 
-def run_demo(workdir: Path, max_new_tokens: int, console: Console) -> dict[str, Any]:
+def run_demo(workdir: Path, max_new_tokens: int, sessions: int, console: Console) -> dict[str, Any]:
     from node.client.swarm import SwarmClient
-    from node.model.local import LocalModel
     from node.model.source import resolve_model
 
-    console.rule("swarmtrust demo: a swarm with signed receipts, failover, the ledger and its audit")
+    console.rule("swarmtrust demo: receipts, failover, spot checks, consensus, the ledger and its audit")
     source = resolve_model("tiny")
     with LocalSwarm(workdir) as swarm:
-        swarm.start_dht()
-        console.print(f"DHT bootstrap at {swarm.peer}")
-        servers = {
-            name: swarm.launch_server(name, blocks) for name, blocks in (("a", "0:4"), ("b", "4:8"), ("c", "0:4"))
-        }
-        names = {}
-        for name, process in servers.items():
-            info = LocalSwarm.ready(process)
-            names[info["public_key"]] = name
-            blocks = f"{info['blocks'][0]}:{info['blocks'][1]}"
-            console.print(f"server {name}: blocks {blocks}, key {info['public_key'][:16]}…, pid {process.pid}")
-        with SwarmClient([swarm.peer]) as client:
-            client.wait_for_blocks(source.model_id, 8, min_servers=3)
-            prompt_ids = _tokenize(source.directory, PROMPT)
-            victim: list[str] = []
+        names, servers = _start(swarm, console)
+        with SwarmClient([swarm.peer], ledger_url=swarm.api_url) as client:
+            client.wait_for_blocks(source.model_id, 8, min_servers=len(SERVERS))
+            report, receipts = _failover_stage(client, source, servers, names, max_new_tokens, console)
+            report |= _spot_check_stage(client, source, swarm.api_url, names, max_new_tokens, sessions, console)
+        report["process_groups"] = [process.pid for process in swarm.processes]  # all stopped by now
+    return report | _ledger_stage(workdir, receipts, console)
 
-            def on_event(kind: str, data: dict[str, Any]) -> None:
-                if kind == "step" and data["step"] == max_new_tokens // 2:
-                    victim.append(names[data["route"][0][0]])
-                    servers[victim[0]].kill_hard()
-                    console.print(
-                        f"step {data['step']}: [red]kill -9[/] server {victim[0]} (blocks 0:4) mid-generation"
-                    )
-                if kind == "failover":
-                    console.print(
-                        f"step {data['step']}: client failed over ({data['reason']}) to server "
-                        f"{names[data['replacements'][0]]}, replaying {data['replayed_tokens']} tokens"
-                    )
 
-            started = time.perf_counter()
-            result = client.generate(source, prompt_ids, max_new_tokens, on_event=on_event)
-            seconds = time.perf_counter() - started
-        started_pids = [process.pid for process in swarm.processes]
-    local = LocalModel(source).generate(prompt_ids, max_new_tokens)
-    receipts = [hop.receipt for step in result.steps for hop in step if hop.receipt is not None]
-    matches = result.tokens == local.tokens
+def _start(swarm: LocalSwarm, console: Console) -> tuple[dict[str, str], dict[str, ChildProcess]]:
+    swarm.start_dht()
+    swarm.start_api("--assignment-ttl", "10")
+    console.print(f"DHT bootstrap at {swarm.peer}; ledger service at {swarm.api_url}")
+    servers = {name: swarm.launch_server(name, blocks, "--behavior", how) for name, blocks, how in SERVERS}
+    verifiers = {name: swarm.launch_verifier(name) for name in VERIFIERS}
+    names: dict[str, str] = {}
+    for name, process in servers.items():
+        info = LocalSwarm.ready(process)
+        names[info["public_key"]] = name
+        blocks = f"{info['blocks'][0]}:{info['blocks'][1]}"
+        console.print(f"server {name}: blocks {blocks}, {info['behavior']}, key {info['public_key'][:16]}…")
+    for name, process in verifiers.items():
+        names[LocalSwarm.ready(process)["public_key"]] = name
+    console.print(f"verifiers {', '.join(VERIFIERS)} ready")
+    return names, servers
+
+
+def _failover_stage(
+    client: Any, source: Any, servers: dict[str, ChildProcess], names: dict[str, str], tokens: int, console: Console
+) -> tuple[dict[str, Any], list[Signed[Receipt]]]:
+    from node.model.local import LocalModel
+
+    prompt_ids = _tokenize(source.directory, PROMPT)
+    honest = [s for s in client.servers(source.model_id, 8) if names[s.key] in ("a", "b", "c")]
+    victim: list[str] = []
+
+    def on_event(kind: str, data: dict[str, Any]) -> None:
+        if kind == "step" and data["step"] == tokens // 2:
+            victim.append(names[data["route"][0][0]])
+            servers[victim[0]].kill_hard()
+            console.print(f"step {data['step']}: [red]kill -9[/] server {victim[0]} (blocks 0:4) mid-generation")
+        if kind == "failover":
+            console.print(
+                f"step {data['step']}: client failed over ({data['reason']}) to server "
+                f"{names[data['replacements'][0]]}, replaying {data['replayed_tokens']} tokens"
+            )
+
+    started = time.perf_counter()
+    result = client.generate(source, prompt_ids, tokens, servers=honest, on_event=on_event)
+    seconds = time.perf_counter() - started
+    local = LocalModel(source).generate(prompt_ids, tokens)
+    checked = sum(hop.receipt is not None for step in result.steps for hop in step)
     console.print(
-        f"generated {len(result.tokens)} tokens in {seconds:.1f} s through {len(result.steps)} steps, "
-        f"{len(receipts)} receipts checked; same tokens as the model run in-process: {matches}"
+        f"generated {len(result.tokens)} tokens in {seconds:.1f} s, {checked} receipts checked; "
+        f"same tokens as the model run in-process: {result.tokens == local.tokens}"
     )
-    return {
+    receipts = [hop.receipt for step in result.steps for hop in step if hop.receipt is not None]
+    report = {
         "tokens": result.tokens,
-        "tokens_match_local": matches,
+        "tokens_match_local": result.tokens == local.tokens,
         "killed_server": victim[0] if victim else None,
         "failovers": len(result.failovers),
-        "faults": [f.reason for f in result.faults],
-        "process_groups": started_pids,  # every child ran in its own group, all stopped by now
-        **_ledger_stage(workdir, receipts, console),
+    }
+    return report, receipts
+
+
+def _spot_check_stage(
+    client: Any, source: Any, api_url: str, names: dict[str, str], tokens: int, sessions: int, console: Console
+) -> dict[str, Any]:
+    alive = {s.key: s for s in client.servers(source.model_id, 8)}
+    first = next(s for s in alive.values() if s.start == 0)
+    for index in range(sessions):
+        for second in ("b", "x"):
+            route = [first, next(s for s in alive.values() if names[s.key] == second)]
+            prompt = _tokenize(source.directory, f"{PROMPT}{index}")
+            client.generate(source, prompt, tokens, servers=route, spot_check_rate=1.0)
+    console.print(f"{2 * sessions} more sessions, every one spot-checked: waiting for the verifiers' outcomes…")
+    deadline = time.monotonic() + 120
+    while True:
+        challenges = httpx.get(f"{api_url}/api/v1/challenges", params={"limit": 1000}, timeout=30).json()
+        if all(c["phase"] == "decided" for c in challenges) or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    tally: dict[str, dict[str, int]] = {}
+    for challenge in challenges:
+        counts = tally.setdefault(names.get(challenge["server_key"], "?"), {})
+        counts[challenge["outcome"] or challenge["phase"]] = (
+            counts.get(challenge["outcome"] or challenge["phase"], 0) + 1
+        )
+    disputes = httpx.get(f"{api_url}/api/v1/disputes", timeout=30).json()
+    for name in sorted(tally):
+        console.print(f"server {name}: {tally[name]}")
+    console.print(f"{len(disputes)} disputes; outcomes: {sorted(d['outcome'] or 'open' for d in disputes)}")
+    return {
+        "challenges": len(challenges),
+        "outcomes": tally,
+        "cheater_caught": tally.get("x", {}).get("fail", 0) > 0,
+        "honest_failed": sum(tally.get(n, {}).get("fail", 0) for n in ("a", "b", "c")),
     }
 
 
@@ -122,48 +174,45 @@ def _tokenize(directory: Path, text: str) -> list[int]:
 
 
 def _ledger_stage(workdir: Path, receipts: list[Signed[Receipt]], console: Console) -> dict[str, Any]:
-    by_server = {r.signer for r in receipts}
-    epoch = [r.digest for r in receipts if r.signer == min(by_server)]
+    from node.merkle import inclusion_proof, merkle_root, verify_inclusion
+
+    epoch = [r.digest for r in receipts if r.signer == receipts[-1].signer]
     root = merkle_root(epoch)
     proof = inclusion_proof(epoch, len(epoch) // 2)
     proof_ok = verify_inclusion(epoch[len(epoch) // 2], proof, root)
     console.print(
-        f"epoch of one server's {len(epoch)} receipts: Merkle root {root.hex()[:16]}…, inclusion proof ok: {proof_ok}"
+        f"an epoch of one server's {len(epoch)} receipts: Merkle root {root.hex()[:16]}…, proof ok: {proof_ok}"
     )
 
     url = f"sqlite:///{workdir / 'ledger.db'}"
-    engine = create_ledger_engine(url)
-    upgrade(engine)
-    engine.dispose()
     with Ledger.open(url) as ledger:
         results = ledger.ingest_receipts([r.to_wire() for r in receipts])
-        accepted = sum(r.status == "accepted" for r in results)
-        retried = sum(r.status == "duplicate" for r in ledger.ingest_receipts([r.to_wire() for r in receipts]))
         forged = bytearray(receipts[0].to_wire())
         forged[-1] ^= 1
         refused = ledger.ingest_receipts([bytes(forged), _equivocation(receipts[0], workdir)])
         clean = ledger.audit()
     console.print(
-        f"ledger {url}: {accepted} receipts accepted, a retry of all of them wrote nothing new ({retried} duplicates)"
+        f"ledger {url}: {sum(r.status == 'accepted' for r in results)} more receipts accepted, "
+        f"{sum(r.status == 'duplicate' for r in results)} already there from challenges"
     )
     for result in refused:
         console.print(f"refused: {result.reason}: {result.message}")
-    console.print(f"audit: {clean.events_checked} events, chain head {clean.head_hash[:16]}…, clean: {clean.ok}")
-
+    console.print(
+        f"audit: {clean.events_checked} events {clean.kinds}, chain head {clean.head_hash[:16]}…, clean: {clean.ok}"
+    )
     tampered_seq = _tamper_copy(workdir)
     with Ledger.open(f"sqlite:///{workdir / 'tampered.db'}") as copy:
         caught = copy.audit()
     verdict = "[green]caught it[/]" if not caught.ok else "[red]missed it[/]"
     console.print(
-        f"a copy with one byte of event {tampered_seq} changed: audit {verdict}, "
-        f"first bad sequence number {caught.first_bad_seq}"
+        f"a copy with one byte of event {tampered_seq} changed: audit {verdict}, first bad seq {caught.first_bad_seq}"
     )
     return {
         "receipts": len(receipts),
-        "receipts_accepted": accepted,
         "refused": [r.reason for r in refused],
         "merkle_proof_ok": proof_ok,
         "audit_clean": clean.ok,
+        "events": clean.kinds,
         "head_hash": clean.head_hash,
         "tampering_caught": (not caught.ok) and caught.first_bad_seq == tampered_seq,
         "data_dir": str(workdir),
@@ -182,15 +231,15 @@ def _equivocation(original: Signed[Receipt], workdir: Path) -> bytes:
 
 
 def _tamper_copy(workdir: Path) -> int:
-    """Copy the ledger and flip one payload byte of an event, as an attacker with database access would."""
-    seq = 7
+    """Copy the ledger and flip one payload byte of a receipt event, as an attacker with database access would."""
     source = sqlite3.connect(workdir / "ledger.db")
     with sqlite3.connect(workdir / "tampered.db") as copy:
         source.backup(copy)
     source.close()
     with sqlite3.connect(workdir / "tampered.db") as db:
+        seq = db.execute("SELECT MIN(seq) FROM events WHERE kind = 'receipt' AND seq > 5").fetchone()[0]
         db.execute("DROP TRIGGER events_no_update")  # the guard stops accidents, not the owner of the file
         payload = bytearray(db.execute("SELECT payload FROM events WHERE seq = ?", (seq,)).fetchone()[0])
         payload[-3] ^= 0x01
         db.execute("UPDATE events SET payload = ? WHERE seq = ?", (bytes(payload), seq))
-    return seq
+    return int(seq)

@@ -106,25 +106,6 @@ def evidence_session(
 def challenge_for(
     submitter: nacl.signing.SigningKey, receipts: list[Signed[Receipt]], encoded_evidence: bytes
 ) -> Signed[Any]:
-    from node.challenges import Challenge
-    from node.evidence import evidence_digest
+    from node.client.evidence import challenge_of
 
-    first = receipts[0].record
-    return sign_record(
-        Challenge(
-            challenge_id=os.urandom(16),
-            submitter_key=bytes(submitter.verify_key),
-            server_key=first.server_key,
-            model_id=first.model_id,
-            session_id=first.session_id,
-            block_start=first.block_start,
-            block_end=first.block_end,
-            dtype=first.dtype,
-            first_step=first.step,
-            steps=len(receipts),
-            evidence_digest=evidence_digest(encoded_evidence),
-            evidence_bytes=len(encoded_evidence),
-            submitted_ms=time.time_ns() // 1_000_000,
-        ),
-        submitter,
-    )
+    return challenge_of(submitter, receipts, encoded_evidence)

@@ -68,6 +68,9 @@ class VerifierWorker:
                 log.warning("ledger service: %s; retrying in %.1f s", exc, backoff)
                 worked = False
                 backoff = min(backoff * 2, 30.0)
+            except SwarmtrustError as exc:  # e.g. a challenge this verifier cannot judge: no verdict, go on
+                log.warning("skipped an assignment: %s", exc)
+                worked = False
             if not worked:
                 stop.wait(backoff)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,7 +46,14 @@ class HopEvidence:
 def build_challenge(submitter: nacl.signing.SigningKey, kept: HopEvidence) -> tuple[Signed[Challenge], bytes]:
     """The signed challenge and the encoded evidence bundle it names."""
     encoded = Evidence(tuple(r.to_wire() for r in kept.receipts), tuple(kept.inputs), tuple(kept.outputs)).encode()
-    first = kept.receipts[0].record
+    return challenge_of(submitter, kept.receipts, encoded), encoded
+
+
+def challenge_of(
+    submitter: nacl.signing.SigningKey, receipts: Sequence[Signed[Receipt]], encoded_evidence: bytes
+) -> Signed[Challenge]:
+    """A challenge of the session ``receipts`` belong to, naming the encoded evidence, signed by ``submitter``."""
+    first = receipts[0].record
     challenge = Challenge(
         challenge_id=os.urandom(ID_SIZE),
         submitter_key=bytes(submitter.verify_key),
@@ -56,12 +64,12 @@ def build_challenge(submitter: nacl.signing.SigningKey, kept: HopEvidence) -> tu
         block_end=first.block_end,
         dtype=first.dtype,
         first_step=first.step,
-        steps=len(kept.receipts),
-        evidence_digest=evidence_digest(encoded),
-        evidence_bytes=len(encoded),
+        steps=len(receipts),
+        evidence_digest=evidence_digest(encoded_evidence),
+        evidence_bytes=len(encoded_evidence),
         submitted_ms=time.time_ns() // 1_000_000,
     )
-    return sign_record(challenge, submitter), encoded
+    return sign_record(challenge, submitter)
 
 
 def submit_challenges(

@@ -33,6 +33,8 @@ def challenge_body(submitter=CLIENT) -> tuple[bytes, object]:  # type: ignore[no
 def test_health_names_the_ledger_key_and_head(api_url: str) -> None:
     health = httpx.get(f"{api_url}/health").json()
     assert health["status"] == "ok" and len(health["ledger_key"]) == 64 and health["head_seq"] == 0
+    spec = httpx.get(f"{api_url}/openapi.json").json()
+    assert {"/api/v1/challenges", "/api/v1/assignments", "/api/v1/verdicts", "/api/v1/disputes"} <= set(spec["paths"])
 
 
 def test_unsigned_wrongly_signed_stale_and_replayed_requests_are_refused(api_url: str) -> None:

@@ -1,0 +1,123 @@
+"""Cost of verifying a session by one prefill replay, against the server's time to compute its steps.
+
+A session of a prompt prefill and 64 decode steps is served step by step (with a KV cache, as a block
+server does); the verifier checks its evidence: decodes it, verifies every receipt and tensor digest,
+replays the span as one prefill over all inputs and compares each step. Measured for the whole ``tiny``
+model and for one Llama-7B-shaped decoder layer (hidden 4096), float32, on CPU.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+
+import nacl.signing
+import torch
+
+from bench.receipt_cost import llama7b_layer
+from bench.report import Section, machine_summary, median, table
+from node.evidence import Evidence
+from node.model.source import resolve_model
+from node.model.span import CacheState, Span
+from node.server.receipting import ReceiptSigner
+from node.tensors import little_endian_bytes
+from verifier.checking import check_evidence
+from verifier.replay import SpanCache, replay_session
+from verifier.tolerance import compare_step, load_tolerances
+
+log = logging.getLogger(__name__)
+
+DECODE_STEPS = 64
+PROMPT = 16
+ROUNDS = 3
+
+
+def serve_session(span: Span, key: nacl.signing.SigningKey) -> tuple[float, bytes, list[torch.Tensor]]:
+    """Serve prompt + decode steps; (seconds of the decode steps, encoded evidence, inputs)."""
+    generator = torch.Generator().manual_seed(0)
+    hidden = torch.randn(1, PROMPT + DECODE_STEPS, span.hidden_size, generator=generator).to(span.dtype)
+    inputs = [hidden[:, :PROMPT]] + [hidden[:, t : t + 1] for t in range(PROMPT, PROMPT + DECODE_STEPS)]
+    signer = ReceiptSigner(key, span.model_id, "float32")
+    session, nonce = os.urandom(16), os.urandom(16)
+    state, receipts, outputs, prev = CacheState(), [], [], None
+    decode_seconds = 0.0
+    for step, x in enumerate(inputs):
+        started = time.perf_counter()
+        y = span.forward(x, state)
+        if step:
+            decode_seconds += time.perf_counter() - started
+        signed = signer.sign_step(
+            session_id=session, step=step, client_nonce=nonce, block_start=span.start, block_end=span.end,
+            weights_digest=span.weights_digest, input_bytes=bytes(little_endian_bytes(x)), input_shape=tuple(x.shape),
+            output_bytes=bytes(little_endian_bytes(y)), output_shape=tuple(y.shape), prev_receipt=prev,
+        )  # fmt: skip
+        prev = signed.digest
+        receipts.append(signed.to_wire())
+        outputs.append(bytes(little_endian_bytes(y)))
+    evidence = Evidence(tuple(receipts), tuple(bytes(little_endian_bytes(x)) for x in inputs), tuple(outputs))
+    return decode_seconds, evidence.encode(), inputs
+
+
+def tiny_row() -> list[object]:
+    source = resolve_model("tiny")
+    span = Span.load(source, 0, 8)
+    spans, tolerances = SpanCache(source), load_tolerances()
+    spans.span(0, 8, "float32")
+    key = nacl.signing.SigningKey.generate()
+    serve_times, verify_times = [], []
+    for _ in range(ROUNDS):
+        seconds, evidence, _ = serve_session(span, key)
+        serve_times.append(seconds)
+        started = time.perf_counter()
+        finding = check_evidence(evidence, bytes(key.verify_key), spans, tolerances)
+        verify_times.append(time.perf_counter() - started)
+        if finding.outcome != "pass":
+            raise RuntimeError(f"an honest session did not pass: {finding}")
+    serve, verify = median(serve_times), median(verify_times)
+    return [
+        "`tiny`, all 8 blocks (hidden 64)",
+        f"{serve * 1e3:.0f} ms",
+        f"{verify * 1e3:.0f} ms",
+        f"{verify / serve:.3f}",
+    ]
+
+
+def llama_row() -> list[object]:
+    span = llama7b_layer(torch.float32)
+    key = nacl.signing.SigningKey.generate()
+    tolerance = load_tolerances()["float32"]
+    serve_seconds, evidence, inputs = serve_session(span, key)
+    decoded = Evidence.decode(evidence)
+    started = time.perf_counter()
+    replayed = replay_session(span, inputs)
+    for step, (data, got) in enumerate(zip(decoded.outputs, replayed, strict=True)):
+        claimed = torch.frombuffer(bytearray(data), dtype=torch.float32).reshape(got.shape)
+        compare_step(step, claimed, got, tolerance)
+    verify = time.perf_counter() - started
+    return [
+        "one Llama-7B-shaped layer (hidden 4096), replay and comparison",
+        f"{serve_seconds * 1e3:.0f} ms",
+        f"{verify * 1e3:.0f} ms",
+        f"{verify / serve_seconds:.3f}",
+    ]
+
+
+def run() -> Section:
+    log.info("verification cost: tiny ...")
+    rows = [tiny_row()]
+    log.info("verification cost: a Llama-7B-shaped layer ...")
+    rows.append(llama_row())
+    markdown = "\n\n".join(
+        [
+            "## Verification cost (issue 4)",
+            f"Machine: {machine_summary()}; torch with {torch.get_num_threads()} threads. A session of a "
+            f"{PROMPT}-token prompt and {DECODE_STEPS} decode steps, served step by step with a KV cache; the server "
+            f"time counts the {DECODE_STEPS} decode steps. For `tiny` the verifier time is the whole check of the "
+            "evidence (decoding, every receipt signature and tensor digest, the replay, the comparisons); for the "
+            f"7B-shaped layer it is the replay and comparisons. Medians of {ROUNDS} rounds for `tiny`.",
+            table(["span", "server: 64 decode steps", "verifier: check by one prefill", "verifier ÷ server"], rows),
+            "Target: ≤ 0.2 on CPU.",
+        ]
+    )
+    return Section("verification-cost", markdown)
