@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import Engine, select
 
 from api.errors import error_body, install_error_handlers
-from api.routes import spotchecks
+from api.routes import reputation, spotchecks
 from ledger.migrate import require_current_schema
 from ledger.models import ChainHead
 from ledger.spotchecks import SpotCheckPolicy, SpotChecks
@@ -51,4 +51,5 @@ def create_app(
         return {"status": "ok", "ledger_key": app.state.ledger_key.hex(), "head_seq": head.seq, "head_hash": head.hash}
 
     app.include_router(spotchecks.router)
+    app.include_router(reputation.router)
     return app

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import socket
+import threading
 from pathlib import Path
 from typing import Annotated
 
 import typer
+
+from node.cli_options import InitialPeers, split_peers
+from node.network import NetworkOptions
 
 app = typer.Typer(help="The ledger service: REST API (and, later, the admin dashboard).", no_args_is_help=True)
 
@@ -30,6 +34,10 @@ def serve(
         float | None, typer.Option(min=0.0, max=1.0, help="Chance a reliable pass is re-checked.")
     ] = None,
     migrate: Annotated[bool, typer.Option("--migrate/--no-migrate", help="Create or upgrade the schema first.")] = True,
+    initial_peers: InitialPeers = [],  # noqa: B006 - typer reads the default, never mutates it
+    snapshot_interval: Annotated[
+        float, typer.Option(min=1.0, help="Seconds between reputation snapshots in the DHT.")
+    ] = 30.0,
 ) -> None:
     """Serve the REST API; prints one line with the URL and the ledger's public key when listening."""
     import uvicorn
@@ -54,9 +62,24 @@ def serve(
         dispute_verifiers=dispute_verifiers or settings.dispute_verifiers,
         audit_rate=settings.audit_rate if audit_rate is None else audit_rate,
     )
+    peers = split_peers(initial_peers)
+    dht = None
+    stop = threading.Event()
+    if peers:  # publish signed reputation snapshots in the DHT (forks: before any thread starts)
+        from api.snapshots import SnapshotPublisher
+        from node.dht import start_dht
+
+        dht = start_dht(peers, NetworkOptions(host=host), client_mode=True)
+        publisher = SnapshotPublisher(engine, ledger_key, dht, interval=snapshot_interval)
+        threading.Thread(target=publisher.run, args=(stop,), name="snapshots", daemon=True).start()
     application = create_app(engine, ledger_key, policy, max_request_bytes=settings.max_request_bytes)
     listener = socket.create_server((host, port))
     bound = listener.getsockname()[1]
     typer.echo(f"swarmtrust api listening on http://{host}:{bound} ledger_key={bytes(ledger_key.verify_key).hex()}")
     config = uvicorn.Config(application, fd=listener.fileno(), log_level="warning", access_log=False)
-    uvicorn.Server(config).run()
+    try:
+        uvicorn.Server(config).run()
+    finally:
+        stop.set()
+        if dht is not None:
+            dht.shutdown()

@@ -11,6 +11,8 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from node.beta import Beta
+
 # Beta(2, 1) prior on "this verifier's verdicts agree with the decided outcome": a newcomer is trusted
 # somewhat (2/3), and a few disagreements pull it down quickly.
 PRIOR_AGREEMENTS = 2.0
@@ -18,8 +20,8 @@ PRIOR_DISAGREEMENTS = 1.0
 
 
 def reliability(agreements: int, disagreements: int) -> float:
-    """Posterior mean of a verifier agreeing with outcomes."""
-    return (agreements + PRIOR_AGREEMENTS) / (agreements + disagreements + PRIOR_AGREEMENTS + PRIOR_DISAGREEMENTS)
+    """Posterior mean of a verifier agreeing with outcomes: the same Beta machinery as server reputation."""
+    return Beta(PRIOR_AGREEMENTS, PRIOR_DISAGREEMENTS, agreements, disagreements).mean
 
 
 @dataclass(frozen=True)
@@ -79,3 +81,70 @@ def choose_weighted(candidates: Sequence[tuple[str, float]], count: int, seed: b
                 pool.pop(index)
                 break
     return chosen
+
+
+@dataclass(frozen=True)
+class RoundVerdict:
+    """A verdict as the round logic sees it."""
+
+    assignment_id: str
+    verifier_key: str
+    round: str  # initial, audit or dispute
+    outcome: str
+    reliability: float  # of its verifier, now
+
+
+@dataclass(frozen=True)
+class NextStep:
+    """What a challenge needs once a verdict came in: ``wait`` for more verdicts of the round, open an
+    ``audit`` or a ``dispute`` round of ``wanted`` verifiers, or ``decide`` (``decision`` set)."""
+
+    action: str
+    wanted: int = 0
+    decision: Decision | None = None
+
+
+CLEAR_MAJORITY = 2.0  # after a dispute, the winner must outweigh the runner-up by more than this factor
+
+
+def is_clear(decision: Decision) -> bool:
+    """Whether a decision is clear enough to stand: a split dispute escalates instead (a colluding
+    minority that outvotes one honest verifier by drawing a friend into the dispute is then outvoted)."""
+    first, second, _ = sorted((decision.pass_weight, decision.fail_weight, decision.invalid_weight), reverse=True)
+    return first > CLEAR_MAJORITY * second
+
+
+def next_step(
+    phase: str,
+    wanted: int,
+    verdicts: Sequence[RoundVerdict],
+    *,
+    dispute_verifiers: int,
+    audit_rate: float,
+    max_audit_rate: float,
+    can_escalate: bool = True,
+) -> NextStep:
+    """The round logic of a challenge (pure: the ledger and the simulation both run it).
+
+    A round is complete when it has ``wanted`` verdicts. A non-pass in the first round or in an audit
+    opens a dispute of ``dispute_verifiers`` more; a pass in the first round is audited with
+    ``audit_probability`` (the coin is ``unit_sample`` of the assignment id, so it can be redone). A
+    dispute decides by the reliability-weighted majority of every verdict so far once it is clear
+    (``is_clear``); a split dispute grows by ``dispute_verifiers`` more while ``can_escalate`` (eligible
+    verifiers remain), and otherwise the plain weighted majority decides (a tie: pass).
+    """
+    in_round = [v for v in verdicts if v.round == phase]
+    if len(in_round) < wanted:
+        return NextStep("wait")
+    if phase in ("initial", "audit") and any(v.outcome != "pass" for v in in_round):
+        return NextStep("dispute", wanted=dispute_verifiers)
+    if phase == "initial":
+        first = in_round[0]
+        chance = audit_probability(first.reliability, audit_rate, max_audit_rate)
+        if unit_sample(bytes.fromhex(first.assignment_id) + b"audit") < chance:
+            return NextStep("audit", wanted=1)
+    votes = [Vote(v.assignment_id, v.verifier_key, v.outcome, v.reliability) for v in verdicts]
+    decision = weighted_majority(votes)
+    if phase == "dispute" and not is_clear(decision) and can_escalate:
+        return NextStep("dispute", wanted=wanted + dispute_verifiers)
+    return NextStep("decide", decision=decision)

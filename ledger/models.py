@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import BigInteger, Date, Float, ForeignKey, Index, Integer, LargeBinary, String
+from sqlalchemy import BigInteger, Boolean, Date, Float, ForeignKey, Index, Integer, LargeBinary, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 HEX_KEY = String(64)  # a 32-byte key or digest in hex
@@ -220,3 +220,42 @@ class SeenRequest(Base):
 
     signature_digest: Mapped[str] = mapped_column(HEX_KEY, primary_key=True)
     expires_ms: Mapped[int] = mapped_column(BigInteger, index=True)
+
+
+# --- reputation (derived from outcome events) ----------------------------------------------------------
+
+
+class ReputationRow(Base):
+    """Derived: each checked server's two-horizon posterior (see ``ledger.reputation``)."""
+
+    __tablename__ = "reputations"
+
+    server_key: Mapped[str] = mapped_column(HEX_KEY, primary_key=True)
+    model_id: Mapped[str] = mapped_column(String(200), index=True)
+    prior_alpha: Mapped[float] = mapped_column(Float)
+    prior_beta: Mapped[float] = mapped_column(Float)
+    long_honest: Mapped[float] = mapped_column(Float)
+    long_dishonest: Mapped[float] = mapped_column(Float)
+    short_honest: Mapped[float] = mapped_column(Float)
+    short_dishonest: Mapped[float] = mapped_column(Float)
+    updated_ms: Mapped[int] = mapped_column(BigInteger)
+    checks: Mapped[int] = mapped_column(BigInteger)
+    passes: Mapped[int] = mapped_column(BigInteger)
+    fails: Mapped[int] = mapped_column(BigInteger)
+    consecutive_passes: Mapped[int] = mapped_column(BigInteger)
+    quarantined: Mapped[bool] = mapped_column(Boolean)
+    first_seq: Mapped[int] = mapped_column(BigInteger)
+    last_seq: Mapped[int] = mapped_column(BigInteger)
+
+
+class CohortRow(Base):
+    """Derived, one row: the newcomer cohort's recent pass rate, the empirical-Bayes prior of newcomers."""
+
+    __tablename__ = "reputation_cohort"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    prior_alpha: Mapped[float] = mapped_column(Float)
+    prior_beta: Mapped[float] = mapped_column(Float)
+    honest: Mapped[float] = mapped_column(Float)
+    dishonest: Mapped[float] = mapped_column(Float)
+    updated_ms: Mapped[int] = mapped_column(BigInteger)

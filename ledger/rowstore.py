@@ -26,7 +26,7 @@ def primary_key(model: type[DeclarativeBase]) -> str:
 
 class RowStore(ABC):
     @abstractmethod
-    def get(self, model: type[DeclarativeBase], key: str) -> Row | None:
+    def get(self, model: type[DeclarativeBase], key: Any) -> Row | None:
         """A copy of the row, or None; change it and ``put`` it back."""
 
     @abstractmethod
@@ -35,9 +35,9 @@ class RowStore(ABC):
 
 class MemoryRows(RowStore):
     def __init__(self) -> None:
-        self.tables: dict[type[DeclarativeBase], dict[str, Row]] = {}
+        self.tables: dict[type[DeclarativeBase], dict[Any, Row]] = {}
 
-    def get(self, model: type[DeclarativeBase], key: str) -> Row | None:
+    def get(self, model: type[DeclarativeBase], key: Any) -> Row | None:
         row = self.tables.get(model, {}).get(key)
         return dict(row) if row is not None else None
 
@@ -48,11 +48,11 @@ class MemoryRows(RowStore):
 class SqlRows(RowStore):
     def __init__(self, connection: Connection) -> None:
         self._connection = connection
-        self._rows: dict[tuple[type[DeclarativeBase], str], Row | None] = {}
-        self._stored: set[tuple[type[DeclarativeBase], str]] = set()  # rows that exist in the database
-        self._dirty: dict[tuple[type[DeclarativeBase], str], None] = {}  # insertion-ordered set
+        self._rows: dict[tuple[type[DeclarativeBase], Any], Row | None] = {}
+        self._stored: set[tuple[type[DeclarativeBase], Any]] = set()  # rows that exist in the database
+        self._dirty: dict[tuple[type[DeclarativeBase], Any], None] = {}  # insertion-ordered set
 
-    def get(self, model: type[DeclarativeBase], key: str) -> Row | None:
+    def get(self, model: type[DeclarativeBase], key: Any) -> Row | None:
         slot = (model, key)
         if slot not in self._rows:
             table = cast(Table, model.__table__)

@@ -1,4 +1,5 @@
-"""Derived tables of spot checks: challenges, assignments, verdicts, disputes, verifiers, submitters.
+"""Derived tables of spot checks: challenges, assignments, verdicts, disputes, verifiers, submitters, and
+the reputations their outcomes make (``ledger.reputation_projection``).
 
 One fold per event kind, written against a ``RowStore`` (see ``ledger.rowstore``), so that the write path
 and the audit derive the same rows by construction.
@@ -15,13 +16,16 @@ from ledger.events import LoggedEvent
 from ledger.models import (
     AssignmentRow,
     ChallengeRow,
+    CohortRow,
     DisputeRow,
     EvidenceBlob,
+    ReputationRow,
     SubmitterRow,
     VerdictRow,
     VerifierRow,
 )
 from ledger.projections import AuditProblem, Projection, Replay, compare_table
+from ledger.reputation_projection import fold_outcome
 from ledger.rowstore import MemoryRows, RowStore, SqlRows
 from node.evidence import evidence_digest
 
@@ -112,7 +116,10 @@ def _round(rows: RowStore, seq: int, r: Any) -> None:
     if challenge is None:
         return
     rows.put(ChallengeRow, challenge | {"phase": r.round, "verifiers_wanted": r.verifiers_wanted})
-    if r.round == "dispute":
+    dispute = rows.get(DisputeRow, r.challenge_id.hex())
+    if r.round == "dispute" and dispute is not None:  # a split dispute grows
+        rows.put(DisputeRow, dispute | {"verifiers_wanted": r.verifiers_wanted})
+    elif r.round == "dispute":
         rows.put(
             DisputeRow,
             {
@@ -169,6 +176,7 @@ def _outcome(rows: RowStore, seq: int, o: Any) -> None:
         verifier = _verifier(rows, verdict["verifier_key"], seq)
         verifier["agreements" if verdict["outcome"] == o.outcome else "disagreements"] += 1
         rows.put(VerifierRow, verifier)
+    fold_outcome(rows, seq, o)
 
 
 FOLDS = {
@@ -187,6 +195,8 @@ TABLES: dict[type[Any], Any] = {
     DisputeRow: lambda row: row["opened_seq"],
     VerifierRow: lambda row: row["first_seq"],
     SubmitterRow: lambda row: None,
+    ReputationRow: lambda row: row["first_seq"],
+    CohortRow: lambda row: None,
 }
 
 

@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import nacl.signing
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, func, insert, select, update
 
-from ledger.consensus import Vote, audit_probability, choose_weighted, reliability, unit_sample, weighted_majority
+from ledger.consensus import RoundVerdict, choose_weighted, next_step, reliability
 from ledger.errors import LedgerError
 from ledger.eventlog import EventWriter, now_ms, open_writer
 from ledger.events import EventDraft
@@ -202,24 +202,24 @@ class SpotChecks:
             for challenge in self._undecided(writer):
                 if models is not None and challenge["model_id"] not in models:
                     continue
-                if not self._eligible(writer, challenge, vkey):
-                    continue
                 slot = self._free_slot(writer, challenge, now)
                 if slot is None:
                     continue
                 round_, replaces = slot
-                if round_ != "initial":
-                    # Audits and disputes are not first come, first served: draw among present verifiers by
-                    # reliability; the draw may pick another verifier, who gets it on its next poll.
-                    drawn = self._draw(writer, challenge, 1, now, seed_extra=now.to_bytes(8, "little"))
-                    if not drawn:
-                        continue
-                    assignment = self._assign(writer, challenge, drawn[0], round_, replaces, now)
-                    if drawn[0] != vkey:
-                        continue
-                else:
-                    assignment = self._assign(writer, challenge, vkey, round_, replaces, now)
-                return Claimed(assignment, challenge)
+                if round_ == "initial":
+                    if self._eligible(writer, challenge, vkey):
+                        return Claimed(self._assign(writer, challenge, vkey, round_, replaces, now), challenge)
+                    continue
+                # Audits and disputes are not first come, first served: draw among present verifiers by
+                # reliability; the draw may pick another verifier, who gets it on its next poll.
+                drawn = self._draw(writer, challenge, 1, now, seed_extra=now.to_bytes(8, "little"))
+                if not drawn:
+                    if replaces is not None:  # its verifier vanished and nobody can take its place: settle
+                        self._advance(writer, challenge, now)
+                    continue
+                assignment = self._assign(writer, challenge, drawn[0], round_, replaces, now)
+                if drawn[0] == vkey:
+                    return Claimed(assignment, challenge)
         return None
 
     def _mark_present(self, writer: EventWriter, vkey: str, now: int) -> None:
@@ -368,28 +368,41 @@ class SpotChecks:
         return VerdictResult("accepted", phase, outcome)
 
     def _advance(self, writer: EventWriter, challenge: dict[str, Any], now: int) -> tuple[str, str | None]:
-        """Decide what a challenge needs next once its current round has all its verdicts."""
-        cid, round_ = challenge["challenge_id"], challenge["phase"]
-        verdicts = writer.connection.execute(select(VerdictRow).where(VerdictRow.challenge_id == cid)).mappings().all()
-        in_round = [v for v in verdicts if v["round"] == round_]
-        if len(in_round) < challenge["verifiers_wanted"]:
-            return round_, None
-        not_passed = any(v["outcome"] != "pass" for v in in_round)
-        if round_ in ("initial", "audit") and not_passed:
-            return self._open_round(writer, challenge, "dispute", self.policy.dispute_verifiers, now), None
-        if round_ == "initial":
-            (first,) = in_round
-            policy = self.policy
-            chance = audit_probability(
-                self._reliability(writer, first["verifier_key"]), policy.audit_rate, policy.max_audit_rate
+        """Decide what a challenge needs next (``ledger.consensus.next_step``) and record it."""
+        cid, phase = challenge["challenge_id"], challenge["phase"]
+        rows = writer.connection.execute(
+            select(VerdictRow).where(VerdictRow.challenge_id == cid).order_by(VerdictRow.event_seq)
+        ).mappings()
+        verdicts = [
+            RoundVerdict(
+                v["assignment_id"],
+                v["verifier_key"],
+                v["round"],
+                v["outcome"],
+                self._reliability(writer, v["verifier_key"]),
             )
-            if unit_sample(bytes.fromhex(first["assignment_id"]) + b"audit") < chance:
-                return self._open_round(writer, challenge, "audit", 1, now), None
-        votes = [
-            Vote(v["assignment_id"], v["verifier_key"], v["outcome"], self._reliability(writer, v["verifier_key"]))
-            for v in verdicts
+            for v in rows
         ]
-        decision = weighted_majority(votes)
+        policy = self.policy
+        can_escalate = bool(self._draw(writer, challenge, 1, now))
+        wanted = challenge["verifiers_wanted"]
+        if not can_escalate and not self._open_in_round(writer, challenge, now):
+            wanted = min(wanted, sum(v.round == phase for v in verdicts))  # nobody else can answer: decide
+        step = next_step(
+            phase,
+            wanted,
+            verdicts,
+            dispute_verifiers=policy.dispute_verifiers,
+            audit_rate=policy.audit_rate,
+            max_audit_rate=policy.max_audit_rate,
+            can_escalate=can_escalate,
+        )
+        if step.action == "wait":
+            return phase, None
+        if step.action in ("audit", "dispute"):
+            return self._open_round(writer, challenge, step.action, step.wanted, now), None
+        decision = step.decision
+        assert decision is not None  # "decide" always carries one
         outcome = Outcome(
             ledger_key=self.ledger_key,
             challenge_id=bytes.fromhex(cid),
@@ -397,13 +410,29 @@ class SpotChecks:
             outcome=decision.outcome,
             pass_weight=decision.pass_weight,
             fail_weight=decision.fail_weight,
-            verdicts=tuple(bytes.fromhex(v.assignment_id) for v in votes),
+            verdicts=tuple(bytes.fromhex(v.assignment_id) for v in verdicts),
             decided_ms=now,
         )
         writer.append([EventDraft("outcome", self._sign(outcome))])
         return "decided", decision.outcome
 
+    def _open_in_round(self, writer: EventWriter, challenge: dict[str, Any], now: int) -> int:
+        """Open assignments of the challenge's current round still within their deadline (answers to come)."""
+        return int(
+            writer.connection.execute(
+                select(func.count())
+                .select_from(AssignmentRow)
+                .where(
+                    AssignmentRow.challenge_id == challenge["challenge_id"],
+                    AssignmentRow.round == challenge["phase"],
+                    AssignmentRow.state == "open",
+                    AssignmentRow.deadline_ms > now,
+                )
+            ).scalar_one()
+        )
+
     def _open_round(self, writer: EventWriter, challenge: dict[str, Any], round_: str, wanted: int, now: int) -> str:
+        """Open (or, for a split dispute, grow) a round of ``wanted`` verifiers, drawing the missing ones."""
         opened = RoundOpened(
             ledger_key=self.ledger_key,
             challenge_id=bytes.fromhex(challenge["challenge_id"]),
@@ -413,8 +442,19 @@ class SpotChecks:
             opened_ms=now,
         )
         writer.append([EventDraft("round", self._sign(opened))])
+        already = 0
+        if challenge["phase"] == round_:
+            already = writer.connection.execute(
+                select(func.count())
+                .select_from(AssignmentRow)
+                .where(
+                    AssignmentRow.challenge_id == challenge["challenge_id"],
+                    AssignmentRow.round == round_,
+                    AssignmentRow.state != "replaced",
+                )
+            ).scalar_one()
         challenge = challenge | {"phase": round_, "verifiers_wanted": wanted}
-        for vkey in self._draw(writer, challenge, wanted, now):
+        for vkey in self._draw(writer, challenge, wanted - already, now):
             self._assign(writer, challenge, vkey, round_, None, now)
         return round_
 

@@ -151,8 +151,11 @@ def generate(
         str | None, typer.Option(help="Ledger service URL: spot-checked sessions are challenged there.")
     ] = None,
     spot_check_rate: Annotated[
-        float, typer.Option(min=0.0, max=1.0, help="Share of server sessions to keep as evidence and challenge.")
-    ] = 0.05,
+        float | None,
+        typer.Option(
+            min=0.0, max=1.0, help="Share of server sessions to challenge (default: each server's reputation decides)."
+        ),
+    ] = None,
     client_key: Annotated[Path | None, typer.Option(help="Key that signs challenges (default: a fresh one).")] = None,
     host: Host = "127.0.0.1",
     port: Port = 0,

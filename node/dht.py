@@ -22,11 +22,12 @@ from node.announcements import ServerAnnouncement
 from node.canonical import pack, unpack_list
 from node.errors import WireFormatError
 from node.network import NetworkOptions
+from node.reputation_snapshot import ReputationSnapshot
 from node.signing import Signed, verify_record
 
 log = logging.getLogger(__name__)
 
-DHT_RECORD_KINDS: dict[str, type[Any]] = {"announce": ServerAnnouncement}
+DHT_RECORD_KINDS: dict[str, type[Any]] = {"announce": ServerAnnouncement, "reputation": ReputationSnapshot}
 _EXPIRY_SLACK_S = 1.0  # DHT expiry is a float of seconds; the signed one is integer milliseconds
 
 

@@ -65,17 +65,22 @@ def test_a_readable_key_is_refused_with_the_fix(tmp_path: Path) -> None:
     assert done.stdout == ""
 
 
-@pytest.mark.parametrize(
-    "command",
-    [
-        ["simulate", "--json"],
-    ],
-)
-def test_commands_not_built_yet_say_so_and_fail(command: list[str]) -> None:
-    done = run(*command)
-    assert done.returncode == 2
-    assert "not built yet" in done.stderr
-    assert done.stdout == "", "no placeholder output"
+def test_simulate_reports_the_promised_figures_reproducibly(tmp_path: Path) -> None:
+    args = ["simulate", "--adversary", "cheat:1", "--malicious-fraction", "0.3", "--requests", "600", "--json"]
+    first, second = run(*args), run(*args)
+    assert first.returncode == 0, first.stderr
+    report = json.loads(first.stdout)
+    for key in (
+        "honest_false_quarantines",
+        "corrupted_output_share",
+        "verification_overhead",
+        "median_checks_to_quarantine",
+    ):
+        assert key in report
+    assert report == json.loads(second.stdout), "a fixed seed reproduces the results"
+    plotted = run(*args[:-1], "--plots", str(tmp_path))
+    assert plotted.returncode == 0 and list(tmp_path.glob("*.png"))
+    assert run("simulate", "--adversary", "bribe").returncode != 0
 
 
 @pytest.mark.parametrize(

@@ -14,5 +14,11 @@ class ClientConfig:
     receipts: bool = True  # False only for the receipt-overhead benchmark (servers must agree)
     hop_seconds: float = 0.001  # assumed network round trip of a hop until one is measured
     latency_smoothing: float = 0.3  # weight of the newest measurement in a server's step-time average
-    spot_check_rate: float = 0.0  # chance that a server's session is kept as evidence and challenged
+    spot_check_rate: float | None = None  # chance a server's session is challenged (None: its reputation decides)
     max_evidence_bytes: int = 64 * 2**20  # evidence kept per session at most; past it, keeping stops
+    risk_seconds_per_block: float = 0.005  # routing premium per block of a server trusted at 0 (none at 1)
+    conservative_routing: bool = False  # price risk by the trust lower bound instead of a Thompson sample
+    exploration: float = 0.05  # share of sessions that may route through newcomers (unless they are needed)
+    ban_seconds: float = 1.0  # a failed server is avoided this long, doubling with each further failure ...
+    max_ban_seconds: float = 300.0  # ... up to this
+    reputation_ttl: float = 10.0  # seconds a fetched reputation book is reused

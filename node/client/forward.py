@@ -15,13 +15,12 @@ import torch
 from hivemind.p2p import PeerID
 from hivemind.proto import runtime_pb2
 
-from node.client.config import ClientConfig
 from node.client.discovery import ServerInfo
 from node.client.exchange import StepCall, decode_reply, encode_step
 from node.client.faults import HOP_ERRORS, Fault, SessionFailedError, fault_reason
-from node.client.latency import LatencyTracker
-from node.client.routing import NoRouteError, choose_chain
-from node.client.session import HopRecord, candidates_of
+from node.client.router import Router
+from node.client.routing import NoRouteError
+from node.client.session import HopRecord
 from node.protocol import FORWARD_HANDLER
 from node.receipts import CLIENT_NONCE_SIZE, SESSION_ID_SIZE
 
@@ -33,8 +32,7 @@ async def forward_through_chain(
     num_blocks: int,
     hidden: torch.Tensor,
     *,
-    config: ClientConfig,
-    latency: LatencyTracker,
+    router: Router,
 ) -> tuple[torch.Tensor, list[HopRecord], list[Fault]]:
     """Hidden states (batch, tokens, hidden) for block 0 -> the last block's output, with each hop's record
     and the faults of servers routed around."""
@@ -43,9 +41,11 @@ async def forward_through_chain(
     records: list[HopRecord] = []
     faults: list[Fault] = []
     boundary = 0
+    config = router.config
+    explore = router.explores()
     while boundary < num_blocks:
         try:
-            hop = choose_chain(candidates_of(servers, latency, config), boundary, num_blocks, exclude=banned)[0]
+            hop = router.chain(servers, boundary, num_blocks, explore=explore, exclude=banned)[0]
         except NoRouteError as exc:
             raise SessionFailedError(str(exc)) from exc
         call = StepCall(
@@ -72,6 +72,7 @@ async def forward_through_chain(
             output, receipt = decode_reply(call, sent, response)
         except HOP_ERRORS as exc:
             banned.add(call.server.key)
+            router.bans.fail(call.server.key)
             faults.append(Fault(0, call.server.key, fault_reason(exc), str(exc)))
             continue
         records.append(HopRecord(call.server.key, (hop.start, hop.end), receipt, time.perf_counter() - started))

@@ -12,40 +12,23 @@ import logging
 import os
 import random
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
-from node.client.config import ClientConfig
 from node.client.discovery import ServerInfo
 from node.client.evidence import HopEvidence
 from node.client.exchange import StepCall, decode_reply, encode_step
 from node.client.faults import HOP_ERRORS, Fault, SessionFailedError, fault_reason
-from node.client.latency import LatencyTracker
-from node.client.routing import Candidate, Hop, NoRouteError, choose_chain
+from node.client.router import Router
+from node.client.routing import Hop, NoRouteError
 from node.client.transport import HopStream
 from node.receipts import CLIENT_NONCE_SIZE, SESSION_ID_SIZE, Receipt
 from node.signing import Signed
 
 log = logging.getLogger(__name__)
-
-
-def candidates_of(servers: Iterable[ServerInfo], latency: LatencyTracker, config: ClientConfig) -> list[Candidate]:
-    """Route candidates with this client's own step-time estimates (announced throughput until measured)."""
-    return [
-        Candidate(
-            key=server.key,
-            start=server.start,
-            end=server.end,
-            seconds_per_block=latency.seconds_per_block(
-                server.key, server.announcement.throughput, server.end - server.start
-            ),
-            hop_seconds=config.hop_seconds,
-        )
-        for server in servers
-    ]
 
 
 @dataclass(frozen=True)
@@ -96,8 +79,7 @@ class InferenceSession:
         num_blocks: int,
         *,
         max_length: int,
-        config: ClientConfig,
-        latency: LatencyTracker,
+        router: Router,
         on_event: Callable[[str, dict[str, Any]], None] | None = None,
     ) -> None:
         self._p2p = p2p
@@ -105,8 +87,10 @@ class InferenceSession:
         self.model_id = model_id
         self.num_blocks = num_blocks
         self.max_length = max_length
-        self._config = config
-        self._latency = latency
+        self._router = router
+        self._config = router.config
+        self._latency = router.latency
+        self._explore = router.explores()
         self._on_event = on_event or (lambda kind, data: None)
         self.banned: set[str] = set()
         self.faults: list[Fault] = []
@@ -119,8 +103,8 @@ class InferenceSession:
 
     def _build_chain(self, start: int, end: int) -> list[_ChainHop]:
         try:
-            route: list[Hop] = choose_chain(
-                candidates_of(self._servers.values(), self._latency, self._config), start, end, exclude=self.banned
+            route = self._router.chain(
+                list(self._servers.values()), start, end, explore=self._explore, exclude=self.banned
             )
         except NoRouteError as exc:
             raise SessionFailedError(str(exc)) from exc
@@ -128,7 +112,7 @@ class InferenceSession:
 
     def _new_hop(self, hop: Hop) -> _ChainHop:
         server = self._servers[hop.candidate.key]
-        sampled = random.random() < self._config.spot_check_rate  # the per-server rate arrives with reputation
+        sampled = random.random() < self._router.spot_check_rate(server.key)
         return _ChainHop(
             server,
             hop.start,
@@ -203,6 +187,7 @@ class InferenceSession:
         reason = fault_reason(error)
         self.faults.append(Fault(step, failed.server.key, reason, str(error)))
         self.banned.add(failed.server.key)
+        self._router.bans.fail(failed.server.key)
         log.warning("server %s failed at step %d (%s): %s", failed.server.key[:16], step, reason, error)
         await failed.stream.close()
         if len(self.failovers) >= self._config.max_failovers:
@@ -245,6 +230,7 @@ class InferenceSession:
         hop = replacements[position]
         self.faults.append(Fault(len(self.steps), hop.server.key, fault_reason(error), str(error)))
         self.banned.add(hop.server.key)
+        self._router.bans.fail(hop.server.key)
         await hop.stream.close()
         if len(self.failovers) >= self._config.max_failovers:
             raise SessionFailedError("too many servers failed while replaying history") from error

@@ -11,15 +11,18 @@ background thread and runs every network operation there.
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
+import httpx
 import nacl.signing
 import torch
 
+from node.client.bans import BanList
 from node.client.config import ClientConfig
 from node.client.discovery import ServerInfo, discover_servers
 from node.client.evidence import submit_challenges
@@ -27,6 +30,8 @@ from node.client.faults import Fault
 from node.client.forward import forward_through_chain
 from node.client.generation import GenerationResult, generate_greedy
 from node.client.latency import LatencyTracker
+from node.client.reputation import ReputationBook, fetch_reputation, reputation_from_dht
+from node.client.router import Router
 from node.client.routing import Candidate, NoRouteError, choose_chain
 from node.client.session import HopRecord, InferenceSession
 from node.dht import start_dht
@@ -36,6 +41,7 @@ from node.model.source import ModelSource
 from node.network import NetworkOptions
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -54,11 +60,15 @@ class SwarmClient:
         config: ClientConfig | None = None,
         ledger_url: str | None = None,
         client_key: nacl.signing.SigningKey | None = None,
+        ledger_key: bytes | None = None,
     ) -> None:
         self.config = config or ClientConfig()
         self.ledger_url = ledger_url  # where spot-check challenges go (none: nothing is challenged)
         self.client_key = client_key or nacl.signing.SigningKey.generate()  # signs challenges
+        self.ledger_key = ledger_key  # pinned: DHT reputation snapshots are believed only if it signed them
         self.latency = LatencyTracker(self.config.latency_smoothing)
+        self.bans = BanList(self.config.ban_seconds, self.config.max_ban_seconds)
+        self._books: dict[str, tuple[float, ReputationBook]] = {}
         self.dht = start_dht(initial_peers, network or NetworkOptions(), client_mode=True)  # forks: before threads
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="swarmtrust-client", daemon=True)
@@ -92,6 +102,28 @@ class SwarmClient:
                 raise NoRouteError(f"only {len(servers)} servers of {model_id} announced, {min_servers} awaited")
             time.sleep(0.5)
 
+    def reputation(self, model_id: str) -> ReputationBook:
+        """Servers' reputations, from the ledger service (cached for ``reputation_ttl`` seconds); everyone
+        counts as a newcomer when no ledger is configured or it cannot be reached."""
+        cached = self._books.get(model_id)
+        if cached is not None and time.monotonic() - cached[0] < self.config.reputation_ttl:
+            return cached[1]
+        book: ReputationBook | None = None
+        if self.ledger_url is not None:
+            try:
+                book = fetch_reputation(self.ledger_url, model_id)
+            except httpx.HTTPError as exc:
+                log.warning("no reputation from %s (%s); trying the DHT snapshot", self.ledger_url, exc)
+        if book is None and self.ledger_key is not None:
+            book = reputation_from_dht(self.dht, model_id, self.ledger_key, time.time_ns() // 1_000_000)
+        if book is None:
+            book = ReputationBook()  # nothing known: everyone is a newcomer
+        self._books[model_id] = (time.monotonic(), book)
+        return book
+
+    def router(self, model_id: str, config: ClientConfig | None = None) -> Router:
+        return Router(config or self.config, self.latency, self.bans, self.reputation(model_id))
+
     def head(self, source: ModelSource) -> ModelHead:
         if source.model_id not in self._heads:
             self._heads[source.model_id] = ModelHead(source)
@@ -121,6 +153,7 @@ class SwarmClient:
             config = replace(config, spot_check_rate=spot_check_rate)
         if self.ledger_url is None:
             config = replace(config, spot_check_rate=0.0)  # nowhere to send evidence: keep none
+        router = self.router(source.model_id, config)
 
         async def run() -> GenerationResult:
             session = InferenceSession(
@@ -129,8 +162,7 @@ class SwarmClient:
                 source.model_id,
                 head.num_blocks,
                 max_length=len(prompt_ids) + max_new_tokens,
-                config=config,
-                latency=self.latency,
+                router=router,
                 on_event=on_event,
             )
             return await generate_greedy(session, head, prompt_ids, max_new_tokens)
@@ -151,7 +183,7 @@ class SwarmClient:
             servers = self.servers(source.model_id, head.num_blocks)
         output, hops, faults = self.run(
             forward_through_chain(
-                self.p2p, servers, source.model_id, head.num_blocks, hidden, config=self.config, latency=self.latency
+                self.p2p, servers, source.model_id, head.num_blocks, hidden, router=self.router(source.model_id)
             )
         )
         return ForwardResult(output, hops, faults)

@@ -21,7 +21,7 @@ REPO = Path(__file__).resolve().parents[2]
 TABLES = {
     "events", "chain_head", "servers", "receipts", "alembic_version",
     "challenges", "assignments", "verdicts", "disputes", "verifiers", "submitters",
-    "evidence", "verifier_presence", "seen_requests",
+    "evidence", "verifier_presence", "seen_requests", "reputations", "reputation_cohort",
 }  # fmt: skip
 VIEWS = {"receipts_per_server_day", "server_event_history"}
 

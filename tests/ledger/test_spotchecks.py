@@ -162,10 +162,30 @@ def test_a_failure_is_disputed_and_the_weighted_majority_decides(ledger: Ledger,
         claimed_again = checks.claim(bytes(verifier.verify_key))
         assert claimed_again is not None and claimed_again.assignment.record.round == "dispute"
         last = checks.submit_verdict(verdict(verifier, claimed_again, "pass", clock))
-    assert (last.phase, last.outcome) == ("decided", "pass"), "two reliable passes outweigh one failure"
+    # Two passes against one failure at equal reliability is not a clear majority: the dispute grows to the
+    # one verifier left, and three passes against one failure decide.
+    assert (last.phase, last.outcome) == ("dispute", None)
+    (remaining,) = [v for v in (V2, V3, V4) if v not in drawn]
+    escalated = checks.claim(bytes(remaining.verify_key))
+    assert escalated is not None and escalated.assignment.record.round == "dispute"
+    final = checks.submit_verdict(verdict(remaining, escalated, "pass", clock))
+    assert (final.phase, final.outcome) == ("decided", "pass")
     assert scalar(ledger, "SELECT outcome FROM disputes WHERE challenge_id = :c", c=cid) == "pass"
-    disagreements = scalar(ledger, "SELECT disagreements FROM verifiers WHERE public_key = :k", k=hexkey(V1))
-    assert disagreements == 1
+    assert scalar(ledger, "SELECT verifiers_wanted FROM disputes WHERE challenge_id = :c", c=cid) == 4
+    assert scalar(ledger, "SELECT disagreements FROM verifiers WHERE public_key = :k", k=hexkey(V1)) == 1
+    assert ledger.audit().ok
+
+
+def test_a_clear_failure_is_decided_by_the_dispute(ledger: Ledger, clock: Clock) -> None:
+    checks = desk(ledger, clock)
+    for verifier in (V2, V3):
+        assert checks.claim(bytes(verifier.verify_key)) is None
+    _cid, _ = submit(checks)
+    checks.submit_verdict(verdict(V1, checks.claim(bytes(V1.verify_key)), "fail", clock))
+    for verifier in (V2, V3):
+        last = checks.submit_verdict(verdict(verifier, checks.claim(bytes(verifier.verify_key)), "fail", clock))
+    assert (last.phase, last.outcome) == ("decided", "fail")
+    assert scalar(ledger, "SELECT quarantined FROM reputations WHERE server_key = :k", k=hexkey(SERVER)) in (1, True)
     assert ledger.audit().ok
 
 
@@ -211,4 +231,18 @@ def test_passes_are_audited_when_the_policy_says_so(ledger: Ledger, clock: Clock
     assert audit is not None and audit.assignment.record.round == "audit"
     # The auditor finds a failure: a dispute follows, and nobody is decided against on two verifiers' word.
     assert checks.submit_verdict(verdict(V2, audit, "fail", clock)).phase == "dispute"
+    assert ledger.audit().ok
+
+
+def test_a_dispute_whose_verifier_vanished_is_settled_with_the_verdicts_in(ledger: Ledger, clock: Clock) -> None:
+    checks = desk(ledger, clock)
+    for verifier in (V2, V3):
+        assert checks.claim(bytes(verifier.verify_key)) is None
+    cid, _ = submit(checks)
+    checks.submit_verdict(verdict(V1, checks.claim(bytes(V1.verify_key)), "fail", clock))
+    answered = checks.submit_verdict(verdict(V2, checks.claim(bytes(V2.verify_key)), "fail", clock))
+    assert answered.phase == "dispute"  # V3 was drawn too, and never answers
+    clock.now += 10_001
+    assert checks.claim(bytes(V1.verify_key)) is None  # nobody eligible is left to replace V3: settle
+    assert scalar(ledger, "SELECT outcome FROM challenges WHERE challenge_id = :c", c=cid) == "fail"
     assert ledger.audit().ok

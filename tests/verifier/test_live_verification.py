@@ -1,6 +1,8 @@
 """Spot checks end to end with real processes on loopback: a DHT, the ledger service, three servers (one
 cheating on half its steps), verifiers (two honest, one that always says fail, one that always says
-pass) and a verifier that stalls mid-check and is then killed; clients challenge every session."""
+pass) and a verifier that stalls mid-check and is then killed; clients challenge every session. Then
+reputation at work: the caught cheater is quarantined and routed around, by clients reading the REST
+API and by clients that can only read the ledger's signed snapshot in the DHT."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
+from node.client.config import ClientConfig
 from node.client.evidence import build_challenge
 from node.client.swarm import SwarmClient
 from node.evidence import Evidence
@@ -62,7 +65,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     tiny()
     with LocalSwarm(tmp_path_factory.mktemp("live")) as swarm:
         swarm.start_dht()
-        swarm.start_api("--assignment-ttl", "4")
+        swarm.start_api("--assignment-ttl", "4", "--initial-peers", swarm.peer, "--snapshot-interval", "2")
         servers = {
             "a": swarm.launch_server("a", "0:4"),
             "b": swarm.launch_server("b", "4:8"),
@@ -170,3 +173,46 @@ def test_the_ledger_of_all_this_audits_clean(live: Live) -> None:
         report = ledger.audit()
     assert report.ok, report.problems[:5]
     assert {"challenge", "assignment", "verdict", "outcome", "round", "receipt"} <= set(report.kinds)
+
+
+def test_after_its_confirmed_failure_the_cheater_carries_no_traffic(live: Live) -> None:
+    wait_until_decided(live)
+    keys = live.keys
+    cheater = live.api(f"/servers/{keys['x']}/reputation")
+    assert cheater["state"] == "quarantined" and cheater["trust"] == 0.0 and cheater["fails"] >= 1
+    for name in ("a", "b"):
+        honest = live.api(f"/servers/{keys[name]}/reputation")
+        assert honest["state"] != "quarantined" and honest["fails"] == 0 and 0 < honest["trust"] < 1
+    book = live.api("/reputation", model="tiny")
+    assert set(book["servers"]) == {keys["a"], keys["b"], keys["x"]} and book["newcomer"]["state"] == "newcomer"
+    with SwarmClient([live.swarm.peer], ledger_url=live.swarm.api_url, config=ClientConfig(reputation_ttl=0)) as client:
+        carried = served_by(client, keys, sessions=6)
+    assert carried.get("x", 0) == 0, carried
+    assert carried["a"] == 6 and carried["b"] == 6
+
+
+def test_routing_survives_an_unreachable_api_through_the_signed_dht_snapshot(live: Live) -> None:
+    wait_until_decided(live)
+    ledger_key = bytes.fromhex(httpx.get(f"{live.swarm.api_url}/health", timeout=10).json()["ledger_key"])
+    config = ClientConfig(reputation_ttl=0)
+    with SwarmClient(
+        [live.swarm.peer], ledger_url="http://127.0.0.1:9", ledger_key=ledger_key, config=config
+    ) as client:
+        deadline = time.monotonic() + 60
+        while (book := client.reputation("tiny")).source != "dht" or book.of(live.keys["x"]).state != "quarantined":
+            assert time.monotonic() < deadline, f"no snapshot in the DHT: {book.source}"
+            time.sleep(1)
+        carried = served_by(client, live.keys, sessions=4)
+    assert carried.get("x", 0) == 0 and carried["b"] == 4
+    with SwarmClient([live.swarm.peer], ledger_url="http://127.0.0.1:9", ledger_key=bytes(32), config=config) as other:
+        assert other.reputation("tiny").source == "none", "a snapshot is believed only under the pinned ledger key"
+
+
+def served_by(client: SwarmClient, keys: dict[str, str], sessions: int) -> dict[str, int]:
+    names = {key: name for name, key in keys.items()}
+    carried: dict[str, int] = {}
+    for variant in range(sessions):
+        result = client.generate(tiny(), [*PROMPT[:-1], 90 + variant], 4, spot_check_rate=0.0)
+        for name in {names[hop.server_key] for hops in result.steps for hop in hops}:
+            carried[name] = carried.get(name, 0) + 1
+    return carried

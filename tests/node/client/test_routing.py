@@ -58,3 +58,44 @@ def test_a_found_chain_covers_the_blocks_with_the_least_cost(spans: list[tuple[i
     for c in servers:
         if c.start == 0 and c.end == 12:
             assert cost <= step_cost(c, 12) + 1e-12
+
+
+def brute_force_cost(servers: list[Candidate], start: int, end: int) -> float:
+    """Reference: the least cost by plain dynamic programming over every sub-span of every server."""
+    best = {start: 0.0}
+    for boundary in range(start + 1, end + 1):
+        options = [
+            best[i] + step_cost(c, boundary - i)
+            for c in servers
+            for i in range(max(c.start, start), boundary)
+            if c.end >= boundary and i in best
+        ]
+        if options:
+            best[boundary] = min(options)
+    return best.get(end, float("inf"))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    spans=st.lists(
+        st.tuples(st.integers(0, 9), st.integers(1, 6), st.floats(1e-4, 1e-1), st.floats(0, 1e-1), st.floats(0, 0.05)),
+        min_size=1,
+        max_size=10,
+    )
+)
+def test_the_sweep_finds_the_same_least_cost_as_brute_force(spans: list[tuple[int, int, float, float, float]]) -> None:
+    servers = [Candidate(str(i), s, min(s + n, 10), p, hop, risk) for i, (s, n, p, hop, risk) in enumerate(spans)]
+    reference = brute_force_cost(servers, 0, 10)
+    try:
+        chain = choose_chain(servers, 0, 10)
+    except NoRouteError:
+        assert reference == float("inf")
+        return
+    cost = sum(step_cost(h.candidate, h.end - h.start) for h in chain)
+    assert abs(cost - reference) <= 1e-9 * max(1.0, reference)
+
+
+def test_risk_steers_towards_trusted_servers_at_equal_speed() -> None:
+    trusted = Candidate("trusted", 0, 8, 0.001, 0.001, risk_per_block=0.0001)
+    doubtful = Candidate("doubtful", 0, 8, 0.001, 0.001, risk_per_block=0.01)
+    assert [h.candidate.key for h in choose_chain([doubtful, trusted], 0, 8)] == ["trusted"]

@@ -1,0 +1,94 @@
+"""The reputation tables as a fold of outcome events through ``ledger.reputation`` (one fold, two stores)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ledger.models import ChallengeRow, CohortRow, ReputationRow
+from ledger.reputation import DEFAULT_PARAMS, ReputationParams, ServerReputation, apply_outcome, outcome_weight
+from ledger.rowstore import RowStore
+from node.beta import Beta
+
+COHORT_ID = 1
+COHORT_START = Beta.with_mean(0.8, 2.0)  # before any newcomer has been checked
+
+
+def to_row(key: str, model_id: str, rep: ServerReputation, first_seq: int, last_seq: int) -> dict[str, Any]:
+    return {
+        "server_key": key,
+        "model_id": model_id,
+        "prior_alpha": rep.long.prior_alpha,
+        "prior_beta": rep.long.prior_beta,
+        "long_honest": rep.long.honest,
+        "long_dishonest": rep.long.dishonest,
+        "short_honest": rep.short.honest,
+        "short_dishonest": rep.short.dishonest,
+        "updated_ms": rep.updated_ms,
+        "checks": rep.checks,
+        "passes": rep.passes,
+        "fails": rep.fails,
+        "consecutive_passes": rep.consecutive_passes,
+        "quarantined": rep.quarantined,
+        "first_seq": first_seq,
+        "last_seq": last_seq,
+    }
+
+
+def from_row(row: dict[str, Any]) -> ServerReputation:
+    prior = (row["prior_alpha"], row["prior_beta"])
+    return ServerReputation(
+        long=Beta(*prior, row["long_honest"], row["long_dishonest"]),
+        short=Beta(*prior, row["short_honest"], row["short_dishonest"]),
+        updated_ms=row["updated_ms"],
+        checks=row["checks"],
+        passes=row["passes"],
+        fails=row["fails"],
+        consecutive_passes=row["consecutive_passes"],
+        quarantined=bool(row["quarantined"]),
+    )
+
+
+def fold_outcome(rows: RowStore, seq: int, outcome: Any, params: ReputationParams = DEFAULT_PARAMS) -> None:
+    """One decided challenge: the server's reputation after it (invalid evidence says nothing of the server)."""
+    if outcome.outcome not in ("pass", "fail"):
+        return
+    key = outcome.server_key.hex()
+    challenge = rows.get(ChallengeRow, outcome.challenge_id.hex())
+    cohort_row = _cohort(rows)
+    cohort = Beta(cohort_row["prior_alpha"], cohort_row["prior_beta"], cohort_row["honest"], cohort_row["dishonest"])
+    row = rows.get(ReputationRow, key)
+    weight = outcome_weight(outcome.outcome, outcome.pass_weight, outcome.fail_weight, params)
+    after, cohort_after = apply_outcome(
+        from_row(row) if row else None,
+        cohort,
+        cohort_row["updated_ms"],
+        outcome.outcome == "pass",
+        weight,
+        outcome.decided_ms,
+        params,
+    )
+    if cohort_after != cohort:
+        rows.put(
+            CohortRow,
+            {
+                "id": COHORT_ID,
+                "prior_alpha": cohort_after.prior_alpha,
+                "prior_beta": cohort_after.prior_beta,
+                "honest": cohort_after.honest,
+                "dishonest": cohort_after.dishonest,
+                "updated_ms": max(outcome.decided_ms, cohort_row["updated_ms"]),
+            },
+        )
+    model_id = challenge["model_id"] if challenge else (row or {}).get("model_id", "")
+    rows.put(ReputationRow, to_row(key, model_id, after, row["first_seq"] if row else seq, seq))
+
+
+def _cohort(rows: RowStore) -> dict[str, Any]:
+    return rows.get(CohortRow, COHORT_ID) or {
+        "id": COHORT_ID,
+        "prior_alpha": COHORT_START.prior_alpha,
+        "prior_beta": COHORT_START.prior_beta,
+        "honest": 0.0,
+        "dishonest": 0.0,
+        "updated_ms": 0,
+    }

@@ -1,0 +1,87 @@
+"""What the client knows of servers' reputations: from the ledger's REST API, or its signed DHT snapshot."""
+
+from __future__ import annotations
+
+import logging
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from node.beta import Beta
+from node.dht import from_dht_value
+from node.errors import SignatureError, WireFormatError
+from node.reputation_snapshot import snapshot_key
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ServerTrust:
+    state: str  # newcomer, trusted or quarantined
+    posterior: Beta  # the long-horizon posterior, as of the ledger's answer
+    spot_check_rate: float
+
+    def sample(self, rng: random.Random) -> float:
+        return self.posterior.sample(rng)
+
+    def lower_bound(self, level: float = 0.05) -> float:
+        return self.posterior.lower_bound(level)
+
+
+UNKNOWN = ServerTrust("newcomer", Beta.with_mean(0.8, 2.0), 1.0)  # no ledger: treat everyone as a newcomer
+
+
+@dataclass(frozen=True)
+class ReputationBook:
+    servers: dict[str, ServerTrust] = field(default_factory=dict)
+    newcomer: ServerTrust = UNKNOWN  # the prior of servers the ledger has not checked yet
+    source: str = "none"  # api, dht or none
+
+    def of(self, key: str) -> ServerTrust:
+        return self.servers.get(key, self.newcomer)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any], source: str) -> ReputationBook:
+        return cls({key: _trust(entry) for key, entry in data["servers"].items()}, _trust(data["newcomer"]), source)
+
+
+def _trust(entry: dict[str, Any]) -> ServerTrust:
+    posterior = entry["posterior"]
+    return ServerTrust(
+        entry["state"], Beta(float(posterior["alpha"]), float(posterior["beta"])), float(entry["spot_check_rate"])
+    )
+
+
+def reputation_from_dht(dht: Any, model_id: str, ledger_key: bytes, now_ms: int) -> ReputationBook | None:
+    """The book from the snapshot the pinned ledger key signed in the DHT, if there is a live one."""
+    entries = dht.get(snapshot_key(model_id), latest=True)
+    if entries is None or not isinstance(entries.value, dict):
+        return None
+    item = entries.value.get(ledger_key.hex())
+    if item is None:
+        return None
+    try:
+        kind, signed = from_dht_value(item.value)
+    except (WireFormatError, SignatureError) as exc:
+        log.warning("ignoring a reputation snapshot that does not verify: %s", exc)
+        return None
+    snapshot = signed.record
+    if (
+        kind != "reputation"
+        or signed.signer != ledger_key
+        or snapshot.model_id != model_id
+        or snapshot.expires_ms < now_ms
+    ):
+        return None
+    servers = {k: ServerTrust(e.state, e.posterior, e.spot_check_rate) for k, e in snapshot.servers().items()}
+    newcomer = snapshot.newcomer_entry()
+    return ReputationBook(servers, ServerTrust(newcomer.state, newcomer.posterior, newcomer.spot_check_rate), "dht")
+
+
+def fetch_reputation(ledger_url: str, model_id: str, timeout: float = 5.0) -> ReputationBook:
+    """The book from the ledger's REST API; raises httpx.HTTPError when it cannot be had."""
+    response = httpx.get(f"{ledger_url.rstrip('/')}/api/v1/reputation", params={"model": model_id}, timeout=timeout)
+    response.raise_for_status()
+    return ReputationBook.from_json(response.json(), "api")

@@ -1,0 +1,107 @@
+"""The ledger-signed reputation snapshot published in the DHT, so routing works when the API cannot be reached.
+
+Stored under ``{model_id}.reputation`` with the ledger's hex public key as the subkey. Clients accept only
+the subkey of the ledger key they pinned, and only a snapshot that key signed. Entries are packed
+(57 bytes a server: key, state, the long posterior's alpha and beta, the spot-check rate).
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import ClassVar
+
+from node.beta import Beta
+from node.errors import WireFormatError
+from node.receipts import MAX_MODEL_ID, MAX_TIMESTAMP_MS
+from node.records import Check, FixedBytes, Int, Text, WireRecord
+
+STATE_CODES = {"newcomer": 0, "trusted": 1, "quarantined": 2}
+STATE_NAMES = {code: name for name, code in STATE_CODES.items()}
+_ENTRY = struct.Struct("<32sBddd")
+_NEWCOMER = struct.Struct("<Bddd")
+MAX_ENTRIES = 1000
+
+
+def snapshot_key(model_id: str) -> str:
+    return f"{model_id}.reputation"
+
+
+@dataclass(frozen=True)
+class SnapshotEntry:
+    state: str
+    alpha: float
+    beta: float
+    spot_check_rate: float
+
+    @property
+    def posterior(self) -> Beta:
+        return Beta(self.alpha, self.beta)
+
+
+class _Packed:
+    """Check of a packed entry list: a whole number of entries, at most ``MAX_ENTRIES``."""
+
+    def __call__(self, what: str, value: object) -> bytes:
+        if type(value) is not bytes or len(value) % _ENTRY.size or len(value) > _ENTRY.size * MAX_ENTRIES:
+            raise WireFormatError(f"{what}: expected up to {MAX_ENTRIES} packed entries of {_ENTRY.size} bytes")
+        return value
+
+
+@dataclass(frozen=True)
+class ReputationSnapshot(WireRecord):
+    DOMAIN: ClassVar[bytes] = b"swarmtrust/reputation-snapshot/v1"
+    VERSION: ClassVar[int] = 1
+    MAX_BYTES: ClassVar[int] = 60_000
+    SIGNER_FIELD: ClassVar[str] = "ledger_key"
+    CHECKS: ClassVar[Mapping[str, Check]] = {
+        "ledger_key": FixedBytes(32),
+        "model_id": Text(MAX_MODEL_ID),
+        "entries": _Packed(),
+        "newcomer": FixedBytes(_NEWCOMER.size),
+        "made_ms": Int(0, MAX_TIMESTAMP_MS),
+        "expires_ms": Int(0, MAX_TIMESTAMP_MS),
+    }
+
+    ledger_key: bytes
+    model_id: str
+    entries: bytes
+    newcomer: bytes  # the prior of servers not in the snapshot
+    made_ms: int
+    expires_ms: int
+
+    def check_consistency(self) -> None:
+        if self.expires_ms <= self.made_ms:
+            raise WireFormatError("ReputationSnapshot: expires before it was made")
+        self.servers()  # every state code must be known
+
+    def dht_keys(self) -> list[str]:
+        return [snapshot_key(self.model_id)]
+
+    def servers(self) -> dict[str, SnapshotEntry]:
+        out = {}
+        for key, code, alpha, beta, rate in _ENTRY.iter_unpack(self.entries):
+            out[key.hex()] = SnapshotEntry(_state(code), alpha, beta, rate)
+        return out
+
+    def newcomer_entry(self) -> SnapshotEntry:
+        code, alpha, beta, rate = _NEWCOMER.unpack(self.newcomer)
+        return SnapshotEntry(_state(code), alpha, beta, rate)
+
+
+def _state(code: int) -> str:
+    if code not in STATE_NAMES:
+        raise WireFormatError(f"ReputationSnapshot: unknown state code {code}")
+    return STATE_NAMES[code]
+
+
+def pack_entries(servers: Mapping[str, SnapshotEntry]) -> bytes:
+    return b"".join(
+        _ENTRY.pack(bytes.fromhex(key), STATE_CODES[e.state], e.alpha, e.beta, e.spot_check_rate)
+        for key, e in list(servers.items())[:MAX_ENTRIES]
+    )
+
+
+def pack_newcomer(entry: SnapshotEntry) -> bytes:
+    return _NEWCOMER.pack(STATE_CODES[entry.state], entry.alpha, entry.beta, entry.spot_check_rate)

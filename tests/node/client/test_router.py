@@ -1,0 +1,109 @@
+"""The client's routing policy with reputations: quarantine, trust, exploration, bans."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from node.announcements import ServerAnnouncement
+from node.beta import Beta
+from node.client.bans import BanList
+from node.client.config import ClientConfig
+from node.client.discovery import ServerInfo
+from node.client.latency import LatencyTracker
+from node.client.reputation import ReputationBook, ServerTrust
+from node.client.router import Router
+from node.client.routing import NoRouteError
+
+
+def server(name: str, start: int, end: int, throughput: float = 500.0) -> ServerInfo:
+    key = name.encode().ljust(32, b"\0")
+    return ServerInfo(
+        ServerAnnouncement(
+            server_key=key,
+            peer_id="p",
+            name=name,
+            model_id="tiny",
+            block_start=start,
+            block_end=end,
+            layer_digests=tuple(bytes(32) for _ in range(start, end)),
+            dtype="float32",
+            throughput=throughput,
+            state="online",
+            announced_ms=0,
+            expires_ms=10,
+        )
+    )
+
+
+TRUSTED = ServerTrust("trusted", Beta(200.0, 1.0), 0.05)
+DOUBTFUL = ServerTrust("trusted", Beta(20.0, 6.0), 0.5)
+QUARANTINED = ServerTrust("quarantined", Beta(20.0, 30.0), 1.0)
+NEWCOMER = ServerTrust("newcomer", Beta(1.6, 0.4), 1.0)
+
+
+def router(book: dict[str, ServerTrust], seed: int = 0, **config: object) -> Router:
+    settings = ClientConfig(**config)  # type: ignore[arg-type]
+    return Router(
+        settings, LatencyTracker(0.3), BanList(1.0, 60.0), ReputationBook(book, NEWCOMER, "test"), random.Random(seed)
+    )
+
+
+def keys(chain: list) -> list[str]:  # type: ignore[type-arg]
+    return [hop.candidate.key for hop in chain]
+
+
+def test_quarantined_servers_are_never_used_even_when_fastest() -> None:
+    fast, slow = server("fast", 0, 8, throughput=5000.0), server("slow", 0, 8)
+    book = {fast.key: QUARANTINED, slow.key: TRUSTED}
+    policy = router(book)
+    for _ in range(200):
+        assert keys(policy.chain([fast, slow], 0, 8, explore=True)) == [slow.key]
+    with pytest.raises(NoRouteError):
+        policy.chain([fast], 0, 8, explore=True)
+
+
+def test_trusted_servers_win_at_equal_speed() -> None:
+    trusted, doubtful = server("trusted", 0, 8), server("doubtful", 0, 8)
+    policy = router({trusted.key: TRUSTED, doubtful.key: DOUBTFUL})
+    picks = [keys(policy.chain([doubtful, trusted], 0, 8, explore=False))[0] for _ in range(500)]
+    assert picks.count(trusted.key) > 0.9 * len(picks)
+    conservative = router({trusted.key: TRUSTED, doubtful.key: DOUBTFUL}, conservative_routing=True)
+    assert {keys(conservative.chain([doubtful, trusted], 0, 8, explore=False))[0] for _ in range(50)} == {trusted.key}
+
+
+def test_newcomers_share_the_exploration_budget() -> None:
+    trusted, fresh = server("trusted", 0, 8, throughput=400.0), server("fresh", 0, 8, throughput=4000.0)
+    policy = router({trusted.key: TRUSTED}, exploration=0.05)
+    sessions = 4000
+    used = sum(
+        fresh.key in keys(policy.chain([trusted, fresh], 0, 8, explore=policy.explores())) for _ in range(sessions)
+    )
+    assert used <= 0.05 * sessions * 1.3, "a fast newcomer gets no more than the exploration budget"
+    assert used > 0.01 * sessions, "but it does get explored, as far as its prior lets a Thompson sample win"
+
+
+def test_newcomers_carry_blocks_nobody_else_covers() -> None:
+    trusted, fresh = server("trusted", 0, 4), server("fresh", 4, 8)
+    policy = router({trusted.key: TRUSTED})
+    assert keys(policy.chain([trusted, fresh], 0, 8, explore=False)) == [trusted.key, fresh.key]
+
+
+def test_failed_servers_are_banned_with_exponential_back_off() -> None:
+    now = [0.0]
+    bans = BanList(1.0, 8.0, clock=lambda: now[0])
+    assert [bans.fail("s") for _ in range(5)] == [1.0, 2.0, 4.0, 8.0, 8.0]
+    assert bans.banned() == {"s"}
+    now[0] = 8.5
+    assert bans.banned() == set()
+    bans.fail("s")
+    bans.succeed("s")
+    assert bans.banned() == set() and bans.fail("s") == 1.0
+
+
+def test_spot_check_rates_come_from_reputation_unless_forced() -> None:
+    trusted = server("trusted", 0, 8)
+    assert router({trusted.key: TRUSTED}).spot_check_rate(trusted.key) == 0.05
+    assert router({}).spot_check_rate(trusted.key) == 1.0, "a newcomer: every session"
+    assert router({trusted.key: TRUSTED}, spot_check_rate=0.5).spot_check_rate(trusted.key) == 0.5
