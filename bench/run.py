@@ -6,7 +6,7 @@ import argparse
 import logging
 from collections.abc import Callable
 
-from bench import ledger_ingest, receipt_cost, swarm_decode, verification_cost
+from bench import ledger_ingest, receipt_cost, routing, simulation, swarm_decode, verification_cost
 from bench.report import Section, write_sections
 
 BENCHMARKS: dict[str, Callable[[], Section]] = {
@@ -14,6 +14,8 @@ BENCHMARKS: dict[str, Callable[[], Section]] = {
     "swarm-decode": swarm_decode.run,
     "receipt-cost": receipt_cost.run,
     "verification-cost": verification_cost.run,
+    "routing": routing.run,
+    "simulation": simulation.run,
 }
 
 

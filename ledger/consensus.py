@@ -129,9 +129,9 @@ def next_step(
     A round is complete when it has ``wanted`` verdicts. A non-pass in the first round or in an audit
     opens a dispute of ``dispute_verifiers`` more; a pass in the first round is audited with
     ``audit_probability`` (the coin is ``unit_sample`` of the assignment id, so it can be redone). A
-    dispute decides by the reliability-weighted majority of every verdict so far once it is clear
-    (``is_clear``); a split dispute grows by ``dispute_verifiers`` more while ``can_escalate`` (eligible
-    verifiers remain), and otherwise the plain weighted majority decides (a tie: pass).
+    dispute decides by the reliability-weighted majority of every verdict so far once that decision
+    ``stands`` (clear, and a fail unanimous); otherwise it grows by ``dispute_verifiers`` more while
+    ``can_escalate`` (eligible verifiers remain), and then the plain weighted majority decides (a tie: pass).
     """
     in_round = [v for v in verdicts if v.round == phase]
     if len(in_round) < wanted:
@@ -145,6 +145,16 @@ def next_step(
             return NextStep("audit", wanted=1)
     votes = [Vote(v.assignment_id, v.verifier_key, v.outcome, v.reliability) for v in verdicts]
     decision = weighted_majority(votes)
-    if phase == "dispute" and not is_clear(decision) and can_escalate:
+    if phase == "dispute" and can_escalate and not stands(decision):
         return NextStep("dispute", wanted=wanted + dispute_verifiers)
     return NextStep("decide", decision=decision)
+
+
+def stands(decision: Decision) -> bool:
+    """Whether a dispute's decision may stand before every eligible verifier has weighed in: it must be
+    clear, and a FAIL must be unanimous. A conviction quarantines a server at once, so a colluding
+    minority that happens to fill most seats of a small dispute must not be able to frame it; polling
+    on until the pool is exhausted puts the honest majority back in the count."""
+    if not is_clear(decision):
+        return False
+    return decision.outcome != "fail" or decision.pass_weight == 0.0

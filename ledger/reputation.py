@@ -41,6 +41,7 @@ class ReputationParams:
     credible_level: float = 0.05  # trust is this quantile of the long posterior
     quarantine_bound: float = 0.2  # short-horizon lower bound under which a server is quarantined
     spot_check_floor: float = 0.05  # the spot-check rate never falls below this
+    spot_check_scale: float = 6.0  # a trusted server's rate is this times its distrust (1 - trust)
     max_weight: float = 3.0  # most an outcome can weigh
 
 
@@ -76,7 +77,7 @@ class ServerReputation:
         ``newcomer_passes`` checks in a row; then falling with trust, never under the floor."""
         if self.state(params) != "trusted":
             return 1.0
-        return min(1.0, max(params.spot_check_floor, 3.0 * (1.0 - self.trust(now_ms, params))))
+        return min(1.0, max(params.spot_check_floor, params.spot_check_scale * (1.0 - self.trust(now_ms, params))))
 
 
 def newcomer(prior_mean: float, at_ms: int, params: ReputationParams = DEFAULT_PARAMS) -> ServerReputation:

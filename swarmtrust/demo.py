@@ -6,8 +6,10 @@ its steps) and three verifiers. A client generates text, checking a signed recei
 every hop; midway the server carrying blocks 0:4 is killed with SIGKILL and the client fails over by
 replaying the session; the tokens are compared with the model run in-process. More sessions follow,
 every one spot-checked: the verifiers recompute them, disputes settle failures, and the cheater's
-challenges end in FAIL. Last, the ledger: a forged and an equivocating receipt refused, a clean audit,
-and the audit of a tampered copy naming the altered event. Reputation and the market join later.
+challenges end in FAIL. Then reputation: the ledger's trust in each server, the cheater quarantined, and
+sessions routed by a fresh client that reads the ledger's reputations, none of them through the cheater.
+Last, the ledger: a forged and an equivocating receipt refused, a clean audit, and the audit of a tampered
+copy naming the altered event. The market joins later.
 """
 
 from __future__ import annotations
@@ -55,7 +57,8 @@ def demo(
     if as_json:
         typer.echo(json.dumps(report, indent=2))
     healthy = report["tokens_match_local"] and report["audit_clean"] and report["tampering_caught"]
-    if not (healthy and report["cheater_caught"] and not report["honest_failed"]):
+    caught = report["cheater_caught"] and report["cheater_quarantined"] and not report["sessions_through_cheater"]
+    if not (healthy and caught and not report["honest_failed"]):
         raise typer.Exit(1)
 
 
@@ -63,7 +66,7 @@ def run_demo(workdir: Path, max_new_tokens: int, sessions: int, console: Console
     from node.client.swarm import SwarmClient
     from node.model.source import resolve_model
 
-    console.rule("swarmtrust demo: receipts, failover, spot checks, consensus, the ledger and its audit")
+    console.rule("swarmtrust demo: receipts, failover, spot checks, consensus, reputation, the ledger and its audit")
     source = resolve_model("tiny")
     with LocalSwarm(workdir) as swarm:
         names, servers = _start(swarm, console)
@@ -71,6 +74,7 @@ def run_demo(workdir: Path, max_new_tokens: int, sessions: int, console: Console
             client.wait_for_blocks(source.model_id, 8, min_servers=len(SERVERS))
             report, receipts = _failover_stage(client, source, servers, names, max_new_tokens, console)
             report |= _spot_check_stage(client, source, swarm.api_url, names, max_new_tokens, sessions, console)
+        report |= _reputation_stage(swarm, source, names, max_new_tokens, console)
         report["process_groups"] = [process.pid for process in swarm.processes]  # all stopped by now
     return report | _ledger_stage(workdir, receipts, console)
 
@@ -164,6 +168,37 @@ def _spot_check_stage(
         "outcomes": tally,
         "cheater_caught": tally.get("x", {}).get("fail", 0) > 0,
         "honest_failed": sum(tally.get(n, {}).get("fail", 0) for n in ("a", "b", "c")),
+    }
+
+
+def _reputation_stage(
+    swarm: LocalSwarm, source: Any, names: dict[str, str], tokens: int, console: Console
+) -> dict[str, Any]:
+    """What the ledger now thinks of each server, and where a client that reads it routes its sessions."""
+    from node.client.config import ClientConfig
+    from node.client.swarm import SwarmClient
+
+    book = httpx.get(f"{swarm.api_url}/api/v1/reputation", params={"model": source.model_id}, timeout=30).json()
+    for key, entry in sorted(book["servers"].items(), key=lambda item: names.get(item[0], "?")):
+        console.print(
+            f"reputation of {names.get(key, key[:16])}: {entry['state']}, trust {entry['trust']:.2f}, "
+            f"{entry['passes']} passes / {entry['fails']} fails, spot-check rate {entry['spot_check_rate']:.2f}"
+        )
+    carried: dict[str, int] = {}
+    sessions = 4
+    with SwarmClient([swarm.peer], ledger_url=swarm.api_url, config=ClientConfig(reputation_ttl=0)) as client:
+        for index in range(sessions):
+            result = client.generate(source, _tokenize(source.directory, f"{PROMPT}again {index}"), tokens)
+            for name in {names.get(hop.server_key, "?") for hops in result.steps for hop in hops}:
+                carried[name] = carried.get(name, 0) + 1
+    through_cheater = carried.get("x", 0)
+    console.print(f"{sessions} sessions routed by reputation: sessions per server {dict(sorted(carried.items()))}")
+    cheater = next((e for k, e in book["servers"].items() if names.get(k) == "x"), None)
+    return {
+        "reputation": {names.get(k, k): {"state": e["state"], "trust": e["trust"]} for k, e in book["servers"].items()},
+        "cheater_quarantined": cheater is not None and cheater["state"] == "quarantined",
+        "sessions_by_reputation": carried,
+        "sessions_through_cheater": through_cheater,
     }
 
 

@@ -172,6 +172,8 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     assert report["tokens_match_local"] and len(report["tokens"]) == 8
     assert report["killed_server"] in {"a", "c"} and report["failovers"] == 1
     assert report["cheater_caught"] and report["honest_failed"] == 0
+    assert report["cheater_quarantined"] and report["reputation"]["x"]["trust"] == 0.0
+    assert report["sessions_through_cheater"] == 0 and report["sessions_by_reputation"]["b"] == 4
     assert report["refused"] == ["bad_signature", "conflict"]
     assert report["audit_clean"] and report["tampering_caught"] and report["merkle_proof_ok"]
     groups = set(report["process_groups"])

@@ -2,7 +2,8 @@
 
 - quarantined servers are never used;
 - servers with little evidence (newcomers) share one exploration budget: only ``exploration`` of
-  sessions may route through them, unless no chain covers the blocks without them;
+  sessions may route through them (less when recent newcomers cheated), unless no chain covers the
+  blocks without them;
 - every hop is priced by the time this client measured (announced throughput until then) plus a risk
   premium per block, ``risk_seconds_per_block * (1 - p)``, where ``p`` is a Thompson sample of the
   server's posterior (or its 5% lower bound in conservative mode), so trusted servers carry most traffic
@@ -22,6 +23,8 @@ from node.client.latency import LatencyTracker
 from node.client.reputation import ReputationBook
 from node.client.routing import Candidate, Hop, NoRouteError, choose_chain
 
+NEWCOMER_PRIOR_CAP = 0.9  # the ledger's highest newcomer prior mean: a full exploration budget
+
 
 class Router:
     def __init__(
@@ -39,8 +42,11 @@ class Router:
         self.rng = rng or random.Random()
 
     def explores(self) -> bool:
-        """Whether a new session may use newcomers (drawn once per session)."""
-        return self.rng.random() < self.config.exploration
+        """Whether a new session may use newcomers (drawn once per session). The budget shrinks with the
+        newcomer prior: when recent newcomers have cheated (a flood, or whitewashing), fewer sessions
+        explore, so fresh identities gain less from coming back."""
+        newcomers_honest = min(1.0, self.book.newcomer.posterior.mean / NEWCOMER_PRIOR_CAP)
+        return self.rng.random() < self.config.exploration * newcomers_honest
 
     def candidates(self, servers: Iterable[ServerInfo], *, newcomers: bool) -> list[Candidate]:
         out = []

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ledger.consensus import RoundVerdict, choose_weighted, next_step
-from ledger.reputation import DEFAULT_PARAMS, apply_outcome, outcome_weight
+from ledger.reputation import DEFAULT_PARAMS, apply_outcome, newcomer, newcomer_prior_mean, outcome_weight
 from ledger.reputation_projection import COHORT_START
 from node.beta import Beta
 from node.client.bans import BanList
@@ -70,7 +70,7 @@ def simulate(config: SimulationConfig) -> dict[str, Any]:
         for old in back:
             flooded.add(world.add_server("whitewash", 1.0, request, (old.start, old.end)).key)
         if request % config.book_refresh == 0:
-            book = _book(world, now)
+            book = _book(world, now, cohort, now - cohort_ms)
         router = Router(client, latency, bans, book, rng)
         active = {s.key: s for s in world.active()}
         for server in active.values():
@@ -130,8 +130,9 @@ def simulate(config: SimulationConfig) -> dict[str, Any]:
     return report(metrics, world, scenario, client.exploration)
 
 
-def _book(world: World, now: int) -> ReputationBook:
-    """What clients read from the ledger now (the simulation's ledger is these reputations)."""
+def _book(world: World, now: int, cohort: Beta, cohort_age_ms: int) -> ReputationBook:
+    """What clients read from the ledger now (the simulation's ledger is these reputations, and the
+    newcomer prior the ledger would publish from the cohort)."""
     servers = {}
     for server in world.active():
         if server.reputation is None:
@@ -139,7 +140,8 @@ def _book(world: World, now: int) -> ReputationBook:
         rep = server.reputation
         posterior = rep.long_at(now)
         servers[server.key] = ServerTrust(rep.state(), Beta(posterior.alpha, posterior.beta), rep.spot_check_rate(now))
-    return ReputationBook(servers, ServerTrust("newcomer", Beta.with_mean(0.8, 2.0), 1.0), "simulation")
+    prior = newcomer(newcomer_prior_mean(cohort, cohort_age_ms), now)
+    return ReputationBook(servers, ServerTrust("newcomer", prior.long, prior.spot_check_rate(now)), "simulation")
 
 
 def _adjudicate(

@@ -87,3 +87,12 @@ def test_claim_evidence_and_verdict_round_trip(api_url: str) -> None:
     assert forbidden.value.status == 403, "evidence (activations) goes only to assigned verifiers"
     assert httpx.get(f"{api_url}/api/v1/verdicts", params={"server": "zz"}).status_code == 422
     assert httpx.get(f"{api_url}/api/v1/disputes").json() == []
+
+
+def test_reputation_is_published_per_server_and_per_model(api_url: str) -> None:
+    unknown = httpx.get(f"{api_url}/api/v1/servers/{'ab' * 32}/reputation").json()
+    assert unknown["checked"] is False and unknown["state"] == "newcomer" and unknown["spot_check_rate"] == 1.0
+    book = httpx.get(f"{api_url}/api/v1/reputation", params={"model": "tiny"}).json()
+    assert book["servers"] == {} and book["newcomer"]["state"] == "newcomer"
+    assert httpx.get(f"{api_url}/api/v1/servers/not-a-key/reputation").status_code == 422
+    assert httpx.get(f"{api_url}/api/v1/reputation").status_code == 422

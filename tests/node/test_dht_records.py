@@ -159,3 +159,27 @@ def test_network_options_stay_on_loopback() -> None:
     assert not NetworkOptions(host="0.0.0.0", nat_port_map=False).dht_kwargs()["nat_port_map"]
     assert NetworkOptions(host="::1").dht_kwargs()["host_maddrs"] == ["/ip6/::1/tcp/0"]
     assert not NetworkOptions(host="localhost").dht_kwargs()["auto_nat"]
+
+
+def test_a_reputation_snapshot_round_trips_and_is_bound_to_its_ledger_key() -> None:
+    from node.reputation_snapshot import ReputationSnapshot, SnapshotEntry, pack_entries, pack_newcomer, snapshot_key
+
+    ledger = new_key()
+    entries = {
+        bytes(SERVER.verify_key).hex(): SnapshotEntry("trusted", 40.0, 1.5, 0.05),
+        bytes(MALLORY.verify_key).hex(): SnapshotEntry("quarantined", 3.0, 6.0, 1.0),
+    }
+    now = time.time_ns() // 1_000_000
+    snapshot = ReputationSnapshot(
+        ledger_key=bytes(ledger.verify_key), model_id="tiny", entries=pack_entries(entries),
+        newcomer=pack_newcomer(SnapshotEntry("newcomer", 1.6, 0.4, 1.0)), made_ms=now, expires_ms=now + 60_000,
+    )  # fmt: skip
+    value = to_dht_value("reputation", sign_record(snapshot, ledger))
+    kind, signed = from_dht_value(value)
+    assert kind == "reputation" and signed.record.servers() == entries
+    good = dht_record(value, key=snapshot_key("tiny"), subkey=bytes(ledger.verify_key).hex())
+    assert SignedRecordValidator().validate(good)
+    posing = dht_record(value, key=snapshot_key("tiny"), subkey=bytes(MALLORY.verify_key).hex())
+    assert not SignedRecordValidator().validate(posing), "only under the signing ledger's own subkey"
+    with pytest.raises(WireFormatError, match="packed entries"):
+        ReputationSnapshot(bytes(32), "tiny", b"\x00" * 10, snapshot.newcomer, now, now + 1)

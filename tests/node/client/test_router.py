@@ -6,6 +6,7 @@ import random
 
 import pytest
 
+from ledger.reputation import DEFAULT_PARAMS
 from node.announcements import ServerAnnouncement
 from node.beta import Beta
 from node.client.bans import BanList
@@ -13,7 +14,7 @@ from node.client.config import ClientConfig
 from node.client.discovery import ServerInfo
 from node.client.latency import LatencyTracker
 from node.client.reputation import ReputationBook, ServerTrust
-from node.client.router import Router
+from node.client.router import NEWCOMER_PRIOR_CAP, Router
 from node.client.routing import NoRouteError
 
 
@@ -82,6 +83,19 @@ def test_newcomers_share_the_exploration_budget() -> None:
     )
     assert used <= 0.05 * sessions * 1.3, "a fast newcomer gets no more than the exploration budget"
     assert used > 0.01 * sessions, "but it does get explored, as far as its prior lets a Thompson sample win"
+
+
+def test_the_exploration_budget_shrinks_when_recent_newcomers_cheated() -> None:
+    def explored(prior: ServerTrust) -> int:
+        book = ReputationBook({}, prior, "test")
+        policy = Router(ClientConfig(exploration=0.05), LatencyTracker(0.3), BanList(1.0, 60.0), book, random.Random(1))
+        return sum(policy.explores() for _ in range(20_000))
+
+    honest_cohort = explored(ServerTrust("newcomer", Beta.with_mean(DEFAULT_PARAMS.prior_mean_cap, 2.0), 1.0))
+    cheating_cohort = explored(ServerTrust("newcomer", Beta.with_mean(DEFAULT_PARAMS.prior_mean_floor, 2.0), 1.0))
+    assert 0.04 * 20_000 < honest_cohort < 0.06 * 20_000, "a full budget when newcomers have been honest"
+    assert cheating_cohort < 0.5 * honest_cohort, "a third of it when they have been cheating"
+    assert NEWCOMER_PRIOR_CAP == DEFAULT_PARAMS.prior_mean_cap, "the router mirrors the ledger's cap"
 
 
 def test_newcomers_carry_blocks_nobody_else_covers() -> None:
