@@ -95,7 +95,7 @@ def test_the_exploration_budget_shrinks_when_recent_newcomers_cheated() -> None:
     cheating_cohort = explored(ServerTrust("newcomer", Beta.with_mean(DEFAULT_PARAMS.prior_mean_floor, 2.0), 1.0))
     assert 0.04 * 20_000 < honest_cohort < 0.06 * 20_000, "a full budget when newcomers have been honest"
     assert cheating_cohort < 0.5 * honest_cohort, "a third of it when they have been cheating"
-    assert NEWCOMER_PRIOR_CAP == DEFAULT_PARAMS.prior_mean_cap, "the router mirrors the ledger's cap"
+    assert DEFAULT_PARAMS.prior_mean_cap == NEWCOMER_PRIOR_CAP, "the router mirrors the ledger's cap"
 
 
 def test_newcomers_carry_blocks_nobody_else_covers() -> None:
