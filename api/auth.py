@@ -9,7 +9,8 @@ from __future__ import annotations
 import time
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Security
+from fastapi.security import APIKeyHeader
 from sqlalchemy import Engine, delete, insert
 from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
@@ -18,10 +19,36 @@ from api.errors import ApiError
 from ledger.db import write_transaction
 from ledger.models import SeenRequest
 from node.digests import blake2b_256
-from node.http_signing import REPLAY_WINDOW_MS, RequestAuthError, verify_request
+from node.http_signing import (
+    KEY_HEADER,
+    NONCE_HEADER,
+    REPLAY_WINDOW_MS,
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    RequestAuthError,
+    verify_request,
+)
+
+# Declared for the OpenAPI document (every signed route needs all four headers); verify_request reads them.
+_HEADERS = {
+    KEY_HEADER: "Hex Ed25519 public key of the sender",
+    TIMESTAMP_HEADER: "Milliseconds since the Unix epoch; within a minute of the service's clock",
+    NONCE_HEADER: "16 random bytes, hex",
+    SIGNATURE_HEADER: "Hex Ed25519 signature over swarmtrust/request/v1 + [method, path, body digest, time, nonce]",
+}
+_SCHEMES = [
+    Security(APIKeyHeader(name=name, scheme_name=name, description=text, auto_error=False))
+    for name, text in _HEADERS.items()
+]
 
 
-async def signed_by(request: Request) -> bytes:
+async def signed_by(
+    request: Request,
+    _key: str | None = _SCHEMES[0],
+    _timestamp: str | None = _SCHEMES[1],
+    _nonce: str | None = _SCHEMES[2],
+    _signature: str | None = _SCHEMES[3],
+) -> bytes:
     body = await request.body()
     path = request.scope.get("raw_path", request.url.path.encode()).decode()
     if request.url.query:

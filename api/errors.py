@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ledger.errors import SchemaNotReadyError
-from ledger.spotchecks import SpotCheckError
+from ledger.errors import RequestRefusedError, SchemaNotReadyError
+
+log = logging.getLogger(__name__)
 
 
 class ApiError(Exception):
@@ -29,8 +32,8 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _api(_: Request, exc: ApiError) -> JSONResponse:
         return JSONResponse(error_body(exc.code, str(exc)), status_code=exc.status)
 
-    @app.exception_handler(SpotCheckError)
-    async def _spot(_: Request, exc: SpotCheckError) -> JSONResponse:
+    @app.exception_handler(RequestRefusedError)
+    async def _refused(_: Request, exc: RequestRefusedError) -> JSONResponse:
         return JSONResponse(error_body(exc.code, str(exc)), status_code=exc.status)
 
     @app.exception_handler(SchemaNotReadyError)
@@ -43,6 +46,12 @@ def install_error_handlers(app: FastAPI) -> None:
         where = ".".join(str(part) for part in first.get("loc", ()))
         return JSONResponse(error_body("invalid_request", f"{where}: {first.get('msg')}"), status_code=422)
 
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error answering a request")
+        return JSONResponse(error_body("internal_error", "the service failed; see its log"), status_code=500)
+
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return JSONResponse(error_body("http_error", str(exc.detail)), status_code=exc.status_code)
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return JSONResponse(error_body(code, str(exc.detail)), status_code=exc.status_code, headers=exc.headers)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import platformdirs
+from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from node.evidence import MAX_EVIDENCE_BYTES
@@ -23,3 +24,7 @@ class ApiSettings(BaseSettings):
     dispute_verifiers: int = 2  # more verifiers drawn for a challenge whose verdict is not a pass
     audit_rate: float = 0.1  # chance that a reliable verifier's pass is re-checked
     max_request_bytes: int = MAX_EVIDENCE_BYTES + 65_536  # larger bodies are refused with 413
+    admin_token: SecretStr | None = None  # administrators' secret; unset: administration and dashboard are off
+    admin_name: str = "admin"  # recorded as "who" with every administrator's action
+    cors_origins: list[str] = []  # browser origins allowed to read the API (none by default)
+    dashboard_refresh: float = 10.0  # seconds between the dashboard's refreshes of itself

@@ -6,7 +6,7 @@ import argparse
 import logging
 from collections.abc import Callable
 
-from bench import ledger_ingest, receipt_cost, routing, simulation, swarm_decode, verification_cost
+from bench import api_load, ledger_ingest, receipt_cost, routing, simulation, swarm_decode, verification_cost
 from bench.report import Section, write_sections
 
 BENCHMARKS: dict[str, Callable[[], Section]] = {
@@ -16,6 +16,7 @@ BENCHMARKS: dict[str, Callable[[], Section]] = {
     "verification-cost": verification_cost.run,
     "routing": routing.run,
     "simulation": simulation.run,
+    "api-load": api_load.run,
 }
 
 

@@ -3,7 +3,8 @@
 LedgerError
 ├── SchemaNotReadyError     the database has no (or an older) swarmtrust schema
 ├── BatchTooLargeError      a batch of records over the ingest limit; nothing of it was written
-└── RecordRejectedError     one submitted record was refused; ``reason`` is a stable code
+├── RecordRejectedError     one submitted record was refused; ``reason`` is a stable code
+└── RequestRefusedError     a request the ledger cannot honour; ``code`` is stable, ``status`` an HTTP status
 """
 
 from __future__ import annotations
@@ -32,3 +33,13 @@ class RecordRejectedError(LedgerError):
     def __init__(self, reason: str, message: str) -> None:
         super().__init__(message)
         self.reason = reason
+
+
+class RequestRefusedError(LedgerError):
+    """A request the ledger cannot honour, and nothing of it was written; ``code`` is a stable name,
+    ``status`` the HTTP status the API answers with."""
+
+    def __init__(self, code: str, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.code = code
+        self.status = status

@@ -16,7 +16,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from ledger.records import Assignment, EvidenceRejection, Outcome, RoundOpened
+from ledger.records import AdminAction, Assignment, EvidenceRejection, Outcome, RoundOpened
+from node.announcements import ServerAnnouncement
 from node.canonical import pack
 from node.challenges import Challenge, Verdict
 from node.digests import blake2b_256
@@ -48,6 +49,8 @@ EVENT_KINDS: dict[str, EventKind] = {
         EventKind("round", RoundOpened, lambda record: record.server_key),
         EventKind("verdict", Verdict, lambda record: record.server_key),
         EventKind("outcome", Outcome, lambda record: record.server_key),
+        EventKind("announcement", ServerAnnouncement, lambda record: record.server_key),
+        EventKind("admin_action", AdminAction, lambda record: record.server_key),
     )
 }
 

@@ -36,6 +36,7 @@ class IngestResult:
     seq: int | None = None  # the event holding it (accepted or duplicate)
     reason: str | None = None  # for rejections: malformed, too_large, unsupported_version, bad_signature, conflict
     message: str | None = None
+    signed_ms: int | None = None  # the receipt's own timestamp, when accepted (ingest lag is measured from it)
 
 
 def verify_receipt(index: int, wire: bytes) -> Signed[Receipt] | IngestResult:
@@ -101,8 +102,9 @@ def append_receipts(writer: EventWriter, verified: Sequence[tuple[int, Signed[Re
                 "different receipts for one step)",
             )
     appended = {rid: event.seq for (_, rid), event in zip(pending, writer.append(drafts), strict=True)}
+    signed_at = {index: signed.record.timestamp_ms for index, signed in verified}
     for index, rid in pending:
-        results[index] = IngestResult(index, "accepted", rid, seq=appended[rid])
+        results[index] = IngestResult(index, "accepted", rid, seq=appended[rid], signed_ms=signed_at[index])
     for index, result in results.items():  # a duplicate within this batch points at its first copy's event
         if result.status == "duplicate" and result.seq is None and result.receipt_id is not None:
             results[index] = IngestResult(index, "duplicate", result.receipt_id, seq=appended[result.receipt_id])

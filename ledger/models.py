@@ -229,9 +229,10 @@ class ReputationRow(Base):
     """Derived: each checked server's two-horizon posterior (see ``ledger.reputation``)."""
 
     __tablename__ = "reputations"
+    __table_args__ = (Index("ix_reputations_model_last_seq", "model_id", "last_seq"),)
 
     server_key: Mapped[str] = mapped_column(HEX_KEY, primary_key=True)
-    model_id: Mapped[str] = mapped_column(String(200), index=True)
+    model_id: Mapped[str] = mapped_column(String(200))
     prior_alpha: Mapped[float] = mapped_column(Float)
     prior_beta: Mapped[float] = mapped_column(Float)
     long_honest: Mapped[float] = mapped_column(Float)
@@ -259,3 +260,67 @@ class CohortRow(Base):
     honest: Mapped[float] = mapped_column(Float)
     dishonest: Mapped[float] = mapped_column(Float)
     updated_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+# --- the server directory and administration ---------------------------------------------------------
+
+
+class ServerDirectoryRow(Base):
+    """Derived: each server's latest signed announcement to the ledger (name, model, span, online state)."""
+
+    __tablename__ = "server_directory"
+    __table_args__ = (Index("ix_server_directory_model_span", "model_id", "block_start", "block_end"),)
+
+    server_key: Mapped[str] = mapped_column(HEX_KEY, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))  # chosen by the operator: untrusted text
+    peer_id: Mapped[str] = mapped_column(String(128))
+    model_id: Mapped[str] = mapped_column(String(200))
+    block_start: Mapped[int] = mapped_column(Integer)
+    block_end: Mapped[int] = mapped_column(Integer)
+    dtype: Mapped[str] = mapped_column(String(16))
+    throughput: Mapped[float] = mapped_column(Float)
+    state: Mapped[str] = mapped_column(String(16))  # online or offline, as the server last said
+    announced_ms: Mapped[int] = mapped_column(BigInteger)
+    first_seq: Mapped[int] = mapped_column(BigInteger)
+    last_seq: Mapped[int] = mapped_column(BigInteger)
+
+
+class ServerPresence(Base):
+    """When each server last announced itself to the ledger, and until when that announcement holds.
+    Liveness, not history: refreshed on every heartbeat without an event (see ``ledger.directory``)."""
+
+    __tablename__ = "server_presence"
+
+    server_key: Mapped[str] = mapped_column(HEX_KEY, primary_key=True)
+    last_seen_ms: Mapped[int] = mapped_column(BigInteger)
+    expires_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class AdminActionRow(Base):
+    """Derived: every administrator's action, one row per event."""
+
+    __tablename__ = "admin_actions"
+
+    event_seq: Mapped[int] = mapped_column(BigInteger, ForeignKey("events.seq"), primary_key=True, autoincrement=False)
+    action: Mapped[str] = mapped_column(String(16))
+    server_key: Mapped[str] = mapped_column(HEX_KEY, index=True)
+    model_id: Mapped[str] = mapped_column(String(200))
+    reason: Mapped[str] = mapped_column(String(400))
+    admin: Mapped[str] = mapped_column(String(64))
+    acted_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class AuditRun(Base):
+    """Results of audits run through the ledger service (what the dashboard shows as the last audit).
+    A record of a check, not of the swarm: not derived from events, and not audited itself."""
+
+    __tablename__ = "audit_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    ran_ms: Mapped[int] = mapped_column(BigInteger)
+    head_seq: Mapped[int] = mapped_column(BigInteger)
+    head_hash: Mapped[str] = mapped_column(HEX_KEY)
+    events_checked: Mapped[int] = mapped_column(BigInteger)
+    ok: Mapped[bool] = mapped_column(Boolean)
+    problems: Mapped[int] = mapped_column(Integer)
+    first_bad_seq: Mapped[int | None] = mapped_column(BigInteger, nullable=True)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from ledger.directory_projection import DirectoryProjection
 from ledger.projections import Projection, ReceiptProjection
 from ledger.spotcheck_projection import SpotCheckProjection
 
-PROJECTIONS: tuple[Projection, ...] = (ReceiptProjection(), SpotCheckProjection())
+PROJECTIONS: tuple[Projection, ...] = (ReceiptProjection(), SpotCheckProjection(), DirectoryProjection())
 
 
 def projections_for(kinds: Iterable[str]) -> list[Projection]:

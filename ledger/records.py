@@ -12,7 +12,8 @@ from typing import ClassVar
 
 from node.challenges import ID_SIZE, VERDICT_OUTCOMES
 from node.digests import DIGEST_SIZE
-from node.receipts import MAX_TIMESTAMP_MS
+from node.errors import WireFormatError
+from node.receipts import MAX_MODEL_ID, MAX_TIMESTAMP_MS
 from node.records import Check, FixedBytes, Float, Int, ListOf, Optional, Text, WireRecord
 
 ROUNDS = frozenset({"initial", "audit", "dispute"})
@@ -130,3 +131,39 @@ class EvidenceRejection(WireRecord):
     reason: str
     detail: str
     rejected_ms: int
+
+
+ADMIN_ACTIONS = frozenset({"quarantine", "release"})
+
+
+@dataclass(frozen=True)
+class AdminAction(WireRecord):
+    """An administrator's decision about a server, taken through the ledger service and signed by the
+    ledger: ``quarantine`` makes it unroutable at once; ``release`` lifts a quarantine and starts its
+    checks over (every session checked again until it has passed enough in a row)."""
+
+    DOMAIN: ClassVar[bytes] = b"swarmtrust/admin-action/v1"
+    VERSION: ClassVar[int] = 1
+    MAX_BYTES: ClassVar[int] = 1024
+    SIGNER_FIELD: ClassVar[str] = "ledger_key"
+    CHECKS: ClassVar[Mapping[str, Check]] = {
+        "ledger_key": FixedBytes(32),
+        "action": Text(16, ADMIN_ACTIONS),
+        "server_key": FixedBytes(32),
+        "model_id": Text(MAX_MODEL_ID),
+        "reason": Text(400),
+        "admin": Text(64),
+        "acted_ms": Int(0, MAX_TIMESTAMP_MS),
+    }
+
+    ledger_key: bytes
+    action: str
+    server_key: bytes
+    model_id: str  # the model the server serves (its reputation row's model when it has none yet)
+    reason: str  # why, in the administrator's words (never empty)
+    admin: str  # who: the administrator's name as configured on the ledger service
+    acted_ms: int
+
+    def check_consistency(self) -> None:
+        if not self.reason.strip():
+            raise WireFormatError("AdminAction: a reason is required")

@@ -77,7 +77,12 @@ class ServerReputation:
         ``newcomer_passes`` checks in a row; then falling with trust, never under the floor."""
         if self.state(params) != "trusted":
             return 1.0
-        return min(1.0, max(params.spot_check_floor, params.spot_check_scale * (1.0 - self.trust(now_ms, params))))
+        return trusted_spot_check_rate(self.trust(now_ms, params), params)
+
+
+def trusted_spot_check_rate(trust: float, params: ReputationParams = DEFAULT_PARAMS) -> float:
+    """A trusted server's spot-check rate: falling with trust, never under the floor."""
+    return min(1.0, max(params.spot_check_floor, params.spot_check_scale * (1.0 - trust)))
 
 
 def newcomer(prior_mean: float, at_ms: int, params: ReputationParams = DEFAULT_PARAMS) -> ServerReputation:
@@ -142,6 +147,20 @@ def apply_outcome(
     return observe(reputation, honest, weight, at_ms, params), cohort
 
 
+def quarantine_by_admin(reputation: ServerReputation) -> ServerReputation:
+    """An administrator's quarantine: unroutable at once; its evidence stays as it was."""
+    return replace(reputation, quarantined=True)
+
+
+def release(reputation: ServerReputation) -> ServerReputation:
+    """An administrator's release: routable again, with the short horizon back at its prior (the evidence
+    that quarantined it would otherwise quarantine it again at the next check) and its run of passes reset,
+    so every session is checked until it has passed ``newcomer_passes`` in a row. The long horizon keeps
+    its failures: trust is earned back, not restored."""
+    short = Beta(reputation.short.prior_alpha, reputation.short.prior_beta)
+    return replace(reputation, short=short, consecutive_passes=0, quarantined=False)
+
+
 def outcome_weight(
     outcome: str, pass_weight: float, fail_weight: float, params: ReputationParams = DEFAULT_PARAMS
 ) -> float:
@@ -152,14 +171,19 @@ def outcome_weight(
 
 def describe(reputation: ServerReputation, now_ms: int, params: ReputationParams = DEFAULT_PARAMS) -> dict[str, object]:
     """What clients and people read of a reputation at ``now_ms`` (the long horizon decayed to now)."""
+    # The same numbers as ``trust`` and ``spot_check_rate``, each quantile computed once: a model's page
+    # describes hundreds of servers per request.
     long = reputation.long_at(now_ms, params)
+    lower, upper = long.lower_bound(params.credible_level), long.lower_bound(1.0 - params.credible_level)
+    state = reputation.state(params)
+    trust = 0.0 if reputation.quarantined else lower
     return {
-        "state": reputation.state(params),
-        "trust": reputation.trust(now_ms, params),
-        "interval": [long.lower_bound(params.credible_level), long.lower_bound(1.0 - params.credible_level)],
+        "state": state,
+        "trust": trust,
+        "interval": [lower, upper],
         "posterior": {"alpha": long.alpha, "beta": long.beta},
         "short_posterior": {"alpha": reputation.short.alpha, "beta": reputation.short.beta},
-        "spot_check_rate": reputation.spot_check_rate(now_ms, params),
+        "spot_check_rate": trusted_spot_check_rate(trust, params) if state == "trusted" else 1.0,
         "checks": reputation.checks,
         "passes": reputation.passes,
         "fails": reputation.fails,

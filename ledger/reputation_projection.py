@@ -5,7 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 from ledger.models import ChallengeRow, CohortRow, ReputationRow
-from ledger.reputation import DEFAULT_PARAMS, ReputationParams, ServerReputation, apply_outcome, outcome_weight
+from ledger.records import AdminAction
+from ledger.reputation import (
+    DEFAULT_PARAMS,
+    ReputationParams,
+    ServerReputation,
+    apply_outcome,
+    newcomer,
+    newcomer_prior_mean,
+    outcome_weight,
+    quarantine_by_admin,
+    release,
+)
 from ledger.rowstore import RowStore
 from node.beta import Beta
 
@@ -55,7 +66,7 @@ def fold_outcome(rows: RowStore, seq: int, outcome: Any, params: ReputationParam
     key = outcome.server_key.hex()
     challenge = rows.get(ChallengeRow, outcome.challenge_id.hex())
     cohort_row = _cohort(rows)
-    cohort = Beta(cohort_row["prior_alpha"], cohort_row["prior_beta"], cohort_row["honest"], cohort_row["dishonest"])
+    cohort = _cohort_beta(cohort_row)
     row = rows.get(ReputationRow, key)
     weight = outcome_weight(outcome.outcome, outcome.pass_weight, outcome.fail_weight, params)
     after, cohort_after = apply_outcome(
@@ -81,6 +92,26 @@ def fold_outcome(rows: RowStore, seq: int, outcome: Any, params: ReputationParam
         )
     model_id = challenge["model_id"] if challenge else (row or {}).get("model_id", "")
     rows.put(ReputationRow, to_row(key, model_id, after, row["first_seq"] if row else seq, seq))
+
+
+def fold_admin_action(rows: RowStore, seq: int, action: AdminAction, params: ReputationParams = DEFAULT_PARAMS) -> None:
+    """An administrator's quarantine or release. A server never checked starts from today's newcomer prior,
+    so that a quarantine holds before its first check."""
+    key = action.server_key.hex()
+    row = rows.get(ReputationRow, key)
+    if row is not None:
+        before = from_row(row)
+    else:
+        cohort_row = _cohort(rows)
+        elapsed = action.acted_ms - cohort_row["updated_ms"]
+        before = newcomer(newcomer_prior_mean(_cohort_beta(cohort_row), elapsed, params), action.acted_ms)
+    after = quarantine_by_admin(before) if action.action == "quarantine" else release(before)
+    model_id = row["model_id"] if row else action.model_id
+    rows.put(ReputationRow, to_row(key, model_id, after, row["first_seq"] if row else seq, seq))
+
+
+def _cohort_beta(row: dict[str, Any]) -> Beta:
+    return Beta(row["prior_alpha"], row["prior_beta"], row["honest"], row["dishonest"])
 
 
 def _cohort(rows: RowStore) -> dict[str, Any]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, func, select
 
 from ledger.models import CohortRow, ReputationRow
 from ledger.reputation import describe, newcomer, newcomer_prior_mean
@@ -33,6 +33,16 @@ def server_view(connection: Connection, key: str, now_ms: int) -> dict[str, Any]
 def model_views(connection: Connection, model_id: str, now_ms: int) -> dict[str, dict[str, Any]]:
     rows = connection.execute(select(ReputationRow).where(ReputationRow.model_id == model_id)).mappings().all()
     return {row["server_key"]: describe(from_row(dict(row)), now_ms) for row in rows}
+
+
+def model_version(connection: Connection, model_id: str) -> tuple[object, ...]:
+    """What a model's page of reputations depends on: the newest event folded into any of its servers, and the
+    newcomer cohort. Equal versions, equal pages (up to the lazy decay with time)."""
+    last = connection.execute(select(func.max(ReputationRow.last_seq)).where(ReputationRow.model_id == model_id))
+    cohort = connection.execute(
+        select(CohortRow.prior_alpha, CohortRow.prior_beta, CohortRow.honest, CohortRow.dishonest, CohortRow.updated_ms)
+    ).first()
+    return (last.scalar(), None if cohort is None else tuple(cohort))
 
 
 def checked_models(connection: Connection) -> list[str]:

@@ -1,5 +1,5 @@
 """Derived tables of spot checks: challenges, assignments, verdicts, disputes, verifiers, submitters, and
-the reputations their outcomes make (``ledger.reputation_projection``).
+the reputations their outcomes (and administrators' actions) make (``ledger.reputation_projection``).
 
 One fold per event kind, written against a ``RowStore`` (see ``ledger.rowstore``), so that the write path
 and the audit derive the same rows by construction.
@@ -14,6 +14,7 @@ from sqlalchemy import Connection, select
 
 from ledger.events import LoggedEvent
 from ledger.models import (
+    AdminActionRow,
     AssignmentRow,
     ChallengeRow,
     CohortRow,
@@ -25,7 +26,7 @@ from ledger.models import (
     VerifierRow,
 )
 from ledger.projections import AuditProblem, Projection, Replay, compare_table
-from ledger.reputation_projection import fold_outcome
+from ledger.reputation_projection import fold_admin_action, fold_outcome
 from ledger.rowstore import MemoryRows, RowStore, SqlRows
 from node.evidence import evidence_digest
 
@@ -179,6 +180,22 @@ def _outcome(rows: RowStore, seq: int, o: Any) -> None:
     fold_outcome(rows, seq, o)
 
 
+def _admin_action(rows: RowStore, seq: int, a: Any) -> None:
+    rows.put(
+        AdminActionRow,
+        {
+            "event_seq": seq,
+            "action": a.action,
+            "server_key": a.server_key.hex(),
+            "model_id": a.model_id,
+            "reason": a.reason,
+            "admin": a.admin,
+            "acted_ms": a.acted_ms,
+        },
+    )
+    fold_admin_action(rows, seq, a)
+
+
 FOLDS = {
     "challenge": _challenge,
     "evidence_rejected": _evidence_rejected,
@@ -186,6 +203,7 @@ FOLDS = {
     "round": _round,
     "verdict": _verdict,
     "outcome": _outcome,
+    "admin_action": _admin_action,
 }
 
 TABLES: dict[type[Any], Any] = {
@@ -197,6 +215,7 @@ TABLES: dict[type[Any], Any] = {
     SubmitterRow: lambda row: None,
     ReputationRow: lambda row: row["first_seq"],
     CohortRow: lambda row: None,
+    AdminActionRow: lambda row: row["event_seq"],
 }
 
 

@@ -24,7 +24,7 @@ import nacl.signing
 from sqlalchemy import Engine, func, insert, select, update
 
 from ledger.consensus import RoundVerdict, choose_weighted, next_step, reliability
-from ledger.errors import LedgerError
+from ledger.errors import RequestRefusedError
 from ledger.eventlog import EventWriter, now_ms, open_writer
 from ledger.events import EventDraft
 from ledger.ingest import append_receipts
@@ -46,13 +46,8 @@ from node.signing import Signed, open_signed, sign_record, verify_record
 log = logging.getLogger(__name__)
 
 
-class SpotCheckError(LedgerError):
+class SpotCheckError(RequestRefusedError):
     """A request about spot checks that cannot be honoured; ``code`` is stable, ``status`` an HTTP status."""
-
-    def __init__(self, code: str, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.code = code
-        self.status = status
 
 
 @dataclass(frozen=True)

@@ -11,9 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from node.digests import DIGEST_SIZE, DTYPE_SIZES
+from node.digests import DIGEST_SIZE, DTYPE_SIZES, span_digest
 from node.errors import WireFormatError
-from node.model.checkpoint import span_digest
 from node.receipts import MAX_BLOCK, MAX_MODEL_ID, MAX_TIMESTAMP_MS
 from node.records import Check, FixedBytes, Float, Int, ListOf, Text, WireRecord
 

@@ -11,8 +11,6 @@ import math
 import random
 from dataclasses import dataclass, replace
 
-from scipy.stats import beta as beta_distribution
-
 
 @dataclass(frozen=True)
 class Horizon:
@@ -69,7 +67,12 @@ class Beta:
 
     def lower_bound(self, level: float = 0.05) -> float:
         """The ``level`` quantile: with probability 1 - level the true rate is at least this."""
-        return float(beta_distribution.ppf(level, self.alpha, self.beta))
+        # The inverse regularised incomplete beta function itself: scipy.stats' ``beta.ppf`` computes the
+        # same number but checks its arguments for ~100 µs a call, which a 200-server reputation page pays
+        # 600 times. Imported on first use, as scipy costs a fraction of a second to import.
+        from scipy.special import betaincinv
+
+        return float(betaincinv(self.alpha, self.beta, level))
 
     def sample(self, rng: random.Random) -> float:
         """A Thompson sample of the rate."""

@@ -85,6 +85,9 @@ def node_start(
         str, typer.Option(help="honest, or an adversary for tests and the demo (see docs).")
     ] = "honest",
     name: Annotated[str | None, typer.Option(help="Display name in announcements.")] = None,
+    ledger: Annotated[
+        str | None, typer.Option(help="Ledger service URL: announce this server there too (its directory).")
+    ] = None,
     max_batch: Annotated[int, typer.Option(min=1, help="Largest batch a request may carry.")] = 8,
     max_session_tokens: Annotated[int, typer.Option(min=1, help="Most tokens one session may hold.")] = 2048,
     torch_threads: Annotated[int | None, typer.Option(min=1, help="torch intra-op threads.")] = None,
@@ -127,6 +130,7 @@ def node_start(
         name=name,
         receipts=not no_receipts,
         torch_threads=torch_threads,
+        ledger_url=ledger,
     )
     run_server(config, ready=lambda line: typer.echo(line))
 

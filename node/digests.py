@@ -54,3 +54,8 @@ def tensor_digest(dtype: str, shape: Sequence[int], data: bytes | bytearray | me
 def record_digest(domain: bytes, body: bytes) -> bytes:
     """Digest naming a signed record: its domain prefix and canonical body (what the signature covers)."""
     return blake2b_256(domain, body)
+
+
+def span_digest(layer_digests: Sequence[bytes]) -> bytes:
+    """The weights digest of consecutive blocks, from their block digests in order."""
+    return blake2b_256(b"swarmtrust/span/v1", *layer_digests)

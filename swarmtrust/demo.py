@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import secrets
 import sqlite3
 import tempfile
 import time
@@ -58,6 +59,7 @@ def demo(
         typer.echo(json.dumps(report, indent=2))
     healthy = report["tokens_match_local"] and report["audit_clean"] and report["tampering_caught"]
     caught = report["cheater_caught"] and report["cheater_quarantined"] and not report["sessions_through_cheater"]
+    caught = caught and report["dashboard_shows_cheater_quarantined"]
     if not (healthy and caught and not report["honest_failed"]):
         raise typer.Exit(1)
 
@@ -75,14 +77,18 @@ def run_demo(workdir: Path, max_new_tokens: int, sessions: int, console: Console
             report, receipts = _failover_stage(client, source, servers, names, max_new_tokens, console)
             report |= _spot_check_stage(client, source, swarm.api_url, names, max_new_tokens, sessions, console)
         report |= _reputation_stage(swarm, source, names, max_new_tokens, console)
+        report |= _dashboard_stage(swarm, names, console)
         report["process_groups"] = [process.pid for process in swarm.processes]  # all stopped by now
     return report | _ledger_stage(workdir, receipts, console)
 
 
 def _start(swarm: LocalSwarm, console: Console) -> tuple[dict[str, str], dict[str, ChildProcess]]:
     swarm.start_dht()
-    swarm.start_api("--assignment-ttl", "10")
+    swarm.start_api("--assignment-ttl", "10", admin_token=secrets.token_urlsafe(24))
     console.print(f"DHT bootstrap at {swarm.peer}; ledger service at {swarm.api_url}")
+    console.print(
+        f"admin dashboard at {swarm.api_url}/dashboard while the demo runs (token in {swarm.workdir / 'admin.token'})"
+    )
     servers = {name: swarm.launch_server(name, blocks, "--behavior", how) for name, blocks, how in SERVERS}
     verifiers = {name: swarm.launch_verifier(name) for name in VERIFIERS}
     names: dict[str, str] = {}
@@ -149,7 +155,7 @@ def _spot_check_stage(
     console.print(f"{2 * sessions} more sessions, every one spot-checked: waiting for the verifiers' outcomes…")
     deadline = time.monotonic() + 120
     while True:
-        challenges = httpx.get(f"{api_url}/api/v1/challenges", params={"limit": 1000}, timeout=30).json()
+        challenges = httpx.get(f"{api_url}/api/v1/challenges", params={"limit": 1000}, timeout=30).json()["items"]
         if all(c["phase"] == "decided" for c in challenges) or time.monotonic() > deadline:
             break
         time.sleep(1)
@@ -159,7 +165,7 @@ def _spot_check_stage(
         counts[challenge["outcome"] or challenge["phase"]] = (
             counts.get(challenge["outcome"] or challenge["phase"], 0) + 1
         )
-    disputes = httpx.get(f"{api_url}/api/v1/disputes", timeout=30).json()
+    disputes = httpx.get(f"{api_url}/api/v1/disputes", params={"limit": 1000}, timeout=30).json()["items"]
     for name in sorted(tally):
         console.print(f"server {name}: {tally[name]}")
     console.print(f"{len(disputes)} disputes; outcomes: {sorted(d['outcome'] or 'open' for d in disputes)}")
@@ -200,6 +206,22 @@ def _reputation_stage(
         "sessions_by_reputation": carried,
         "sessions_through_cheater": through_cheater,
     }
+
+
+def _dashboard_stage(swarm: LocalSwarm, names: dict[str, str], console: Console) -> dict[str, Any]:
+    """What an administrator sees: the servers that announced themselves, and the cheater's page."""
+    listed = httpx.get(f"{swarm.api_url}/api/v1/servers", timeout=30).json()["items"]
+    cheater = next((s["public_key"] for s in listed if names.get(s["public_key"]) == "x"), None)
+    token = (swarm.workdir / "admin.token").read_text()
+    with httpx.Client(base_url=swarm.api_url, timeout=30, follow_redirects=True) as browser:
+        browser.post("/dashboard/login", data={"token": token}).raise_for_status()
+        page = browser.get(f"/dashboard/servers/{cheater}").text if cheater else ""
+    shows = 'id="server-state" class="quarantined"' in page
+    console.print(
+        f"ledger directory: {len(listed)} servers announced; the dashboard shows the cheater "
+        f"{'quarantined' if shows else 'NOT quarantined'}"
+    )
+    return {"servers_in_directory": len(listed), "dashboard_shows_cheater_quarantined": shows}
 
 
 def _tokenize(directory: Path, text: str) -> list[int]:

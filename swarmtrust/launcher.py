@@ -125,7 +125,8 @@ class LocalSwarm:
         return self.peer
 
     def launch_server(self, name: str, blocks: str, *extra: str) -> ChildProcess:
-        """Start ``swarmtrust node start`` with a key of its own (created once in the workdir)."""
+        """Start ``swarmtrust node start`` with a key of its own (created once in the workdir); it announces
+        itself to this swarm's ledger service too, when one was started first."""
         from node.keys import generate_key_file
 
         key = self.workdir / f"{name}.key"
@@ -133,16 +134,23 @@ class LocalSwarm:
             generate_key_file(key)
         args = ["node", "start", "--key", str(key), "--blocks", blocks, "--initial-peers", self.peer]
         args += ["--torch-threads", str(self.torch_threads), "--name", name, *extra]
+        if self.api_url and "--ledger" not in extra:
+            args += ["--ledger", self.api_url]
         server = launch(name, args)
         self.processes.append(server)
         return server
 
-    def start_api(self, *extra: str, db_url: str | None = None) -> str:
-        """Start ``swarmtrust api serve`` on a free port (default: a SQLite ledger in the workdir); its URL."""
+    def start_api(self, *extra: str, db_url: str | None = None, admin_token: str | None = None) -> str:
+        """Start ``swarmtrust api serve`` on a free port (default: a SQLite ledger in the workdir); its URL.
+        With ``admin_token``, administration and the dashboard are on (the token goes through a 0600 file)."""
         db = db_url or f"sqlite:///{self.workdir / 'ledger.db'}"
-        api = launch(
-            "api", ["api", "serve", "--db", db, "--port", "0", "--key", str(self.workdir / "ledger.key"), *extra]
-        )
+        args = ["api", "serve", "--db", db, "--port", "0", "--key", str(self.workdir / "ledger.key"), *extra]
+        if admin_token is not None:
+            token_file = self.workdir / "admin.token"
+            token_file.touch(mode=0o600)
+            token_file.write_text(admin_token)
+            args += ["--admin-token-file", str(token_file)]
+        api = launch("api", args)
         self.processes.append(api)
         line = api.read_line(START_TIMEOUT)
         if "http://" not in line:

@@ -9,6 +9,7 @@ from typing import Any
 
 import nacl.signing
 
+from node.announcements import ServerAnnouncement
 from node.receipts import Receipt, receipt_id_for
 from node.signing import Signed, sign_record
 
@@ -109,3 +110,49 @@ def challenge_for(
     from node.client.evidence import challenge_of
 
     return challenge_of(submitter, receipts, encoded_evidence)
+
+
+def signed_announcement(key: nacl.signing.SigningKey, **overrides: Any) -> Signed[ServerAnnouncement]:
+    """A valid online announcement of ``key``'s server for blocks 0:4 of ``tiny``, announced now."""
+    now = time.time_ns() // 1_000_000
+    start, end = overrides.pop("block_start", 0), overrides.pop("block_end", 4)
+    fields: dict[str, Any] = {
+        "server_key": bytes(key.verify_key),
+        "peer_id": "12D3KooWtest",
+        "name": "test-server",
+        "model_id": "tiny",
+        "block_start": start,
+        "block_end": end,
+        "layer_digests": tuple(bytes([i]) * 32 for i in range(start, end)),
+        "dtype": "float32",
+        "throughput": 500.0,
+        "state": "online",
+        "announced_ms": now,
+        "expires_ms": now + 600_000,
+    }
+    return sign_record(ServerAnnouncement(**(fields | overrides)), key)
+
+
+def signed_verdict(verifier: nacl.signing.SigningKey, claimed: Any, outcome: str, decided_ms: int) -> bytes:
+    """The wire of ``verifier``'s verdict on the assignment it ``claimed`` from the ledger's spot-check desk."""
+    from node.challenges import Verdict
+
+    a = claimed.assignment.record
+    return sign_record(
+        Verdict(
+            verifier_key=bytes(verifier.verify_key),
+            assignment_id=a.assignment_id,
+            challenge_id=a.challenge_id,
+            evidence_digest=bytes.fromhex(claimed.challenge["evidence_digest"]),
+            server_key=a.server_key,
+            outcome=outcome,
+            steps_checked=4,
+            worst_step=0,
+            max_rel_error=0.0 if outcome == "pass" else 0.5,
+            mean_rel_error=0.0,
+            max_rel_threshold=1e-4,
+            mean_rel_threshold=1e-5,
+            decided_ms=decided_ms,
+        ),
+        verifier,
+    ).to_wire()

@@ -174,6 +174,7 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     assert report["cheater_caught"] and report["honest_failed"] == 0
     assert report["cheater_quarantined"] and report["reputation"]["x"]["trust"] == 0.0
     assert report["sessions_through_cheater"] == 0 and report["sessions_by_reputation"]["b"] == 4
+    assert report["servers_in_directory"] == 4 and report["dashboard_shows_cheater_quarantined"]
     assert report["refused"] == ["bad_signature", "conflict"]
     assert report["audit_clean"] and report["tampering_caught"] and report["merkle_proof_ok"]
     groups = set(report["process_groups"])

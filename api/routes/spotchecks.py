@@ -6,21 +6,47 @@ import base64
 from typing import Annotated, Any
 
 import msgpack
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import SignedBy
+from api.deps import HEX_ID, HEX_KEY, KeyQuery, LedgerEngine
 from api.errors import ApiError
+from api.pagination import Cursor, Limit, decode_cursor, newest_first, page
+from api.schemas import (
+    COMMON_ERRORS,
+    ChallengeAccepted,
+    ChallengeDetail,
+    ChallengeOut,
+    ClaimedAssignment,
+    DisputeOut,
+    ErrorBody,
+    Page,
+    VerdictAccepted,
+    VerdictOut,
+    VerifierOut,
+)
 from ledger.consensus import reliability
 from ledger.models import AssignmentRow, ChallengeRow, DisputeRow, VerdictRow, VerifierRow
 from ledger.spotchecks import SpotChecks
 from node.challenges import Challenge, Verdict
 from node.errors import WireFormatError
 
-router = APIRouter(prefix="/api/v1", tags=["spot checks"])
-HEX_KEY = r"^[0-9a-f]{64}$"
+router = APIRouter(prefix="/api/v1", tags=["spot checks"], responses=COMMON_ERRORS)
+SIGNED: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorBody},
+    403: {"model": ErrorBody},
+    400: {"model": ErrorBody},
+}
+
+
+def _binary_body(content_type: str, description: str) -> dict[str, Any]:
+    schema = {"type": "string", "format": "binary"}
+    return {
+        "requestBody": {"required": True, "content": {content_type: {"schema": schema}}, "description": description}
+    }
 
 
 def spot_checks(request: Request) -> SpotChecks:
@@ -31,7 +57,14 @@ def spot_checks(request: Request) -> SpotChecks:
 Desk = Annotated[SpotChecks, Depends(spot_checks)]
 
 
-@router.post("/challenges", status_code=201, summary="Submit a challenge with its evidence (signed by the submitter)")
+@router.post(
+    "/challenges",
+    status_code=201,
+    summary="Submit a challenge with its evidence (signed by the submitter)",
+    response_model=ChallengeAccepted,
+    responses={**SIGNED, 200: {"model": ChallengeAccepted, "description": "The same challenge again"}},
+    openapi_extra=_binary_body("application/x-msgpack", "msgpack [signed challenge envelope, evidence bytes]"),
+)
 async def submit_challenge(request: Request, caller: SignedBy, checks: Desk) -> JSONResponse:
     body = await request.body()
     try:
@@ -46,7 +79,12 @@ async def submit_challenge(request: Request, caller: SignedBy, checks: Desk) -> 
     return JSONResponse({"challenge_id": result.challenge_id, "status": result.status, "seq": result.seq}, status)
 
 
-@router.get("/assignments", summary="Claim the next assignment (signed by the verifier); 204 when there is none")
+@router.get(
+    "/assignments",
+    summary="Claim the next assignment (signed by the verifier); 204 when there is none",
+    response_model=ClaimedAssignment,
+    responses={**SIGNED, 204: {"description": "Nothing to check now"}},
+)
 async def claim_assignment(
     caller: SignedBy,
     checks: Desk,
@@ -69,15 +107,28 @@ async def claim_assignment(
     )
 
 
-@router.get("/evidence/{digest}", summary="An evidence bundle, for a verifier assigned to it")
+@router.get(
+    "/evidence/{digest}",
+    summary="An evidence bundle, for a verifier assigned to it",
+    response_class=Response,
+    responses={**SIGNED, 404: {"model": ErrorBody}, 200: {"content": {"application/octet-stream": {}}}},
+)
 async def get_evidence(
-    digest: Annotated[str, Query(pattern=HEX_KEY)] | str, caller: SignedBy, checks: Desk
+    digest: Annotated[str, Path(pattern=HEX_KEY, description="Hex digest of the bundle")],
+    caller: SignedBy,
+    checks: Desk,
 ) -> Response:
     body = await run_in_threadpool(checks.evidence, caller, digest)
     return Response(body, media_type="application/octet-stream")
 
 
-@router.post("/verdicts", summary="Submit a signed verdict on an assignment (signed by its verifier)")
+@router.post(
+    "/verdicts",
+    summary="Submit a signed verdict on an assignment (signed by its verifier)",
+    response_model=VerdictAccepted,
+    responses=SIGNED,
+    openapi_extra=_binary_body("application/octet-stream", "A signed Verdict envelope (msgpack [body, signature])"),
+)
 async def submit_verdict(request: Request, caller: SignedBy, checks: Desk) -> JSONResponse:
     wire = await request.body()
     try:
@@ -90,22 +141,30 @@ async def submit_verdict(request: Request, caller: SignedBy, checks: Desk) -> JS
     return JSONResponse({"status": result.status, "phase": result.phase, "outcome": result.outcome})
 
 
-@router.get("/verdicts", summary="Verdicts, newest first, optionally about one server")
+@router.get("/verdicts", summary="Verdicts, newest first; about one server, by one verifier, or of one outcome")
 def list_verdicts(
-    request: Request,
-    server: Annotated[str | None, Query(pattern=HEX_KEY, description="hex public key of a server")] = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-) -> list[dict[str, Any]]:
-    query = select(VerdictRow).order_by(VerdictRow.event_seq.desc()).limit(limit)
-    if server is not None:
-        query = query.where(VerdictRow.server_key == server)
-    with request.app.state.engine.connect() as connection:
-        return [dict(row) for row in connection.execute(query).mappings()]
+    engine: LedgerEngine,
+    server: KeyQuery = None,
+    verifier: Annotated[str | None, Query(pattern=HEX_KEY, description="Hex key of a verifier")] = None,
+    outcome: Annotated[str | None, Query(pattern="^(pass|fail|invalid_evidence)$")] = None,
+    cursor: Cursor = None,
+    limit: Limit = 100,
+) -> Page[VerdictOut]:
+    filters = {VerdictRow.server_key: server, VerdictRow.verifier_key: verifier, VerdictRow.outcome: outcome}
+    return Page[VerdictOut].model_validate(
+        newest_first(engine, "verdicts", VerdictRow.event_seq, filters, cursor, limit)
+    )
 
 
-@router.get("/challenges/{challenge_id}", summary="A challenge: its phase, outcome, assignments and verdicts")
-def get_challenge(request: Request, challenge_id: str) -> dict[str, Any]:
-    with request.app.state.engine.connect() as connection:
+@router.get(
+    "/challenges/{challenge_id}",
+    summary="A challenge: its phase, outcome, assignments and verdicts",
+    responses={404: {"model": ErrorBody}},
+)
+def get_challenge(
+    engine: LedgerEngine, challenge_id: Annotated[str, Path(pattern=HEX_ID, description="Hex challenge id")]
+) -> ChallengeDetail:
+    with engine.connect() as connection:
         row = (
             connection.execute(select(ChallengeRow).where(ChallengeRow.challenge_id == challenge_id)).mappings().first()
         )
@@ -117,54 +176,67 @@ def get_challenge(request: Request, challenge_id: str) -> dict[str, Any]:
         verdicts = connection.execute(
             select(VerdictRow).where(VerdictRow.challenge_id == challenge_id).order_by(VerdictRow.event_seq)
         ).mappings()
-        return _challenge_json(dict(row)) | {
+        detail = _challenge_json(dict(row)) | {
             "assignments": [dict(a) for a in assignments],
             "verdicts": [dict(v) for v in verdicts],
         }
+    return ChallengeDetail.model_validate(detail)
 
 
-@router.get("/challenges", summary="Challenges, newest first, optionally about one server")
+@router.get("/challenges", summary="Challenges, newest first; about one server, in one phase, of one outcome")
 def list_challenges(
-    request: Request,
-    server: Annotated[str | None, Query(pattern=HEX_KEY)] = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-) -> list[dict[str, Any]]:
-    query = select(ChallengeRow).order_by(ChallengeRow.event_seq.desc()).limit(limit)
-    if server is not None:
-        query = query.where(ChallengeRow.server_key == server)
-    with request.app.state.engine.connect() as connection:
-        return [_challenge_json(dict(row)) for row in connection.execute(query).mappings()]
+    engine: LedgerEngine,
+    server: KeyQuery = None,
+    phase: Annotated[str | None, Query(pattern="^(initial|audit|dispute|decided)$")] = None,
+    outcome: Annotated[str | None, Query(pattern="^(pass|fail|invalid_evidence)$")] = None,
+    cursor: Cursor = None,
+    limit: Limit = 100,
+) -> Page[ChallengeOut]:
+    filters = {ChallengeRow.server_key: server, ChallengeRow.phase: phase, ChallengeRow.outcome: outcome}
+    found = newest_first(
+        engine, "challenges", ChallengeRow.event_seq, filters, cursor, limit, lambda _, row: _challenge_json(row)
+    )
+    return Page[ChallengeOut].model_validate(found)
 
 
-@router.get("/disputes", summary="Disputes with each verifier's vote and the outcome")
+@router.get("/disputes", summary="Disputes, newest first, with each verifier's vote and the outcome")
 def list_disputes(
-    request: Request,
+    engine: LedgerEngine,
     state: Annotated[str | None, Query(pattern="^(open|closed)$")] = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-) -> list[dict[str, Any]]:
-    query = select(DisputeRow).order_by(DisputeRow.opened_seq.desc()).limit(limit)
-    if state is not None:
-        query = query.where(DisputeRow.state == state)
-    out = []
-    with request.app.state.engine.connect() as connection:
-        for dispute in connection.execute(query).mappings():
-            challenge = connection.execute(
-                select(ChallengeRow.evidence_digest).where(ChallengeRow.challenge_id == dispute["challenge_id"])
-            ).scalar()
-            votes = connection.execute(
-                select(VerdictRow.verifier_key, VerdictRow.outcome, VerdictRow.round, VerdictRow.max_rel_error)
-                .where(VerdictRow.challenge_id == dispute["challenge_id"])
-                .order_by(VerdictRow.event_seq)
-            ).mappings()
-            out.append(dict(dispute) | {"evidence_digest": challenge, "votes": [dict(v) for v in votes]})
-    return out
+    server: KeyQuery = None,
+    cursor: Cursor = None,
+    limit: Limit = 100,
+) -> Page[DisputeOut]:
+    filters = {DisputeRow.state: state, DisputeRow.server_key: server}
+    return Page[DisputeOut].model_validate(
+        newest_first(engine, "disputes", DisputeRow.opened_seq, filters, cursor, limit, dispute_json)
+    )
+
+
+def dispute_json(connection: Connection, dispute: dict[str, Any]) -> dict[str, Any]:
+    """A dispute with the evidence it is about and every verifier's vote (for the API and the dashboard)."""
+    challenge_id = dispute["challenge_id"]
+    digest = connection.execute(
+        select(ChallengeRow.evidence_digest).where(ChallengeRow.challenge_id == challenge_id)
+    ).scalar()
+    votes = connection.execute(
+        select(VerdictRow.verifier_key, VerdictRow.outcome, VerdictRow.round, VerdictRow.max_rel_error)
+        .where(VerdictRow.challenge_id == challenge_id)
+        .order_by(VerdictRow.event_seq)
+    ).mappings()
+    return dispute | {"evidence_digest": digest, "votes": [dict(v) for v in votes]}
 
 
 @router.get("/verifiers", summary="Verifiers with their reliability (agreement with decided outcomes)")
-def list_verifiers(request: Request) -> list[dict[str, Any]]:
-    with request.app.state.engine.connect() as connection:
-        rows = connection.execute(select(VerifierRow).order_by(VerifierRow.first_seq)).mappings()
-        return [dict(r) | {"reliability": reliability(r["agreements"], r["disagreements"])} for r in rows]
+def list_verifiers(engine: LedgerEngine, cursor: Cursor = None, limit: Limit = 100) -> Page[VerifierOut]:
+    query = select(VerifierRow).order_by(VerifierRow.public_key).limit(limit + 1)
+    after = decode_cursor("verifiers", cursor, str)
+    if after is not None:
+        query = query.where(VerifierRow.public_key > after)
+    with engine.connect() as connection:
+        rows = connection.execute(query).mappings()
+        items = [dict(r) | {"reliability": reliability(r["agreements"], r["disagreements"])} for r in rows]
+    return Page[VerifierOut].model_validate(page("verifiers", items, limit, lambda v: v["public_key"]))
 
 
 def _challenge_json(row: dict[str, Any]) -> dict[str, Any]:

@@ -8,7 +8,6 @@ so servers, clients and verifiers holding the same files agree on it whatever dt
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -65,8 +64,3 @@ class Checkpoint:
         for name in sorted(tensors):
             parts += [name.encode(), b"\x00", fingerprint(tensors[name]).digest]
         return blake2b_256(*parts)
-
-
-def span_digest(layer_digests: Sequence[bytes]) -> bytes:
-    """The weights digest of consecutive blocks, from their block digests in order."""
-    return blake2b_256(b"swarmtrust/span/v1", *layer_digests)

@@ -13,8 +13,9 @@ from typing import Any
 import torch
 from transformers import AutoConfig, DynamicCache
 
+from node.digests import span_digest
 from node.errors import SwarmtrustError
-from node.model.checkpoint import LAYER_PREFIX, Checkpoint, span_digest
+from node.model.checkpoint import LAYER_PREFIX, Checkpoint
 from node.model.families import family_of
 from node.model.source import ModelSource
 

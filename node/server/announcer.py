@@ -12,6 +12,7 @@ import nacl.signing
 from node.announcements import ServerAnnouncement
 from node.dht import to_dht_value
 from node.model.span import Span
+from node.server.registration import LedgerRegistration
 from node.signing import sign_record
 from node.tensors import wire_dtype
 
@@ -20,7 +21,16 @@ log = logging.getLogger(__name__)
 
 class Announcer:
     def __init__(
-        self, dht: Any, key: nacl.signing.SigningKey, span: Span, *, name: str, throughput: float, ttl: float
+        self,
+        dht: Any,
+        key: nacl.signing.SigningKey,
+        span: Span,
+        *,
+        name: str,
+        throughput: float,
+        ttl: float,
+        ledger: LedgerRegistration | None = None,
+        ledger_period: float = 60.0,
     ) -> None:
         self._dht = dht
         self._key = key
@@ -29,8 +39,11 @@ class Announcer:
         self._throughput = throughput
         self._ttl = ttl
         self._dtype = wire_dtype(next(span.layers[0].parameters()))
+        self._ledger = ledger
+        self._ledger_period = ledger_period
+        self._ledger_due = 0.0  # monotonic time of the next heartbeat to the ledger
 
-    def announcement(self, state: str) -> ServerAnnouncement:
+    def announcement(self, state: str, ttl: float | None = None) -> ServerAnnouncement:
         now = time.time_ns() // 1_000_000
         return ServerAnnouncement(
             server_key=bytes(self._key.verify_key),
@@ -44,7 +57,7 @@ class Announcer:
             throughput=self._throughput,
             state=state,
             announced_ms=now,
-            expires_ms=now + int(self._ttl * 1000),
+            expires_ms=now + int((ttl or self._ttl) * 1000),
         )
 
     async def announce(self, state: str = "online") -> None:
@@ -60,11 +73,19 @@ class Announcer:
                 "some DHT peers did not store the announcement (stored for %d of %d blocks)", sum(results), len(results)
             )
 
+    async def tell_ledger(self, state: str, *, force: bool = False) -> None:
+        """Announce to the ledger when a heartbeat is due (or ``force``); valid for three heartbeats."""
+        if self._ledger is None or (not force and time.monotonic() < self._ledger_due):
+            return
+        self._ledger_due = time.monotonic() + self._ledger_period
+        await self._ledger.post_async(self.announcement(state, ttl=3 * self._ledger_period))
+
     async def run(self, period: float) -> None:
         """Re-announce every ``period`` seconds until cancelled."""
         while True:
             try:
                 await self.announce("online")
+                await self.tell_ledger("online")
             except Exception:  # a DHT hiccup must not stop the server; the next round retries
                 log.exception("announcing in the DHT failed; retrying in %.0f s", period)
             await asyncio.sleep(period)

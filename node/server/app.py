@@ -22,6 +22,7 @@ from node.server.announcer import Announcer
 from node.server.config import ServerConfig
 from node.server.handler import BlockServer
 from node.server.receipting import ReceiptSigner
+from node.server.registration import LedgerRegistration
 from node.tensors import wire_dtype
 
 log = logging.getLogger(__name__)
@@ -69,10 +70,19 @@ async def _serve(config: ServerConfig, key: Any, span: Span, throughput: float, 
     )
     await p2p.add_protobuf_handler(FORWARD_HANDLER, server.rpc_forward, runtime_pb2.ExpertRequest)
     public_key = bytes(key.verify_key).hex()
+    ledger = LedgerRegistration(config.ledger_url, key) if config.ledger_url else None
     announcer = Announcer(
-        dht, key, span, name=config.name or f"server-{public_key[:8]}", throughput=throughput, ttl=config.announce_ttl
+        dht,
+        key,
+        span,
+        name=config.name or f"server-{public_key[:8]}",
+        throughput=throughput,
+        ttl=config.announce_ttl,
+        ledger=ledger,
+        ledger_period=config.ledger_period,
     )
     await announcer.announce("online")
+    await announcer.tell_ledger("online", force=True)
     announcing = asyncio.create_task(announcer.run(config.announce_period))
 
     stop = asyncio.Event()
@@ -99,4 +109,10 @@ async def _serve(config: ServerConfig, key: Any, span: Span, throughput: float, 
         await asyncio.wait_for(announcer.announce("offline"), timeout=5)
     except (TimeoutError, OSError):
         log.warning("could not mark this server offline in the DHT; its record expires on its own")
+    if ledger is not None:
+        try:
+            await asyncio.wait_for(announcer.tell_ledger("offline", force=True), timeout=15)
+        except TimeoutError:
+            log.warning("could not mark this server offline at the ledger; its announcement expires on its own")
+        ledger.close()
     log.info("server %s stopped", public_key[:16])

@@ -34,3 +34,5 @@ class ServerConfig:
     announce_ttl: float = 30.0  # an announcement expires this many seconds after it is made
     receipts: bool = True  # False only for the receipt-overhead benchmark
     torch_threads: int | None = None  # intra-op threads for torch (default: torch's own choice)
+    ledger_url: str | None = None  # the ledger service to announce this server to, besides the DHT
+    ledger_period: float = 60.0  # heartbeat to the ledger once in this many seconds

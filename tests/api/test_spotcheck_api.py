@@ -59,7 +59,7 @@ def test_unsigned_wrongly_signed_stale_and_replayed_requests_are_refused(api_url
     assert first.status_code == 201, first.text
     replayed = httpx.post(url, content=body, headers=headers)
     assert replayed.status_code == 401 and replayed.json()["error"]["code"] == "replayed"
-    assert httpx.get(f"{api_url}/api/v1/challenges").json()[0]["challenge_id"] == first.json()["challenge_id"]
+    assert httpx.get(f"{api_url}/api/v1/challenges").json()["items"][0]["challenge_id"] == first.json()["challenge_id"]
 
 
 def test_a_challenge_is_submitted_by_its_own_submitter(api_url: str) -> None:
@@ -67,7 +67,7 @@ def test_a_challenge_is_submitted_by_its_own_submitter(api_url: str) -> None:
     with LedgerApi(api_url, VERIFIER) as someone_else, pytest.raises(LedgerApiError) as refused:
         someone_else.request("POST", "/challenges", body, "application/x-msgpack")
     assert refused.value.status == 403
-    assert httpx.get(f"{api_url}/api/v1/challenges").json() == []
+    assert httpx.get(f"{api_url}/api/v1/challenges").json() == {"items": [], "next_cursor": None}
 
 
 def test_claim_evidence_and_verdict_round_trip(api_url: str) -> None:
@@ -86,7 +86,7 @@ def test_claim_evidence_and_verdict_round_trip(api_url: str) -> None:
             stranger.evidence(claimed["challenge"]["evidence_digest"])
     assert forbidden.value.status == 403, "evidence (activations) goes only to assigned verifiers"
     assert httpx.get(f"{api_url}/api/v1/verdicts", params={"server": "zz"}).status_code == 422
-    assert httpx.get(f"{api_url}/api/v1/disputes").json() == []
+    assert httpx.get(f"{api_url}/api/v1/disputes").json()["items"] == []
 
 
 def test_reputation_is_published_per_server_and_per_model(api_url: str) -> None:

@@ -22,6 +22,7 @@ TABLES = {
     "events", "chain_head", "servers", "receipts", "alembic_version",
     "challenges", "assignments", "verdicts", "disputes", "verifiers", "submitters",
     "evidence", "verifier_presence", "seen_requests", "reputations", "reputation_cohort",
+    "server_directory", "server_presence", "admin_actions", "audit_runs",
 }  # fmt: skip
 VIEWS = {"receipts_per_server_day", "server_event_history"}
 

@@ -83,6 +83,24 @@ def test_trust_is_the_lower_bound_of_the_long_posterior() -> None:
     assert view["interval"][1] == pytest.approx(scipy_beta.ppf(0.95, rep.long.alpha, rep.long.beta))
 
 
+@settings(max_examples=100, deadline=None)
+@given(
+    outcomes=st.lists(st.tuples(st.booleans(), st.floats(0.1, 3.0)), max_size=40),
+    idle_days=st.floats(0, 200),
+)
+def test_what_clients_read_agrees_with_the_reputation_it_describes(
+    outcomes: list[tuple[bool, float]], idle_days: float
+) -> None:
+    rep = newcomer(0.8, 0)
+    for index, (honest, weight) in enumerate(outcomes):
+        rep = observe(rep, honest, weight, index * 1000)
+    now = len(outcomes) * 1000 + int(idle_days * DAY_MS)
+    view = describe(rep, now)
+    assert view["state"] == rep.state()
+    assert view["trust"] == rep.trust(now)
+    assert view["spot_check_rate"] == rep.spot_check_rate(now)
+
+
 def test_a_flood_of_cheating_newcomers_lowers_the_prior_of_the_next() -> None:
     cohort, cohort_ms = COHORT_START, 0
     honest_prior = newcomer_prior_mean(cohort, 0)

@@ -10,10 +10,8 @@ import pytest
 
 from ledger.spotchecks import SpotCheckError, SpotCheckPolicy, SpotChecks
 from ledger.store import Ledger
-from node.challenges import Verdict
 from node.evidence import Evidence
-from node.signing import sign_record
-from tests.builders import challenge_for, evidence_session, new_key
+from tests.builders import challenge_for, evidence_session, new_key, signed_verdict
 from tests.ledger.tampering import scalar
 
 SERVER, CLIENT, LEDGER = new_key(), new_key(), new_key()
@@ -52,25 +50,7 @@ def submit(checks: SpotChecks, steps: int = 4) -> tuple[str, Any]:
 
 
 def verdict(verifier: Any, claimed: Any, outcome: str, clock: Clock) -> bytes:
-    a = claimed.assignment.record
-    return sign_record(
-        Verdict(
-            verifier_key=bytes(verifier.verify_key),
-            assignment_id=a.assignment_id,
-            challenge_id=a.challenge_id,
-            evidence_digest=bytes.fromhex(claimed.challenge["evidence_digest"]),
-            server_key=a.server_key,
-            outcome=outcome,
-            steps_checked=4,
-            worst_step=0,
-            max_rel_error=0.0 if outcome == "pass" else 0.5,
-            mean_rel_error=0.0,
-            max_rel_threshold=1e-4,
-            mean_rel_threshold=1e-5,
-            decided_ms=clock.now,
-        ),
-        verifier,
-    ).to_wire()
+    return signed_verdict(verifier, claimed, outcome, clock.now)
 
 
 def test_a_challenge_brings_its_receipts_and_evidence(ledger: Ledger, clock: Clock) -> None:

@@ -36,7 +36,16 @@ class Live:
     stalled_challenge: str
 
     def api(self, path: str, **params: Any) -> Any:
-        return httpx.get(f"{self.swarm.api_url}/api/v1{path}", params=params, timeout=30).json()
+        """A GET of the REST API; for a list, every item of every page."""
+        answer = httpx.get(f"{self.swarm.api_url}/api/v1{path}", params=params, timeout=30).json()
+        if not (isinstance(answer, dict) and "items" in answer and "next_cursor" in answer):
+            return answer
+        items = answer["items"]
+        while answer["next_cursor"] is not None:
+            params["cursor"] = answer["next_cursor"]
+            answer = httpx.get(f"{self.swarm.api_url}/api/v1{path}", params=params, timeout=30).json()
+            items += answer["items"]
+        return items
 
 
 def generate(

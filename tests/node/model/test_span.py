@@ -3,7 +3,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from node.model.checkpoint import Checkpoint, span_digest
+from node.digests import span_digest
+from node.model.checkpoint import Checkpoint
 from node.model.head import ModelHead
 from node.model.span import CacheState, Span, SpanError
 from tests.node.swarm_helpers import PROMPT, local_reference, relative_error, tiny

@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 from transformers import AutoTokenizer
 
-from node.model.checkpoint import Checkpoint, span_digest
+from node.digests import span_digest
+from node.model.checkpoint import Checkpoint
 from node.model.source import ModelNotFoundError, resolve_model
 from node.model.tiny import VOCAB_SIZE, ensure_tiny_model
 from node.settings import NodeSettings

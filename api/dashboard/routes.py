@@ -1,0 +1,186 @@
+"""Dashboard pages and form actions, behind the administrator's session cookie (see ``api.admin_auth``)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+
+from api.admin_auth import SESSION_COOKIE, SESSION_SECONDS, AdminCredentials
+from api.administration import act
+from api.dashboard import views
+from api.deps import KeyPath, now_ms
+from api.errors import ApiError
+from ledger.directory import run_audit
+from ledger.errors import RequestRefusedError
+
+HERE = Path(__file__).parent
+templates = Jinja2Templates(directory=HERE / "templates")  # autoescapes .html: names are untrusted text
+router = APIRouter(prefix="/dashboard", include_in_schema=False)
+SECURITY_HEADERS = {
+    # Nothing inline runs or styles, even if some text slipped past escaping.
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+    "frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+
+
+def static_files() -> StaticFiles:
+    return StaticFiles(directory=HERE / "static")
+
+
+def _time(ms: int | None) -> str:
+    if ms is None:
+        return "—"
+    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+templates.env.filters["time"] = _time
+templates.env.filters["short"] = lambda key: f"{key[:12]}…" if key else "—"
+
+
+def _admin_enabled(request: Request) -> AdminCredentials:
+    admin: AdminCredentials | None = request.app.state.admin
+    if admin is None:
+        raise ApiError(503, "admin_disabled", "the dashboard is off: start the service with SWARMTRUST_ADMIN_TOKEN set")
+    return admin
+
+
+def logged_in(request: Request) -> AdminCredentials:
+    """The administrator of a valid session; anyone else is sent to the login page."""
+    admin = _admin_enabled(request)
+    if not admin.session_valid(request.cookies.get(SESSION_COOKIE)):
+        raise HTTPException(303, "log in first", headers={"Location": "/dashboard/login"})
+    return admin
+
+
+LoggedIn = Annotated[AdminCredentials, Depends(logged_in)]
+
+
+def render(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
+    admin: AdminCredentials | None = request.app.state.admin
+    cookie = request.cookies.get(SESSION_COOKIE)
+    csrf = admin.csrf_token(cookie) if admin is not None and cookie else ""
+    response = templates.TemplateResponse(
+        request,
+        template,
+        {"csrf": csrf, "refresh": request.app.state.dashboard_refresh_seconds, "now": now_ms(), **context},
+        status_code=status,
+    )
+    response.headers.update(SECURITY_HEADERS)
+    return response
+
+
+def _check_csrf(request: Request, admin: AdminCredentials, offered: str) -> None:
+    cookie = request.cookies.get(SESSION_COOKIE, "")
+    if not admin.csrf_valid(cookie, offered):
+        raise ApiError(403, "bad_csrf_token", "this form is stale or was not sent by the dashboard; reload the page")
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_page(request: Request) -> HTMLResponse:
+    _admin_enabled(request)
+    return render(request, "login.html")
+
+
+@router.post("/login", response_class=HTMLResponse)
+def login(request: Request, token: Annotated[str, Form(max_length=1024)] = "") -> Response:
+    admin = _admin_enabled(request)
+    if not token or not admin.token_matches(token):
+        return render(request, "login.html", status=401, error="That is not the administrator token.")
+    response = RedirectResponse("/dashboard", status_code=303)
+    response.set_cookie(
+        SESSION_COOKIE,
+        admin.new_session(),
+        max_age=SESSION_SECONDS,
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+        path="/dashboard",
+    )
+    return response
+
+
+@router.post("/logout")
+def logout(request: Request, admin: LoggedIn, csrf: Annotated[str, Form(max_length=200)] = "") -> Response:
+    _check_csrf(request, admin, csrf)
+    response = RedirectResponse("/dashboard/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/dashboard")
+    return response
+
+
+@router.get("", response_class=HTMLResponse)
+def overview(request: Request, admin: LoggedIn) -> HTMLResponse:
+    engine = request.app.state.engine
+    with engine.connect() as connection:
+        page = views.overview(connection, engine, now_ms())
+    return render(request, "overview.html", **page)
+
+
+@router.get("/servers", response_class=HTMLResponse)
+def servers(request: Request, admin: LoggedIn) -> HTMLResponse:
+    with request.app.state.engine.connect() as connection:
+        rows = views.all_servers(connection, now_ms())
+    return render(request, "servers.html", servers=rows, truncated=len(rows) >= views.MAX_ROWS)
+
+
+@router.get("/servers/{key}", response_class=HTMLResponse)
+def server(request: Request, admin: LoggedIn, key: KeyPath, done: str | None = None) -> HTMLResponse:
+    with request.app.state.engine.connect() as connection:
+        page = views.server_page(connection, key, now_ms())
+        names = views.names(connection)
+    if page is None:
+        return render(request, "message.html", status=404, title="Unknown server", message=f"No server {key}.")
+    return render(request, "server.html", names=names, done=done, **page)
+
+
+@router.post("/servers/{key}/action")
+async def server_action(
+    request: Request,
+    admin: LoggedIn,
+    key: KeyPath,
+    action: Annotated[str, Form(pattern="^(quarantine|release)$")],
+    reason: Annotated[str, Form(max_length=400)] = "",
+    csrf: Annotated[str, Form(max_length=200)] = "",
+) -> Response:
+    _check_csrf(request, admin, csrf)
+    engine, key_signing = request.app.state.engine, request.app.state.ledger_signing_key
+    try:
+        await run_in_threadpool(
+            act, engine, key_signing, action=action, server_key=key, reason=reason, admin=admin.name
+        )
+    except RequestRefusedError as exc:  # e.g. no reason given: show the page again, saying what is missing
+        with engine.connect() as connection:
+            page, names = views.server_page(connection, key, now_ms()), views.names(connection)
+        return render(request, "server.html", status=400, names=names, error=str(exc), **(page or {}))
+    return RedirectResponse(f"/dashboard/servers/{key}?done={action}", status_code=303)
+
+
+@router.get("/disputes", response_class=HTMLResponse)
+def disputes(request: Request, admin: LoggedIn) -> HTMLResponse:
+    with request.app.state.engine.connect() as connection:
+        rows, names = views.disputes(connection), views.names(connection)
+    return render(request, "disputes.html", disputes=rows, names=names)
+
+
+@router.get("/verifiers", response_class=HTMLResponse)
+def verifiers(request: Request, admin: LoggedIn) -> HTMLResponse:
+    with request.app.state.engine.connect() as connection:
+        rows = views.verifiers(connection)
+    return render(request, "verifiers.html", verifiers=rows)
+
+
+@router.post("/audit")
+async def audit(request: Request, admin: LoggedIn, csrf: Annotated[str, Form(max_length=200)] = "") -> Response:
+    _check_csrf(request, admin, csrf)
+    await run_in_threadpool(run_audit, request.app.state.engine)
+    return RedirectResponse("/dashboard", status_code=303)

@@ -1,0 +1,382 @@
+"""The shapes of the REST API's answers: what the OpenAPI document promises, with examples.
+
+Keys and digests are lowercase hex (64 characters for a 32-byte key, 32 for a 16-byte id); times are
+integer milliseconds since the Unix epoch; binary bodies inside JSON are base64.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+T = TypeVar("T")
+
+KEY_EXAMPLE = "3b6a27bcceb6a42d62a3a8d02a6f0d73653215771de243a63ac048a18b59da29"
+ID_EXAMPLE = "9f86d081884c7d659a2feaa0c55ad015"
+
+
+HASH_EXAMPLE = "5d41402abc4b2a76b9719d911017c592ae4e0f1c1e6a3b2c9fcd0e9f7a1b2c3d"
+MS_EXAMPLE = 1_795_000_000_000
+BASE64_EXAMPLE = "kqRzd2FybXRydXN0"
+# Examples of fields by name, for every field that does not give its own: the naming conventions of this
+# module (``*_key`` hex keys, ``*_id`` hex ids, ``*_ms`` times, ...) make one example serve every schema.
+EXAMPLES_BY_NAME: dict[str, Any] = {
+    "model_id": "tiny",
+    "seq": 42,
+    "dtype": "float32",
+    "name": "gpu-box-7",
+    "block_start": 0,
+    "block_end": 4,
+    "throughput": 812.5,
+    "round": "initial",
+    "outcome": "pass",
+    "status": "accepted",
+    "action": "quarantine",
+    "reason": "operator reported a faulty GPU",
+    "message": "receipt signature does not verify",
+    "where": "reputations",
+    "input_shape": [1, 1, 4096],
+    "output_shape": [1, 1, 4096],
+    "interval": [0.91, 0.99],
+    "trust": 0.93,
+    "spot_check_rate": 0.42,
+    "reliability": 0.95,
+    "max_rel_error": 2.4e-7,
+    "mean_rel_error": 3.1e-8,
+    "announced_state": "online",
+    "payload": BASE64_EXAMPLE,
+    "signature": BASE64_EXAMPLE,
+    "signed_assignment": BASE64_EXAMPLE,
+    "next_cursor": "eyJrIjoiM2I2YSJ9",
+}
+SUFFIX_EXAMPLES: tuple[tuple[str, Any], ...] = (
+    ("_key", KEY_EXAMPLE),
+    ("signer", KEY_EXAMPLE),
+    ("_id", ID_EXAMPLE),
+    ("receipt", ID_EXAMPLE),
+    ("replaces", ID_EXAMPLE),
+    ("_ms", MS_EXAMPLE),
+    ("digest", HASH_EXAMPLE),
+    ("hash", HASH_EXAMPLE),
+    ("_seq", 42),
+)
+TYPE_EXAMPLES: dict[str, Any] = {"integer": 3, "number": 0.5, "boolean": True, "string": "text"}
+
+
+def _field_examples(schema: dict[str, Any]) -> None:
+    """Give each property of a model's JSON schema an example, unless it has one or is another model."""
+    for name, prop in schema.get("properties", {}).items():
+        nested = "$ref" in prop or "$ref" in prop.get("items", {}) or "additionalProperties" in prop
+        if "examples" in prop or nested:
+            continue
+        if name in EXAMPLES_BY_NAME:
+            example = EXAMPLES_BY_NAME[name]
+        else:
+            example = next((e for suffix, e in SUFFIX_EXAMPLES if name.endswith(suffix)), None)
+            if example is None:
+                kinds = [k.get("type") for k in prop.get("anyOf", [prop]) if k.get("type") != "null"]
+                example = TYPE_EXAMPLES.get(kinds[0] if kinds else "")
+        if example is not None:
+            prop["examples"] = [example]
+
+
+class Schema(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_field_examples)
+
+
+class ErrorDetail(Schema):
+    code: str = Field(description="A stable name for the error, e.g. not_found, unauthorized, invalid_request")
+    message: str = Field(description="What went wrong and what to do about it")
+
+
+class ErrorBody(Schema):
+    """Every error the API answers with has this one shape."""
+
+    error: ErrorDetail
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"error": {"code": "not_found", "message": "no server " + KEY_EXAMPLE}}]}
+    )
+
+
+# What any operation of the API may answer besides its own outcomes, documented on every router.
+COMMON_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorBody, "description": "Malformed request: an unreadable body, or a cursor not given out here"},
+    413: {"model": ErrorBody, "description": "The body is over the service's size limit"},
+    422: {"model": ErrorBody, "description": "A parameter or field out of range or of the wrong type"},
+}
+
+
+class Page(Schema, Generic[T]):
+    """One page of a list; pass ``next_cursor`` back as ``cursor`` for the next page (null: the last page)."""
+
+    items: list[T]
+    next_cursor: str | None = Field(description="Opaque; absent on the last page")
+
+
+# --- reputation -----------------------------------------------------------------------------------------
+
+
+class Posterior(Schema):
+    alpha: float
+    beta: float
+
+
+class ReputationView(Schema):
+    state: str = Field(description="newcomer, trusted or quarantined", examples=["trusted"])
+    trust: float = Field(description="5% credible lower bound of the long posterior (0 when quarantined)")
+    interval: list[float] = Field(description="[5%, 95%] credible bounds of the long posterior")
+    posterior: Posterior = Field(description="The long-horizon Beta posterior, decayed to now")
+    short_posterior: Posterior = Field(description="The short-horizon posterior that triggers quarantine")
+    spot_check_rate: float = Field(description="Share of this server's sessions clients should challenge")
+    checks: int
+    passes: int
+    fails: int
+    consecutive_passes: int
+
+
+class ServerReputation(ReputationView):
+    server_key: str = Field(examples=[KEY_EXAMPLE])
+    checked: bool = Field(description="False: never checked, so this is today's newcomer prior")
+    model_id: str | None = None
+
+
+class ReputationBatch(Schema):
+    model_id: str | None = Field(description="The model asked for, if any")
+    as_of_ms: int
+    newcomer: ReputationView = Field(description="What a server never checked gets today")
+    servers: dict[str, ReputationView] = Field(description="By hex server key")
+
+
+# --- servers --------------------------------------------------------------------------------------------
+
+
+class ServerOut(Schema):
+    public_key: str = Field(examples=[KEY_EXAMPLE])
+    name: str | None = Field(description="Chosen by the operator: untrusted text")
+    model_id: str | None
+    block_start: int | None
+    block_end: int | None = Field(description="Exclusive")
+    dtype: str | None
+    throughput: float | None = Field(description="Tokens per second the server announced (self-reported)")
+    announced_state: str | None = Field(description="online or offline, as the server last announced")
+    online: bool = Field(description="Announced online, and the announcement has not expired")
+    last_seen_ms: int | None
+    receipts: int = Field(description="Receipts of this server in the ledger")
+    last_receipt_ms: int | None
+    checked: bool
+    reputation: ReputationView
+
+
+class AnnouncementResult(Schema):
+    status: str = Field(description="recorded (an event), refreshed (liveness only) or stale (older than ours)")
+    seq: int | None
+
+
+# --- receipts and events --------------------------------------------------------------------------------
+
+
+class ReceiptOut(Schema):
+    receipt_id: str = Field(examples=[ID_EXAMPLE])
+    seq: int = Field(description="The ledger event holding it")
+    digest: str
+    session_id: str
+    step: int
+    server_key: str
+    model_id: str
+    weights_digest: str
+    block_start: int
+    block_end: int
+    dtype: str
+    input_digest: str
+    input_shape: list[int]
+    output_digest: str
+    output_shape: list[int]
+    prev_receipt: str | None
+    client_nonce: str
+    timestamp_ms: int
+
+
+class ReceiptResult(Schema):
+    index: int = Field(description="Position in the submitted batch")
+    status: str = Field(description="accepted, duplicate or rejected")
+    receipt_id: str | None
+    seq: int | None
+    reason: str | None = Field(description="For rejections: malformed, too_large, bad_signature, conflict, ...")
+    message: str | None
+    signed_ms: int | None = Field(description="The receipt's own timestamp, for accepted receipts")
+
+
+class ReceiptBatchResult(Schema):
+    accepted: int
+    duplicate: int
+    rejected: int
+    results: list[ReceiptResult]
+
+
+class EventOut(Schema):
+    seq: int
+    kind: str = Field(examples=["receipt"])
+    signer: str = Field(description="Hex key that signed the record")
+    subject: str | None = Field(description="The server the event is about, if any")
+    recorded_ms: int
+    prev_hash: str
+    hash: str
+    payload: str = Field(description="Base64 of the record's canonical body, as signed")
+    signature: str = Field(description="Base64 Ed25519 signature over the record's domain prefix and body")
+
+
+# --- spot checks ----------------------------------------------------------------------------------------
+
+
+class ChallengeOut(Schema):
+    challenge_id: str = Field(examples=[ID_EXAMPLE])
+    seq: int | None
+    submitter_key: str
+    server_key: str
+    model_id: str
+    session_id: str
+    block_start: int
+    block_end: int
+    dtype: str
+    first_step: int
+    steps: int
+    evidence_digest: str
+    submitted_ms: int
+    phase: str = Field(description="initial, audit, dispute or decided")
+    verifiers_wanted: int
+    outcome: str | None = Field(description="pass, fail or invalid_evidence once decided")
+    outcome_seq: int | None
+
+
+class AssignmentOut(Schema):
+    assignment_id: str
+    event_seq: int
+    challenge_id: str
+    server_key: str
+    verifier_key: str
+    round: str
+    replaces: str | None
+    assigned_ms: int
+    deadline_ms: int
+    state: str = Field(description="open, answered or replaced")
+
+
+class VerdictOut(Schema):
+    assignment_id: str
+    event_seq: int
+    challenge_id: str
+    verifier_key: str
+    server_key: str
+    round: str
+    outcome: str
+    steps_checked: int
+    worst_step: int
+    max_rel_error: float
+    mean_rel_error: float
+    decided_ms: int
+
+
+class ChallengeDetail(ChallengeOut):
+    assignments: list[AssignmentOut]
+    verdicts: list[VerdictOut]
+
+
+class Vote(Schema):
+    verifier_key: str
+    outcome: str
+    round: str
+    max_rel_error: float
+
+
+class DisputeOut(Schema):
+    challenge_id: str
+    server_key: str
+    opened_seq: int
+    verifiers_wanted: int
+    state: str = Field(description="open or closed")
+    outcome: str | None
+    closed_seq: int | None
+    evidence_digest: str | None
+    votes: list[Vote]
+
+
+class VerifierOut(Schema):
+    public_key: str
+    first_seq: int
+    assignments: int
+    verdicts: int
+    agreements: int
+    disagreements: int
+    reliability: float = Field(description="Posterior mean of agreeing with decided outcomes, Beta(2, 1) prior")
+
+
+class ClaimedAssignment(Schema):
+    assignment_id: str
+    challenge_id: str
+    server_key: str
+    round: str
+    deadline_ms: int
+    signed_assignment: str = Field(description="Base64 of the ledger-signed assignment")
+    challenge: ChallengeOut
+
+
+class ChallengeAccepted(Schema):
+    challenge_id: str
+    status: str = Field(description="accepted, or duplicate for the same challenge again")
+    seq: int | None
+
+
+class VerdictAccepted(Schema):
+    status: str
+    phase: str
+    outcome: str | None
+
+
+# --- service and administration -------------------------------------------------------------------------
+
+
+class Health(Schema):
+    status: str = Field(examples=["ok"])
+    ledger_key: str = Field(description="Hex key that signs the ledger's own records; pin it in clients")
+    head_seq: int
+    head_hash: str
+
+
+class AdminActionIn(Schema):
+    reason: str = Field(min_length=1, max_length=400, description="Why; recorded in the signed event")
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"reason": "operator reported a faulty GPU"}]})
+
+
+class AdminActionOut(Schema):
+    seq: int
+    action: str
+    server_key: str
+
+
+class AuditProblemOut(Schema):
+    seq: int | None
+    where: str
+    message: str
+
+
+class AuditOut(Schema):
+    ok: bool
+    events_checked: int
+    head_seq: int
+    head_hash: str
+    first_bad_seq: int | None
+    problems: list[AuditProblemOut]
+
+
+class AuditRunOut(Schema):
+    id: int
+    ran_ms: int
+    head_seq: int
+    head_hash: str
+    events_checked: int
+    ok: bool
+    problems: int
+    first_bad_seq: int | None

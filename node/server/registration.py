@@ -1,0 +1,43 @@
+"""Announcing a server to the ledger service (``node start --ledger URL``), beside the DHT.
+
+The ledger keeps a directory of servers for people (the dashboard) and auditors: the same signed
+``ServerAnnouncement`` the DHT carries, posted at start, on every heartbeat and when going offline. The
+ledger records an event only when something material changed; a heartbeat just says "still here".
+A ledger that cannot be reached never stops the server: it logs, and the next heartbeat tries again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import nacl.signing
+
+from node.announcements import ServerAnnouncement
+from node.ledger_api import LedgerApi, LedgerApiError
+from node.signing import sign_record
+
+log = logging.getLogger(__name__)
+
+
+class LedgerRegistration:
+    def __init__(self, ledger_url: str, key: nacl.signing.SigningKey, *, timeout: float = 10.0) -> None:
+        self._api = LedgerApi(ledger_url, key, timeout=timeout)
+        self._key = key
+
+    def close(self) -> None:
+        self._api.close()
+
+    def post(self, announcement: ServerAnnouncement) -> str | None:
+        """Send one announcement; the ledger's answer (recorded, refreshed, stale), or None if it failed."""
+        wire = sign_record(announcement, self._key).to_wire()
+        try:
+            answer = self._api.request("POST", "/servers/announce", wire, "application/octet-stream").json()
+        except LedgerApiError as exc:
+            log.warning("could not announce this server to the ledger: %s", exc)
+            return None
+        status: str = answer["status"]
+        return status
+
+    async def post_async(self, announcement: ServerAnnouncement) -> str | None:
+        return await asyncio.to_thread(self.post, announcement)

@@ -1,0 +1,233 @@
+"""The admin dashboard in a real browser: Playwright driving Debian's Chromium against a `swarmtrust api serve`
+process. Log in, read the overview, open a server, quarantine it, and check what every page shows.
+
+Screenshots of each page go to ``SWARMTRUST_TEST_ARTIFACTS`` (default: ``test-artifacts/dashboard`` in the
+working directory), kept after the run for people to look at.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from ledger.db import create_ledger_engine
+from ledger.directory import record_announcement
+from ledger.migrate import upgrade
+from ledger.spotchecks import SpotCheckPolicy, SpotChecks
+from node.ledger_api import LedgerApi
+from swarmtrust.launcher import LocalSwarm
+from tests.builders import challenge_for, evidence_session, new_key, signed_announcement, signed_verdict
+from tests.conftest import missing_real_component
+
+TOKEN = secrets.token_urlsafe(24)
+XSS_NAME = "<script>window.pwned=1</script><img src=x onerror=pwned=2>"
+CHROMIUM_ENV = "SWARMTRUST_CHROMIUM"
+ARTIFACTS_ENV = "SWARMTRUST_TEST_ARTIFACTS"
+
+
+def chromium_path() -> str:
+    found = os.environ.get(CHROMIUM_ENV) or shutil.which("chromium") or shutil.which("chromium-browser")
+    if not found:
+        missing_real_component(
+            f"browser tests need Chromium: `apt-get install chromium` (or set {CHROMIUM_ENV}=/path/to/chromium)"
+        )
+    assert found is not None
+    return found
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        missing_real_component("browser tests need Playwright: install the project with its dev extras")
+    executable = chromium_path()
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=executable, args=["--no-sandbox"])
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+@pytest.fixture
+def shots(request: pytest.FixtureRequest) -> Path:
+    folder = Path(os.environ.get(ARTIFACTS_ENV, "test-artifacts")) / "dashboard" / str(request.node.name)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@dataclass
+class Swarm:
+    """A ledger with three announced servers: one passed its checks, one is in an open dispute, and one is
+    named with HTML."""
+
+    honest: str
+    disputed: str
+    hostile: str
+
+
+T0 = time.time_ns() // 1_000_000 - 6 * 3_600_000  # checks in the last hours, so the plot spreads them out
+
+
+def build_ledger(db_url: str) -> Swarm:
+    engine = create_ledger_engine(db_url)
+    try:
+        upgrade(engine)
+        honest, disputed, hostile, client = new_key(), new_key(), new_key(), new_key()
+        verifiers = [new_key() for _ in range(3)]
+        for key, name, span in (
+            (honest, "honest-a", (0, 4)),
+            (disputed, "shaky-b", (4, 8)),
+            (hostile, XSS_NAME, (0, 8)),
+        ):
+            record_announcement(engine, signed_announcement(key, name=name, block_start=span[0], block_end=span[1]))
+        clock = [T0]
+        policy = SpotCheckPolicy(audit_rate=0.0, max_audit_rate=0.0, assignment_ttl_ms=10**9)
+        desk = SpotChecks(engine, new_key(), policy, clock=lambda: clock[0])
+        for verifier in verifiers[1:]:  # present, so that a dispute can draw them
+            desk.claim(bytes(verifier.verify_key))
+
+        def check(server: Any, outcome: str) -> None:
+            receipts, evidence = evidence_session(server, 4)
+            encoded = evidence.encode()
+            desk.submit_challenge(challenge_for(client, receipts, encoded).to_wire(), encoded)
+            claimed = desk.claim(bytes(verifiers[0].verify_key))
+            desk.submit_verdict(signed_verdict(verifiers[0], claimed, outcome, clock[0]))
+            clock[0] += 3_600_000
+
+        for _ in range(4):
+            check(honest, "pass")
+        check(disputed, "fail")  # first verdict a fail: a dispute opens and waits for the others
+        return Swarm(*(bytes(k.verify_key).hex() for k in (honest, disputed, hostile)))
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
+def dashboard(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, Swarm]]:
+    db_url = f"sqlite:///{tmp_path}/ledger.db"
+    swarm = build_ledger(db_url)
+    monkeypatch.setenv("SWARMTRUST_DASHBOARD_REFRESH", "1")
+    with LocalSwarm(tmp_path) as local:
+        yield local.start_api(db_url=db_url, admin_token=TOKEN), swarm
+
+
+def logged_in_page(browser: Any, url: str) -> Any:
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(f"{url}/dashboard")
+    assert page.url.endswith("/dashboard/login"), "no session: sent to the login page"
+    page.fill("#token", TOKEN)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{url}/dashboard")
+    return page
+
+
+def test_log_in_read_the_overview_open_a_server_and_quarantine_it(
+    browser: Any, dashboard: tuple[str, Swarm], shots: Path
+) -> None:
+    url, swarm = dashboard
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(f"{url}/dashboard/login")
+    page.fill("#token", TOKEN + "-wrong")
+    page.click("button[type=submit]")
+    assert "not the administrator token" in page.inner_text("[role=alert]")
+    page.screenshot(path=shots / "0-login-refused.png")
+    page.close()
+
+    page = logged_in_page(browser, url)
+    assert page.inner_text("#total-servers") == "3" and page.inner_text("#open-disputes") == "1"
+    assert page.inner_text("#total-quarantined") == "0"
+    bars = page.locator("figure.coverage[data-model=tiny] rect.bar")
+    assert bars.count() == 3
+    assert page.locator("figure.coverage rect.bar.trusted, figure.coverage rect.bar.newcomer").count() == 3
+    page.screenshot(path=shots / "1-overview.png", full_page=True)
+
+    page.click("figure.coverage a:has(text:text-is('honest-a'))")
+    page.wait_for_url(f"{url}/dashboard/servers/{swarm.honest}")
+    assert page.inner_text("#server-name") == "honest-a" and page.inner_text("#server-state") == "newcomer"
+    assert page.locator("#verdicts tbody tr.pass").count() == 4
+    assert page.locator("svg polyline.mean").count() == 1 and page.locator("svg polygon.band").count() == 1
+    assert page.locator("#receipts tbody tr").count() == 16, "four checked sessions of four steps"
+    page.screenshot(path=shots / "2-server.png", full_page=True)
+
+    page.click("#quarantine")  # no reason: the browser's own check keeps the form from being sent
+    assert page.url.endswith(swarm.honest) and page.inner_text("#server-state") == "newcomer"
+    page.fill("#reason", "abuse report #12 — <b>not bold</b>")
+    page.click("#quarantine")
+    page.wait_for_url(f"{url}/dashboard/servers/{swarm.honest}?done=quarantine")
+    assert page.inner_text("#server-state") == "quarantined"
+    assert page.inner_text("[role=status]") == "Recorded: quarantine."
+    assert page.inner_text("#actions tbody tr td:nth-child(5)") == "abuse report #12 — <b>not bold</b>"
+    assert page.locator("#release").count() == 1 and page.locator("svg circle.mark.quarantine").count() == 1
+    page.screenshot(path=shots / "3-quarantined.png", full_page=True)
+
+    api = httpx.get(f"{url}/api/v1/servers/{swarm.honest}/reputation").json()
+    assert api["state"] == "quarantined" and api["trust"] == 0.0
+    (event,) = httpx.get(f"{url}/api/v1/events", params={"kind": "admin_action"}).json()["items"]
+    assert event["subject"] == swarm.honest and event["signer"] == httpx.get(f"{url}/health").json()["ledger_key"]
+
+    page.goto(f"{url}/dashboard")
+    assert page.inner_text("#total-quarantined") == "1"
+    assert page.locator("figure.coverage rect.bar.quarantined").count() == 1
+
+
+def test_server_names_are_shown_as_text_never_run(browser: Any, dashboard: tuple[str, Swarm], shots: Path) -> None:
+    url, swarm = dashboard
+    page = logged_in_page(browser, url)
+    dialogs: list[str] = []
+
+    def on_dialog(dialog: Any) -> None:  # an alert() that ran would land here
+        dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    page.on("dialog", on_dialog)
+    for path in ("/dashboard", "/dashboard/servers", f"/dashboard/servers/{swarm.hostile}"):
+        page.goto(f"{url}{path}")
+        assert page.evaluate("window.pwned") is None, f"{path}: a server's name ran as script"
+        assert page.locator("main script, main img").count() == 0
+    assert page.inner_text("#server-name") == XSS_NAME
+    page.goto(f"{url}/dashboard/servers")
+    assert XSS_NAME in page.inner_text("#servers")
+    assert dialogs == []
+    page.screenshot(path=shots / "servers-with-hostile-name.png", full_page=True)
+
+
+def test_tables_sort_and_pages_refresh_themselves(browser: Any, dashboard: tuple[str, Swarm], shots: Path) -> None:
+    from playwright.sync_api import expect
+
+    url, _swarm = dashboard
+    page = logged_in_page(browser, url)
+    page.goto(f"{url}/dashboard/servers")
+
+    def passes() -> list[int]:
+        return [int(v) for v in page.locator("#servers tbody tr td:nth-child(9)").all_inner_texts()]
+
+    page.click("#servers th:text-is('Passed')")
+    assert passes() == [0, 0, 4]
+    page.click("#servers th:text-is('Passed')")
+    assert passes() == [4, 0, 0]
+
+    with LedgerApi(url, late := new_key()) as api:  # a server announces itself while the page is open
+        wire = signed_announcement(late, name="late-arrival").to_wire()
+        api.request("POST", "/servers/announce", wire, "application/octet-stream")
+    expect(page.locator("#servers tbody tr")).to_have_count(4, timeout=10_000)  # no reload: the page refreshed
+    assert passes()[0] == 4, "the chosen order survives the refresh"
+    assert "late-arrival" in page.inner_text("#servers")
+
+    page.goto(f"{url}/dashboard/disputes")
+    row = page.locator("#disputes tbody tr.open")
+    assert row.count() == 1 and "shaky-b" in row.inner_text() and "fail" in row.inner_text()
+    page.goto(f"{url}/dashboard/verifiers")
+    (verifier,) = page.locator("#verifiers tbody tr").all()  # the one that gave verdicts; the others only asked
+    assert verifier.locator("td").all_inner_texts()[2:4] == ["5", "5"], "five assignments, five verdicts"
+    page.screenshot(path=shots / "verifiers.png", full_page=True)
