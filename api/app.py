@@ -21,8 +21,9 @@ from api.errors import error_body, install_error_handlers
 from api.metrics import ServiceMetrics
 from api.reputation_cache import ModelPageCache
 from api.routes import admin as admin_routes
-from api.routes import events, receipts, reputation, servers, spotchecks
+from api.routes import events, market, receipts, reputation, servers, spotchecks
 from api.schemas import Health
+from ledger.market import DEFAULT_WINDOW_MS
 from ledger.migrate import require_current_schema
 from ledger.models import ChainHead
 from ledger.spotchecks import SpotCheckPolicy, SpotChecks
@@ -37,6 +38,7 @@ def create_app(
     admin: AdminCredentials | None = None,
     cors_origins: Sequence[str] = (),
     dashboard_refresh_seconds: float = 10.0,
+    challenge_window_ms: int = DEFAULT_WINDOW_MS,
 ) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -60,6 +62,7 @@ def create_app(
     app.state.admin = admin
     app.state.metrics = metrics = ServiceMetrics(engine)
     app.state.dashboard_refresh_seconds = dashboard_refresh_seconds
+    app.state.challenge_window_ms = challenge_window_ms
     app.state.reputation_pages = ModelPageCache()
     install_error_handlers(app)
 
@@ -84,7 +87,7 @@ def create_app(
     def prometheus() -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    for module in (servers, reputation, receipts, spotchecks, events, admin_routes):
+    for module in (servers, reputation, receipts, spotchecks, events, market, admin_routes):
         app.include_router(module.router)
     app.include_router(dashboard_router)
     app.mount("/dashboard/static", static_files(), name="dashboard-static")

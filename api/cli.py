@@ -52,6 +52,12 @@ def serve(
     cors_origin: Annotated[
         list[str], typer.Option(help="A browser origin allowed to read the API (repeatable; default: none).")
     ] = [],  # noqa: B006 - typer reads the default, never mutates it
+    challenge_window: Annotated[
+        float | None, typer.Option(min=0.0, help="Seconds a payment stays in escrow before it can be released.")
+    ] = None,
+    settle_interval: Annotated[
+        float | None, typer.Option(min=0.0, help="Seconds between releases of due escrow (0: only on request).")
+    ] = None,
 ) -> None:
     """Serve the REST API; prints one line with the URL and the ledger's public key when listening."""
     import uvicorn
@@ -86,6 +92,13 @@ def serve(
         dht = start_dht(peers, NetworkOptions(host=host), client_mode=True)
         publisher = SnapshotPublisher(engine, ledger_key, dht, interval=snapshot_interval)
         threading.Thread(target=publisher.run, args=(stop,), name="snapshots", daemon=True).start()
+    window_ms = int((settings.challenge_window if challenge_window is None else challenge_window) * 1000)
+    every = settings.settle_interval if settle_interval is None else settle_interval
+    if every > 0:
+        from api.settlement import settle_periodically
+
+        args = (engine, ledger_key, window_ms, every, stop)
+        threading.Thread(target=settle_periodically, args=args, name="settlement", daemon=True).start()
     application = create_app(
         engine,
         ledger_key,
@@ -94,6 +107,7 @@ def serve(
         admin=admin,
         cors_origins=cors_origin or settings.cors_origins,
         dashboard_refresh_seconds=settings.dashboard_refresh,
+        challenge_window_ms=window_ms,
     )
     listener = socket.create_server((host, port))
     bound = listener.getsockname()[1]

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from typing import Annotated, Any
 
 from fastapi import Query
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import ColumnElement, Connection, Engine, select
 from sqlalchemy.orm import InstrumentedAttribute
 
 from api.errors import ApiError
@@ -57,10 +57,13 @@ def newest_first(
     cursor: str | None,
     limit: int,
     to_json: Callable[[Connection, dict[str, Any]], dict[str, Any]] = lambda _, row: row,
+    where: ColumnElement[bool] | None = None,
 ) -> dict[str, Any]:
-    """A page of ``seq``'s table, newest first: the rows whose columns equal every filter given (None: any),
-    after the cursor's sequence number, each turned into its JSON by ``to_json``."""
+    """A page of ``seq``'s table, newest first: the rows whose columns equal every filter given (None: any)
+    and that meet ``where``, after the cursor's sequence number, each turned into its JSON by ``to_json``."""
     query = select(seq.class_).order_by(seq.desc()).limit(limit + 1)
+    if where is not None:
+        query = query.where(where)
     for column, value in filters.items():
         if value is not None:
             query = query.where(column == value)

@@ -134,6 +134,7 @@ class ReputationView(Schema):
     passes: int
     fails: int
     consecutive_passes: int
+    bonded: bool = Field(description="Its bond in the market is enough for full routing weight (see docs/market.md)")
 
 
 class ServerReputation(ReputationView):
@@ -380,3 +381,77 @@ class AuditRunOut(Schema):
     ok: bool
     problems: int
     first_bad_seq: int | None
+
+
+# --- the market -----------------------------------------------------------------------------------------
+
+
+class AccountOut(Schema):
+    account: str = Field(description="A hex key, or escrow, treasury or bond:KEY", examples=[KEY_EXAMPLE])
+    kind: str = Field(description="key, bond, escrow or treasury", examples=["key"])
+    balance: int = Field(description="Micro-credits (1 credit = 1,000,000)", examples=[12_500_000])
+    bond: int | None = Field(description="For a key: its bond, which a confirmed cheat is slashed from")
+    fully_bonded: bool | None = Field(description="For a key: bond enough for full routing weight")
+    price: int | None = Field(description="For a server: micro-credits per block-token it quoted")
+    paying_in_escrow: int | None = Field(description="For a client: its payments held in escrow")
+    earning_in_escrow: int | None = Field(description="For a server: payments to it held in escrow")
+
+
+class MovementOut(Schema):
+    position: int = Field(description="Order of the movement: event seq × 4096 + its index", examples=[172_032])
+    event_seq: int
+    from_account: str | None = Field(description="None: newly minted", examples=[KEY_EXAMPLE])
+    to_account: str = Field(examples=["escrow"])
+    amount: int = Field(examples=[400])
+    purpose: str = Field(
+        description="mint, transfer, bond, payment, release, treasury_fee, refund, slash, bounty or fee",
+        examples=["payment"],
+    )
+    at_ms: int
+
+
+class EscrowHoldOut(Schema):
+    hold: str = Field(description="Server key and session id, hex", examples=[KEY_EXAMPLE + ID_EXAMPLE])
+    client_key: str
+    server_key: str
+    session_id: str
+    amount: int = Field(examples=[400])
+    block_tokens: int = Field(examples=[16])
+    opened_ms: int
+    state: str = Field(description="held, challenged, released or refunded", examples=["held"])
+    opened_seq: int
+    closed_seq: int | None
+
+
+class MarketSummary(Schema):
+    minted: int = Field(description="All credits ever minted: what every account holds together", examples=[10**9])
+    in_accounts: int = Field(examples=[9 * 10**8])
+    in_escrow: int = Field(examples=[10**7])
+    in_bonds: int = Field(examples=[8 * 10**7])
+    treasury: int = Field(examples=[10**7])
+    open_holds: int = Field(examples=[12])
+    released: int = Field(examples=[5 * 10**7])
+    refunded: int = Field(examples=[4_000])
+    slashed: int = Field(description="Taken from bonds (bounties included)", examples=[2 * 10**6])
+    bounties: int = Field(examples=[10**6])
+    verifier_fees: int = Field(examples=[30_000])
+
+
+class MarketTaken(Schema):
+    seq: int = Field(description="The ledger event holding the record")
+    kind: str = Field(examples=["transfer"])
+
+
+class MintIn(Schema):
+    account: str = Field(
+        pattern=r"^([0-9a-f]{64}|treasury)$",
+        description="A key's account (64 hex digits) or treasury",
+        examples=[KEY_EXAMPLE],
+    )
+    amount: int = Field(ge=1, le=10**15, description="Micro-credits", examples=[100_000_000])
+    reason: str = Field(min_length=1, max_length=400, examples=["faucet for the demo"])
+
+
+class SettlementOut(Schema):
+    seq: int | None = Field(description="The settlement event, or None when nothing was due")
+    released: int = Field(description="Holds released", examples=[3])

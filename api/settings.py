@@ -28,3 +28,5 @@ class ApiSettings(BaseSettings):
     admin_name: str = "admin"  # recorded as "who" with every administrator's action
     cors_origins: list[str] = []  # browser origins allowed to read the API (none by default)
     dashboard_refresh: float = 10.0  # seconds between the dashboard's refreshes of itself
+    challenge_window: float = 600.0  # seconds a payment stays in escrow, open to challenges, before release
+    settle_interval: float = 30.0  # seconds between releases of due escrow (0: only when an admin asks)

@@ -16,12 +16,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from ledger.records import AdminAction, Assignment, EvidenceRejection, Outcome, RoundOpened
+from ledger.records import AdminAction, Assignment, EvidenceRejection, Mint, Outcome, RoundOpened, Settlement
 from node.announcements import ServerAnnouncement
 from node.canonical import pack
 from node.challenges import Challenge, Verdict
 from node.digests import blake2b_256
 from node.errors import WireFormatError
+from node.market_records import BondDeposit, PriceQuote, SessionPayment, Transfer
 from node.receipts import Receipt
 from node.records import WireRecord
 from node.signing import Signed, verify_record
@@ -51,6 +52,12 @@ EVENT_KINDS: dict[str, EventKind] = {
         EventKind("outcome", Outcome, lambda record: record.server_key),
         EventKind("announcement", ServerAnnouncement, lambda record: record.server_key),
         EventKind("admin_action", AdminAction, lambda record: record.server_key),
+        EventKind("mint", Mint, lambda record: None),
+        EventKind("transfer", Transfer, lambda record: record.payer_key),
+        EventKind("bond", BondDeposit, lambda record: record.server_key),
+        EventKind("price", PriceQuote, lambda record: record.server_key),
+        EventKind("payment", SessionPayment, lambda record: record.server_key),
+        EventKind("settlement", Settlement, lambda record: None),
     )
 }
 

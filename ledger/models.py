@@ -324,3 +324,88 @@ class AuditRun(Base):
     ok: Mapped[bool] = mapped_column(Boolean)
     problems: Mapped[int] = mapped_column(Integer)
     first_bad_seq: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+# --- the credit market ---------------------------------------------------------------------------------
+
+
+class AccountRow(Base):
+    """Derived: every account's balance in micro-credits. A key's own account is its hex key; the market's
+    are ``escrow``, ``treasury`` and ``bond:KEY`` (a server's bond, which only the market moves)."""
+
+    __tablename__ = "accounts"
+
+    account: Mapped[str] = mapped_column(String(80), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # key, bond, escrow or treasury
+    owner_key: Mapped[str | None] = mapped_column(HEX_KEY, nullable=True)
+    balance: Mapped[int] = mapped_column(BigInteger)
+    first_seq: Mapped[int] = mapped_column(BigInteger)
+    last_seq: Mapped[int] = mapped_column(BigInteger)
+
+
+class MovementRow(Base):
+    """Derived: every movement of credits, one leg pair per row (from one account to another), in order."""
+
+    __tablename__ = "movements"
+    __table_args__ = (Index("ix_movements_from", "from_account"), Index("ix_movements_to", "to_account"))
+
+    # Ordered and unique: the event's seq × LEGS_PER_EVENT + the movement's index within the event.
+    position: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    event_seq: Mapped[int] = mapped_column(BigInteger, ForeignKey("events.seq"))
+    from_account: Mapped[str | None] = mapped_column(String(80), nullable=True)  # None: minted
+    to_account: Mapped[str] = mapped_column(String(80))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    purpose: Mapped[str] = mapped_column(String(16))  # mint, transfer, bond, payment, fee, release, refund, ...
+    at_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class EscrowHoldRow(Base):
+    """Derived: a client's payment for a session on one server, held until released, refunded or slashed."""
+
+    __tablename__ = "escrow_holds"
+    __table_args__ = (Index("ix_escrow_holds_state_opened", "state", "opened_ms"),)
+
+    hold: Mapped[str] = mapped_column(String(96), primary_key=True)  # server key + session id, hex
+    client_key: Mapped[str] = mapped_column(HEX_KEY, index=True)
+    server_key: Mapped[str] = mapped_column(HEX_KEY, index=True)
+    session_id: Mapped[str] = mapped_column(HEX_ID)
+    amount: Mapped[int] = mapped_column(BigInteger)
+    block_tokens: Mapped[int] = mapped_column(BigInteger)
+    opened_ms: Mapped[int] = mapped_column(BigInteger)
+    state: Mapped[str] = mapped_column(String(16))  # held, challenged, released or refunded
+    opened_seq: Mapped[int] = mapped_column(BigInteger)
+    closed_seq: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class MarketChallengeRow(Base):
+    """Derived: what the market needs of a challenge until its outcome: the hold it freezes and who voted fail."""
+
+    __tablename__ = "market_challenges"
+
+    challenge_id: Mapped[str] = mapped_column(HEX_ID, primary_key=True)
+    hold: Mapped[str | None] = mapped_column(String(96), nullable=True)
+    client_key: Mapped[str] = mapped_column(HEX_KEY)
+    fail_voters: Mapped[str] = mapped_column(String(4200))  # comma-separated hex keys
+    state: Mapped[str] = mapped_column(String(16))  # open or decided
+    opened_seq: Mapped[int] = mapped_column(BigInteger)
+
+
+class PriceRow(Base):
+    """Derived: each server's latest quoted price, micro-credits per block-token."""
+
+    __tablename__ = "prices"
+
+    server_key: Mapped[str] = mapped_column(HEX_KEY, primary_key=True)
+    model_id: Mapped[str] = mapped_column(String(200))
+    price: Mapped[int] = mapped_column(BigInteger)
+    quoted_ms: Mapped[int] = mapped_column(BigInteger)
+    last_seq: Mapped[int] = mapped_column(BigInteger)
+
+
+class MarketRecordRow(Base):
+    """Derived: the id of every market record taken, so that none is taken twice."""
+
+    __tablename__ = "market_records"
+
+    record_id: Mapped[str] = mapped_column(String(48), primary_key=True)  # kind:hex id
+    event_seq: Mapped[int] = mapped_column(BigInteger)

@@ -5,10 +5,16 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from ledger.directory_projection import DirectoryProjection
+from ledger.market_projection import MarketProjection
 from ledger.projections import Projection, ReceiptProjection
 from ledger.spotcheck_projection import SpotCheckProjection
 
-PROJECTIONS: tuple[Projection, ...] = (ReceiptProjection(), SpotCheckProjection(), DirectoryProjection())
+PROJECTIONS: tuple[Projection, ...] = (
+    ReceiptProjection(),
+    SpotCheckProjection(),
+    DirectoryProjection(),
+    MarketProjection(),
+)
 
 
 def projections_for(kinds: Iterable[str]) -> list[Projection]:

@@ -13,10 +13,12 @@ from typing import ClassVar
 from node.challenges import ID_SIZE, VERDICT_OUTCOMES
 from node.digests import DIGEST_SIZE
 from node.errors import WireFormatError
-from node.receipts import MAX_MODEL_ID, MAX_TIMESTAMP_MS
+from node.market_records import MAX_AMOUNT
+from node.receipts import MAX_MODEL_ID, MAX_TIMESTAMP_MS, SESSION_ID_SIZE
 from node.records import Check, FixedBytes, Float, Int, ListOf, Optional, Text, WireRecord
 
 ROUNDS = frozenset({"initial", "audit", "dispute"})
+MAX_SETTLED_HOLDS = 1000  # holds one settlement releases; more wait for the next
 
 
 @dataclass(frozen=True)
@@ -167,3 +169,55 @@ class AdminAction(WireRecord):
     def check_consistency(self) -> None:
         if not self.reason.strip():
             raise WireFormatError("AdminAction: a reason is required")
+
+
+@dataclass(frozen=True)
+class Mint(WireRecord):
+    """New credits, created by an administrator through the ledger service and signed by the ledger: the
+    only way credits come to exist, so the sum of all balances always equals the sum of all mints."""
+
+    DOMAIN: ClassVar[bytes] = b"swarmtrust/mint/v1"
+    VERSION: ClassVar[int] = 1
+    MAX_BYTES: ClassVar[int] = 1024
+    SIGNER_FIELD: ClassVar[str] = "ledger_key"
+    CHECKS: ClassVar[Mapping[str, Check]] = {
+        "ledger_key": FixedBytes(32),
+        "mint_id": FixedBytes(ID_SIZE),
+        "account": Text(80),
+        "amount": Int(1, MAX_AMOUNT),
+        "reason": Text(400),
+        "admin": Text(64),
+        "minted_ms": Int(0, MAX_TIMESTAMP_MS),
+    }
+
+    ledger_key: bytes
+    mint_id: bytes
+    account: str  # a key's account (its hex key) or "treasury"
+    amount: int
+    reason: str
+    admin: str
+    minted_ms: int
+
+
+@dataclass(frozen=True)
+class Settlement(WireRecord):
+    """The ledger releases escrow whose challenge window has passed: each hold named was opened at least
+    ``window_ms`` before ``settled_ms`` and is under no undecided challenge (the audit checks both)."""
+
+    DOMAIN: ClassVar[bytes] = b"swarmtrust/settlement/v1"
+    VERSION: ClassVar[int] = 1
+    MAX_BYTES: ClassVar[int] = 64 * 1024
+    SIGNER_FIELD: ClassVar[str] = "ledger_key"
+    CHECKS: ClassVar[Mapping[str, Check]] = {
+        "ledger_key": FixedBytes(32),
+        "settlement_id": FixedBytes(ID_SIZE),
+        "window_ms": Int(0, MAX_TIMESTAMP_MS),
+        "settled_ms": Int(0, MAX_TIMESTAMP_MS),
+        "holds": ListOf(FixedBytes(32 + SESSION_ID_SIZE), MAX_SETTLED_HOLDS),
+    }
+
+    ledger_key: bytes
+    settlement_id: bytes
+    window_ms: int
+    settled_ms: int
+    holds: tuple[bytes, ...]  # server key + session id of each hold released

@@ -6,7 +6,8 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select
 
-from ledger.models import CohortRow, ReputationRow
+from ledger.market_rules import DEFAULT_MARKET
+from ledger.models import AccountRow, CohortRow, ReputationRow
 from ledger.reputation import describe, newcomer, newcomer_prior_mean
 from ledger.reputation_projection import COHORT_START, from_row
 from node.beta import Beta
@@ -20,29 +21,45 @@ def newcomer_view(connection: Connection, now_ms: int) -> dict[str, Any]:
     else:
         cohort = Beta(row["prior_alpha"], row["prior_beta"], row["honest"], row["dishonest"])
         elapsed = now_ms - row["updated_ms"]
-    return describe(newcomer(newcomer_prior_mean(cohort, elapsed), now_ms), now_ms)
+    return describe(newcomer(newcomer_prior_mean(cohort, elapsed), now_ms), now_ms) | {"bonded": False}
+
+
+def bonds_of(connection: Connection, keys: list[str] | None = None) -> dict[str, int]:
+    """Bonds by server key (all of them, or those of ``keys``)."""
+    query = select(AccountRow.owner_key, AccountRow.balance).where(AccountRow.kind == "bond")
+    if keys is not None:
+        query = query.where(AccountRow.owner_key.in_(keys))
+    return {str(key): int(balance) for key, balance in connection.execute(query)}
 
 
 def server_view(connection: Connection, key: str, now_ms: int) -> dict[str, Any]:
     row = connection.execute(select(ReputationRow).where(ReputationRow.server_key == key)).mappings().first()
+    bonded = bonds_of(connection, [key]).get(key, 0) >= DEFAULT_MARKET.full_bond
     if row is None:
-        return {"server_key": key, "checked": False, **newcomer_view(connection, now_ms)}
-    return {"server_key": key, "model_id": row["model_id"], "checked": True, **describe(from_row(dict(row)), now_ms)}
+        return {"server_key": key, "checked": False, **newcomer_view(connection, now_ms), "bonded": bonded}
+    view = describe(from_row(dict(row)), now_ms)
+    return {"server_key": key, "model_id": row["model_id"], "checked": True, **view, "bonded": bonded}
 
 
 def model_views(connection: Connection, model_id: str, now_ms: int) -> dict[str, dict[str, Any]]:
     rows = connection.execute(select(ReputationRow).where(ReputationRow.model_id == model_id)).mappings().all()
-    return {row["server_key"]: describe(from_row(dict(row)), now_ms) for row in rows}
+    bonds = bonds_of(connection)
+    full = DEFAULT_MARKET.full_bond
+    return {
+        row["server_key"]: describe(from_row(dict(row)), now_ms) | {"bonded": bonds.get(row["server_key"], 0) >= full}
+        for row in rows
+    }
 
 
 def model_version(connection: Connection, model_id: str) -> tuple[object, ...]:
-    """What a model's page of reputations depends on: the newest event folded into any of its servers, and the
-    newcomer cohort. Equal versions, equal pages (up to the lazy decay with time)."""
+    """What a model's page of reputations depends on: the newest event folded into any of its servers, the
+    newcomer cohort, and the newest change to any bond. Equal versions, equal pages (up to the lazy decay)."""
     last = connection.execute(select(func.max(ReputationRow.last_seq)).where(ReputationRow.model_id == model_id))
     cohort = connection.execute(
         select(CohortRow.prior_alpha, CohortRow.prior_beta, CohortRow.honest, CohortRow.dishonest, CohortRow.updated_ms)
     ).first()
-    return (last.scalar(), None if cohort is None else tuple(cohort))
+    bonds = connection.execute(select(func.max(AccountRow.last_seq)).where(AccountRow.kind == "bond")).scalar()
+    return (last.scalar(), None if cohort is None else tuple(cohort), bonds)
 
 
 def checked_models(connection: Connection) -> list[str]:

@@ -86,3 +86,24 @@ class SqlRows(RowStore):
         for model, rows in new.items():
             insert_rows(self._connection, model, rows)
         self._dirty.clear()
+
+
+class StagedRows(RowStore):
+    """Writes kept aside until ``commit``: a fold that fails half-way leaves the rows beneath untouched, as a
+    rolled-back transaction does on the write path (the audit's replay uses it per event)."""
+
+    def __init__(self, base: RowStore) -> None:
+        self._base = base
+        self._staged: dict[tuple[type[DeclarativeBase], Any], Row] = {}
+
+    def get(self, model: type[DeclarativeBase], key: Any) -> Row | None:
+        row = self._staged.get((model, key))
+        return dict(row) if row is not None else self._base.get(model, key)
+
+    def put(self, model: type[DeclarativeBase], row: Row) -> None:
+        self._staged[(model, row[primary_key(model)])] = dict(row)
+
+    def commit(self) -> None:
+        for (model, _), row in self._staged.items():
+            self._base.put(model, row)
+        self._staged.clear()

@@ -161,6 +161,14 @@ def generate(
         ),
     ] = None,
     client_key: Annotated[Path | None, typer.Option(help="Key that signs challenges (default: a fresh one).")] = None,
+    require_bond: Annotated[
+        bool,
+        typer.Option(help="Servers without a full bond in the market share the newcomers' exploration budget."),
+    ] = False,
+    pay: Annotated[
+        bool,
+        typer.Option(help="Pay servers through the ledger's market (needs --ledger and --client-key with credits)."),
+    ] = False,
     host: Host = "127.0.0.1",
     port: Port = 0,
     nat_port_map: NatPortMap = None,
@@ -195,7 +203,13 @@ def generate(
     from node.keys import load_signing_key
 
     network = network_options(host, port, nat_port_map, auto_nat, use_relay, use_auto_relay)
-    config = ClientConfig(step_timeout=step_timeout, receipts=not no_receipts, spot_check_rate=spot_check_rate)
+    config = ClientConfig(
+        step_timeout=step_timeout,
+        receipts=not no_receipts,
+        spot_check_rate=spot_check_rate,
+        require_bond=require_bond,
+        pay=pay,
+    )
     key = load_signing_key(client_key) if client_key else None
     with SwarmClient(peers, network=network, config=config, ledger_url=ledger, client_key=key) as client:
         head = client.head(source)

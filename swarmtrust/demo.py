@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import secrets
 import sqlite3
 import tempfile
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import httpx
+import nacl.signing
 import typer
 from rich.console import Console
 
@@ -36,6 +38,8 @@ from swarmtrust.launcher import ChildProcess, LocalSwarm
 PROMPT = "Hello, swarm! "
 SERVERS = (("a", "0:4", "honest"), ("b", "4:8", "honest"), ("c", "0:4", "honest"), ("x", "4:8", "cheat-rate:0.3"))
 VERIFIERS = ("v1", "v2", "v3")
+SERVER_NAMES = {name for name, _, _ in SERVERS}
+PRICE = 2  # micro-credits per block-token
 
 
 def demo(
@@ -59,25 +63,31 @@ def demo(
         typer.echo(json.dumps(report, indent=2))
     healthy = report["tokens_match_local"] and report["audit_clean"] and report["tampering_caught"]
     caught = report["cheater_caught"] and report["cheater_quarantined"] and not report["sessions_through_cheater"]
-    caught = caught and report["dashboard_shows_cheater_quarantined"]
+    caught = caught and report["dashboard_shows_cheater_quarantined"] and report["cheater_slashed"]
     if not (healthy and caught and not report["honest_failed"]):
         raise typer.Exit(1)
 
 
 def run_demo(workdir: Path, max_new_tokens: int, sessions: int, console: Console) -> dict[str, Any]:
+    from node.client.config import ClientConfig
     from node.client.swarm import SwarmClient
     from node.model.source import resolve_model
 
     console.rule("swarmtrust demo: receipts, failover, spot checks, consensus, reputation, the ledger and its audit")
     source = resolve_model("tiny")
+    client_key = nacl.signing.SigningKey.generate()
     with LocalSwarm(workdir) as swarm:
         names, servers = _start(swarm, console)
-        with SwarmClient([swarm.peer], ledger_url=swarm.api_url) as client:
+        _open_market(swarm, names, client_key, console)
+        paying = ClientConfig(pay=True)
+        with SwarmClient([swarm.peer], ledger_url=swarm.api_url, client_key=client_key, config=paying) as client:
             client.wait_for_blocks(source.model_id, 8, min_servers=len(SERVERS))
             report, receipts = _failover_stage(client, source, servers, names, max_new_tokens, console)
-            report |= _spot_check_stage(client, source, swarm.api_url, names, max_new_tokens, sessions, console)
+            killed = report["killed_server"]
+            report |= _spot_check_stage(client, source, swarm.api_url, names, max_new_tokens, sessions, console, killed)
         report |= _reputation_stage(swarm, source, names, max_new_tokens, console)
         report |= _dashboard_stage(swarm, names, console)
+        report |= _market_stage(swarm, names, client_key, console)
         report["process_groups"] = [process.pid for process in swarm.processes]  # all stopped by now
     return report | _ledger_stage(workdir, receipts, console)
 
@@ -143,9 +153,17 @@ def _failover_stage(
 
 
 def _spot_check_stage(
-    client: Any, source: Any, api_url: str, names: dict[str, str], tokens: int, sessions: int, console: Console
+    client: Any,
+    source: Any,
+    api_url: str,
+    names: dict[str, str],
+    tokens: int,
+    sessions: int,
+    console: Console,
+    killed: str | None,
 ) -> dict[str, Any]:
-    alive = {s.key: s for s in client.servers(source.model_id, 8)}
+    # The server killed with -9 never said goodbye: its DHT record lives on until it expires.
+    alive = {s.key: s for s in client.servers(source.model_id, 8) if names.get(s.key) != killed}
     first = next(s for s in alive.values() if s.start == 0)
     for index in range(sessions):
         for second in ("b", "x"):
@@ -222,6 +240,55 @@ def _dashboard_stage(swarm: LocalSwarm, names: dict[str, str], console: Console)
         f"{'quarantined' if shows else 'NOT quarantined'}"
     )
     return {"servers_in_directory": len(listed), "dashboard_shows_cheater_quarantined": shows}
+
+
+def _open_market(swarm: LocalSwarm, names: dict[str, str], client_key: Any, console: Console) -> None:
+    """A faucet for the client and the treasury; every server bonds 100 credits and quotes a price."""
+    from node.keys import load_signing_key
+    from node.ledger_api import LedgerApi
+    from node.market_records import MICRO, BondDeposit, PriceQuote
+
+    token = (swarm.workdir / "admin.token").read_text()
+    with httpx.Client(base_url=f"{swarm.api_url}/api/v1/admin", timeout=30) as admin:
+        admin.headers["Authorization"] = f"Bearer {token}"
+        minted = [(bytes(client_key.verify_key).hex(), 1_000), ("treasury", 10)]
+        minted += [(key, 100) for key, name in names.items() if name in SERVER_NAMES]
+        for account, credits in minted:
+            body = {"account": account, "amount": credits * MICRO, "reason": "demo faucet"}
+            admin.post("/mint", json=body).raise_for_status()
+    for name in sorted(SERVER_NAMES):
+        key = load_signing_key(swarm.workdir / f"{name}.key")
+        now = time.time_ns() // 1_000_000
+        with LedgerApi(swarm.api_url, key) as ledger:
+            for kind, record in (
+                ("bond", BondDeposit(os.urandom(16), bytes(key.verify_key), 100 * MICRO, now)),
+                ("price", PriceQuote(bytes(key.verify_key), "tiny", PRICE, now)),
+            ):
+                ledger.request(
+                    "POST", f"/market/{kind}", sign_record(record, key).to_wire(), "application/octet-stream"
+                )
+    console.print(
+        f"market: the client holds 1000 credits; every server bonded 100 credits and charges {PRICE} "
+        "micro-credits per block-token; the client pays for every session into escrow"
+    )
+
+
+def _market_stage(swarm: LocalSwarm, names: dict[str, str], client_key: Any, console: Console) -> dict[str, Any]:
+    """What the market made of it all: payments, the cheater's refunds, slash and the verifiers' bounties."""
+    market = httpx.get(f"{swarm.api_url}/api/v1/market", timeout=30).json()
+    cheater = next((k for k, n in names.items() if n == "x"), None)
+    bond = httpx.get(f"{swarm.api_url}/api/v1/accounts/{cheater}", timeout=30).json()["bond"] if cheater else None
+    paid = httpx.get(f"{swarm.api_url}/api/v1/escrow", params={"limit": 1000}, timeout=30).json()["items"]
+    console.print(
+        f"market: {len(paid)} sessions paid into escrow; refunded {market['refunded']} micro-credits to the client, "
+        f"slashed {market['slashed']} from the cheater's bond (now {bond}), bounties {market['bounties']} to "
+        f"the verifiers who caught it, verifier fees {market['verifier_fees']}"
+    )
+    return {
+        "market": market,
+        "sessions_paid": len(paid),
+        "cheater_slashed": bond is not None and bond < 100 * 1_000_000,
+    }
 
 
 def _tokenize(directory: Path, text: str) -> list[int]:

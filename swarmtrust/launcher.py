@@ -27,6 +27,7 @@ from node.errors import SwarmtrustError
 
 SWARMTRUST = [sys.executable, "-m", "swarmtrust"]
 START_TIMEOUT = 120.0  # seconds for a child to print its first line (imports, model load, DHT join)
+EOF = ""  # what ``read_line`` finds once a child closed its output (every real line ends with a newline)
 
 
 class LaunchError(SwarmtrustError):
@@ -39,6 +40,7 @@ class ChildProcess:
     popen: subprocess.Popen[str]
     lines: queue.Queue[str] = field(default_factory=queue.Queue)  # what it prints on stdout
     log: list[str] = field(default_factory=list)  # what it prints on stderr
+    log_done: threading.Event = field(default_factory=threading.Event)  # stderr read to its end
 
     @property
     def pid(self) -> int:
@@ -46,12 +48,19 @@ class ChildProcess:
 
     def read_line(self, timeout: float) -> str:
         try:
-            return self.lines.get(timeout=timeout)
+            line = self.lines.get(timeout=timeout)
         except queue.Empty:
             state = "exited" if self.popen.poll() is not None else "still running"
             raise LaunchError(
                 f"{self.name} ({state}) printed nothing within {timeout:.0f} s:\n{self.stderr()}"
             ) from None
+        if line == EOF:  # it closed its output, so it is ending: say why at once rather than at the timeout
+            self.lines.put(EOF)
+            self.log_done.wait(10)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.popen.wait(10)
+            raise LaunchError(f"{self.name} exited ({self.popen.poll()}) without a line to read:\n{self.stderr()}")
+        return line
 
     def stderr(self) -> str:
         return "".join(self.log[-60:])
@@ -96,14 +105,17 @@ def launch(name: str, args: list[str], env: dict[str, str] | None = None) -> Chi
     child = ChildProcess(name, popen)
     if popen.stdout is None or popen.stderr is None:
         raise LaunchError(f"{name}: no pipes to read its output from")
-    threading.Thread(target=_pump, args=(popen.stdout, child.lines.put), daemon=True).start()
-    threading.Thread(target=_pump, args=(popen.stderr, child.log.append), daemon=True).start()
+    threading.Thread(
+        target=_pump, args=(popen.stdout, child.lines.put, lambda: child.lines.put(EOF)), daemon=True
+    ).start()
+    threading.Thread(target=_pump, args=(popen.stderr, child.log.append, child.log_done.set), daemon=True).start()
     return child
 
 
-def _pump(stream: IO[str], sink: Any) -> None:
+def _pump(stream: IO[str], sink: Any, at_end: Any) -> None:
     for line in stream:
         sink(line)
+    at_end()
 
 
 class LocalSwarm:

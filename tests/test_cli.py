@@ -175,6 +175,12 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     assert report["cheater_quarantined"] and report["reputation"]["x"]["trust"] == 0.0
     assert report["sessions_through_cheater"] == 0 and report["sessions_by_reputation"]["b"] == 4
     assert report["servers_in_directory"] == 4 and report["dashboard_shows_cheater_quarantined"]
+    market = report["market"]
+    assert report["cheater_slashed"] and market["slashed"] > 0 and market["bounties"] > 0 and market["refunded"] > 0
+    assert (
+        report["sessions_paid"] > 0
+        and market["in_accounts"] + market["in_escrow"] + market["in_bonds"] + market["treasury"] == market["minted"]
+    )
     assert report["refused"] == ["bad_signature", "conflict"]
     assert report["audit_clean"] and report["tampering_caught"] and report["merkle_proof_ok"]
     groups = set(report["process_groups"])

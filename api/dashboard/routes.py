@@ -46,6 +46,7 @@ def _time(ms: int | None) -> str:
 
 templates.env.filters["time"] = _time
 templates.env.filters["short"] = lambda key: f"{key[:12]}…" if key else "—"
+templates.env.filters["credits"] = lambda micro: f"{micro / 1_000_000:,.6f}".rstrip("0").rstrip(".")
 
 
 def _admin_enabled(request: Request) -> AdminCredentials:
@@ -170,6 +171,13 @@ def disputes(request: Request, admin: LoggedIn) -> HTMLResponse:
     with request.app.state.engine.connect() as connection:
         rows, names = views.disputes(connection), views.names(connection)
     return render(request, "disputes.html", disputes=rows, names=names)
+
+
+@router.get("/market", response_class=HTMLResponse)
+def market(request: Request, admin: LoggedIn) -> HTMLResponse:
+    with request.app.state.engine.connect() as connection:
+        page, names = views.market(connection), views.names(connection)
+    return render(request, "market.html", names=names, **page)
 
 
 @router.get("/verifiers", response_class=HTMLResponse)

@@ -10,11 +10,15 @@ from api.dashboard.charts import band_chart, coverage_map
 from api.routes.spotchecks import dispute_json
 from ledger.consensus import reliability
 from ledger.directory import last_audit
+from ledger.market_queries import OPEN_HOLD, market_summary
 from ledger.models import (
+    AccountRow,
     AdminActionRow,
     ChainHead,
     ChallengeRow,
     DisputeRow,
+    EscrowHoldRow,
+    MovementRow,
     ReceiptRow,
     ServerDirectoryRow,
     VerdictRow,
@@ -27,7 +31,44 @@ MAX_ROWS = 1000  # a page of the dashboard lists at most this many servers
 
 
 def all_servers(connection: Connection, now_ms: int, model: str | None = None) -> list[dict[str, Any]]:
-    return list_servers(connection, now_ms, ServerFilter(model=model, limit=MAX_ROWS))
+    """Servers with what the market paid them (released escrow) and holds for them."""
+    servers = list_servers(connection, now_ms, ServerFilter(model=model, limit=MAX_ROWS))
+    earned = dict(
+        connection.execute(
+            select(MovementRow.to_account, func.sum(MovementRow.amount))
+            .where(MovementRow.purpose == "release")
+            .group_by(MovementRow.to_account)
+        ).all()
+    )
+    bonds = dict(
+        connection.execute(select(AccountRow.owner_key, AccountRow.balance).where(AccountRow.kind == "bond")).all()
+    )
+    return [
+        s | {"earned": int(earned.get(s["public_key"]) or 0), "bond": int(bonds.get(s["public_key"]) or 0)}
+        for s in servers
+    ]
+
+
+def market(connection: Connection) -> dict[str, Any]:
+    accounts = connection.execute(
+        select(AccountRow).where(AccountRow.balance > 0).order_by(AccountRow.balance.desc()).limit(MAX_ROWS)
+    ).mappings()
+    notable = ("slash", "bounty", "refund", "mint")
+    movements = connection.execute(
+        select(MovementRow).where(MovementRow.purpose.in_(notable)).order_by(MovementRow.position.desc()).limit(200)
+    ).mappings()
+    holds = connection.execute(
+        select(EscrowHoldRow)
+        .where(EscrowHoldRow.state.in_(OPEN_HOLD))
+        .order_by(EscrowHoldRow.opened_seq.desc())
+        .limit(200)
+    ).mappings()
+    return {
+        "summary": market_summary(connection),
+        "accounts": [dict(a) for a in accounts],
+        "movements": [dict(m) for m in movements],
+        "holds": [dict(h) for h in holds],
+    }
 
 
 def overview(connection: Connection, engine: Any, now_ms: int) -> dict[str, Any]:
@@ -92,4 +133,4 @@ def verifiers(connection: Connection) -> list[dict[str, Any]]:
 
 def names(connection: Connection) -> dict[str, str]:
     """Display names of announced servers, by key."""
-    return dict(connection.execute(select(ServerDirectoryRow.server_key, ServerDirectoryRow.name)).tuples().all())
+    return dict(connection.execute(select(ServerDirectoryRow.server_key, ServerDirectoryRow.name)).all())

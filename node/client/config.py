@@ -19,6 +19,8 @@ class ClientConfig:
     risk_seconds_per_block: float = 0.005  # routing premium per block of a server trusted at 0 (none at 1)
     conservative_routing: bool = False  # price risk by the trust lower bound instead of a Thompson sample
     exploration: float = 0.05  # share of sessions that may route through newcomers (unless they are needed)
+    require_bond: bool = False  # servers without a full bond share the newcomers' exploration budget
     ban_seconds: float = 1.0  # a failed server is avoided this long, doubling with each further failure ...
     max_ban_seconds: float = 300.0  # ... up to this
     reputation_ttl: float = 10.0  # seconds a fetched reputation book is reused
+    pay: bool = False  # pay servers through the ledger's market for each finished generation (needs a ledger)

@@ -22,6 +22,7 @@ class GenerationResult:
     final_hidden: list[torch.Tensor]  # per step: the last block's output after the final norm
     kept_evidence: list[HopEvidence] = field(default_factory=list)  # spot-checked sessions
     challenges: list[dict[str, Any]] = field(default_factory=list)  # what the ledger said of their challenges
+    payments: list[dict[str, Any]] = field(default_factory=list)  # what each server session was paid (if paying)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -58,6 +59,7 @@ class GenerationResult:
                 for f in self.faults
             ],
             "challenges": self.challenges,
+            "payments": self.payments,
         }
 
 

@@ -22,6 +22,7 @@ class ServerTrust:
     state: str  # newcomer, trusted or quarantined
     posterior: Beta  # the long-horizon posterior, as of the ledger's answer
     spot_check_rate: float
+    bonded: bool = True  # enough bond for full routing weight (unknown, e.g. from a DHT snapshot: assumed)
 
     def sample(self, rng: random.Random) -> float:
         return self.posterior.sample(rng)
@@ -50,7 +51,10 @@ class ReputationBook:
 def _trust(entry: dict[str, Any]) -> ServerTrust:
     posterior = entry["posterior"]
     return ServerTrust(
-        entry["state"], Beta(float(posterior["alpha"]), float(posterior["beta"])), float(entry["spot_check_rate"])
+        entry["state"],
+        Beta(float(posterior["alpha"]), float(posterior["beta"])),
+        float(entry["spot_check_rate"]),
+        bool(entry.get("bonded", True)),
     )
 
 

@@ -3,7 +3,8 @@
 - quarantined servers are never used;
 - servers with little evidence (newcomers) share one exploration budget: only ``exploration`` of
   sessions may route through them (less when recent newcomers cheated), unless no chain covers the
-  blocks without them;
+  blocks without them; with ``require_bond``, so do servers without a full bond in the market, however
+  good their record (sybil resistance: full weight costs capital that a confirmed cheat loses);
 - every hop is priced by the time this client measured (announced throughput until then) plus a risk
   premium per block, ``risk_seconds_per_block * (1 - p)``, where ``p`` is a Thompson sample of the
   server's posterior (or its 5% lower bound in conservative mode), so trusted servers carry most traffic
@@ -52,7 +53,8 @@ class Router:
         out = []
         for server in servers:
             trust = self.book.of(server.key)
-            if trust.state == "quarantined" or (trust.state == "newcomer" and not newcomers):
+            limited = trust.state == "newcomer" or (self.config.require_bond and not trust.bonded)
+            if trust.state == "quarantined" or (limited and not newcomers):
                 continue
             p = trust.lower_bound() if self.config.conservative_routing else trust.sample(self.rng)
             span = server.end - server.start

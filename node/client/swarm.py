@@ -15,7 +15,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Coroutine, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any, TypeVar
 
 import httpx
@@ -30,6 +30,7 @@ from node.client.faults import Fault
 from node.client.forward import forward_through_chain
 from node.client.generation import GenerationResult, generate_greedy
 from node.client.latency import LatencyTracker
+from node.client.payments import affordable, bills, pay
 from node.client.reputation import ReputationBook, fetch_reputation, reputation_from_dht
 from node.client.router import Router
 from node.client.routing import Candidate, NoRouteError, choose_chain
@@ -154,6 +155,9 @@ class SwarmClient:
         if self.ledger_url is None:
             config = replace(config, spot_check_rate=0.0)  # nowhere to send evidence: keep none
         router = self.router(source.model_id, config)
+        if config.pay and self.ledger_url is not None:  # servers this client cannot pay are routed around
+            with LedgerApi(self.ledger_url, client_key or self.client_key) as api:
+                servers = affordable(api, client_key or self.client_key, servers, len(prompt_ids) + max_new_tokens)
 
         async def run() -> GenerationResult:
             session = InferenceSession(
@@ -168,8 +172,12 @@ class SwarmClient:
             return await generate_greedy(session, head, prompt_ids, max_new_tokens)
 
         result = self.run(run())
+        key = client_key or self.client_key
+        if config.pay and self.ledger_url is not None:  # first: a challenge freezes the payment it finds
+            with LedgerApi(self.ledger_url, key) as api:
+                paid = pay(api, key, bills(result.steps))
+            result = replace(result, payments=[asdict(p) for p in paid])
         if result.kept_evidence and self.ledger_url is not None:
-            key = client_key or self.client_key
             with LedgerApi(self.ledger_url, key) as api:
                 result = replace(result, challenges=submit_challenges(api, key, result.kept_evidence))
         return result

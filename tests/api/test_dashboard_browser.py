@@ -21,9 +21,13 @@ import pytest
 
 from ledger.db import create_ledger_engine
 from ledger.directory import record_announcement
+from ledger.market import mint, take_node_record
+from ledger.market_rules import TREASURY
 from ledger.migrate import upgrade
 from ledger.spotchecks import SpotCheckPolicy, SpotChecks
 from node.ledger_api import LedgerApi
+from node.market_records import MICRO, BondDeposit, PriceQuote, SessionPayment
+from node.signing import sign_record
 from swarmtrust.launcher import LocalSwarm
 from tests.builders import challenge_for, evidence_session, new_key, signed_announcement, signed_verdict
 from tests.conftest import missing_real_component
@@ -68,12 +72,13 @@ def shots(request: pytest.FixtureRequest) -> Path:
 
 @dataclass
 class Swarm:
-    """A ledger with three announced servers: one passed its checks, one is in an open dispute, and one is
-    named with HTML."""
+    """A ledger with four announced servers: one passed its checks, one is in an open dispute, one named
+    with HTML, and a cheater convicted by consensus after it was bonded and paid; and their market."""
 
     honest: str
     disputed: str
     hostile: str
+    cheat: str
 
 
 T0 = time.time_ns() // 1_000_000 - 6 * 3_600_000  # checks in the last hours, so the plot spreads them out
@@ -83,32 +88,59 @@ def build_ledger(db_url: str) -> Swarm:
     engine = create_ledger_engine(db_url)
     try:
         upgrade(engine)
-        honest, disputed, hostile, client = new_key(), new_key(), new_key(), new_key()
+        honest, disputed, hostile, cheat, client = (new_key() for _ in range(5))
         verifiers = [new_key() for _ in range(3)]
-        for key, name, span in (
-            (honest, "honest-a", (0, 4)),
-            (disputed, "shaky-b", (4, 8)),
-            (hostile, XSS_NAME, (0, 8)),
-        ):
-            record_announcement(engine, signed_announcement(key, name=name, block_start=span[0], block_end=span[1]))
+        announced = (
+            (honest, "honest-a", 0, 4),
+            (disputed, "shaky-b", 4, 8),
+            (hostile, XSS_NAME, 0, 8),
+            (cheat, "cheat-c", 4, 8),
+        )
+        for key, name, start, end in announced:
+            record_announcement(engine, signed_announcement(key, name=name, block_start=start, block_end=end))
         clock = [T0]
+        ledger_key = new_key()
+        for account, credits in ((client, 50), (honest, 30), (cheat, 40), (TREASURY, 5)):
+            name = account if isinstance(account, str) else bytes(account.verify_key).hex()
+            mint(engine, ledger_key, account=name, amount=credits * MICRO, reason="faucet", admin="test")
+
+        def signed(kind: str, record: Any, signer: Any) -> None:
+            take_node_record(engine, kind, sign_record(record, signer).to_wire(), bytes(signer.verify_key))
+
+        for server, bond, price in ((honest, 20, 10), (cheat, 40, 1)):
+            signed("bond", BondDeposit(os.urandom(16), bytes(server.verify_key), bond * MICRO, T0), server)
+            signed("price", PriceQuote(bytes(server.verify_key), "tiny", price, T0), server)
+
+        def pay(server: Any, session: bytes, credits: int, price: int) -> None:
+            tokens = credits * MICRO // price
+            record = SessionPayment(
+                os.urandom(16), bytes(client.verify_key), bytes(server.verify_key), session, tokens, credits * MICRO, T0
+            )
+            signed("payment", record, client)
+
+        pay(honest, os.urandom(16), 10, 10)  # waits in escrow: the window has not passed
         policy = SpotCheckPolicy(audit_rate=0.0, max_audit_rate=0.0, assignment_ttl_ms=10**9)
-        desk = SpotChecks(engine, new_key(), policy, clock=lambda: clock[0])
+        desk = SpotChecks(engine, ledger_key, policy, clock=lambda: clock[0])
         for verifier in verifiers[1:]:  # present, so that a dispute can draw them
             desk.claim(bytes(verifier.verify_key))
 
-        def check(server: Any, outcome: str) -> None:
+        def check(server: Any, outcome: str, paid: int = 0) -> None:
             receipts, evidence = evidence_session(server, 4)
+            if paid:
+                pay(server, receipts[0].record.session_id, paid, 1)
             encoded = evidence.encode()
             desk.submit_challenge(challenge_for(client, receipts, encoded).to_wire(), encoded)
             claimed = desk.claim(bytes(verifiers[0].verify_key))
             desk.submit_verdict(signed_verdict(verifiers[0], claimed, outcome, clock[0]))
             clock[0] += 3_600_000
 
+        check(cheat, "fail", paid=2)  # a paid session caught: the dispute draws the other two, who agree
+        for verifier in verifiers[1:]:
+            desk.submit_verdict(signed_verdict(verifier, desk.claim(bytes(verifier.verify_key)), "fail", clock[0]))
         for _ in range(4):
             check(honest, "pass")
         check(disputed, "fail")  # first verdict a fail: a dispute opens and waits for the others
-        return Swarm(*(bytes(k.verify_key).hex() for k in (honest, disputed, hostile)))
+        return Swarm(*(bytes(k.verify_key).hex() for k in (honest, disputed, hostile, cheat)))
     finally:
         engine.dispose()
 
@@ -145,10 +177,10 @@ def test_log_in_read_the_overview_open_a_server_and_quarantine_it(
     page.close()
 
     page = logged_in_page(browser, url)
-    assert page.inner_text("#total-servers") == "3" and page.inner_text("#open-disputes") == "1"
-    assert page.inner_text("#total-quarantined") == "0"
+    assert page.inner_text("#total-servers") == "4" and page.inner_text("#open-disputes") == "1"
+    assert page.inner_text("#total-quarantined") == "1", "the convicted cheater"
     bars = page.locator("figure.coverage[data-model=tiny] rect.bar")
-    assert bars.count() == 3
+    assert bars.count() == 4
     assert page.locator("figure.coverage rect.bar.trusted, figure.coverage rect.bar.newcomer").count() == 3
     page.screenshot(path=shots / "1-overview.png", full_page=True)
 
@@ -177,8 +209,8 @@ def test_log_in_read_the_overview_open_a_server_and_quarantine_it(
     assert event["subject"] == swarm.honest and event["signer"] == httpx.get(f"{url}/health").json()["ledger_key"]
 
     page.goto(f"{url}/dashboard")
-    assert page.inner_text("#total-quarantined") == "1"
-    assert page.locator("figure.coverage rect.bar.quarantined").count() == 1
+    assert page.inner_text("#total-quarantined") == "2"
+    assert page.locator("figure.coverage rect.bar.quarantined").count() == 2
 
 
 def test_server_names_are_shown_as_text_never_run(browser: Any, dashboard: tuple[str, Swarm], shots: Path) -> None:
@@ -213,14 +245,14 @@ def test_tables_sort_and_pages_refresh_themselves(browser: Any, dashboard: tuple
         return [int(v) for v in page.locator("#servers tbody tr td:nth-child(9)").all_inner_texts()]
 
     page.click("#servers th:text-is('Passed')")
-    assert passes() == [0, 0, 4]
+    assert passes() == [0, 0, 0, 4]
     page.click("#servers th:text-is('Passed')")
-    assert passes() == [4, 0, 0]
+    assert passes() == [4, 0, 0, 0]
 
     with LedgerApi(url, late := new_key()) as api:  # a server announces itself while the page is open
         wire = signed_announcement(late, name="late-arrival").to_wire()
         api.request("POST", "/servers/announce", wire, "application/octet-stream")
-    expect(page.locator("#servers tbody tr")).to_have_count(4, timeout=10_000)  # no reload: the page refreshed
+    expect(page.locator("#servers tbody tr")).to_have_count(5, timeout=10_000)  # no reload: the page refreshed
     assert passes()[0] == 4, "the chosen order survives the refresh"
     assert "late-arrival" in page.inner_text("#servers")
 
@@ -228,6 +260,40 @@ def test_tables_sort_and_pages_refresh_themselves(browser: Any, dashboard: tuple
     row = page.locator("#disputes tbody tr.open")
     assert row.count() == 1 and "shaky-b" in row.inner_text() and "fail" in row.inner_text()
     page.goto(f"{url}/dashboard/verifiers")
-    (verifier,) = page.locator("#verifiers tbody tr").all()  # the one that gave verdicts; the others only asked
-    assert verifier.locator("td").all_inner_texts()[2:4] == ["5", "5"], "five assignments, five verdicts"
+    first, *others = page.locator("#verifiers tbody tr").all()
+    assert first.locator("td").all_inner_texts()[2:4] == ["6", "6"], "six assignments, six verdicts"
+    assert [o.locator("td").all_inner_texts()[2:4] for o in others] == [["1", "1"]] * 2, "the cheater's dispute"
     page.screenshot(path=shots / "verifiers.png", full_page=True)
+
+
+def test_a_convicted_cheat_is_refunded_slashed_and_its_catchers_paid_on_the_market_page(
+    browser: Any, dashboard: tuple[str, Swarm], shots: Path
+) -> None:
+    url, swarm = dashboard
+    market = httpx.get(f"{url}/api/v1/market").json()
+    slashed = 40 * MICRO // 2
+    bounty_each = slashed // 2 // 3  # half the slash, shared by the three verifiers who voted fail
+    assert (market["refunded"], market["slashed"], market["bounties"]) == (2 * MICRO, slashed, 3 * bounty_each)
+    assert market["minted"] == 125 * MICRO and market["in_escrow"] == 10 * MICRO, "the honest server's hold waits"
+    cheat = httpx.get(f"{url}/api/v1/accounts/{swarm.cheat}").json()
+    assert (cheat["bond"], cheat["fully_bonded"], cheat["earning_in_escrow"]) == (20 * MICRO, False, 0)
+
+    page = logged_in_page(browser, url)
+    page.goto(f"{url}/dashboard/market")
+    assert (page.inner_text("#minted"), page.inner_text("#in-escrow"), page.inner_text("#in-bonds")) == (
+        "125",
+        "10",
+        "40",
+    )
+    assert (page.inner_text("#slashed"), page.inner_text("#bounties")) == ("20", "9.999999")
+    assert page.locator("#movements tbody tr.bounty").count() == 3
+    assert (
+        "cheat-c" in page.inner_text("#movements tbody tr.slash") and page.locator("#movements tr.refund").count() == 1
+    )
+    (hold,) = page.locator("#holds tbody tr").all()
+    assert "honest-a" in hold.inner_text() and "held" in hold.inner_text()
+    page.screenshot(path=shots / "market.png", full_page=True)
+
+    page.goto(f"{url}/dashboard/servers")
+    row = page.locator(f"#servers tbody tr[data-key='{swarm.honest}']")
+    assert row.locator("td").all_inner_texts()[-2:] == ["20", "0"], "bond 20 credits, nothing earned yet"

@@ -23,6 +23,7 @@ TABLES = {
     "challenges", "assignments", "verdicts", "disputes", "verifiers", "submitters",
     "evidence", "verifier_presence", "seen_requests", "reputations", "reputation_cohort",
     "server_directory", "server_presence", "admin_actions", "audit_runs",
+    "accounts", "movements", "escrow_holds", "market_challenges", "prices", "market_records",
 }  # fmt: skip
 VIEWS = {"receipts_per_server_day", "server_event_history"}
 

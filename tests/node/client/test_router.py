@@ -121,3 +121,22 @@ def test_spot_check_rates_come_from_reputation_unless_forced() -> None:
     assert router({trusted.key: TRUSTED}).spot_check_rate(trusted.key) == 0.05
     assert router({}).spot_check_rate(trusted.key) == 1.0, "a newcomer: every session"
     assert router({trusted.key: TRUSTED}, spot_check_rate=0.5).spot_check_rate(trusted.key) == 0.5
+
+
+def test_with_bonds_required_an_unbonded_server_only_shares_the_exploration_budget() -> None:
+    bonded, unbonded = server("bonded", 0, 8, throughput=400.0), server("unbonded", 0, 8, throughput=4000.0)
+    book = {bonded.key: TRUSTED, unbonded.key: ServerTrust("trusted", Beta(200.0, 1.0), 0.05, bonded=False)}
+    sessions = 2000
+
+    def share(policy: Router) -> float:
+        used = sum(
+            unbonded.key in keys(policy.chain([bonded, unbonded], 0, 8, explore=policy.explores()))
+            for _ in range(sessions)
+        )
+        return used / sessions
+
+    assert share(router(book)) > 0.9, "bonds not required: the faster server carries the traffic"
+    assert share(router(book, require_bond=True)) <= 0.05 * 1.3, "required: no more than the exploration budget"
+    assert keys(router(book, require_bond=True).chain([unbonded], 0, 8, explore=False)) == [unbonded.key], (
+        "still used when nobody else covers the blocks"
+    )
