@@ -74,7 +74,11 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     tiny()
     with LocalSwarm(tmp_path_factory.mktemp("live")) as swarm:
         swarm.start_dht()
-        swarm.start_api("--assignment-ttl", "4", "--initial-peers", swarm.peer, "--snapshot-interval", "2")
+        # Every pass is re-checked by a second verifier, so that the always-pass verifier cannot wave a
+        # cheating session through on its own.
+        swarm.start_api(
+            "--assignment-ttl", "4", "--initial-peers", swarm.peer, "--snapshot-interval", "2", "--audit-rate", "1.0"
+        )  # fmt: skip
         servers = {
             "a": swarm.launch_server("a", "0:4"),
             "b": swarm.launch_server("b", "4:8"),
