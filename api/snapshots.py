@@ -20,7 +20,9 @@ log = logging.getLogger(__name__)
 
 def _entry(view: dict[str, Any]) -> SnapshotEntry:
     posterior = view["posterior"]
-    return SnapshotEntry(view["state"], posterior["alpha"], posterior["beta"], view["spot_check_rate"])
+    return SnapshotEntry(
+        view["state"], posterior["alpha"], posterior["beta"], view["spot_check_rate"], view.get("bonded", False)
+    )
 
 
 def build_snapshot(

@@ -19,6 +19,7 @@ from node.records import Check, FixedBytes, Int, Text, WireRecord
 
 STATE_CODES = {"newcomer": 0, "trusted": 1, "quarantined": 2}
 STATE_NAMES = {code: name for name, code in STATE_CODES.items()}
+BONDED = 0x80  # high bit of the state byte: the server's bond is enough for full routing weight
 _ENTRY = struct.Struct("<32sBddd")
 _NEWCOMER = struct.Struct("<Bddd")
 MAX_ENTRIES = 1000
@@ -34,6 +35,7 @@ class SnapshotEntry:
     alpha: float
     beta: float
     spot_check_rate: float
+    bonded: bool = False
 
     @property
     def posterior(self) -> Beta:
@@ -82,12 +84,12 @@ class ReputationSnapshot(WireRecord):
     def servers(self) -> dict[str, SnapshotEntry]:
         out = {}
         for key, code, alpha, beta, rate in _ENTRY.iter_unpack(self.entries):
-            out[key.hex()] = SnapshotEntry(_state(code), alpha, beta, rate)
+            out[key.hex()] = SnapshotEntry(_state(code & ~BONDED), alpha, beta, rate, bool(code & BONDED))
         return out
 
     def newcomer_entry(self) -> SnapshotEntry:
         code, alpha, beta, rate = _NEWCOMER.unpack(self.newcomer)
-        return SnapshotEntry(_state(code), alpha, beta, rate)
+        return SnapshotEntry(_state(code & ~BONDED), alpha, beta, rate, bool(code & BONDED))
 
 
 def _state(code: int) -> str:
@@ -98,10 +100,14 @@ def _state(code: int) -> str:
 
 def pack_entries(servers: Mapping[str, SnapshotEntry]) -> bytes:
     return b"".join(
-        _ENTRY.pack(bytes.fromhex(key), STATE_CODES[e.state], e.alpha, e.beta, e.spot_check_rate)
+        _ENTRY.pack(bytes.fromhex(key), _code(e), e.alpha, e.beta, e.spot_check_rate)
         for key, e in list(servers.items())[:MAX_ENTRIES]
     )
 
 
 def pack_newcomer(entry: SnapshotEntry) -> bytes:
-    return _NEWCOMER.pack(STATE_CODES[entry.state], entry.alpha, entry.beta, entry.spot_check_rate)
+    return _NEWCOMER.pack(_code(entry), entry.alpha, entry.beta, entry.spot_check_rate)
+
+
+def _code(entry: SnapshotEntry) -> int:
+    return STATE_CODES[entry.state] | (BONDED if entry.bonded else 0)

@@ -22,7 +22,7 @@ class ServerTrust:
     state: str  # newcomer, trusted or quarantined
     posterior: Beta  # the long-horizon posterior, as of the ledger's answer
     spot_check_rate: float
-    bonded: bool = True  # enough bond for full routing weight (unknown, e.g. from a DHT snapshot: assumed)
+    bonded: bool = True  # enough bond for full routing weight (a ledger that does not say: assumed)
 
     def sample(self, rng: random.Random) -> float:
         return self.posterior.sample(rng)
@@ -79,9 +79,11 @@ def reputation_from_dht(dht: Any, model_id: str, ledger_key: bytes, now_ms: int)
         or snapshot.expires_ms < now_ms
     ):
         return None
-    servers = {k: ServerTrust(e.state, e.posterior, e.spot_check_rate) for k, e in snapshot.servers().items()}
+    servers = {k: ServerTrust(e.state, e.posterior, e.spot_check_rate, e.bonded) for k, e in snapshot.servers().items()}
     newcomer = snapshot.newcomer_entry()
-    return ReputationBook(servers, ServerTrust(newcomer.state, newcomer.posterior, newcomer.spot_check_rate), "dht")
+    return ReputationBook(
+        servers, ServerTrust(newcomer.state, newcomer.posterior, newcomer.spot_check_rate, newcomer.bonded), "dht"
+    )
 
 
 def fetch_reputation(ledger_url: str, model_id: str, timeout: float = 5.0) -> ReputationBook:

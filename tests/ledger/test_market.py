@@ -181,3 +181,24 @@ def test_a_mint_needs_a_reason_and_a_real_account(ledger: Ledger) -> None:
         mint(ledger.engine, LEDGER_KEY, account="nobody", amount=5, reason="x", admin="test")
     assert bad.value.code == "bad_account"
     assert events(ledger) == 0
+
+
+def test_the_dht_snapshot_says_which_servers_are_bonded(ledger: Ledger) -> None:
+    from api.snapshots import build_snapshot
+    from ledger.market_rules import DEFAULT_MARKET
+
+    bonded, bare = new_key(), new_key()
+    for server in (bonded, bare):  # both checked once, so both are in the model's snapshot
+        mint(ledger.engine, LEDGER_KEY, account=hexkey(server), amount=DEFAULT_MARKET.full_bond, reason="x", admin="t")
+        receipts, evidence = evidence_session(server, 2)
+        encoded = evidence.encode()
+        desk = SpotChecks(ledger.engine, LEDGER_KEY, SpotCheckPolicy(audit_rate=0.0, max_audit_rate=0.0))
+        desk.submit_challenge(challenge_for(new_key(), receipts, encoded).to_wire(), encoded)
+        verifier = new_key()
+        desk.submit_verdict(signed_verdict(verifier, desk.claim(bytes(verifier.verify_key)), "pass", T0))
+    deposit = BondDeposit(os.urandom(16), bytes(bonded.verify_key), DEFAULT_MARKET.full_bond, T0)
+    take_node_record(ledger.engine, "bond", sign_record(deposit, bonded).to_wire(), bytes(bonded.verify_key))
+    snapshot = build_snapshot(ledger.engine, LEDGER_KEY, "tiny", T0, 60_000).record
+    entries = snapshot.servers()
+    assert (entries[hexkey(bonded)].bonded, entries[hexkey(bare)].bonded) == (True, False)
+    assert not snapshot.newcomer_entry().bonded

@@ -166,7 +166,7 @@ def test_a_reputation_snapshot_round_trips_and_is_bound_to_its_ledger_key() -> N
 
     ledger = new_key()
     entries = {
-        bytes(SERVER.verify_key).hex(): SnapshotEntry("trusted", 40.0, 1.5, 0.05),
+        bytes(SERVER.verify_key).hex(): SnapshotEntry("trusted", 40.0, 1.5, 0.05, bonded=True),
         bytes(MALLORY.verify_key).hex(): SnapshotEntry("quarantined", 3.0, 6.0, 1.0),
     }
     now = time.time_ns() // 1_000_000
@@ -176,7 +176,7 @@ def test_a_reputation_snapshot_round_trips_and_is_bound_to_its_ledger_key() -> N
     )  # fmt: skip
     value = to_dht_value("reputation", sign_record(snapshot, ledger))
     kind, signed = from_dht_value(value)
-    assert kind == "reputation" and signed.record.servers() == entries
+    assert kind == "reputation" and signed.record.servers() == entries, "bonded or not, as the ledger said"
     good = dht_record(value, key=snapshot_key("tiny"), subkey=bytes(ledger.verify_key).hex())
     assert SignedRecordValidator().validate(good)
     posing = dht_record(value, key=snapshot_key("tiny"), subkey=bytes(MALLORY.verify_key).hex())
