@@ -18,7 +18,7 @@ from sqlalchemy import Engine, select
 from ledger.errors import RequestRefusedError
 from ledger.eventlog import Clock, now_ms, open_writer
 from ledger.events import EVENT_KINDS, EventDraft
-from ledger.market_rules import TREASURY, MarketRuleError
+from ledger.market_rules import MarketRuleError
 from ledger.models import EscrowHoldRow
 from ledger.records import MAX_SETTLED_HOLDS, Mint, Settlement
 from node.errors import SignatureError, WireFormatError
@@ -86,10 +86,6 @@ def settle(
     except MarketRuleError as exc:  # would mean the query and the rules disagree: nothing is written
         raise RequestRefusedError(exc.code, str(exc), status=409) from None
     return Taken(event.seq, "settlement"), len(holds)
-
-
-def is_account_name(name: str) -> bool:
-    return name == TREASURY or (len(name) == 64 and all(c in "0123456789abcdef" for c in name))
 
 
 def _open(kind: str, wire: bytes) -> Signed[Any]:

@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func, or_, select
 
-from ledger.market_rules import DEFAULT_MARKET, ESCROW, TREASURY, bond_account
+from ledger.market_rules import DEFAULT_MARKET, account_kind, bond_account
 from ledger.models import AccountRow, EscrowHoldRow, MovementRow, PriceRow
 
 OPEN_HOLD = ("held", "challenged")
@@ -31,7 +31,7 @@ def account_view(connection: Connection, account: str) -> dict[str, Any]:
     row = connection.execute(select(AccountRow).where(AccountRow.account == account)).mappings().first()
     view: dict[str, Any] = {
         "account": account,
-        "kind": row["kind"] if row else ("key" if account not in (ESCROW, TREASURY) else account),
+        "kind": account_kind(account)[0],
         "balance": int(row["balance"]) if row else 0,
     }
     if view["kind"] != "key":
@@ -41,7 +41,7 @@ def account_view(connection: Connection, account: str) -> dict[str, Any]:
     price = connection.execute(select(PriceRow.price).where(PriceRow.server_key == account)).scalar()
     return view | {
         "bond": bond,
-        "fully_bonded": bond >= DEFAULT_MARKET.full_bond,
+        "fully_bonded": bond >= DEFAULT_MARKET.full_bond,  # as ``reputation_queries.bonded_servers`` counts it
         "price": price,
         "paying_in_escrow": _held(connection, EscrowHoldRow.client_key, account),
         "earning_in_escrow": _held(connection, EscrowHoldRow.server_key, account),

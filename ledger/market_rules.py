@@ -105,13 +105,17 @@ class Book:
         self.rows.put(AccountRow, row)
 
 
-def _new_account(account: str, seq: int) -> Row:
+def account_kind(account: str) -> tuple[str, str | None]:
+    """An account's kind (key, bond, escrow or treasury) and the key that owns it, from its name."""
     if account in (ESCROW, TREASURY):
-        kind, owner = account, None
-    elif account.startswith("bond:"):
-        kind, owner = "bond", account.removeprefix("bond:")
-    else:
-        kind, owner = "key", account
+        return account, None
+    if account.startswith("bond:"):
+        return "bond", account.removeprefix("bond:")
+    return "key", account
+
+
+def _new_account(account: str, seq: int) -> Row:
+    kind, owner = account_kind(account)
     return {"account": account, "kind": kind, "owner_key": owner, "balance": 0, "first_seq": seq, "last_seq": seq}
 
 
@@ -205,15 +209,15 @@ def fold_settlement(rows: RowStore, seq: int, settlement: Settlement, params: Ma
 def fold_challenge(rows: RowStore, seq: int, challenge: Challenge) -> None:
     """A challenged session's hold is frozen until the outcome."""
     hold = rows.get(EscrowHoldRow, hold_id(challenge.server_key, challenge.session_id))
-    frozen = hold is not None and hold["state"] == "held"
-    if frozen:
-        assert hold is not None
+    if hold is not None and hold["state"] == "held":
         rows.put(EscrowHoldRow, hold | {"state": "challenged"})
+    else:
+        hold = None  # unpaid, or already released or frozen: this challenge moves no escrow
     rows.put(
         MarketChallengeRow,
         {
             "challenge_id": challenge.challenge_id.hex(),
-            "hold": hold["hold"] if frozen and hold is not None else None,
+            "hold": hold["hold"] if hold is not None else None,
             "client_key": challenge.submitter_key.hex(),
             "fail_voters": "",
             "state": "open",

@@ -24,17 +24,19 @@ def newcomer_view(connection: Connection, now_ms: int) -> dict[str, Any]:
     return describe(newcomer(newcomer_prior_mean(cohort, elapsed), now_ms), now_ms) | {"bonded": False}
 
 
-def bonds_of(connection: Connection, keys: list[str] | None = None) -> dict[str, int]:
-    """Bonds by server key (all of them, or those of ``keys``)."""
-    query = select(AccountRow.owner_key, AccountRow.balance).where(AccountRow.kind == "bond")
+def bonded_servers(connection: Connection, keys: list[str] | None = None) -> set[str]:
+    """The servers (all, or among ``keys``) whose bond is enough for full routing weight."""
+    query = select(AccountRow.owner_key).where(
+        AccountRow.kind == "bond", AccountRow.balance >= DEFAULT_MARKET.full_bond
+    )
     if keys is not None:
         query = query.where(AccountRow.owner_key.in_(keys))
-    return {str(key): int(balance) for key, balance in connection.execute(query)}
+    return {str(key) for key in connection.execute(query).scalars()}
 
 
 def server_view(connection: Connection, key: str, now_ms: int) -> dict[str, Any]:
     row = connection.execute(select(ReputationRow).where(ReputationRow.server_key == key)).mappings().first()
-    bonded = bonds_of(connection, [key]).get(key, 0) >= DEFAULT_MARKET.full_bond
+    bonded = key in bonded_servers(connection, [key])
     if row is None:
         return {"server_key": key, "checked": False, **newcomer_view(connection, now_ms), "bonded": bonded}
     view = describe(from_row(dict(row)), now_ms)
@@ -43,10 +45,9 @@ def server_view(connection: Connection, key: str, now_ms: int) -> dict[str, Any]
 
 def model_views(connection: Connection, model_id: str, now_ms: int) -> dict[str, dict[str, Any]]:
     rows = connection.execute(select(ReputationRow).where(ReputationRow.model_id == model_id)).mappings().all()
-    bonds = bonds_of(connection)
-    full = DEFAULT_MARKET.full_bond
+    bonded = bonded_servers(connection, [row["server_key"] for row in rows])
     return {
-        row["server_key"]: describe(from_row(dict(row)), now_ms) | {"bonded": bonds.get(row["server_key"], 0) >= full}
+        row["server_key"]: describe(from_row(dict(row)), now_ms) | {"bonded": row["server_key"] in bonded}
         for row in rows
     }
 

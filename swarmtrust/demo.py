@@ -31,6 +31,7 @@ import typer
 from rich.console import Console
 
 from ledger.store import Ledger
+from node.market_records import MICRO
 from node.receipts import Receipt
 from node.signing import Signed, sign_record
 from swarmtrust.launcher import ChildProcess, LocalSwarm
@@ -40,6 +41,7 @@ SERVERS = (("a", "0:4", "honest"), ("b", "4:8", "honest"), ("c", "0:4", "honest"
 VERIFIERS = ("v1", "v2", "v3")
 SERVER_NAMES = {name for name, _, _ in SERVERS}
 PRICE = 2  # micro-credits per block-token
+BOND = 100  # credits each server bonds
 
 
 def demo(
@@ -246,13 +248,13 @@ def _open_market(swarm: LocalSwarm, names: dict[str, str], client_key: Any, cons
     """A faucet for the client and the treasury; every server bonds 100 credits and quotes a price."""
     from node.keys import load_signing_key
     from node.ledger_api import LedgerApi
-    from node.market_records import MICRO, BondDeposit, PriceQuote
+    from node.market_records import BondDeposit, PriceQuote
 
     token = (swarm.workdir / "admin.token").read_text()
     with httpx.Client(base_url=f"{swarm.api_url}/api/v1/admin", timeout=30) as admin:
         admin.headers["Authorization"] = f"Bearer {token}"
         minted = [(bytes(client_key.verify_key).hex(), 1_000), ("treasury", 10)]
-        minted += [(key, 100) for key, name in names.items() if name in SERVER_NAMES]
+        minted += [(key, BOND) for key, name in names.items() if name in SERVER_NAMES]
         for account, credits in minted:
             body = {"account": account, "amount": credits * MICRO, "reason": "demo faucet"}
             admin.post("/mint", json=body).raise_for_status()
@@ -261,7 +263,7 @@ def _open_market(swarm: LocalSwarm, names: dict[str, str], client_key: Any, cons
         now = time.time_ns() // 1_000_000
         with LedgerApi(swarm.api_url, key) as ledger:
             for kind, record in (
-                ("bond", BondDeposit(os.urandom(16), bytes(key.verify_key), 100 * MICRO, now)),
+                ("bond", BondDeposit(os.urandom(16), bytes(key.verify_key), BOND * MICRO, now)),
                 ("price", PriceQuote(bytes(key.verify_key), "tiny", PRICE, now)),
             ):
                 ledger.request(
@@ -287,7 +289,7 @@ def _market_stage(swarm: LocalSwarm, names: dict[str, str], client_key: Any, con
     return {
         "market": market,
         "sessions_paid": len(paid),
-        "cheater_slashed": bond is not None and bond < 100 * 1_000_000,
+        "cheater_slashed": bond is not None and bond < BOND * MICRO,
     }
 
 

@@ -11,7 +11,6 @@ from starlette.concurrency import run_in_threadpool
 from api.admin_auth import Admin
 from api.auth import SignedBy
 from api.deps import KeyQuery, LedgerEngine
-from api.errors import ApiError
 from api.pagination import Cursor, Limit, newest_first
 from api.schemas import (
     COMMON_ERRORS,
@@ -25,7 +24,7 @@ from api.schemas import (
     Page,
     SettlementOut,
 )
-from ledger.market import NODE_RECORDS, is_account_name, mint, settle, take_node_record
+from ledger.market import NODE_RECORDS, mint, settle, take_node_record
 from ledger.market_queries import account_view, market_summary, movements_query
 from ledger.models import EscrowHoldRow, MovementRow
 
@@ -103,8 +102,6 @@ async def take(
     responses={401: {"model": ErrorBody}, 503: {"model": ErrorBody}},
 )
 async def mint_credits(request: Request, admin: Admin, engine: LedgerEngine, body: MintIn) -> MarketTaken:
-    if not is_account_name(body.account):
-        raise ApiError(422, "invalid_request", "account: a key (64 lowercase hex digits) or treasury")
     taken: Any = await run_in_threadpool(
         lambda: mint(
             engine,

@@ -66,7 +66,7 @@ def test_credits_flow_from_mint_through_escrow_to_the_server(api: str) -> None:
     sk = bytes(server.verify_key)
     send(api, server, "bond", BondDeposit(os.urandom(16), sk, 150_000, T0))
     send(api, server, "price", PriceQuote(sk, "tiny", 40, T0))
-    assert get(api, f"/accounts/{hexkey(server)}") | {} == {
+    assert get(api, f"/accounts/{hexkey(server)}") == {
         "account": hexkey(server), "kind": "key", "balance": 50_000, "bond": 150_000, "fully_bonded": False,
         "price": 40, "paying_in_escrow": 0, "earning_in_escrow": 0,
     }  # fmt: skip
