@@ -430,6 +430,7 @@ class MarketSummary(Schema):
     in_bonds: int = Field(examples=[8 * 10**7])
     treasury: int = Field(examples=[10**7])
     open_holds: int = Field(examples=[12])
+    paid: int = Field(description="Paid by clients into escrow, ever", examples=[6 * 10**7])
     released: int = Field(examples=[5 * 10**7])
     refunded: int = Field(examples=[4_000])
     slashed: int = Field(description="Taken from bonds (bounties included)", examples=[2 * 10**6])

@@ -71,6 +71,7 @@ def market_summary(connection: Connection) -> dict[str, Any]:
         "in_bonds": int(balances.get("bond") or 0),
         "treasury": int(balances.get("treasury") or 0),
         "open_holds": int(open_holds or 0),
+        "paid": total("payment"),
         "released": total("release"),
         "refunded": total("refund"),
         "slashed": total("slash") + total("bounty"),

@@ -20,9 +20,9 @@ SWARMTRUST = [sys.executable, "-m", "swarmtrust"]
 WIDE = {"COLUMNS": "400"}  # rich wraps error boxes at the terminal width; keep messages on one line
 
 
-def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [*SWARMTRUST, *args], capture_output=True, text=True, timeout=120, env={**os.environ, **WIDE, **(env or {})}
+        [*SWARMTRUST, *args], capture_output=True, text=True, timeout=timeout, env={**os.environ, **WIDE, **(env or {})}
     )
 
 
@@ -165,27 +165,40 @@ def test_audit_of_a_database_without_schema_says_what_to_do(tmp_path: Path) -> N
     assert "swarmtrust ledger upgrade" in done.stderr
 
 
-def test_demo_runs_end_to_end(tmp_path: Path) -> None:
-    done = run("demo", "--data-dir", str(tmp_path), "--max-new-tokens", "8", "--sessions", "2", "--json")
+def test_demo_catches_every_cheater_and_leaves_nothing_running(tmp_path: Path) -> None:
+    done = run("demo", "--data-dir", str(tmp_path), "--duration", "60", "--max-new-tokens", "8", "--json", timeout=300)
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
-    assert report["tokens_match_local"] and len(report["tokens"]) == 8
-    assert report["killed_server"] in {"a", "c"} and report["failovers"] == 1
-    assert report["cheater_caught"] and report["honest_failed"] == 0
-    assert report["cheater_quarantined"] and report["reputation"]["x"]["trust"] == 0.0
-    assert report["sessions_through_cheater"] == 0 and report["sessions_by_reputation"]["b"] == 4
-    assert report["servers_in_directory"] == 4 and report["dashboard_shows_cheater_quarantined"]
+    servers = report["servers"]
+    cheaters = {s["public_key"] for s in servers.values() if s["behavior"] != "honest"}
+    assert len(cheaters) == 2 and set(report["cheaters"]) == cheaters
+    assert cheaters <= set(report["quarantined"]) and report["honest_quarantined"] == 0
+    assert {s["behavior"].split(":")[0] for s in servers.values()} == {"honest", "cheat-rate", "honest-then-cheat"}
+    for s in servers.values():
+        if s["public_key"] in cheaters:
+            assert s["state"] == "quarantined" and s["fails"] > 0 and s["quarantined_after"]["sessions"] >= 1
+            assert s["share_after"] == 0.0  # no traffic once caught
+        else:
+            assert s["state"] != "quarantined" and s["fails"] == 0
+    failover = report["failover"]
+    assert failover["tokens_match_local"] and len(failover["tokens"]) == 8 and failover["failovers"] == 1
     market = report["market"]
-    assert report["cheater_slashed"] and market["slashed"] > 0 and market["bounties"] > 0 and market["refunded"] > 0
-    assert (
-        report["sessions_paid"] > 0
-        and market["in_accounts"] + market["in_escrow"] + market["in_bonds"] + market["treasury"] == market["minted"]
-    )
+    assert report["credits_slashed"] == market["slashed"] > 0 and market["bounties"] > 0 and market["paid"] > 0
+    assert market["released"] > 0
+    assert market["in_accounts"] + market["in_escrow"] + market["in_bonds"] + market["treasury"] == market["minted"]
+    assert report["dashboard_shows_cheaters_quarantined"] and report["dashboard_url"].endswith("/dashboard")
     assert report["refused"] == ["bad_signature", "conflict"]
     assert report["audit_clean"] and report["tampering_caught"] and report["merkle_proof_ok"]
+    assert (tmp_path / "ledger.db").exists()
     groups = set(report["process_groups"])
-    assert len(groups) == 9  # the DHT, the ledger service, four servers and three verifiers
+    assert len(groups) == 10  # the DHT, the ledger service, five servers and three verifiers
     assert [pid for pid in _live_pids() if _group(pid) in groups] == [], "the demo left processes behind"
+
+
+def test_demo_refuses_a_swarm_it_cannot_run() -> None:
+    done = run("demo", "--servers", "4", "--cheaters", "3")
+    assert done.returncode == 2
+    assert "--cheaters must be 0 to 2" in done.stderr
 
 
 def _live_pids() -> list[int]:

@@ -1,0 +1,209 @@
+"""The demo's stages around its traffic: the market's opening, a failover with ``kill -9``, what the dashboard
+shows, and the ledger's own defences (refused receipts, the audit, a tampered copy caught)."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import httpx
+from rich.console import Console
+
+from ledger.store import Ledger
+from node.market_records import MICRO
+from node.receipts import Receipt
+from node.signing import Signed, sign_record
+from swarmtrust.demo_plan import DemoPlan
+from swarmtrust.launcher import ChildProcess, LocalSwarm
+
+PRICE = 1_000  # micro-credits per block-token: a 20-token session over 4 blocks costs 0.08 credits
+BOND = 100  # credits each server bonds
+CLIENT_CREDITS = 1_000  # the faucet's gift to each client
+
+
+def open_market(swarm: LocalSwarm, plan: DemoPlan, client_keys: list[Any], console: Console) -> None:
+    """A faucet for the clients and the treasury; every server bonds ``BOND`` credits and quotes ``PRICE``."""
+    from node.keys import load_signing_key
+    from node.ledger_api import LedgerApi
+    from node.market_records import BondDeposit, PriceQuote
+
+    server_keys = [load_signing_key(swarm.workdir / f"{s.name}.key") for s in plan.servers]
+    minted = [(bytes(k.verify_key).hex(), CLIENT_CREDITS) for k in client_keys] + [("treasury", 10)]
+    minted += [(bytes(k.verify_key).hex(), BOND) for k in server_keys]
+    with httpx.Client(base_url=f"{swarm.api_url}/api/v1/admin", timeout=30) as admin:
+        admin.headers["Authorization"] = f"Bearer {admin_token(swarm)}"
+        for account, credits in minted:
+            body = {"account": account, "amount": credits * MICRO, "reason": "demo faucet"}
+            admin.post("/mint", json=body).raise_for_status()
+    for key in server_keys:
+        now = time.time_ns() // 1_000_000
+        with LedgerApi(swarm.api_url, key) as ledger:
+            for kind, record in (
+                ("bond", BondDeposit(os.urandom(16), bytes(key.verify_key), BOND * MICRO, now)),
+                ("price", PriceQuote(bytes(key.verify_key), "tiny", PRICE, now)),
+            ):
+                ledger.request(
+                    "POST", f"/market/{kind}", sign_record(record, key).to_wire(), "application/octet-stream"
+                )
+    console.print(
+        f"market: {len(client_keys)} clients hold {CLIENT_CREDITS} credits each; every server bonded {BOND} credits "
+        f"and charges {PRICE} micro-credits per block-token; clients pay every session into escrow"
+    )
+
+
+def admin_token(swarm: LocalSwarm) -> str:
+    return (swarm.workdir / "admin.token").read_text()
+
+
+def failover_stage(
+    client: Any,
+    source: Any,
+    plan: DemoPlan,
+    processes: dict[str, ChildProcess],
+    names: dict[str, str],
+    prompt_ids: list[int],
+    tokens: int,
+    console: Console,
+) -> tuple[dict[str, Any], list[Signed[Receipt]]]:
+    """One generation through honest servers; midway the server of a half with a second honest server is
+    killed with SIGKILL, and the client replays the session to another. Its tokens against the local model's."""
+    from node.model.local import LocalModel
+
+    spare = plan.spare_honest()
+    if spare is None:
+        raise ValueError("the failover stage needs a half of the model with two honest servers")
+    honest = [s for s in client.servers(source.model_id, 8) if plan.by_name(names[s.key]).honest]
+    victim: list[str] = []
+
+    def on_event(kind: str, data: dict[str, Any]) -> None:
+        if kind == "step" and data["step"] == tokens // 2 and not victim:
+            key = next(k for k, start, end in data["route"] if f"{start}:{end}" == spare.blocks)
+            victim.append(names[key])
+            processes[victim[0]].kill_hard()
+            console.print(f"step {data['step']}: [red]kill -9[/] server {victim[0]} ({spare.blocks}) mid-generation")
+        if kind == "failover":
+            console.print(
+                f"step {data['step']}: client failed over ({data['reason']}) to server "
+                f"{names[data['replacements'][0]]}, replaying {data['replayed_tokens']} tokens"
+            )
+
+    started = time.perf_counter()
+    result = client.generate(source, prompt_ids, tokens, servers=honest, on_event=on_event)
+    seconds = time.perf_counter() - started
+    local = LocalModel(source).generate(prompt_ids, tokens)
+    checked = sum(hop.receipt is not None for step in result.steps for hop in step)
+    console.print(
+        f"generated {len(result.tokens)} tokens in {seconds:.1f} s, {checked} receipts checked; "
+        f"same tokens as the model run in-process: {result.tokens == local.tokens}"
+    )
+    receipts = [hop.receipt for step in result.steps for hop in step if hop.receipt is not None]
+    report = {
+        "tokens": result.tokens,
+        "tokens_match_local": result.tokens == local.tokens,
+        "killed_server": victim[0] if victim else None,
+        "failovers": len(result.failovers),
+    }
+    return report, receipts
+
+
+def wait_for_decisions(api_url: str, timeout: float) -> int:
+    """Wait until every spot check is decided (or ``timeout``); how many are still undecided."""
+    deadline = time.monotonic() + timeout
+    with httpx.Client(base_url=api_url, timeout=30) as api:
+        while True:
+            challenges = api.get("/api/v1/challenges", params={"limit": 1000}).json()["items"]
+            undecided = sum(1 for c in challenges if c["phase"] != "decided")
+            if not undecided or time.monotonic() > deadline:
+                return undecided
+            time.sleep(0.5)
+
+
+def settle_now(swarm: LocalSwarm) -> None:
+    """Release every hold whose challenge window has passed (the service also does it on its own clock)."""
+    with httpx.Client(base_url=f"{swarm.api_url}/api/v1/admin", timeout=30) as admin:
+        admin.headers["Authorization"] = f"Bearer {admin_token(swarm)}"
+        admin.post("/settle").raise_for_status()
+
+
+def dashboard_shows_quarantined(swarm: LocalSwarm, keys: list[str]) -> bool:
+    """Whether the admin dashboard's page of each of ``keys`` shows it quarantined, as an administrator sees it."""
+    with httpx.Client(base_url=swarm.api_url, timeout=30, follow_redirects=True) as browser:
+        browser.post("/dashboard/login", data={"token": admin_token(swarm)}).raise_for_status()
+        pages = [browser.get(f"/dashboard/servers/{key}").text for key in keys]
+    return all('id="server-state" class="quarantined"' in page for page in pages)
+
+
+def ledger_stage(workdir: Path, receipts: list[Signed[Receipt]], console: Console) -> dict[str, Any]:
+    """An epoch's Merkle proof; receipts ingested (a forged and an equivocating one refused); a clean audit;
+    and the audit of a copy with one byte changed, naming that event."""
+    from node.merkle import inclusion_proof, merkle_root, verify_inclusion
+
+    epoch = [r.digest for r in receipts if r.signer == receipts[-1].signer]
+    root = merkle_root(epoch)
+    proof = inclusion_proof(epoch, len(epoch) // 2)
+    proof_ok = verify_inclusion(epoch[len(epoch) // 2], proof, root)
+    console.print(
+        f"an epoch of one server's {len(epoch)} receipts: Merkle root {root.hex()[:16]}…, proof ok: {proof_ok}"
+    )
+    url = f"sqlite:///{workdir / 'ledger.db'}"
+    with Ledger.open(url) as ledger:
+        results = ledger.ingest_receipts([r.to_wire() for r in receipts])
+        forged = bytearray(receipts[0].to_wire())
+        forged[-1] ^= 1
+        refused = ledger.ingest_receipts([bytes(forged), _equivocation(receipts[0], workdir)])
+        clean = ledger.audit()
+    console.print(
+        f"ledger {url}: {sum(r.status == 'accepted' for r in results)} more receipts accepted, "
+        f"{sum(r.status == 'duplicate' for r in results)} already there from spot checks"
+    )
+    for result in refused:
+        console.print(f"refused: {result.reason}: {result.message}")
+    console.print(
+        f"audit: {clean.events_checked} events {clean.kinds}, chain head {clean.head_hash[:16]}…, clean: {clean.ok}"
+    )
+    tampered_seq = _tamper_copy(workdir)
+    with Ledger.open(f"sqlite:///{workdir / 'tampered.db'}") as copy:
+        caught = copy.audit()
+    verdict = "[green]caught it[/]" if not caught.ok else "[red]missed it[/]"
+    console.print(
+        f"a copy with one byte of event {tampered_seq} changed: audit {verdict}, first bad seq {caught.first_bad_seq}"
+    )
+    return {
+        "receipts": len(receipts),
+        "refused": [r.reason for r in refused],
+        "merkle_proof_ok": proof_ok,
+        "audit_clean": clean.ok,
+        "events": clean.kinds,
+        "head_hash": clean.head_hash,
+        "tampering_caught": (not caught.ok) and caught.first_bad_seq == tampered_seq,
+    }
+
+
+def _equivocation(original: Signed[Receipt], workdir: Path) -> bytes:
+    """The same step signed again with another output, as a cheating server might: refused as a conflict."""
+    from node.keys import load_signing_key
+
+    for key_file in workdir.glob("*.key"):
+        key = load_signing_key(key_file)
+        if bytes(key.verify_key) == original.signer:
+            return sign_record(replace(original.record, output_digest=bytes(32)), key).to_wire()
+    raise RuntimeError("the demo's server keys are missing from its data directory")
+
+
+def _tamper_copy(workdir: Path) -> int:
+    """Copy the ledger and flip one payload byte of a receipt event, as an attacker with database access would."""
+    source = sqlite3.connect(workdir / "ledger.db")
+    with sqlite3.connect(workdir / "tampered.db") as copy:
+        source.backup(copy)
+    source.close()
+    with sqlite3.connect(workdir / "tampered.db") as db:
+        seq = db.execute("SELECT MIN(seq) FROM events WHERE kind = 'receipt' AND seq > 5").fetchone()[0]
+        db.execute("DROP TRIGGER events_no_update")  # the guard stops accidents, not the owner of the file
+        payload = bytearray(db.execute("SELECT payload FROM events WHERE seq = ?", (seq,)).fetchone()[0])
+        payload[-3] ^= 0x01
+        db.execute("UPDATE events SET payload = ? WHERE seq = ?", (bytes(payload), seq))
+    return int(seq)

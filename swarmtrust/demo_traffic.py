@@ -1,0 +1,177 @@
+"""The demo's traffic: clients generating text through the swarm, routed by the ledger's reputations, while a
+live table shows what every server served, how its checks went and what the ledger now thinks of it.
+
+Sessions go on until ``duration`` seconds have passed, or, sooner, once every cheater is quarantined and
+enough sessions have run since to show where the traffic went.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from rich.console import Console, Group
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from swarmtrust.demo_plan import DemoPlan
+from swarmtrust.demo_tally import TrafficTally
+
+SESSIONS_AFTER = 8  # sessions after the last cheater's quarantine before the traffic may stop early
+POLL_SECONDS = 1.5  # between reads of the ledger's reputations and spot checks
+PROMPTS = (
+    "The quick brown fox",
+    "Once upon a time, in a village by the sea,",
+    "The capital of France is",
+    "def fibonacci(n):",
+    "In 1969 the first humans",
+    "Roses are red,",
+)
+
+
+@dataclass
+class LedgerView:
+    """What the ledger service says now: each server's reputation and the spot checks so far."""
+
+    reputation: dict[str, dict[str, Any]] = field(default_factory=dict)  # by server key
+    challenges: int = 0
+    decided: int = 0
+    verdicts: int = 0
+    disputes: int = 0
+    open_disputes: int = 0
+
+    @classmethod
+    def read(cls, api: httpx.Client, model_id: str) -> LedgerView:
+        book = api.get("/api/v1/reputation", params={"model": model_id}).json()
+        challenges = _items(api, "/api/v1/challenges")
+        disputes = _items(api, "/api/v1/disputes")
+        return cls(
+            reputation=book["servers"],
+            challenges=len(challenges),
+            decided=sum(c["phase"] == "decided" for c in challenges),
+            verdicts=len(_items(api, "/api/v1/verdicts")),
+            disputes=len(disputes),
+            open_disputes=sum(d["outcome"] is None for d in disputes),
+        )
+
+    def states(self) -> dict[str, str]:
+        return {key: entry["state"] for key, entry in self.reputation.items()}
+
+
+def _items(api: httpx.Client, path: str) -> list[dict[str, Any]]:
+    answer = api.get(path, params={"limit": 1000}).json()
+    items: list[dict[str, Any]] = answer["items"]
+    while answer["next_cursor"] is not None:
+        answer = api.get(path, params={"limit": 1000, "cursor": answer["next_cursor"]}).json()
+        items += answer["items"]
+    return items
+
+
+@dataclass
+class Traffic:
+    tally: TrafficTally
+    view: LedgerView
+    seconds: float
+
+
+def run_traffic(
+    *,
+    client: Any,
+    source: Any,
+    plan: DemoPlan,
+    names: dict[str, str],
+    client_keys: Sequence[Any],
+    api_url: str,
+    duration: float,
+    max_new_tokens: int,
+    avoid: set[str],
+    console: Console,
+    clock: Callable[[], float] = time.monotonic,
+) -> Traffic:
+    """Generate sessions (clients taking turns) until ``duration`` or the early end; ``avoid``: server keys
+    known to be gone (a server killed earlier leaves its DHT record behind until it expires)."""
+    tally = TrafficTally(started=clock())
+    cheaters = {key for key, name in names.items() if name in {s.name for s in plan.cheaters}}
+    view = LedgerView()
+    servers: list[Any] = []
+    listed_at = polled_at = float("-inf")
+    with (
+        httpx.Client(base_url=api_url, timeout=30) as api,
+        Live(_render(plan, names, tally, view, 0.0), console=console, refresh_per_second=4) as live,
+    ):
+        while (elapsed := clock() - tally.started) < duration and not _done(tally, cheaters, clock()):
+            if clock() - listed_at > 5.0:
+                servers = [s for s in client.servers(source.model_id, 8) if s.key not in avoid]
+                listed_at = clock()
+            prompt, key = _prompt(source, tally.sessions), client_keys[tally.sessions % len(client_keys)]
+            result = client.generate(source, prompt, max_new_tokens, servers=servers, client_key=key)
+            tally.session(clock(), Counter(hop.server_key for step in result.steps for hop in step))
+            if clock() - polled_at > POLL_SECONDS:
+                view = LedgerView.read(api, source.model_id)
+                for key in tally.states(clock(), view.states()):
+                    label = "cheater" if key in cheaters else "[red]HONEST[/] server"
+                    live.console.print(
+                        f"{elapsed:5.1f} s: {label} {names.get(key, key[:12])} quarantined after "
+                        f"{tally.quarantined[key].sessions} sessions through it"
+                    )
+                polled_at = clock()
+            live.update(_render(plan, names, tally, view, clock() - tally.started))
+        view = LedgerView.read(api, source.model_id)
+        tally.states(clock(), view.states())
+        live.update(_render(plan, names, tally, view, clock() - tally.started))
+    return Traffic(tally, view, clock() - tally.started)
+
+
+def _done(tally: TrafficTally, cheaters: set[str], now: float) -> bool:
+    """Every cheater quarantined, and ``SESSIONS_AFTER`` sessions routed since the last of them was."""
+    if not cheaters or not cheaters <= tally.quarantined.keys():
+        return False
+    last = max(tally.quarantined[k].seconds for k in cheaters) + tally.started
+    return tally.sessions_since(last) >= SESSIONS_AFTER
+
+
+_TOKENIZERS: dict[str, Any] = {}
+
+
+def _prompt(source: Any, index: int) -> list[int]:
+    tokenizer = _TOKENIZERS.get(str(source.directory))
+    if tokenizer is None:
+        from transformers import AutoTokenizer
+
+        tokenizer = _TOKENIZERS[str(source.directory)] = AutoTokenizer.from_pretrained(
+            str(source.directory), local_files_only=True
+        )
+    return list(tokenizer(f"{PROMPTS[index % len(PROMPTS)]} ({index})").input_ids)
+
+
+def _render(plan: DemoPlan, names: dict[str, str], tally: TrafficTally, view: LedgerView, elapsed: float) -> Group:
+    table = Table(title="the swarm, as the ledger sees it", title_justify="left")
+    for column in ("server", "blocks", "behavior", "sessions", "steps", "pass", "fail", "trust", "state"):
+        table.add_column(column, justify="left" if column in {"server", "blocks", "behavior", "state"} else "right")
+    keys = {name: key for key, name in names.items()}
+    for server in plan.servers:
+        key = keys.get(server.name, "")
+        entry = view.reputation.get(key, {})
+        state = entry.get("state", "—")
+        style = {"quarantined": "red", "trusted": "green"}.get(state, "")
+        table.add_row(
+            server.name,
+            server.blocks,
+            server.behavior,
+            str(tally.by_server[key]),
+            str(tally.steps[key]),
+            str(entry.get("passes", 0)),
+            str(entry.get("fails", 0)),
+            f"{entry['trust']:.2f}" if "trust" in entry else "—",
+            Text(state, style=style),
+        )
+    status = Text(
+        f"{elapsed:5.1f} s · {tally.sessions} sessions · {view.challenges} spot checks ({view.decided} decided) · "
+        f"{view.verdicts} verdicts · {view.disputes} disputes ({view.open_disputes} open)"
+    )
+    return Group(status, table)
