@@ -32,6 +32,7 @@ from pathlib import Path
 import httpx
 
 from bench.ledger_ingest import POSTGRES_ENVS, postgres_databases
+from bench.plots import line_chart
 from bench.report import Section, machine_summary, median, table
 
 log = logging.getLogger(__name__)
@@ -359,6 +360,28 @@ def run() -> Section:
             "no event log behind them.",
             *blocks,
             f"Highest rate with p99 ≤ {TARGET_P99_S * 1e3:.0f} ms: {highest}.",
+            p99_plot(runs),
         ]
     )
     return Section("api-load", markdown)
+
+
+def p99_plot(runs: dict[str, DatabaseRun | None]) -> str:
+    """p99 latency against the offered rate, one line per database and kind of request."""
+    done = {name: run for name, run in runs.items() if run is not None}
+    offered = sorted({r.offered for run in done.values() for v in run.variants.values() for r in v.rates})
+    series: dict[str, list[float | None]] = {}
+    for name, run in done.items():
+        for variant, result in run.variants.items():
+            by_rate = {r.offered: r.p99_s * 1e3 for r in result.rates if not math.isnan(r.p99_s)}
+            series[f"{name}, {variant}"] = [by_rate.get(rate) for rate in offered]
+    return line_chart(
+        "api-load",
+        "Reputation API: p99 latency under open-loop load",
+        [float(rate) for rate in offered],
+        series,
+        xlabel="offered requests per second",
+        ylabel="p99 latency, ms",
+        target=TARGET_P99_S * 1e3,
+        log_x=True,
+    )

@@ -13,6 +13,7 @@ import torch
 from transformers import DynamicCache, LlamaConfig
 from transformers.models.llama.modeling_llama import LlamaDecoderLayer
 
+from bench.plots import bar_chart
 from bench.report import Section, machine_summary, median, table
 from node.model.span import CacheState, Span
 from node.server.receipting import ReceiptSigner
@@ -78,9 +79,11 @@ def measure(dtype: torch.dtype) -> tuple[float, float]:
 
 def run() -> Section:
     rows = []
+    shares: dict[str, float] = {}
     for dtype in (torch.float32, torch.bfloat16):
         log.info("Llama-7B-shaped layer in %s ...", dtype)
         step, receipt = measure(dtype)
+        shares[wire_dtype(torch.empty(0, dtype=dtype))] = 100 * receipt / step
         rows.append(
             [
                 wire_dtype(torch.empty(0, dtype=dtype)),
@@ -98,6 +101,14 @@ def run() -> Section:
             f"receipt's encoding and its Ed25519 signature (median of {RECEIPTS}).",
             table(["dtype", "decode step", "receipt", "receipt ÷ step"], rows),
             "Target: ≤ 1% of the step.",
+            bar_chart(
+                "receipt-cost",
+                "A receipt's cost on the server, against one decode step of a Llama-7B-shaped layer",
+                list(shares),
+                {"receipt ÷ step": list(shares.values())},
+                ylabel="% of the decode step",
+                target=1.0,
+            ),
         ]
     )
     return Section("receipt-cost", markdown)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 import time
 
+from bench.plots import line_chart
 from bench.report import Section, machine_summary, median, table
 from node.announcements import ServerAnnouncement
 from node.beta import Beta
@@ -67,7 +68,9 @@ def measure(count: int) -> float:
 
 
 def run() -> Section:
-    rows = [[f"{count:,}", f"{measure(count) * 1e3:.2f} ms"] for count in (100, 1_000, 10_000)]
+    counts = (100, 1_000, 10_000)
+    milliseconds = [measure(count) * 1e3 for count in counts]
+    rows = [[f"{count:,}", f"{ms:.2f} ms"] for count, ms in zip(counts, milliseconds, strict=True)]
     markdown = "\n\n".join(
         [
             "## Routing time (issue 5)",
@@ -77,6 +80,16 @@ def run() -> Section:
             "80% trusted, 15% newcomers, 5% quarantined.",
             table(["servers", "median time to choose a chain"], rows),
             "Target: ≤ 10 ms for 1,000 servers over 80 blocks.",
+            line_chart(
+                "routing",
+                f"Time to choose a chain over {BLOCKS} blocks",
+                [float(c) for c in counts],
+                {"median": list(milliseconds)},
+                xlabel="servers",
+                ylabel="milliseconds",
+                target=10.0,
+                log_x=True,
+            ),
         ]
     )
     return Section("routing", markdown)

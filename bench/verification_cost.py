@@ -15,6 +15,7 @@ import time
 import nacl.signing
 import torch
 
+from bench.plots import bar_chart
 from bench.receipt_cost import llama7b_layer
 from bench.report import Section, machine_summary, median, table
 from node.evidence import Evidence
@@ -118,6 +119,14 @@ def run() -> Section:
             f"7B-shaped layer it is the replay and comparisons. Medians of {ROUNDS} rounds for `tiny`.",
             table(["span", "server: 64 decode steps", "verifier: check by one prefill", "verifier ÷ server"], rows),
             "Target: ≤ 0.2 on CPU.",
+            bar_chart(
+                "verification-cost",
+                "Verifying a 64-step session by one prefill, against serving it",
+                ["tiny, 8 blocks", "Llama-7B-shaped layer"],
+                {"verifier ÷ server": [float(str(row[-1])) for row in rows]},
+                ylabel="verifier time ÷ server time",
+                target=0.2,
+            ),
         ]
     )
     return Section("verification-cost", markdown)

@@ -31,7 +31,7 @@ app.add_typer(api_app, name="api")
 
 app.command(help="Generate text through the swarm (or --local), checking every receipt.")(generate)
 app.command(help="Adversary simulation with the real reputation, consensus and routing code.")(simulate)
-app.command(help="Run what swarmtrust has built so far, end to end, on this machine.")(demo)
+app.command(help="Run the whole system on this machine, cheaters included, and report what it caught.")(demo)
 
 
 def main() -> None:
