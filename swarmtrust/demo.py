@@ -47,7 +47,10 @@ from swarmtrust.launcher import ChildProcess, LocalSwarm
 
 PROMPT = "Hello, swarm! "
 CHALLENGE_WINDOW = 8.0  # seconds a payment waits in escrow for a challenge, shortened for the demo
-TURNCOAT_SESSIONS = 4  # the turncoat serves this many sessions' worth of steps honestly, then cheats
+# The turncoat serves this many sessions' worth of steps (a session is one step per token) honestly, then
+# cheats on every step: early enough that it still carries traffic, for once the honest servers beside it are
+# trusted a newcomer only gets the routing's small exploration budget.
+TURNCOAT_SESSIONS = 3
 
 
 def demo(
@@ -71,7 +74,7 @@ def demo(
     from node.cli_options import configure_logging
 
     try:
-        plan = plan_demo(servers, cheaters, verifiers, honest_steps=TURNCOAT_SESSIONS * (max_new_tokens + 8))
+        plan = plan_demo(servers, cheaters, verifiers, honest_steps=TURNCOAT_SESSIONS * max_new_tokens)
     except DemoPlanError as exc:
         raise typer.BadParameter(str(exc)) from None
     configure_logging(verbose=False)
@@ -113,8 +116,8 @@ def run_demo(
     with LocalSwarm(workdir) as swarm:
         names, processes = _start(swarm, plan, console)
         open_market(swarm, plan, client_keys, console)
-        # Reputations are read afresh every second, so that a quarantine shows in the routing at once.
-        config = ClientConfig(pay=True, reputation_ttl=1.0)
+        # Reputations are read afresh for every session, so that a quarantine shows in the routing at once.
+        config = ClientConfig(pay=True, reputation_ttl=0.0)
         with SwarmClient([swarm.peer], ledger_url=swarm.api_url, client_key=client_keys[0], config=config) as client:
             client.wait_for_blocks(source.model_id, 8, min_servers=len(plan.servers))
             failover: dict[str, Any] | None = None

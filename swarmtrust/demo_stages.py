@@ -106,8 +106,25 @@ def failover_stage(
         "tokens_match_local": result.tokens == local.tokens,
         "killed_server": victim[0] if victim else None,
         "failovers": len(result.failovers),
+        "replayed_tokens": sum(f.replayed_tokens for f in result.failovers),
+        # What the replacement was paid for: the replayed history, then the steps it served itself.
+        "replacement": _replacement_billing(result, names),
     }
     return report, receipts
+
+
+def _replacement_billing(result: Any, names: dict[str, str]) -> dict[str, Any] | None:
+    if not result.failovers:
+        return None
+    key = result.failovers[0].replacements[0]
+    blocks = result.failovers[0].blocks
+    served = sum(1 for step in result.steps for hop in step if hop.server_key == key and hop.blocks == blocks)
+    return {
+        "server": names[key],
+        "steps_served": served,
+        "block_tokens_paid": sum(p["block_tokens"] for p in result.payments if p["server_key"] == key),
+        "blocks": blocks[1] - blocks[0],
+    }
 
 
 def wait_for_decisions(api_url: str, timeout: float) -> int:

@@ -182,6 +182,9 @@ def test_demo_catches_every_cheater_and_leaves_nothing_running(tmp_path: Path) -
             assert s["state"] != "quarantined" and s["fails"] == 0
     failover = report["failover"]
     assert failover["tokens_match_local"] and len(failover["tokens"]) == 8 and failover["failovers"] == 1
+    replacement = failover["replacement"]  # paid for the replayed history as well as for its own steps
+    paid_tokens = failover["replayed_tokens"] + replacement["steps_served"]
+    assert replacement["block_tokens_paid"] == paid_tokens * replacement["blocks"] > 0
     market = report["market"]
     assert report["credits_slashed"] == market["slashed"] > 0 and market["bounties"] > 0 and market["paid"] > 0
     assert market["released"] > 0

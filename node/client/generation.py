@@ -23,6 +23,7 @@ class GenerationResult:
     kept_evidence: list[HopEvidence] = field(default_factory=list)  # spot-checked sessions
     challenges: list[dict[str, Any]] = field(default_factory=list)  # what the ledger said of their challenges
     payments: list[dict[str, Any]] = field(default_factory=list)  # what each server session was paid (if paying)
+    replays: list[HopRecord] = field(default_factory=list)  # failover replays (billed like steps)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -81,5 +82,11 @@ async def generate_greedy(
     finally:
         await session.close()
     return GenerationResult(
-        tokens, session.steps, session.failovers, session.faults, final_hidden, session.kept_evidence()
+        tokens,
+        session.steps,
+        session.failovers,
+        session.faults,
+        final_hidden,
+        session.kept_evidence(),
+        replays=session.replays,
     )

@@ -4,8 +4,8 @@ A client owes each server, for each of its sessions there, the block-tokens its 
 (tokens of the step × blocks of the hop) at the price the server quoted to the ledger. The payment goes into
 escrow and reaches the server once the challenge window has passed, unless a check of the session fails.
 
-Servers that quote no price work for free and get nothing. Work replayed during a failover carries no
-step of its own here, so it is not billed (the replacement server is paid for the steps it served after).
+Servers that quote no price work for free and get nothing. Work replayed to a replacement server during a
+failover is billed like any step: it carries a checked receipt of its own.
 """
 
 from __future__ import annotations
@@ -44,7 +44,8 @@ class Paid:
 
 
 def bills(steps: Sequence[Sequence[HopRecord]]) -> list[Bill]:
-    """Block-tokens per server session, from the receipts of the generation's steps (in first-seen order)."""
+    """Block-tokens per server session, from the receipts of the generation's steps and replays, grouped as
+    the caller likes (in first-seen order)."""
     owed: dict[tuple[str, bytes], int] = {}
     for step in steps:
         for hop in step:

@@ -96,6 +96,7 @@ class InferenceSession:
         self.faults: list[Fault] = []
         self.failovers: list[Failover] = []
         self.steps: list[list[HopRecord]] = []
+        self.replays: list[HopRecord] = []  # failover replays: work done, with receipts, though not a step
         self._retired: list[_ChainHop] = []  # hops replaced by failover (their evidence still counts)
         self._hops: list[_ChainHop] = self._build_chain(0, num_blocks)
 
@@ -218,11 +219,12 @@ class InferenceSession:
         hidden = history
         for position, hop in enumerate(replacements):
             try:
-                hidden, _ = await self._run_hop(hop, hidden)
+                hidden, record = await self._run_hop(hop, hidden)
             except HOP_ERRORS as exc:
                 # The replacement failed too: replace it in turn (recursively), within the failover budget.
                 await self._fail_over_during_replay(replacements, position, exc, hidden)
                 return
+            self.replays.append(record)
 
     async def _fail_over_during_replay(
         self, replacements: list[_ChainHop], position: int, error: BaseException, hidden: torch.Tensor

@@ -175,7 +175,7 @@ class SwarmClient:
         key = client_key or self.client_key
         if config.pay and self.ledger_url is not None:  # first: a challenge freezes the payment it finds
             with LedgerApi(self.ledger_url, key) as api:
-                paid = pay(api, key, bills(result.steps))
+                paid = pay(api, key, bills([*result.steps, result.replays]))
             result = replace(result, payments=[asdict(p) for p in paid])
         if result.kept_evidence and self.ledger_url is not None:
             with LedgerApi(self.ledger_url, key) as api:
