@@ -384,4 +384,5 @@ def p99_plot(runs: dict[str, DatabaseRun | None]) -> str:
         ylabel="p99 latency, ms",
         target=TARGET_P99_S * 1e3,
         log_x=True,
+        log_y=True,
     )

@@ -55,6 +55,7 @@ def line_chart(
     ylabel: str,
     target: float | None = None,
     log_x: bool = False,
+    log_y: bool = False,
 ) -> str:
     """One line per series over ``x`` (None: no point), an optional target line; the Markdown image."""
     import matplotlib
@@ -70,6 +71,8 @@ def line_chart(
         axis.axhline(target, color="black", linestyle="--", linewidth=1, label=f"target {_short(target)}")
     if log_x:
         axis.set_xscale("log")
+    if log_y:
+        axis.set_yscale("log")
     axis.set_xlabel(xlabel)
     axis.set_ylabel(ylabel)
     axis.set_title(title, fontsize=10)
