@@ -21,7 +21,7 @@ from api.errors import error_body, install_error_handlers
 from api.metrics import ServiceMetrics
 from api.reputation_cache import ModelPageCache
 from api.routes import admin as admin_routes
-from api.routes import events, market, receipts, reputation, servers, spotchecks
+from api.routes import epochs, events, market, receipts, reputation, servers, spotchecks
 from api.schemas import Health
 from ledger.market import DEFAULT_WINDOW_MS
 from ledger.migrate import require_current_schema
@@ -87,7 +87,7 @@ def create_app(
     def prometheus() -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    for module in (servers, reputation, receipts, spotchecks, events, market, admin_routes):
+    for module in (servers, reputation, receipts, epochs, spotchecks, events, market, admin_routes):
         app.include_router(module.router)
     app.include_router(dashboard_router)
     app.mount("/dashboard/static", static_files(), name="dashboard-static")

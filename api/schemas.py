@@ -456,3 +456,31 @@ class MintIn(Schema):
 class SettlementOut(Schema):
     seq: int | None = Field(description="The settlement event, or None when nothing was due")
     released: int = Field(description="Holds released", examples=[3])
+
+
+class EpochOut(Schema):
+    server_key: str = Field(examples=[KEY_EXAMPLE])
+    epoch: int = Field(description="Hours since the Unix epoch, by the receipts' own timestamps", examples=[498_611])
+    start_ms: int = Field(examples=[1_794_999_600_000])
+    end_ms: int = Field(description="Exclusive", examples=[1_795_003_200_000])
+    receipts: int = Field(examples=[1_200])
+    sessions: int = Field(examples=[60])
+    block_tokens: int = Field(description="Tokens × blocks over every receipt: the work billed", examples=[9_600])
+    merkle_root: str = Field(
+        description="Merkle root (RFC 9162 shape) over the receipt digests in ledger order", examples=[HASH_EXAMPLE]
+    )
+    closed: bool = Field(description="True once the challenge window has passed since the epoch's end")
+
+
+class EpochList(Schema):
+    server_key: str = Field(examples=[KEY_EXAMPLE])
+    epochs: list[int] = Field(description="Epochs with receipts of this server, newest first", examples=[[498_611]])
+
+
+class ReceiptProofOut(Schema):
+    receipt_id: str = Field(examples=[ID_EXAMPLE])
+    digest: str = Field(description="The receipt's digest: the leaf", examples=[HASH_EXAMPLE])
+    index: int = Field(description="The leaf's position in the epoch's tree", examples=[17])
+    tree_size: int = Field(examples=[1_200])
+    path: list[str] = Field(description="Sibling hashes from the leaf up (hex)", examples=[[HASH_EXAMPLE]])
+    epoch: EpochOut

@@ -156,7 +156,7 @@ def run_demo(
         show_report(report, console)
         if not receipts:  # no failover stage: take a session's receipts for the ledger's checks
             receipts = _receipts_of_one_session(client_keys[0], swarm, source)
-        report |= ledger_stage(workdir, receipts, console)
+        report |= ledger_stage(swarm.api_url, workdir, receipts, console)
         report["data_dir"] = str(workdir)
         report["seconds"] = round(time.monotonic() - started, 1)
         console.print(f"admin dashboard: {report['dashboard_url']} (token in {workdir / 'admin.token'})")

@@ -154,24 +154,16 @@ def dashboard_shows_quarantined(swarm: LocalSwarm, keys: list[str]) -> bool:
     return all('id="server-state" class="quarantined"' in page for page in pages)
 
 
-def ledger_stage(workdir: Path, receipts: list[Signed[Receipt]], console: Console) -> dict[str, Any]:
-    """An epoch's Merkle proof; receipts ingested (a forged and an equivocating one refused); a clean audit;
-    and the audit of a copy with one byte changed, naming that event."""
-    from node.merkle import inclusion_proof, merkle_root, verify_inclusion
-
-    epoch = [r.digest for r in receipts if r.signer == receipts[-1].signer]
-    root = merkle_root(epoch)
-    proof = inclusion_proof(epoch, len(epoch) // 2)
-    proof_ok = verify_inclusion(epoch[len(epoch) // 2], proof, root)
-    console.print(
-        f"an epoch of one server's {len(epoch)} receipts: Merkle root {root.hex()[:16]}…, proof ok: {proof_ok}"
-    )
+def ledger_stage(api_url: str, workdir: Path, receipts: list[Signed[Receipt]], console: Console) -> dict[str, Any]:
+    """Receipts ingested (a forged and an equivocating one refused); one receipt proved part of its server's
+    epoch; a clean audit; and the audit of a copy with one byte changed, naming that event."""
     url = f"sqlite:///{workdir / 'ledger.db'}"
     with Ledger.open(url) as ledger:
         results = ledger.ingest_receipts([r.to_wire() for r in receipts])
         forged = bytearray(receipts[0].to_wire())
         forged[-1] ^= 1
         refused = ledger.ingest_receipts([bytes(forged), _equivocation(receipts[0], workdir)])
+        proof_ok = _epoch_proof(api_url, receipts[-1], console)
         clean = ledger.audit()
     console.print(
         f"ledger {url}: {sum(r.status == 'accepted' for r in results)} more receipts accepted, "
@@ -198,6 +190,21 @@ def ledger_stage(workdir: Path, receipts: list[Signed[Receipt]], console: Consol
         "head_hash": clean.head_hash,
         "tampering_caught": (not caught.ok) and caught.first_bad_seq == tampered_seq,
     }
+
+
+def _epoch_proof(api_url: str, receipt: Signed[Receipt], console: Console) -> bool:
+    """Ask the ledger for a receipt's place in its server's epoch and check the proof against the root."""
+    from node.merkle import InclusionProof, verify_inclusion
+
+    answer = httpx.get(f"{api_url}/api/v1/receipts/{receipt.record.receipt_id.hex()}/proof", timeout=30).json()
+    proof = InclusionProof(answer["index"], answer["tree_size"], tuple(bytes.fromhex(h) for h in answer["path"]))
+    epoch = answer["epoch"]
+    ok = verify_inclusion(receipt.digest, proof, bytes.fromhex(epoch["merkle_root"]))
+    console.print(
+        f"epoch {epoch['epoch']} of one server: {epoch['receipts']} receipts, {epoch['block_tokens']} block-tokens, "
+        f"Merkle root {epoch['merkle_root'][:16]}…; a receipt's inclusion proof ({len(proof.path)} hashes) holds: {ok}"
+    )
+    return ok
 
 
 def _equivocation(original: Signed[Receipt], workdir: Path) -> bytes:

@@ -23,6 +23,7 @@ from node.ledger_api import LedgerApi, LedgerApiError
 from swarmtrust.launcher import LocalSwarm
 from tests.builders import new_key
 from tests.node.swarm_helpers import PROMPT, tiny
+from tests.rest import rest_get
 
 SESSIONS = 4  # through each pair of servers
 STEPS = 12
@@ -37,15 +38,7 @@ class Live:
 
     def api(self, path: str, **params: Any) -> Any:
         """A GET of the REST API; for a list, every item of every page."""
-        answer = httpx.get(f"{self.swarm.api_url}/api/v1{path}", params=params, timeout=30).json()
-        if not (isinstance(answer, dict) and "items" in answer and "next_cursor" in answer):
-            return answer
-        items = answer["items"]
-        while answer["next_cursor"] is not None:
-            params["cursor"] = answer["next_cursor"]
-            answer = httpx.get(f"{self.swarm.api_url}/api/v1{path}", params=params, timeout=30).json()
-            items += answer["items"]
-        return items
+        return rest_get(self.swarm.api_url, path, **params)
 
 
 def generate(

@@ -10,11 +10,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
 import pytest
 
 from swarmtrust.launcher import ChildProcess, LocalSwarm
 from tests.node.swarm_helpers import tiny
+from tests.rest import rest_get
 
 PROBE_INTERVAL = "0.5"  # mean seconds between probe sessions
 CAUGHT_TIMEOUT = 180.0  # seconds for the probes to get the cheater a decided failure
@@ -29,15 +29,7 @@ class Probed:
 
     def api(self, path: str, **params: Any) -> Any:
         """A GET of the REST API; for a list, every item of every page."""
-        answer = httpx.get(f"{self.swarm.api_url}/api/v1{path}", params=params, timeout=30).json()
-        if not (isinstance(answer, dict) and "items" in answer and "next_cursor" in answer):
-            return answer
-        items = answer["items"]
-        while answer["next_cursor"] is not None:
-            params["cursor"] = answer["next_cursor"]
-            answer = httpx.get(f"{self.swarm.api_url}/api/v1{path}", params=params, timeout=30).json()
-            items += answer["items"]
-        return items
+        return rest_get(self.swarm.api_url, path, **params)
 
 
 def wait_until_caught(probed: Probed, cheater: str, timeout: float = CAUGHT_TIMEOUT) -> list[dict[str, Any]]:
