@@ -33,7 +33,7 @@ import httpx
 
 from bench.ledger_ingest import POSTGRES_ENVS, postgres_databases
 from bench.plots import line_chart
-from bench.report import Section, machine_summary, median, table
+from bench.report import Section, Target, machine_summary, median, table
 
 log = logging.getLogger(__name__)
 
@@ -363,7 +363,18 @@ def run() -> Section:
             p99_plot(runs),
         ]
     )
-    return Section("api-load", markdown)
+    targets = tuple(
+        Target(
+            f"reputation API, {variant}, {name}: highest rate with p99 ≤ {TARGET_P99_S * 1e3:.0f} ms",
+            highest_within_target(result.variants[variant]),
+            "measured (no rate set)",
+            any(not r.errors and r.p99_s <= TARGET_P99_S for r in result.variants[variant].rates),
+        )
+        for name, result in runs.items()
+        if result is not None
+        for variant in VARIANTS
+    )
+    return Section("api-load", markdown, targets)
 
 
 def p99_plot(runs: dict[str, DatabaseRun | None]) -> str:

@@ -14,7 +14,7 @@ from transformers import DynamicCache, LlamaConfig
 from transformers.models.llama.modeling_llama import LlamaDecoderLayer
 
 from bench.plots import bar_chart
-from bench.report import Section, machine_summary, median, table
+from bench.report import Section, Target, machine_summary, median, table
 from node.model.span import CacheState, Span
 from node.server.receipting import ReceiptSigner
 from node.tensors import little_endian_bytes, wire_dtype
@@ -111,4 +111,8 @@ def run() -> Section:
             ),
         ]
     )
-    return Section("receipt-cost", markdown)
+    targets = tuple(
+        Target(f"receipt ÷ decode step, 7B-shaped layer, {dtype}", f"{share:.2f}%", "≤ 1%", share <= 1.0)
+        for dtype, share in shares.items()
+    )
+    return Section("receipt-cost", markdown, targets)

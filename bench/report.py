@@ -1,4 +1,5 @@
-"""Writing benchmark results: each benchmark owns one marked section of docs/BENCHMARKS.md."""
+"""Writing benchmark results: each benchmark owns one marked section of docs/BENCHMARKS.md, and its rows of the
+summary at the top (every target, what was measured, met or not)."""
 
 from __future__ import annotations
 
@@ -23,9 +24,24 @@ ratio against a baseline measured in the same run.
 
 
 @dataclass(frozen=True)
+class Target:
+    """One target of a benchmark and how this run did against it."""
+
+    what: str
+    measured: str
+    target: str
+    met: bool
+
+
+@dataclass(frozen=True)
 class Section:
     name: str  # marker id, e.g. "ledger-ingest"
     markdown: str
+    targets: tuple[Target, ...] = ()
+
+
+SUMMARY = "summary"
+_SUMMARY_HEADER = ["benchmark", "target", "measured", "aimed for", "met"]
 
 
 def machine_summary() -> str:
@@ -59,13 +75,57 @@ def write_sections(sections: Sequence[Section], path: Path = BENCHMARKS_MD) -> N
     """Replace (or append) each section between its markers, leaving the others as they were."""
     text = path.read_text() if path.exists() else _HEADER
     for section in sections:
-        start, end = f"<!-- bench:{section.name} -->", f"<!-- /bench:{section.name} -->"
-        block = f"{start}\n{section.markdown.strip()}\n{end}"
-        pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.S)
-        match = pattern.search(text)
-        if match:
-            text = text[: match.start()] + block + text[match.end() :]
-        else:
-            text = text.rstrip() + "\n\n" + block + "\n"
+        text = _replace_block(text, section.name, section.markdown)
+    text = _replace_block(text, SUMMARY, summary_markdown(_summary_rows(text), sections), first=True)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
+
+
+def summary_markdown(kept: dict[str, list[list[str]]], sections: Sequence[Section]) -> str:
+    """The summary table: the rows of the benchmarks just run, and the kept rows of the others, in report order."""
+    rows = dict(kept)
+    for section in sections:
+        rows[section.name] = [
+            [f"`{section.name}`", t.what, t.measured, t.target, "yes" if t.met else "**no**"] for t in section.targets
+        ]
+    body = [row for name in rows for row in rows[name]]
+    return "\n\n".join(
+        [
+            "## Summary",
+            "Every target of the benchmarks below, from the latest run of each (a benchmark run alone rewrites its "
+            "own rows only).",
+            table(_SUMMARY_HEADER, body),
+        ]
+    )
+
+
+def _summary_rows(text: str) -> dict[str, list[list[str]]]:
+    """The summary's current rows by benchmark name, from the existing report."""
+    block = _block(text, SUMMARY)
+    rows: dict[str, list[list[str]]] = {}
+    for line in (block or "").splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) == len(_SUMMARY_HEADER) and cells[0].startswith("`"):
+            rows.setdefault(cells[0].strip("`"), []).append(cells)
+    return rows
+
+
+def _pattern(name: str) -> re.Pattern[str]:
+    return re.compile(re.escape(f"<!-- bench:{name} -->") + r".*?" + re.escape(f"<!-- /bench:{name} -->"), re.S)
+
+
+def _block(text: str, name: str) -> str | None:
+    match = _pattern(name).search(text)
+    return match.group(0) if match else None
+
+
+def _replace_block(text: str, name: str, markdown: str, *, first: bool = False) -> str:
+    """Replace the marked section ``name``; a new one goes at the end, or (``first``) after the header."""
+    block = f"<!-- bench:{name} -->\n{markdown.strip()}\n<!-- /bench:{name} -->"
+    match = _pattern(name).search(text)
+    if match:
+        return text[: match.start()] + block + text[match.end() :]
+    if first:
+        head, marker, rest = text.partition("<!-- bench:")
+        return f"{head.rstrip()}\n\n{block}\n\n{marker}{rest}" if marker else f"{text.rstrip()}\n\n{block}\n"
+    return text.rstrip() + "\n\n" + block + "\n"

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
-from bench.report import BENCHMARKS_MD, Section, table
+from bench.report import BENCHMARKS_MD, Section, Target, table
 from swarmtrust.simulation.config import ADVERSARIES, SimulationConfig
 from swarmtrust.simulation.engine import simulate
 from swarmtrust.simulation.plots import write_plots, write_summary_plot
@@ -75,4 +76,40 @@ def run() -> Section:
             "exploration budget.",
         ]
     )
-    return Section("simulation", markdown)
+    return Section("simulation", markdown, simulation_targets(results))
+
+
+def simulation_targets(results: list[dict[str, Any]]) -> tuple[Target, ...]:
+    def worst(fraction: float) -> dict[str, Any]:
+        at = [r for r in results if r["scenario"]["malicious_fraction"] == fraction]
+        return max(at, key=lambda r: r["corrupted_output_share"])
+
+    false_quarantines = sum(r["honest_false_quarantines"] for r in results)
+    targets = [Target("honest servers quarantined, whole sweep", str(false_quarantines), "0", false_quarantines == 0)]
+    for fraction, bound in ((0.3, 0.01), (0.7, 0.05)):
+        w = worst(fraction)
+        share = w["corrupted_output_share"]
+        targets.append(
+            Target(
+                f"corrupted outputs at {fraction:.0%} malicious, worst adversary ({w['scenario']['adversary']})",
+                f"{share:.2%}",
+                f"≤ {bound:.0%}",
+                share <= bound,
+            )
+        )
+    full = [r["max_checks_to_quarantine"] for r in results if r["scenario"]["adversary"] == "cheat:1"]
+    slowest = max((c for c in full if c is not None), default=None)
+    targets.append(
+        Target(
+            "checks to quarantine a full cheater, slowest", str(slowest), "≤ 10", slowest is not None and slowest <= 10
+        )
+    )
+    overhead = max(r["verification_overhead"] for r in results)
+    targets.append(Target("verification ÷ serving, highest", f"{overhead:.1%}", "≤ 10%", overhead <= 0.10))
+    floods = [r["flood_traffic_share"] for r in results if r["flood_traffic_share"] is not None]
+    if floods:
+        flood = max(floods)
+        targets.append(
+            Target("traffic taken by a flood of fresh identities, highest", f"{flood:.1%}", "≤ 5%", flood <= 0.05)
+        )
+    return tuple(targets)

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from bench.plots import bar_chart
-from bench.report import Section, machine_summary, median, table
+from bench.report import Section, Target, machine_summary, median, table
 from node.client.config import ClientConfig
 from node.client.discovery import ServerInfo
 from node.client.swarm import SwarmClient
@@ -121,4 +121,6 @@ def run() -> Section:
             ),
         ]
     )
-    return Section("swarm-decode", markdown)
+    ratio = with_receipts / local_steps
+    target = Target("chain with receipts ÷ `--local`, decode steps/s", f"{ratio:.0%}", "≥ 40%", ratio >= 0.4)
+    return Section("swarm-decode", markdown, (target,))

@@ -17,7 +17,7 @@ import torch
 
 from bench.plots import bar_chart
 from bench.receipt_cost import llama7b_layer
-from bench.report import Section, machine_summary, median, table
+from bench.report import Section, Target, machine_summary, median, table
 from node.evidence import Evidence
 from node.model.source import resolve_model
 from node.model.span import CacheState, Span
@@ -129,4 +129,8 @@ def run() -> Section:
             ),
         ]
     )
-    return Section("verification-cost", markdown)
+    targets = tuple(
+        Target(f"verify ÷ serve a 64-step session: {span}", str(row[-1]), "≤ 0.2", float(str(row[-1])) <= 0.2)
+        for span, row in zip(("tiny", "7B-shaped layer"), rows, strict=True)
+    )
+    return Section("verification-cost", markdown, targets)
