@@ -367,7 +367,7 @@ def run() -> Section:
         Target(
             f"reputation API, {variant}, {name}: highest rate with p99 ≤ {TARGET_P99_S * 1e3:.0f} ms",
             highest_within_target(result.variants[variant]),
-            "measured (no rate set)",
+            "p99 ≤ 20 ms at some rate",
             any(not r.errors and r.p99_s <= TARGET_P99_S for r in result.variants[variant].rates),
         )
         for name, result in runs.items()

@@ -14,6 +14,7 @@ tampered copy caught. Every process started is stopped at the end, by PID, unles
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import secrets
@@ -22,6 +23,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -42,7 +44,7 @@ from swarmtrust.demo_stages import (
     settle_now,
     wait_for_decisions,
 )
-from swarmtrust.demo_traffic import run_traffic
+from swarmtrust.demo_traffic import run_traffic, tokenize
 from swarmtrust.launcher import ChildProcess, LocalSwarm
 
 PROMPT = "Hello, swarm! "
@@ -77,12 +79,19 @@ def demo(
         plan = plan_demo(servers, cheaters, verifiers, honest_steps=TURNCOAT_SESSIONS * max_new_tokens)
     except DemoPlanError as exc:
         raise typer.BadParameter(str(exc)) from None
+    if data_dir is not None and (data_dir / "ledger.db").exists():
+        raise typer.BadParameter(
+            f"{data_dir} holds an earlier demo's ledger and keys, which would skew this run's report; "
+            "pass a new or empty directory",
+            param_hint="--data-dir",
+        )
     configure_logging(verbose=False)
     logging.getLogger("node").setLevel(logging.ERROR)  # the demo narrates failovers itself
     console = Console(quiet=as_json, highlight=False, width=None if sys.stdout.isatty() else 120)
     workdir = data_dir or Path(tempfile.mkdtemp(prefix="swarmtrust-demo-"))
     workdir.mkdir(parents=True, exist_ok=True)
-    report = run_demo(plan, workdir, duration, max_new_tokens, keep, console)
+    with _terminated_by_signals():
+        report = run_demo(plan, workdir, duration, max_new_tokens, keep, console)
     if as_json:
         typer.echo(json.dumps(report, indent=2))
     if not demo_succeeded(report):
@@ -90,16 +99,37 @@ def demo(
 
 
 def demo_succeeded(report: dict[str, Any]) -> bool:
-    """Every cheater quarantined, no honest server quarantined, and the ledger's and failover's checks held."""
+    """Every cheater quarantined, slashed and left without traffic; no honest server quarantined; and the
+    failover's, the epoch proof's, the ledger's and the audit's checks held."""
     failover = report["failover"]
+    cheaters = [s for s in report["servers"].values() if s["public_key"] in report["cheaters"]]
     return (
         set(report["cheaters"]) <= set(report["quarantined"])
         and report["honest_quarantined"] == 0
+        and all(s["share_after"] in (None, 0.0) for s in cheaters)
+        and (not cheaters or report["credits_slashed"] > 0)
         and (failover is None or failover["tokens_match_local"])
         and report["dashboard_shows_cheaters_quarantined"]
+        and report["refused"] == ["bad_signature", "conflict"]
+        and report["merkle_proof_ok"]
         and report["audit_clean"]
         and report["tampering_caught"]
     )
+
+
+@contextlib.contextmanager
+def _terminated_by_signals() -> Iterator[None]:
+    """SIGTERM and SIGHUP end the demo as Ctrl-C does, so that every process it started is stopped."""
+
+    def interrupt(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def run_demo(
@@ -123,7 +153,7 @@ def run_demo(
             failover: dict[str, Any] | None = None
             receipts: list[Signed[Receipt]] = []
             if plan.spare_honest() is not None:
-                prompt = _tokenize(source.directory, PROMPT)
+                prompt = tokenize(source.directory, PROMPT)
                 failover, receipts = failover_stage(
                     client, source, plan, processes, names, prompt, max_new_tokens, console
                 )
@@ -162,7 +192,11 @@ def run_demo(
         console.print(f"admin dashboard: {report['dashboard_url']} (token in {workdir / 'admin.token'})")
         if keep:
             _wait_for_interrupt(console)
-    console.print(f"stopped {len(report['process_groups'])} processes; {report['seconds']} s in all")
+    _save_logs(swarm, workdir)
+    console.print(
+        f"stopped {len(report['process_groups'])} processes; their logs are in {workdir / 'logs'}; "
+        f"{report['seconds']} s in all"
+    )
     return report
 
 
@@ -191,24 +225,19 @@ def _receipts_of_one_session(key: Any, swarm: LocalSwarm, source: Any) -> list[S
     from node.client.swarm import SwarmClient
 
     with SwarmClient([swarm.peer], ledger_url=swarm.api_url, client_key=key) as client:
-        result = client.generate(source, _tokenize(source.directory, PROMPT), 8)
+        result = client.generate(source, tokenize(source.directory, PROMPT), 8)
     return [hop.receipt for step in result.steps for hop in step if hop.receipt is not None]
 
 
 def _wait_for_interrupt(console: Console) -> None:
     console.print("--keep: everything stays up; Ctrl-C (or SIGTERM) stops it")
-    stop = threading.Event()
-    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    try:
-        while not stop.wait(0.5):
-            pass
-    except KeyboardInterrupt:
-        pass
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    with contextlib.suppress(KeyboardInterrupt):
+        threading.Event().wait()
 
 
-def _tokenize(directory: Path, text: str) -> list[int]:
-    from transformers import AutoTokenizer
-
-    return list(AutoTokenizer.from_pretrained(str(directory), local_files_only=True)(text).input_ids)
+def _save_logs(swarm: LocalSwarm, workdir: Path) -> None:
+    """Each child's stderr into ``workdir/logs/NAME.log``, once it has stopped."""
+    logs = workdir / "logs"
+    logs.mkdir(exist_ok=True)
+    for process in swarm.processes:
+        process.save_log(logs / f"{process.name}.log")

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from node.errors import SwarmtrustError
+
 HALVES = ("0:4", "4:8")
 RANDOM_CHEAT = "cheat-rate:0.3"
 MIN_SERVERS = 4
@@ -19,7 +21,11 @@ MIN_VERIFIERS = 2
 MAX_VERIFIERS = 4
 
 
-class DemoPlanError(ValueError):
+class DemoError(SwarmtrustError):
+    """The demo cannot go on; the message says why and what to do."""
+
+
+class DemoPlanError(DemoError, ValueError):
     """A demo swarm that cannot be run as asked; the message says which flag to change."""
 
 

@@ -3,6 +3,7 @@ shows, and the ledger's own defences (refused receipts, the audit, a tampered co
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import time
@@ -17,7 +18,8 @@ from ledger.store import Ledger
 from node.market_records import MICRO
 from node.receipts import Receipt
 from node.signing import Signed, sign_record
-from swarmtrust.demo_plan import DemoPlan
+from swarmtrust.demo_plan import DemoError, DemoPlan
+from swarmtrust.demo_traffic import all_items
 from swarmtrust.launcher import ChildProcess, LocalSwarm
 
 PRICE = 1_000  # micro-credits per block-token: a 20-token session over 4 blocks costs 0.08 credits
@@ -32,6 +34,7 @@ def open_market(swarm: LocalSwarm, plan: DemoPlan, client_keys: list[Any], conso
     from node.market_records import BondDeposit, PriceQuote
 
     server_keys = [load_signing_key(swarm.workdir / f"{s.name}.key") for s in plan.servers]
+    # The treasury's 10 credits pay the verifiers' fees until the 2% fee on releases refills it.
     minted = [(bytes(k.verify_key).hex(), CLIENT_CREDITS) for k in client_keys] + [("treasury", 10)]
     minted += [(bytes(k.verify_key).hex(), BOND) for k in server_keys]
     with httpx.Client(base_url=f"{swarm.api_url}/api/v1/admin", timeout=30) as admin:
@@ -75,7 +78,7 @@ def failover_stage(
 
     spare = plan.spare_honest()
     if spare is None:
-        raise ValueError("the failover stage needs a half of the model with two honest servers")
+        raise DemoError("the failover stage needs a half of the model with two honest servers")
     honest = [s for s in client.servers(source.model_id, 8) if plan.by_name(names[s.key]).honest]
     victim: list[str] = []
 
@@ -132,8 +135,7 @@ def wait_for_decisions(api_url: str, timeout: float) -> int:
     deadline = time.monotonic() + timeout
     with httpx.Client(base_url=api_url, timeout=30) as api:
         while True:
-            challenges = api.get("/api/v1/challenges", params={"limit": 1000}).json()["items"]
-            undecided = sum(1 for c in challenges if c["phase"] != "decided")
+            undecided = sum(1 for c in all_items(api, "/api/v1/challenges") if c["phase"] != "decided")
             if not undecided or time.monotonic() > deadline:
                 return undecided
             time.sleep(0.5)
@@ -196,7 +198,8 @@ def _epoch_proof(api_url: str, receipt: Signed[Receipt], console: Console) -> bo
     """Ask the ledger for a receipt's place in its server's epoch and check the proof against the root."""
     from node.merkle import InclusionProof, verify_inclusion
 
-    answer = httpx.get(f"{api_url}/api/v1/receipts/{receipt.record.receipt_id.hex()}/proof", timeout=30).json()
+    response = httpx.get(f"{api_url}/api/v1/receipts/{receipt.record.receipt_id.hex()}/proof", timeout=30)
+    answer = response.raise_for_status().json()
     proof = InclusionProof(answer["index"], answer["tree_size"], tuple(bytes.fromhex(h) for h in answer["path"]))
     epoch = answer["epoch"]
     ok = verify_inclusion(receipt.digest, proof, bytes.fromhex(epoch["merkle_root"]))
@@ -215,16 +218,18 @@ def _equivocation(original: Signed[Receipt], workdir: Path) -> bytes:
         key = load_signing_key(key_file)
         if bytes(key.verify_key) == original.signer:
             return sign_record(replace(original.record, output_digest=bytes(32)), key).to_wire()
-    raise RuntimeError("the demo's server keys are missing from its data directory")
+    raise DemoError("the demo's server keys are missing from its data directory; run the demo again")
 
 
 def _tamper_copy(workdir: Path) -> int:
     """Copy the ledger and flip one payload byte of a receipt event, as an attacker with database access would."""
-    source = sqlite3.connect(workdir / "ledger.db")
-    with sqlite3.connect(workdir / "tampered.db") as copy:
+    with (
+        contextlib.closing(sqlite3.connect(workdir / "ledger.db")) as source,
+        contextlib.closing(sqlite3.connect(workdir / "tampered.db")) as copy,
+    ):
         source.backup(copy)
-    source.close()
-    with sqlite3.connect(workdir / "tampered.db") as db:
+    with contextlib.closing(sqlite3.connect(workdir / "tampered.db")) as db, db:
+        # A receipt event after the opening ones (announcements, mints): a change mid-chain, not at its start.
         seq = db.execute("SELECT MIN(seq) FROM events WHERE kind = 'receipt' AND seq > 5").fetchone()[0]
         db.execute("DROP TRIGGER events_no_update")  # the guard stops accidents, not the owner of the file
         payload = bytearray(db.execute("SELECT payload FROM events WHERE seq = ?", (seq,)).fetchone()[0])

@@ -5,7 +5,7 @@ after the last one."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 
 
@@ -20,6 +20,7 @@ class Quarantine:
 class TrafficTally:
     started: float  # the clock's reading when the traffic began
     sessions: int = 0
+    failed: int = 0  # sessions that could not finish (not tallied otherwise)
     by_server: Counter[str] = field(default_factory=Counter)  # sessions through each server
     steps: Counter[str] = field(default_factory=Counter)  # steps each server served
     quarantined: dict[str, Quarantine] = field(default_factory=dict)
@@ -42,7 +43,14 @@ class TrafficTally:
     def sessions_since(self, moment: float) -> int:
         return sum(t > moment for t, _ in self._log)
 
-    def shares(self, servers: Iterable[str], watched: Iterable[str]) -> dict[str, tuple[float | None, float | None]]:
+    def done(self, watched: Collection[str], sessions_after: int) -> bool:
+        """Every one of ``watched`` quarantined, and ``sessions_after`` sessions since the last of them was."""
+        if not watched or not set(watched) <= self.quarantined.keys():
+            return False
+        last = max(self.quarantined[k].seconds for k in watched) + self.started
+        return self.sessions_since(last) >= sessions_after
+
+    def shares(self, servers: Iterable[str], watched: Collection[str]) -> dict[str, tuple[float | None, float | None]]:
         """Each server's share of the sessions before the first of ``watched`` was quarantined, and after the
         last of them was (None where no session fell in that window). ``watched``: the servers whose
         quarantine divides the traffic, usually the cheaters; all sessions are "before" while one is free."""

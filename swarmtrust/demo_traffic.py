@@ -7,10 +7,12 @@ enough sessions have run since to show where the traffic went.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -19,6 +21,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from node.client.faults import SessionFailedError
 from swarmtrust.demo_plan import DemoPlan
 from swarmtrust.demo_tally import TrafficTally
 
@@ -47,14 +50,14 @@ class LedgerView:
 
     @classmethod
     def read(cls, api: httpx.Client, model_id: str) -> LedgerView:
-        book = api.get("/api/v1/reputation", params={"model": model_id}).json()
-        challenges = _items(api, "/api/v1/challenges")
-        disputes = _items(api, "/api/v1/disputes")
+        book = api.get("/api/v1/reputation", params={"model": model_id}).raise_for_status().json()
+        challenges = all_items(api, "/api/v1/challenges")
+        disputes = all_items(api, "/api/v1/disputes")
         return cls(
             reputation=book["servers"],
             challenges=len(challenges),
             decided=sum(c["phase"] == "decided" for c in challenges),
-            verdicts=len(_items(api, "/api/v1/verdicts")),
+            verdicts=len(all_items(api, "/api/v1/verdicts")),
             disputes=len(disputes),
             open_disputes=sum(d["outcome"] is None for d in disputes),
         )
@@ -63,11 +66,12 @@ class LedgerView:
         return {key: entry["state"] for key, entry in self.reputation.items()}
 
 
-def _items(api: httpx.Client, path: str) -> list[dict[str, Any]]:
-    answer = api.get(path, params={"limit": 1000}).json()
+def all_items(api: httpx.Client, path: str) -> list[dict[str, Any]]:
+    """Every item of a paged list of the ledger service."""
+    answer = api.get(path, params={"limit": 1000}).raise_for_status().json()
     items: list[dict[str, Any]] = answer["items"]
     while answer["next_cursor"] is not None:
-        answer = api.get(path, params={"limit": 1000, "cursor": answer["next_cursor"]}).json()
+        answer = api.get(path, params={"limit": 1000, "cursor": answer["next_cursor"]}).raise_for_status().json()
         items += answer["items"]
     return items
 
@@ -104,20 +108,30 @@ def run_traffic(
         httpx.Client(base_url=api_url, timeout=30) as api,
         Live(_render(plan, names, tally, view, 0.0), console=console, refresh_per_second=4) as live,
     ):
-        while (elapsed := clock() - tally.started) < duration and not _done(tally, cheaters, clock()):
+        while clock() - tally.started < duration and not tally.done(cheaters, SESSIONS_AFTER):
             if clock() - listed_at > 5.0:
                 servers = [s for s in client.servers(source.model_id, 8) if s.key not in avoid]
                 listed_at = clock()
-            prompt, key = _prompt(source, tally.sessions), client_keys[tally.sessions % len(client_keys)]
-            result = client.generate(source, prompt, max_new_tokens, servers=servers, client_key=key)
+            index = tally.sessions + tally.failed
+            prompt = tokenize(source.directory, f"{PROMPTS[index % len(PROMPTS)]} ({index})")
+            try:
+                result = client.generate(
+                    source, prompt, max_new_tokens, servers=servers, client_key=client_keys[index % len(client_keys)]
+                )
+            except SessionFailedError as exc:  # e.g. every server of a half failed at once: the next may not
+                tally.failed += 1
+                live.console.print(f"a session failed: {exc}")
+                time.sleep(0.5)
+                continue
             tally.session(clock(), Counter(hop.server_key for step in result.steps for hop in step))
             if clock() - polled_at > POLL_SECONDS:
                 view = LedgerView.read(api, source.model_id)
                 for key in tally.states(clock(), view.states()):
                     label = "cheater" if key in cheaters else "[red]HONEST[/] server"
+                    caught = tally.quarantined[key]
                     live.console.print(
-                        f"{elapsed:5.1f} s: {label} {names.get(key, key[:12])} quarantined after "
-                        f"{tally.quarantined[key].sessions} sessions through it"
+                        f"{caught.seconds:5.1f} s: {label} {names.get(key, key[:12])} seen quarantined, after "
+                        f"{caught.sessions} sessions through it"
                     )
                 polled_at = clock()
             live.update(_render(plan, names, tally, view, clock() - tally.started))
@@ -127,26 +141,15 @@ def run_traffic(
     return Traffic(tally, view, clock() - tally.started)
 
 
-def _done(tally: TrafficTally, cheaters: set[str], now: float) -> bool:
-    """Every cheater quarantined, and ``SESSIONS_AFTER`` sessions routed since the last of them was."""
-    if not cheaters or not cheaters <= tally.quarantined.keys():
-        return False
-    last = max(tally.quarantined[k].seconds for k in cheaters) + tally.started
-    return tally.sessions_since(last) >= SESSIONS_AFTER
+def tokenize(directory: Path, text: str) -> list[int]:
+    return list(_tokenizer(str(directory))(text).input_ids)
 
 
-_TOKENIZERS: dict[str, Any] = {}
+@functools.cache
+def _tokenizer(directory: str) -> Any:
+    from transformers import AutoTokenizer
 
-
-def _prompt(source: Any, index: int) -> list[int]:
-    tokenizer = _TOKENIZERS.get(str(source.directory))
-    if tokenizer is None:
-        from transformers import AutoTokenizer
-
-        tokenizer = _TOKENIZERS[str(source.directory)] = AutoTokenizer.from_pretrained(
-            str(source.directory), local_files_only=True
-        )
-    return list(tokenizer(f"{PROMPTS[index % len(PROMPTS)]} ({index})").input_ids)
+    return AutoTokenizer.from_pretrained(directory, local_files_only=True)
 
 
 def _render(plan: DemoPlan, names: dict[str, str], tally: TrafficTally, view: LedgerView, elapsed: float) -> Group:

@@ -63,7 +63,12 @@ class ChildProcess:
         return line
 
     def stderr(self) -> str:
+        """The last lines it wrote to stderr (for error messages)."""
         return "".join(self.log[-60:])
+
+    def save_log(self, path: Path) -> None:
+        """Everything it wrote to stderr, into ``path``."""
+        path.write_text("".join(self.log))
 
     def kill_hard(self) -> None:
         """``kill -9`` of the process itself, as a crash would; ``stop`` ends what it leaves behind."""

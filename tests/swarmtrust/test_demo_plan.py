@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
+from swarmtrust.demo import demo_succeeded
 from swarmtrust.demo_plan import HALVES, DemoPlanError, plan_demo
 from swarmtrust.demo_tally import TrafficTally
 
@@ -66,3 +69,60 @@ def test_no_after_share_while_a_watched_server_is_free() -> None:
     tally.states(2.0, {"x": "quarantined"})
     tally.session(3.0, {"a": 1})
     assert tally.shares(["a"], ["x", "y"]) == {"a": (0.0, None)}  # y never caught: no "after" window
+
+
+def test_the_traffic_is_done_once_every_cheater_is_caught_and_sessions_ran_since() -> None:
+    tally = TrafficTally(started=0.0)
+    assert not tally.done([], 1)  # no cheaters: the traffic runs its whole duration
+    tally.session(1.0, {"x": 1})
+    tally.states(2.0, {"x": "quarantined"})
+    assert not tally.done(["x", "y"], 1)  # y is free
+    assert not tally.done(["x"], 1)
+    tally.session(3.0, {"a": 1})
+    assert tally.done(["x"], 1) and not tally.done(["x"], 2)
+
+
+def _report(**changes: Any) -> dict[str, Any]:
+    """A report of a demo in which everything went right; ``changes`` spoil it."""
+    report: dict[str, Any] = {
+        "cheaters": ["x"],
+        "quarantined": ["x"],
+        "honest_quarantined": 0,
+        "credits_slashed": 50,
+        "servers": {
+            "x1": {"public_key": "x", "share_after": 0.0},
+            "a": {"public_key": "a", "share_after": 1.0},
+        },
+        "failover": {"tokens_match_local": True},
+        "dashboard_shows_cheaters_quarantined": True,
+        "refused": ["bad_signature", "conflict"],
+        "merkle_proof_ok": True,
+        "audit_clean": True,
+        "tampering_caught": True,
+    }
+    return report | changes
+
+
+@pytest.mark.parametrize(
+    "spoiled",
+    [
+        {"quarantined": []},
+        {"honest_quarantined": 1},
+        {"credits_slashed": 0},
+        {"servers": {"x1": {"public_key": "x", "share_after": 0.25}}},
+        {"failover": {"tokens_match_local": False}},
+        {"dashboard_shows_cheaters_quarantined": False},
+        {"refused": ["bad_signature"]},
+        {"merkle_proof_ok": False},
+        {"audit_clean": False},
+        {"tampering_caught": False},
+    ],
+)
+def test_the_demo_fails_when_any_of_its_checks_fails(spoiled: dict[str, Any]) -> None:
+    assert demo_succeeded(_report())
+    assert not demo_succeeded(_report(**spoiled))
+
+
+def test_no_failover_stage_and_no_cheaters_can_still_succeed() -> None:
+    report = _report(cheaters=[], quarantined=[], credits_slashed=0, failover=None)
+    assert demo_succeeded(report)
