@@ -460,7 +460,7 @@ class SettlementOut(Schema):
 
 class EpochOut(Schema):
     server_key: str = Field(examples=[KEY_EXAMPLE])
-    epoch: int = Field(description="Hours since the Unix epoch, by the receipts' own timestamps", examples=[498_611])
+    epoch: int = Field(description="Hours since the Unix epoch, by the ledger's clock", examples=[498_611])
     start_ms: int = Field(examples=[1_794_999_600_000])
     end_ms: int = Field(description="Exclusive", examples=[1_795_003_200_000])
     receipts: int = Field(examples=[1_200])
@@ -469,7 +469,7 @@ class EpochOut(Schema):
     merkle_root: str = Field(
         description="Merkle root (RFC 9162 shape) over the receipt digests in ledger order", examples=[HASH_EXAMPLE]
     )
-    closed: bool = Field(description="True once the challenge window has passed since the epoch's end")
+    closed: bool = Field(description="True once the ledger's clock has passed the epoch's end: it never changes again")
 
 
 class EpochList(Schema):

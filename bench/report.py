@@ -18,8 +18,8 @@ BENCHMARKS_MD = Path(__file__).resolve().parents[1] / "docs" / "BENCHMARKS.md"
 _HEADER = """# Benchmarks
 
 Measured by `make bench` (`python -m bench.run`); each section below is rewritten by its benchmark.
-Machines here are shared and noisy, so every figure is a median of repeated runs and every target is a
-ratio against a baseline measured in the same run.
+Machines here are shared and noisy, so every figure is a median of repeated runs, and where a target is a
+ratio its baseline is measured in the same run (a few targets are absolute: ingest rate, routing time, latency).
 """
 
 

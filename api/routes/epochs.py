@@ -1,16 +1,18 @@
-"""Epochs: each server's receipts per hour with a Merkle root, and inclusion proofs of single receipts."""
+"""Epochs: the receipts the ledger recorded per server and hour, with a Merkle root; inclusion proofs."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import asdict
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Path
 
 from api.deps import HEX_ID, KeyPath, LedgerEngine, now_ms
 from api.errors import ApiError
 from api.schemas import COMMON_ERRORS, EpochList, EpochOut, ErrorBody, ReceiptProofOut
-from ledger.epochs import epoch_summary, receipt_proof, server_epochs
+from ledger.epochs import EpochTooLargeError, epoch_summary, receipt_proof, server_epochs
 
 router = APIRouter(prefix="/api/v1", tags=["epochs"], responses=COMMON_ERRORS)
 
@@ -26,16 +28,15 @@ def epochs(engine: LedgerEngine, key: KeyPath) -> EpochList:
 @router.get(
     "/servers/{key}/epochs/{epoch}",
     summary="One epoch of a server: receipts, sessions, block-tokens and the Merkle root over its receipts",
-    responses={404: {"model": ErrorBody}},
+    responses={404: {"model": ErrorBody}, 413: {"model": ErrorBody}},
 )
 def epoch(
-    request: Request,
     engine: LedgerEngine,
     key: KeyPath,
     epoch: Annotated[int, Path(ge=0, le=MAX_EPOCH, description="Hours since the Unix epoch")],
 ) -> EpochOut:
-    with engine.connect() as connection:
-        summary = epoch_summary(connection, key, epoch, now_ms(), request.app.state.challenge_window_ms)
+    with engine.connect() as connection, _too_large_is_413():
+        summary = epoch_summary(connection, key, epoch, now_ms())
     if summary is None:
         raise ApiError(404, "not_found", f"server {key} has no receipts in epoch {epoch}")
     return EpochOut.model_validate(asdict(summary))
@@ -44,15 +45,14 @@ def epoch(
 @router.get(
     "/receipts/{receipt_id}/proof",
     summary="Proof that a receipt is a leaf of its server's epoch root",
-    responses={404: {"model": ErrorBody}},
+    responses={404: {"model": ErrorBody}, 413: {"model": ErrorBody}},
 )
 def proof(
-    request: Request,
     engine: LedgerEngine,
     receipt_id: Annotated[str, Path(pattern=HEX_ID, description="Hex receipt id")],
 ) -> ReceiptProofOut:
-    with engine.connect() as connection:
-        found = receipt_proof(connection, receipt_id, now_ms(), request.app.state.challenge_window_ms)
+    with engine.connect() as connection, _too_large_is_413():
+        found = receipt_proof(connection, receipt_id, now_ms())
     if found is None:
         raise ApiError(404, "not_found", f"no receipt {receipt_id} in the ledger")
     return ReceiptProofOut(
@@ -63,3 +63,11 @@ def proof(
         path=[h.hex() for h in found.proof.path],
         epoch=EpochOut.model_validate(asdict(found.epoch)),
     )
+
+
+@contextlib.contextmanager
+def _too_large_is_413() -> Iterator[None]:
+    try:
+        yield
+    except EpochTooLargeError as exc:
+        raise ApiError(413, "epoch_too_large", str(exc)) from None

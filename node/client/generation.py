@@ -29,22 +29,9 @@ class GenerationResult:
         return {
             "tokens": self.tokens,
             "steps": [
-                {
-                    "step": index,
-                    "hops": [
-                        {
-                            "server_key": hop.server_key,
-                            "blocks": list(hop.blocks),
-                            "seconds": round(hop.seconds, 6),
-                            "receipt": hop.receipt.record.summary() | {"digest": hop.receipt.digest.hex()}
-                            if hop.receipt
-                            else None,
-                        }
-                        for hop in hops
-                    ],
-                }
-                for index, hops in enumerate(self.steps)
+                {"step": index, "hops": [_hop_json(hop) for hop in hops]} for index, hops in enumerate(self.steps)
             ],
+            "replays": [_hop_json(hop) for hop in self.replays],
             "failovers": [
                 {
                     "step": f.step,
@@ -62,6 +49,16 @@ class GenerationResult:
             "challenges": self.challenges,
             "payments": self.payments,
         }
+
+
+def _hop_json(hop: HopRecord) -> dict[str, Any]:
+    receipt = hop.receipt
+    return {
+        "server_key": hop.server_key,
+        "blocks": list(hop.blocks),
+        "seconds": round(hop.seconds, 6),
+        "receipt": receipt.record.summary() | {"digest": receipt.digest.hex()} if receipt else None,
+    }
 
 
 async def generate_greedy(

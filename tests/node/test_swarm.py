@@ -198,5 +198,10 @@ def test_a_server_killed_mid_generation_is_replaced_and_the_tokens_stay_the_same
     assert failover.step == 5 and failover.blocks == (0, 4)
     assert failover.replayed_tokens == len(PROMPT) + 4
     assert failover.replacements == (running.info["c" if killed[0] == "a" else "a"]["public_key"],)
-    assert result.to_json()["failovers"][0]["failed_server"] == failover.failed_server
+    report = result.to_json()
+    assert report["failovers"][0]["failed_server"] == failover.failed_server
+    # The replay to the replacement is work with a checked receipt of its own: the whole history in one step.
+    (replay,) = report["replays"]
+    assert replay["server_key"] == failover.replacements[0] and replay["blocks"] == [0, 4]
+    assert replay["receipt"] is not None and replay["receipt"]["step"] == 0  # step 0 of its new session
     assert max_relative_error(result.final_hidden, local_reference(STEPS).final_hidden) < FP32_RELATIVE_TOLERANCE
