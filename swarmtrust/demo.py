@@ -50,9 +50,10 @@ from swarmtrust.launcher import ChildProcess, LocalSwarm
 PROMPT = "Hello, swarm! "
 CHALLENGE_WINDOW = 8.0  # seconds a payment waits in escrow for a challenge, shortened for the demo
 # The turncoat serves this many sessions' worth of steps (a session is one step per token) honestly, then
-# cheats on every step: early enough that it still carries traffic, for once the honest servers beside it are
-# trusted a newcomer only gets the routing's small exploration budget.
-TURNCOAT_SESSIONS = 3
+# cheats on every step: early, while it still carries traffic, for once the honest server beside it is trusted
+# a newcomer only gets the routing's 5% exploration budget (with three sessions honest, one run in three
+# starved the turncoat for most of a minute before it turned).
+TURNCOAT_SESSIONS = 1
 
 
 def demo(

@@ -25,7 +25,7 @@ from node.client.faults import SessionFailedError
 from swarmtrust.demo_plan import DemoPlan
 from swarmtrust.demo_tally import TrafficTally
 
-SESSIONS_AFTER = 8  # sessions after the last cheater's quarantine before the traffic may stop early
+SESSIONS_AFTER = 20  # sessions after the last cheater's quarantine before the traffic may stop early
 POLL_SECONDS = 1.5  # between reads of the ledger's reputations and spot checks
 PROMPTS = (
     "The quick brown fox",
