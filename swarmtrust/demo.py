@@ -49,11 +49,11 @@ from swarmtrust.launcher import ChildProcess, LocalSwarm
 
 PROMPT = "Hello, swarm! "
 CHALLENGE_WINDOW = 8.0  # seconds a payment waits in escrow for a challenge, shortened for the demo
-# The turncoat serves this many sessions' worth of steps (a session is one step per token) honestly, then
-# cheats on every step: early, while it still carries traffic, for once the honest server beside it is trusted
-# a newcomer only gets the routing's 5% exploration budget (with three sessions honest, one run in three
-# starved the turncoat for most of a minute before it turned).
-TURNCOAT_SESSIONS = 1
+# The turncoat serves half a session's worth of steps (a session is one step per token) honestly, then cheats
+# on every step: within its first session, while it still carries traffic. Once the honest server beside it is
+# trusted, a newcomer only gets the routing's exploration budget, which shrinks as newcomers fail: with one or
+# three sessions honest, the turncoat sometimes waited most of a minute for traffic before it could turn.
+TURNCOAT_FRACTION = 0.5
 
 
 def demo(
@@ -77,7 +77,7 @@ def demo(
     from node.cli_options import configure_logging
 
     try:
-        plan = plan_demo(servers, cheaters, verifiers, honest_steps=TURNCOAT_SESSIONS * max_new_tokens)
+        plan = plan_demo(servers, cheaters, verifiers, honest_steps=int(TURNCOAT_FRACTION * max_new_tokens))
     except DemoPlanError as exc:
         raise typer.BadParameter(str(exc)) from None
     if data_dir is not None and (data_dir / "ledger.db").exists():

@@ -3,7 +3,7 @@
 Servers alternate between blocks 0:4 and 4:8, so every block is served at least twice once there are four.
 Cheaters alternate between the halves too, and every half keeps at least one honest server, so the swarm can
 still serve every block once its cheaters are quarantined. The first cheater corrupts a random 30% of its
-steps; the second serves honestly for a while and then corrupts every step (it earns trust first); further
+steps; the second serves its first steps honestly and then corrupts every step (a turncoat); further
 cheaters repeat that pattern.
 """
 

@@ -98,7 +98,12 @@ def run_traffic(
     clock: Callable[[], float] = time.monotonic,
 ) -> Traffic:
     """Generate sessions (clients taking turns) until ``duration`` or the early end; ``avoid``: server keys
-    known to be gone (a server killed earlier leaves its DHT record behind until it expires)."""
+    known to be gone (a server killed earlier leaves its DHT record behind until it expires).
+
+    The first sessions make first contact: each goes through a route the demo picks, until every server has
+    served one, as a swarm's steady trickle of exploration and probes would in time. Then the routing decides.
+    Without it, a server that lost the first coin flips waits on the exploration budget, which shrinks as
+    newcomers fail, and a short demo may end before it serves anyone."""
     tally = TrafficTally(started=clock())
     cheaters = {key for key, name in names.items() if name in {s.name for s in plan.cheaters}}
     view = LedgerView()
@@ -113,10 +118,12 @@ def run_traffic(
                 servers = [s for s in client.servers(source.model_id, 8) if s.key not in avoid]
                 listed_at = clock()
             index = tally.sessions + tally.failed
+            contacts = first_contact(servers)
+            route = contacts[index] if index < len(contacts) else servers
             prompt = tokenize(source.directory, f"{PROMPTS[index % len(PROMPTS)]} ({index})")
             try:
                 result = client.generate(
-                    source, prompt, max_new_tokens, servers=servers, client_key=client_keys[index % len(client_keys)]
+                    source, prompt, max_new_tokens, servers=route, client_key=client_keys[index % len(client_keys)]
                 )
             except SessionFailedError as exc:  # e.g. every server of a half failed at once: the next may not
                 tally.failed += 1
@@ -139,6 +146,15 @@ def run_traffic(
         tally.states(clock(), view.states())
         live.update(_render(plan, names, tally, view, clock() - tally.started))
     return Traffic(tally, view, clock() - tally.started)
+
+
+def first_contact(servers: Sequence[Any]) -> list[list[Any]]:
+    """Routes (one server per span, spans in block order) that together use every server once at least."""
+    spans: dict[tuple[int, int], list[Any]] = {}
+    for server in sorted(servers, key=lambda s: (s.start, s.end, s.key)):
+        spans.setdefault((server.start, server.end), []).append(server)
+    rounds = max((len(group) for group in spans.values()), default=0)
+    return [[group[k % len(group)] for group in spans.values()] for k in range(rounds)]
 
 
 def tokenize(directory: Path, text: str) -> list[int]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -9,6 +10,7 @@ import pytest
 from swarmtrust.demo import demo_succeeded
 from swarmtrust.demo_plan import HALVES, DemoPlanError, plan_demo
 from swarmtrust.demo_tally import TrafficTally
+from swarmtrust.demo_traffic import first_contact
 
 
 @pytest.mark.parametrize(("servers", "cheaters"), [(4, 0), (4, 2), (5, 2), (6, 2), (6, 3), (8, 6)])
@@ -126,3 +128,10 @@ def test_the_demo_fails_when_any_of_its_checks_fails(spoiled: dict[str, Any]) ->
 def test_no_failover_stage_and_no_cheaters_can_still_succeed() -> None:
     report = _report(cheaters=[], quarantined=[], credits_slashed=0, failover=None)
     assert demo_succeeded(report)
+
+
+def test_first_contact_routes_cover_every_server_with_one_server_per_span() -> None:
+    servers = [SimpleNamespace(key=k, start=s, end=e) for k, s, e in [("b", 4, 8), ("a", 0, 4), ("c", 0, 4)]]
+    routes = first_contact(servers)
+    assert [[s.key for s in route] for route in routes] == [["a", "b"], ["c", "b"]]
+    assert first_contact([]) == []
