@@ -71,8 +71,9 @@ async def generate_greedy(
     try:
         for _ in range(max_new_tokens):
             output = await session.step(hidden)
-            final_hidden.append(head.final_norm(output))
-            token = int(head.logits(output[:, -1:])[0, -1].argmax())
+            normed = head.final_norm(output)
+            final_hidden.append(normed)
+            token = int(head.logits_of_normed(normed[:, -1:])[0, -1].argmax())
             tokens.append(token)
             session.emit("step", {"step": len(tokens) - 1, "token": token, "route": session.route})
             hidden = head.embed(torch.tensor([[token]]))

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
 from typing import Any
 
 from hivemind.p2p import PeerID
 from hivemind.proto import runtime_pb2
 
 from node.errors import SwarmtrustError
+from node.frames import read_message, write_end, write_message
 from node.protocol import INFERENCE_HANDLER
+
+# A reply is one tensor no larger than the step sent, plus a receipt; this bounds what a server can make
+# the client buffer.
+_REPLY_OVERHEAD_BYTES = 64 * 1024
 
 
 class HopUnavailableError(SwarmtrustError):
@@ -22,49 +26,35 @@ class HopStream:
     def __init__(self, p2p: Any, peer_id: str) -> None:
         self._p2p = p2p
         self._peer_id = PeerID.from_base58(peer_id)
-        self._requests: asyncio.Queue[runtime_pb2.ExpertRequest | None] = asyncio.Queue()
-        self._responses: AsyncIterator[runtime_pb2.ExpertResponse] | None = None
-
-    async def _outgoing(self) -> AsyncIterator[runtime_pb2.ExpertRequest]:
-        while (request := await self._requests.get()) is not None:
-            yield request
-
-    async def _open(self, timeout: float) -> AsyncIterator[runtime_pb2.ExpertResponse]:
-        responses: AsyncIterator[runtime_pb2.ExpertResponse] = await asyncio.wait_for(
-            self._p2p.iterate_protobuf_handler(
-                self._peer_id, INFERENCE_HANDLER, self._outgoing(), runtime_pb2.ExpertResponse
-            ),
-            timeout,
-        )
-        self._responses = responses
-        return responses
+        self._stream: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
 
     async def step(self, request: runtime_pb2.ExpertRequest, timeout: float) -> runtime_pb2.ExpertResponse:
+        """Send one request and return the server's reply; ``P2PHandlerError`` when it refused it."""
+        limit = sum(len(t.buffer) for t in request.tensors) + _REPLY_OVERHEAD_BYTES
         try:
-            responses = self._responses or await self._open(timeout)
-            await self._requests.put(request)
-            return await asyncio.wait_for(anext(responses), timeout)
-        except StopAsyncIteration:
-            raise HopUnavailableError("the server closed the session") from None
+            async with asyncio.timeout(timeout):
+                if self._stream is None:
+                    _, reader, writer = await self._p2p.call_binary_stream_handler(self._peer_id, INFERENCE_HANDLER)
+                    self._stream = reader, writer
+                reader, writer = self._stream
+                write_message(writer, request)
+                await writer.drain()
+                response = await read_message(reader, runtime_pb2.ExpertResponse, max_bytes=limit)
         except TimeoutError:
             raise HopUnavailableError(f"no answer within {timeout:.0f} s") from None
+        if response is None:
+            raise HopUnavailableError("the server closed the session")
+        return response
 
     async def close(self) -> None:
         """End the session: the server sees the end of the stream and frees it. A server that is gone or
         slow is not waited for beyond a second."""
-        await self._requests.put(None)
-        responses = self._responses
-        if responses is None:
+        if self._stream is None:
             return
-
-        async def drain() -> None:
-            async for _ in responses:
-                pass
-
-        try:
-            await asyncio.wait_for(drain(), 1.0)
-        except Exception:
-            aclose = getattr(responses, "aclose", None)
-            if aclose is not None:
-                with contextlib.suppress(Exception):
-                    await aclose()
+        reader, writer = self._stream
+        self._stream = None
+        with contextlib.suppress(Exception):
+            write_end(writer)
+            async with asyncio.timeout(1.0):
+                await reader.read()  # the server closes its side once it has freed the session
+        writer.close()

@@ -41,3 +41,8 @@ class ModelHead:
     def logits(self, hidden: torch.Tensor) -> torch.Tensor:
         """Hidden states after the last block -> logits over the vocabulary."""
         return self.lm_head(self.norm(hidden.float()))
+
+    @torch.inference_mode()
+    def logits_of_normed(self, normed: torch.Tensor) -> torch.Tensor:
+        """Logits from hidden states that already went through ``final_norm`` (a decode step needs both)."""
+        return self.lm_head(normed)

@@ -65,9 +65,7 @@ async def _serve(config: ServerConfig, key: Any, span: Span, throughput: float, 
         receipts=config.receipts,
     )
     p2p = await dht.replicate_p2p()
-    await p2p.add_protobuf_handler(
-        INFERENCE_HANDLER, server.rpc_inference, runtime_pb2.ExpertRequest, stream_input=True, stream_output=True
-    )
+    await p2p.add_binary_stream_handler(INFERENCE_HANDLER, server.serve_inference)
     await p2p.add_protobuf_handler(FORWARD_HANDLER, server.rpc_forward, runtime_pb2.ExpertRequest)
     public_key = bytes(key.verify_key).hex()
     ledger = LedgerRegistration(config.ledger_url, key) if config.ledger_url else None

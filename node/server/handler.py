@@ -7,17 +7,21 @@ wrong. hivemind reports it to that caller and ends only that session: the server
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-from collections.abc import AsyncIterator
 
 import torch
 from hivemind.p2p import P2PContext
+from hivemind.p2p.p2p_daemon_bindings.datastructures import StreamInfo
 from hivemind.proto import runtime_pb2
 
 from node.behaviors import BehaviorRuntime
 from node.errors import SwarmtrustError, WireFormatError
+from node.frames import read_message, write_error, write_message
 from node.model.span import Span
 from node.protocol import (
+    MAX_METADATA_BYTES,
     OpenSession,
     StepMeta,
     StepReply,
@@ -55,25 +59,38 @@ class BlockServer:
         self.receipts = receipts
         self.open_sessions = 0
         self._max_elements = limits.max_batch * limits.max_session_tokens * span.hidden_size
+        self._max_frame = self._max_elements * 4 + MAX_METADATA_BYTES + 1024  # float32 at most, plus framing
 
-    async def rpc_inference(
-        self, requests: AsyncIterator[runtime_pb2.ExpertRequest], context: P2PContext
-    ) -> AsyncIterator[runtime_pb2.ExpertResponse]:
+    async def serve_inference(
+        self, stream: StreamInfo, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        """One client's inference session on one stream: a reply per step, in order, until the client ends
+        the stream. A refused request ends the session with the reason; the server keeps serving others."""
         session: Session | None = None
+        limit = self._max_frame
         try:
-            async for request in requests:
+            while (request := await read_message(reader, runtime_pb2.ExpertRequest, max_bytes=limit)) is not None:
                 meta = self._meta(request)
                 if session is None:
                     session = self._open(meta)
                     self.open_sessions += 1
                 self._check_step(session, meta)
-                yield self._step(session, self._hidden(request))
+                write_message(writer, self._step(session, self._hidden(request)))
+                await writer.drain()
         except (RequestRejectedError, WireFormatError) as exc:
-            log.info("refused a request from %s: %s", context.remote_id, exc)
-            raise RequestRejectedError(str(exc)) from None
+            log.info("refused a request from %s: %s", stream.peer_id, exc)
+            with contextlib.suppress(ConnectionError):
+                write_error(writer, str(exc))
+        except (ConnectionError, asyncio.IncompleteReadError):
+            log.debug("the client of a session on this server went away")
+        except Exception as exc:  # a bug here must not pass silently, nor take the server down
+            log.exception("a session failed on this server")
+            with contextlib.suppress(ConnectionError):
+                write_error(writer, f"the server failed this step: {exc}")
         finally:
             if session is not None:
                 self.open_sessions -= 1
+            writer.close()
 
     async def rpc_forward(self, request: runtime_pb2.ExpertRequest, context: P2PContext) -> runtime_pb2.ExpertResponse:
         try:
