@@ -1,6 +1,7 @@
 """Decode steps per second through a two-server loopback chain: with the whole trust layer (receipts, the
-ledger's reputations, evidence kept for a spot check), with receipts alone, with the trust layer switched off,
-and against the whole model in-process (``generate --local``), interleaved round by round.
+ledger's reputations, evidence kept for a spot check), with receipts alone, with receipts but every hop's
+input sent by the client (no server-to-server relay), with the trust layer switched off, and against the
+whole model in-process (``generate --local``), interleaved round by round.
 
 The chain is ``tiny`` blocks 0:4 and 4:8 on two server processes, one session, the client in this
 process; every process uses one torch thread. Step 0 is the prompt's prefill and is not counted.
@@ -50,10 +51,23 @@ def local_rate(model: LocalModel) -> float:
     return DECODE_STEPS / (stamps[-1] - stamps[0])
 
 
+# (rate key, table row, bar label): the chains measured, in table order
+CONFIGURATIONS = (
+    (
+        "trust",
+        "chain of 2 servers, whole trust layer: receipts, reputations from the ledger, evidence kept",
+        "whole trust layer",
+    ),
+    ("receipts", "chain of 2 servers, receipts signed and checked", "receipts"),
+    ("hop_by_hop", "same, without server-to-server relay (every hop's input sent by the client)", "receipts, no relay"),
+    ("plain", "same chain, trust layer off (benchmark switch: no receipts)", "trust layer off"),
+)
+
+
 def run() -> Section:
     torch.set_num_threads(1)
     source = resolve_model("tiny")
-    rates: dict[str, list[float]] = {"trust": [], "receipts": [], "plain": [], "local": []}
+    rates: dict[str, list[float]] = {key: [] for key in [*(c[0] for c in CONFIGURATIONS), "local"]}
     with tempfile.TemporaryDirectory() as tmp, LocalSwarm(Path(tmp)) as swarm:
         swarm.start_dht()
         swarm.start_api()
@@ -70,38 +84,31 @@ def run() -> Section:
             # afterwards (the challenge itself falls outside the decode steps counted).
             SwarmClient([swarm.peer], ledger_url=swarm.api_url) as trusting,
             SwarmClient([swarm.peer]) as checked,
+            SwarmClient([swarm.peer], config=ClientConfig(relay=False)) as hop_by_hop,
             SwarmClient([swarm.peer], config=ClientConfig(receipts=False)) as unchecked,
         ):
             servers = checked.wait_for_blocks("tiny", 8, min_servers=4)
             signed = [s for s in servers if s.key in {keys["a"], keys["b"]}]
             plain = [s for s in servers if s.key in {keys["a-plain"], keys["b-plain"]}]
-            chain_rate(trusting, signed), chain_rate(checked, signed), chain_rate(unchecked, plain)  # warm-up
+            chains = {
+                "trust": (trusting, signed),
+                "receipts": (checked, signed),
+                "hop_by_hop": (hop_by_hop, signed),
+                "plain": (unchecked, plain),
+            }
+            for client, chain in chains.values():  # warm-up
+                chain_rate(client, chain)
             local_rate(local)
             for round_index in range(ROUNDS):
                 log.info("decode round %d/%d", round_index + 1, ROUNDS)
-                rates["trust"].append(chain_rate(trusting, signed))
-                rates["receipts"].append(chain_rate(checked, signed))
-                rates["plain"].append(chain_rate(unchecked, plain))
+                for key, (client, chain) in chains.items():
+                    rates[key].append(chain_rate(client, chain))
                 rates["local"].append(local_rate(local))
-    trust, with_receipts, without, local_steps = (median(rates[k]) for k in ("trust", "receipts", "plain", "local"))
-    rows = [
-        [
-            "chain of 2 servers, whole trust layer: receipts, reputations from the ledger, evidence kept",
-            f"{trust:,.0f}",
-            f"{trust / local_steps:.0%}",
-        ],
-        [
-            "chain of 2 servers, receipts signed and checked",
-            f"{with_receipts:,.0f}",
-            f"{with_receipts / local_steps:.0%}",
-        ],
-        [
-            "same chain, trust layer off (benchmark switch: no receipts)",
-            f"{without:,.0f}",
-            f"{without / local_steps:.0%}",
-        ],
-        ["`generate --local` (whole model in-process)", f"{local_steps:,.0f}", "100%"],
-    ]
+    medians = {key: median(values) for key, values in rates.items()}
+    local_steps = medians["local"]
+    rows = [[row, f"{medians[key]:,.0f}", f"{medians[key] / local_steps:.0%}"] for key, row, _ in CONFIGURATIONS]
+    rows.append(["`generate --local` (whole model in-process)", f"{local_steps:,.0f}", "100%"])
+    trust, with_receipts, without = medians["trust"], medians["receipts"], medians["plain"]
     markdown = "\n\n".join(
         [
             "## Decode steps through a loopback chain (issue 3)",
@@ -110,12 +117,14 @@ def run() -> Section:
             "interleaved rounds; one torch thread per process.",
             table(["configuration", "decode steps/s", "÷ local"], rows),
             f"Receipts cost the chain {1 - with_receipts / without:.1%} of its steps/s here, the whole trust layer "
-            f"{1 - trust / without:.1%}. Target: the chain with receipts reaches ≥ 40% of `--local`'s decode steps/s.",
+            f"{1 - trust / without:.1%}; relaying each hop's output straight to the next server gains "
+            f"{with_receipts / medians['hop_by_hop'] - 1:.0%}. "
+            "Target: the chain with receipts reaches ≥ 40% of `--local`'s decode steps/s.",
             bar_chart(
                 "swarm-decode",
                 "Decode steps per second, tiny over a 2-server loopback chain",
-                ["whole trust layer", "receipts only", "trust layer off", "--local"],
-                {"decode steps/s": [trust, with_receipts, without, local_steps]},
+                [label for _, _, label in CONFIGURATIONS] + ["--local"],
+                {"decode steps/s": [medians[key] for key, _, _ in CONFIGURATIONS] + [local_steps]},
                 ylabel="decode steps per second",
                 target=0.4 * local_steps,
             ),

@@ -13,6 +13,7 @@ from node.digests import tensor_digest
 from node.errors import WireFormatError
 from node.protocol import (
     OpenSession,
+    RelayTarget,
     StepMeta,
     StepReply,
     WireTensor,
@@ -49,7 +50,8 @@ class SentStep:
     data: bytes  # its bytes on the wire
 
 
-def encode_step(call: StepCall, hidden: torch.Tensor) -> SentStep:
+def encode_step(call: StepCall, hidden: torch.Tensor, *, relay_to: RelayTarget | None = None) -> SentStep:
+    """The request for one step with its input; ``relay_to``: the server also sends its output there."""
     tensor = hidden.to(TORCH_DTYPES[call.server.announcement.dtype])
     proto, data = tensor_to_proto(tensor)
     opened = None
@@ -63,8 +65,14 @@ def encode_step(call: StepCall, hidden: torch.Tensor) -> SentStep:
             max_length=call.max_length,
             receipts=call.receipts,
         )
-    meta = StepMeta(session_id=call.session_id, step=call.step, open=opened)
+    meta = StepMeta(session_id=call.session_id, step=call.step, open=opened, relay_to=relay_to)
     return SentStep(runtime_pb2.ExpertRequest(tensors=[proto], metadata=pack_metadata(meta)), tensor, data)
+
+
+def encode_relayed_step(call: StepCall, relayed_from: str, relay_to: RelayTarget | None) -> runtime_pb2.ExpertRequest:
+    """The request for a step whose input the previous hop's server (peer ``relayed_from``) relays."""
+    meta = StepMeta(session_id=call.session_id, step=call.step, relayed_from=relayed_from, relay_to=relay_to)
+    return runtime_pb2.ExpertRequest(metadata=pack_metadata(meta))
 
 
 def decode_reply(

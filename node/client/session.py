@@ -20,11 +20,12 @@ import torch
 
 from node.client.discovery import ServerInfo
 from node.client.evidence import HopEvidence
-from node.client.exchange import StepCall, decode_reply, encode_step
+from node.client.exchange import SentStep, StepCall, decode_reply, encode_relayed_step, encode_step
 from node.client.faults import HOP_ERRORS, Fault, SessionFailedError, fault_reason
 from node.client.router import Router
 from node.client.routing import Hop, NoRouteError
 from node.client.transport import HopStream
+from node.protocol import RelayTarget, WireTensor
 from node.receipts import CLIENT_NONCE_SIZE, SESSION_ID_SIZE, Receipt
 from node.signing import Signed
 
@@ -48,6 +49,7 @@ class HopRecord:
     blocks: tuple[int, int]
     receipt: Signed[Receipt] | None
     seconds: float
+    relayed: bool = False  # its input came straight from the previous hop's server
 
 
 @dataclass
@@ -62,6 +64,7 @@ class _ChainHop:
     prev_receipt: bytes | None = None
     history: list[torch.Tensor] = field(default_factory=list)  # inputs sent, in the hop's dtype
     evidence: HopEvidence | None = None  # kept when this hop's session is spot-checked
+    needs_replay: bool = False  # a fresh session that must replay ``history`` before its next step
 
     @property
     def dtype(self) -> str:
@@ -98,6 +101,7 @@ class InferenceSession:
         self.steps: list[list[HopRecord]] = []
         self.replays: list[HopRecord] = []  # failover replays: work done, with receipts, though not a step
         self._retired: list[_ChainHop] = []  # hops replaced by failover (their evidence still counts)
+        self._relay = self._config.relay  # until a relayed step fails: then hop by hop for good
         self._hops: list[_ChainHop] = self._build_chain(0, num_blocks)
 
     # --- the chain -------------------------------------------------------------------------------------
@@ -132,9 +136,14 @@ class InferenceSession:
         """Hidden states (batch, tokens, hidden) for block 0 -> the last block's output, float32."""
         records: list[HopRecord] = []
         index = 0
+        if self._can_relay(hidden):
+            hidden, records = await self._relayed_step(hidden)
+            index = len(records)
         while index < len(self._hops):
             hop = self._hops[index]
             try:
+                if hop.needs_replay:
+                    await self._catch_up(hop)
                 hidden, record = await self._run_hop(hop, hidden)
             except HOP_ERRORS as exc:
                 await self._fail_over(index, exc)
@@ -143,6 +152,88 @@ class InferenceSession:
             index += 1
         self.steps.append(records)
         return hidden.float()
+
+    # --- relayed steps ---------------------------------------------------------------------------------
+
+    def _can_relay(self, hidden: torch.Tensor) -> bool:
+        """Decode steps of a chain whose sessions are all open, in one dtype, go out to every hop at once."""
+        hops = self._hops
+        return (
+            self._relay
+            and len(hops) > 1
+            and hidden.shape[1] == 1
+            and all(hop.next_step > 0 and not hop.needs_replay for hop in hops)
+            and len({hop.dtype for hop in hops}) == 1
+        )
+
+    async def _relayed_step(self, hidden: torch.Tensor) -> tuple[torch.Tensor, list[HopRecord]]:
+        """Send the step to every hop at once, each server relaying its output to the next; check the replies
+        in chain order. Returns the last good output and the hops done: if a hop fails, relaying stops for
+        this session, that hop and those after it restart on fresh sessions, and the caller goes on hop by
+        hop from there (where a fault is pinned on the server that commits it)."""
+        hops = self._hops
+        calls = [self._call(hop) for hop in hops]
+        first = encode_step(calls[0], hidden, relay_to=self._relay_target(1))
+        requests = [first.request] + [
+            encode_relayed_step(call, hops[j - 1].server.announcement.peer_id, self._relay_target(j + 1))
+            for j, call in enumerate(calls[1:], start=1)
+        ]
+        records: list[HopRecord] = []
+        sent = first
+        started = time.perf_counter()
+        try:
+            for hop, request in zip(hops, requests, strict=True):
+                await hop.stream.send(request, self._timeout(hop, 1))
+            for hop, call in zip(hops, calls, strict=True):
+                response = await hop.stream.receive(self._timeout(hop, 1), len(first.data))
+                now = time.perf_counter()
+                output, record = self._finish_hop(hop, call, sent, response, now - started, relayed=sent is not first)
+                records.append(record)
+                hidden, started = output.to_torch(), now
+                sent = SentStep(first.request, hidden, output.data)  # the next hop's input, as relayed
+        except HOP_ERRORS as exc:
+            failed = len(records)
+            log.info("relayed step failed at hop %d (%s): going hop by hop from there", failed, exc)
+            self._relay = False
+            await self._restart(failed)
+        return hidden, records
+
+    def _relay_target(self, index: int) -> RelayTarget | None:
+        if index >= len(self._hops):
+            return None
+        hop = self._hops[index]
+        return RelayTarget(peer_id=hop.server.announcement.peer_id, session_id=hop.session_id, step=hop.next_step)
+
+    async def _restart(self, index: int) -> None:
+        """Hops ``index`` and after start fresh sessions on their servers (no fault: their state is merely
+        unknown after a failed relayed step); each replays its history before its next step."""
+        for position in range(index, len(self._hops)):
+            old = self._hops[position]
+            old.stream.abort()
+            self._retired.append(old)
+            self._hops[position] = _ChainHop(
+                old.server,
+                old.start,
+                old.end,
+                HopStream(self._p2p, old.server.announcement.peer_id),
+                history=list(old.history),
+                evidence=HopEvidence(old.server.key) if old.evidence is not None else None,
+                needs_replay=bool(old.history),
+            )
+
+    async def _catch_up(self, hop: _ChainHop) -> None:
+        """Replay a restarted hop's history as one prefill (billed as a replay, as after a failover)."""
+        history = torch.cat(hop.history, dim=1)
+        hop.history = []
+        try:
+            _, record = await self._run_hop(hop, history)
+        except BaseException:
+            hop.history = [history]  # a failover replays it to the replacement
+            raise
+        hop.needs_replay = False
+        self.replays.append(record)
+
+    # --- one hop ---------------------------------------------------------------------------------------
 
     def _timeout(self, hop: _ChainHop, tokens: int) -> float:
         """Seconds to wait for this step: a multiple of the server's measured decode time for a decode step,
@@ -154,7 +245,15 @@ class InferenceSession:
         return min(config.step_timeout, max(config.min_decode_timeout, config.decode_timeout_factor * expected))
 
     async def _run_hop(self, hop: _ChainHop, hidden: torch.Tensor) -> tuple[torch.Tensor, HopRecord]:
-        call = StepCall(
+        call = self._call(hop)
+        sent = encode_step(call, hidden)
+        started = time.perf_counter()
+        response = await hop.stream.step(sent.request, self._timeout(hop, sent.tensor.shape[1]))
+        output, record = self._finish_hop(hop, call, sent, response, time.perf_counter() - started)
+        return output.to_torch(), record
+
+    def _call(self, hop: _ChainHop) -> StepCall:
+        return StepCall(
             server=hop.server,
             model_id=self.model_id,
             start=hop.start,
@@ -166,10 +265,11 @@ class InferenceSession:
             max_length=self.max_length,
             receipts=self._config.receipts,
         )
-        sent = encode_step(call, hidden)
-        started = time.perf_counter()
-        response = await hop.stream.step(sent.request, self._timeout(hop, sent.tensor.shape[1]))
-        seconds = time.perf_counter() - started
+
+    def _finish_hop(
+        self, hop: _ChainHop, call: StepCall, sent: SentStep, response: Any, seconds: float, *, relayed: bool = False
+    ) -> tuple[WireTensor, HopRecord]:
+        """Check a hop's reply to ``sent`` and advance the hop: its receipt chain, history and timing."""
         output, receipt = decode_reply(call, sent, response)
         if receipt is not None:
             hop.prev_receipt = receipt.digest
@@ -178,7 +278,7 @@ class InferenceSession:
         hop.history.append(sent.tensor)
         if sent.tensor.shape[1] == 1:  # decode steps only: a prefill's time says little about the next step's
             self._latency.observe(hop.server.key, hop.end - hop.start, seconds, self._config.hop_seconds)
-        return output.to_torch(), HopRecord(hop.server.key, (hop.start, hop.end), receipt, seconds)
+        return output, HopRecord(hop.server.key, (hop.start, hop.end), receipt, seconds, relayed)
 
     # --- failover --------------------------------------------------------------------------------------
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 from hivemind.p2p import PeerID
@@ -30,21 +31,44 @@ class HopStream:
 
     async def step(self, request: runtime_pb2.ExpertRequest, timeout: float) -> runtime_pb2.ExpertResponse:
         """Send one request and return the server's reply; ``P2PHandlerError`` when it refused it."""
-        limit = sum(len(t.buffer) for t in request.tensors) + _REPLY_OVERHEAD_BYTES
-        try:
-            async with asyncio.timeout(timeout):
-                if self._stream is None:
-                    _, reader, writer = await self._p2p.call_binary_stream_handler(self._peer_id, INFERENCE_HANDLER)
-                    self._stream = reader, writer
-                reader, writer = self._stream
-                write_message(writer, request)
-                await writer.drain()
-                response = await read_message(reader, runtime_pb2.ExpertResponse, max_bytes=limit)
-        except TimeoutError:
-            raise HopUnavailableError(f"no answer within {timeout:.0f} s") from None
+        async with self._deadline(timeout):
+            await self.send(request, timeout)
+            return await self.receive(timeout, sum(len(t.buffer) for t in request.tensors))
+
+    async def send(self, request: runtime_pb2.ExpertRequest, timeout: float) -> None:
+        async with self._deadline(timeout):
+            if self._stream is None:
+                _, reader, writer = await self._p2p.call_binary_stream_handler(self._peer_id, INFERENCE_HANDLER)
+                self._stream = reader, writer
+            writer = self._stream[1]
+            write_message(writer, request)
+            await writer.drain()
+
+    async def receive(self, timeout: float, tensor_bytes: int) -> runtime_pb2.ExpertResponse:
+        """The reply to the oldest request not yet answered, whose tensor holds at most ``tensor_bytes``."""
+        if self._stream is None:
+            raise HopUnavailableError("no request was sent on this stream")
+        async with self._deadline(timeout):
+            response = await read_message(
+                self._stream[0], runtime_pb2.ExpertResponse, max_bytes=tensor_bytes + _REPLY_OVERHEAD_BYTES
+            )
         if response is None:
             raise HopUnavailableError("the server closed the session")
         return response
+
+    @contextlib.asynccontextmanager
+    async def _deadline(self, timeout: float) -> AsyncIterator[None]:
+        try:
+            async with asyncio.timeout(timeout):
+                yield
+        except TimeoutError:
+            raise HopUnavailableError(f"no answer within {timeout:.0f} s") from None
+
+    def abort(self) -> None:
+        """Drop the stream at once: its server may still be busy with (or waiting on) a step of it."""
+        if self._stream is not None:
+            self._stream[1].close()
+            self._stream = None
 
     async def close(self) -> None:
         """End the session: the server sees the end of the stream and frees it. A server that is gone or

@@ -23,6 +23,7 @@ from node.model.span import Span
 from node.protocol import (
     MAX_METADATA_BYTES,
     OpenSession,
+    RelayTarget,
     StepMeta,
     StepReply,
     WireTensor,
@@ -33,6 +34,7 @@ from node.protocol import (
 )
 from node.server.config import ServerLimits
 from node.server.receipting import ReceiptSigner
+from node.server.relays import RELAY_WAIT_SECONDS, RelayError, RelayInbox, RelayOutbox
 from node.server.sessions import Session
 
 log = logging.getLogger(__name__)
@@ -51,6 +53,7 @@ class BlockServer:
         limits: ServerLimits,
         *,
         receipts: bool = True,
+        outbox: RelayOutbox | None = None,
     ) -> None:
         self.span = span
         self.signer = signer
@@ -58,6 +61,8 @@ class BlockServer:
         self.limits = limits
         self.receipts = receipts
         self.open_sessions = 0
+        self.inbox = RelayInbox()
+        self.outbox = outbox
         self._max_elements = limits.max_batch * limits.max_session_tokens * span.hidden_size
         self._max_frame = self._max_elements * 4 + MAX_METADATA_BYTES + 1024  # float32 at most, plus framing
 
@@ -74,10 +79,15 @@ class BlockServer:
                 if session is None:
                     session = self._open(meta)
                     self.open_sessions += 1
+                    self.inbox.track(session.session_id, 0)
                 self._check_step(session, meta)
-                write_message(writer, self._step(session, self._hidden(request)))
+                response = self._step(session, await self._input(session, meta, request))
+                self.inbox.track(session.session_id, session.next_step)
+                if meta.relay_to is not None:  # the next hop waits on this: before the client's answer
+                    await self._relay(meta.relay_to, response.tensors[0])
+                write_message(writer, response)
                 await writer.drain()
-        except (RequestRejectedError, WireFormatError) as exc:
+        except (RequestRejectedError, WireFormatError, RelayError) as exc:
             log.info("refused a request from %s: %s", stream.peer_id, exc)
             with contextlib.suppress(ConnectionError):
                 write_error(writer, str(exc))
@@ -90,7 +100,30 @@ class BlockServer:
         finally:
             if session is not None:
                 self.open_sessions -= 1
+                self.inbox.close(session.session_id)
             writer.close()
+
+    async def serve_relays(
+        self, stream: StreamInfo, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        """Relayed inputs from the server before this one in some client's chain."""
+        try:
+            await self.inbox.serve(stream, reader, max_tensor_bytes=self._max_elements * 4)
+        finally:
+            writer.close()
+
+    async def _input(self, session: Session, meta: StepMeta, request: runtime_pb2.ExpertRequest) -> WireTensor:
+        if meta.relayed_from is None:
+            return self._hidden(request)
+        if request.tensors:
+            raise RequestRejectedError("a relayed step carries no tensor: its input comes from the previous hop")
+        tensor = await self.inbox.take(session.session_id, meta.step, meta.relayed_from, RELAY_WAIT_SECONDS)
+        return self._hidden(runtime_pb2.ExpertRequest(tensors=[tensor]))
+
+    async def _relay(self, target: RelayTarget, output: runtime_pb2.Tensor) -> None:
+        if self.outbox is None:
+            raise RequestRejectedError("this server does not relay outputs; send each hop its input yourself")
+        await self.outbox.send(target, output)
 
     async def rpc_forward(self, request: runtime_pb2.ExpertRequest, context: P2PContext) -> runtime_pb2.ExpertResponse:
         try:
@@ -115,6 +148,8 @@ class BlockServer:
         self._check_open(opened)
         if opened.session_id != meta.session_id:
             raise RequestRejectedError("the step's session id differs from the one being opened")
+        if not stateless and self.inbox.is_open(opened.session_id):
+            raise RequestRejectedError("a session with this id is already open here; choose a fresh random id")
         if not stateless and self.open_sessions >= self.limits.max_sessions:
             raise RequestRejectedError(f"server busy: {self.open_sessions} sessions open; try another server")
         return Session(
