@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from dataclasses import dataclass
 
 import torch
 from hivemind.p2p import P2PContext
@@ -42,6 +43,15 @@ log = logging.getLogger(__name__)
 
 class RequestRejectedError(SwarmtrustError):
     """A client's request that this server will not serve; the message says why."""
+
+
+@dataclass(frozen=True)
+class _Output:
+    """A step's output: the tensor, its protobuf and the exact bytes that protobuf carries."""
+
+    tensor: torch.Tensor
+    proto: runtime_pb2.Tensor
+    data: bytes
 
 
 class BlockServer:
@@ -81,10 +91,12 @@ class BlockServer:
                     self.open_sessions += 1
                     self.inbox.track(session.session_id, 0)
                 self._check_step(session, meta)
-                response = self._step(session, await self._input(session, meta, request))
+                hidden = await self._input(session, meta, request)
+                output = self._compute(session, hidden)
+                if meta.relay_to is not None:  # the next hop waits on this: before the receipt and the answer
+                    await self._relay(meta.relay_to, output.proto)
+                response = self._answer(session, hidden, output)
                 self.inbox.track(session.session_id, session.next_step)
-                if meta.relay_to is not None:  # the next hop waits on this: before the client's answer
-                    await self._relay(meta.relay_to, response.tensors[0])
                 write_message(writer, response)
                 await writer.drain()
         except (RequestRejectedError, WireFormatError, RelayError) as exc:
@@ -205,6 +217,9 @@ class BlockServer:
     # --- computing a step ------------------------------------------------------------------------------
 
     def _step(self, session: Session, hidden: WireTensor, *, stateless: bool = False) -> runtime_pb2.ExpertResponse:
+        return self._answer(session, hidden, self._compute(session, hidden, stateless=stateless))
+
+    def _compute(self, session: Session, hidden: WireTensor, *, stateless: bool = False) -> _Output:
         tokens = hidden.shape[1]
         if session.cache.length + tokens > session.max_tokens:
             total = session.cache.length + tokens
@@ -223,9 +238,14 @@ class BlockServer:
         )
         output = self.behavior.finish_step(output)
         proto, output_bytes = tensor_to_proto(output)
-        reply = StepReply(step=session.next_step, receipt=self._receipt(session, hidden, output, output_bytes))
+        return _Output(output, proto, output_bytes)
+
+    def _answer(self, session: Session, hidden: WireTensor, output: _Output) -> runtime_pb2.ExpertResponse:
+        """The reply to a computed step, with its signed receipt; the session moves on to its next step."""
+        receipt = self._receipt(session, hidden, output.tensor, output.data)
+        reply = StepReply(step=session.next_step, receipt=receipt)
         session.next_step += 1
-        return runtime_pb2.ExpertResponse(tensors=[proto], metadata=pack_metadata(reply))
+        return runtime_pb2.ExpertResponse(tensors=[output.proto], metadata=pack_metadata(reply))
 
     def _receipt(self, session: Session, hidden: WireTensor, output: torch.Tensor, output_bytes: bytes) -> bytes | None:
         if not session.receipts:
