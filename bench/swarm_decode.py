@@ -1,6 +1,6 @@
 """Decode steps per second through a two-server loopback chain: with the whole trust layer (receipts, the
 ledger's reputations, evidence kept for a spot check), with receipts alone, with receipts but every hop's
-input sent by the client (no server-to-server relay), with the trust layer switched off, and against the
+input sent by the client (no server-to-server push), with the trust layer switched off, and against the
 whole model in-process (``generate --local``), interleaved round by round.
 
 The chain is ``tiny`` blocks 0:4 and 4:8 on two server processes, one session, the client in this
@@ -59,7 +59,7 @@ CONFIGURATIONS = (
         "whole trust layer",
     ),
     ("receipts", "chain of 2 servers, receipts signed and checked", "receipts"),
-    ("hop_by_hop", "same, without server-to-server relay (every hop's input sent by the client)", "receipts, no relay"),
+    ("hop_by_hop", "same, without server-to-server push (every hop's input sent by the client)", "receipts, no push"),
     ("plain", "same chain, trust layer off (benchmark switch: no receipts)", "trust layer off"),
 )
 
@@ -84,7 +84,7 @@ def run() -> Section:
             # afterwards (the challenge itself falls outside the decode steps counted).
             SwarmClient([swarm.peer], ledger_url=swarm.api_url) as trusting,
             SwarmClient([swarm.peer]) as checked,
-            SwarmClient([swarm.peer], config=ClientConfig(relay=False)) as hop_by_hop,
+            SwarmClient([swarm.peer], config=ClientConfig(push=False)) as hop_by_hop,
             SwarmClient([swarm.peer], config=ClientConfig(receipts=False)) as unchecked,
         ):
             servers = checked.wait_for_blocks("tiny", 8, min_servers=4)
@@ -117,7 +117,7 @@ def run() -> Section:
             "interleaved rounds; one torch thread per process.",
             table(["configuration", "decode steps/s", "÷ local"], rows),
             f"Receipts cost the chain {1 - with_receipts / without:.1%} of its steps/s here, the whole trust layer "
-            f"{1 - trust / without:.1%}; relaying each hop's output straight to the next server gains "
+            f"{1 - trust / without:.1%}; pushing each hop's output straight to the next server gains "
             f"{with_receipts / medians['hop_by_hop'] - 1:.0%}. "
             "Target: the chain with receipts reaches ≥ 40% of `--local`'s decode steps/s.",
             bar_chart(

@@ -151,6 +151,10 @@ def generate(
     wait: Annotated[float, typer.Option(min=0, help="Seconds to wait for servers to cover every block.")] = 30.0,
     torch_threads: Annotated[int | None, typer.Option(min=1, help="torch intra-op threads.")] = None,
     no_receipts: Annotated[bool, typer.Option("--no-receipts", hidden=True)] = False,
+    no_push: Annotated[
+        bool,
+        typer.Option("--no-push", help="Send every server its input from here (no server-to-server push)."),
+    ] = False,
     ledger: Annotated[
         str | None, typer.Option(help="Ledger service URL: spot-checked sessions are challenged there.")
     ] = None,
@@ -206,6 +210,7 @@ def generate(
     config = ClientConfig(
         step_timeout=step_timeout,
         receipts=not no_receipts,
+        push=not no_push,
         spot_check_rate=spot_check_rate,
         require_bond=require_bond,
         pay=pay,

@@ -9,11 +9,11 @@ Inference session (a bidirectional stream, one response per request):
     response k: metadata StepReply(step=k, receipt=signed receipt bytes), tensors [output]
 The client ends the session by closing its request stream.
 
-Relayed steps (a chain's decode steps): the client sends step k to every hop at once; the first carries
-the hidden states and ``relay_to`` the next hop's session, the others no tensor but ``relayed_from``, the
-peer whose output is their input. Each server sends its output straight to the next one on a relay
-stream (metadata RelayMeta, tensors [output]) before it answers its client, so the hidden states
-cross the network once per hop instead of twice. A server takes a relayed input only from the peer
+Pushed steps (a chain's decode steps): the client sends step k to every hop at once; the first carries
+the hidden states and ``push_to`` the next hop's session, the others no tensor but ``pushed_by``, the
+peer whose output is their input. Each server sends its output straight to the next one on a push
+stream (metadata PushMeta, tensors [output]) before it answers its client, so the hidden states
+cross the network once per hop instead of twice. A server takes a pushed input only from the peer
 its client named; the receipts still bind every input and output, and the client checks that each
 hop's input digest is the previous hop's output digest.
 
@@ -36,7 +36,7 @@ from node.receipts import CLIENT_NONCE_SIZE, SESSION_ID_SIZE
 from node.tensors import TORCH_DTYPES, little_endian_bytes, wire_dtype
 
 INFERENCE_HANDLER = "swarmtrust.block.inference.v1"
-RELAY_HANDLER = "swarmtrust.block.relay.v1"
+PUSH_HANDLER = "swarmtrust.block.push.v1"
 FORWARD_HANDLER = "swarmtrust.block.forward.v1"
 
 MAX_METADATA_BYTES = 16_384
@@ -66,14 +66,14 @@ class OpenSession(_Strict):
     receipts: bool = True  # False only for the receipt-overhead benchmark
 
 
-class RelayMeta(_Strict):
-    """Where a relayed output goes: a session on the receiving server, and its step."""
+class PushMeta(_Strict):
+    """Where a pushed output goes: a session on the receiving server, and its step."""
 
     session_id: SessionId
     step: int = Field(ge=0)
 
 
-class RelayTarget(RelayMeta):
+class PushTarget(PushMeta):
     peer_id: str = Field(min_length=1, max_length=128)  # base58 peer id of the next hop's server
 
 
@@ -81,8 +81,8 @@ class StepMeta(_Strict):
     session_id: SessionId
     step: int = Field(ge=0)
     open: OpenSession | None = None
-    relay_to: RelayTarget | None = None  # also send this step's output to the next hop
-    relayed_from: str | None = Field(default=None, min_length=1, max_length=128)  # input comes from this peer
+    push_to: PushTarget | None = None  # also send this step's output to the next hop
+    pushed_by: str | None = Field(default=None, min_length=1, max_length=128)  # input comes from this peer
 
 
 class StepReply(_Strict):

@@ -11,7 +11,7 @@ class ClientConfig:
     decode_timeout_factor: float = 20.0  # a decode step may take this many times its server's measured average
     min_decode_timeout: float = 2.0  # ... but never less than this many seconds
     max_failovers: int = 8  # replacements of failed servers within one session before giving up
-    relay: bool = True  # a chain's servers pass decode steps' hidden states straight on (see node.protocol)
+    push: bool = True  # a chain's servers pass decode steps' hidden states straight on (see node.protocol)
     receipts: bool = True  # False only for the receipt-overhead benchmark (servers must agree)
     hop_seconds: float = 0.001  # assumed network round trip of a hop until one is measured
     latency_smoothing: float = 0.3  # weight of the newest measurement in a server's step-time average

@@ -13,7 +13,7 @@ from node.digests import tensor_digest
 from node.errors import WireFormatError
 from node.protocol import (
     OpenSession,
-    RelayTarget,
+    PushTarget,
     StepMeta,
     StepReply,
     WireTensor,
@@ -50,8 +50,8 @@ class SentStep:
     data: bytes  # its bytes on the wire
 
 
-def encode_step(call: StepCall, hidden: torch.Tensor, *, relay_to: RelayTarget | None = None) -> SentStep:
-    """The request for one step with its input; ``relay_to``: the server also sends its output there."""
+def encode_step(call: StepCall, hidden: torch.Tensor, *, push_to: PushTarget | None = None) -> SentStep:
+    """The request for one step with its input; ``push_to``: the server also sends its output there."""
     tensor = hidden.to(TORCH_DTYPES[call.server.announcement.dtype])
     proto, data = tensor_to_proto(tensor)
     opened = None
@@ -65,13 +65,13 @@ def encode_step(call: StepCall, hidden: torch.Tensor, *, relay_to: RelayTarget |
             max_length=call.max_length,
             receipts=call.receipts,
         )
-    meta = StepMeta(session_id=call.session_id, step=call.step, open=opened, relay_to=relay_to)
+    meta = StepMeta(session_id=call.session_id, step=call.step, open=opened, push_to=push_to)
     return SentStep(runtime_pb2.ExpertRequest(tensors=[proto], metadata=pack_metadata(meta)), tensor, data)
 
 
-def encode_relayed_step(call: StepCall, relayed_from: str, relay_to: RelayTarget | None) -> runtime_pb2.ExpertRequest:
-    """The request for a step whose input the previous hop's server (peer ``relayed_from``) relays."""
-    meta = StepMeta(session_id=call.session_id, step=call.step, relayed_from=relayed_from, relay_to=relay_to)
+def encode_pushed_step(call: StepCall, pushed_by: str, push_to: PushTarget | None) -> runtime_pb2.ExpertRequest:
+    """The request for a step whose input the previous hop's server (peer ``pushed_by``) pushes."""
+    meta = StepMeta(session_id=call.session_id, step=call.step, pushed_by=pushed_by, push_to=push_to)
     return runtime_pb2.ExpertRequest(metadata=pack_metadata(meta))
 
 

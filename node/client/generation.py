@@ -57,7 +57,7 @@ def _hop_json(hop: HopRecord) -> dict[str, Any]:
         "server_key": hop.server_key,
         "blocks": list(hop.blocks),
         "seconds": round(hop.seconds, 6),
-        "relayed": hop.relayed,
+        "pushed": hop.pushed,
         "receipt": receipt.record.summary() | {"digest": receipt.digest.hex()} if receipt else None,
     }
 

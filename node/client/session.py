@@ -20,12 +20,12 @@ import torch
 
 from node.client.discovery import ServerInfo
 from node.client.evidence import HopEvidence
-from node.client.exchange import SentStep, StepCall, decode_reply, encode_relayed_step, encode_step
+from node.client.exchange import SentStep, StepCall, decode_reply, encode_pushed_step, encode_step
 from node.client.faults import HOP_ERRORS, Fault, SessionFailedError, fault_reason
 from node.client.router import Router
 from node.client.routing import Hop, NoRouteError
 from node.client.transport import HopStream
-from node.protocol import RelayTarget, WireTensor
+from node.protocol import PushTarget, WireTensor
 from node.receipts import CLIENT_NONCE_SIZE, SESSION_ID_SIZE, Receipt
 from node.signing import Signed
 
@@ -49,7 +49,7 @@ class HopRecord:
     blocks: tuple[int, int]
     receipt: Signed[Receipt] | None
     seconds: float
-    relayed: bool = False  # its input came straight from the previous hop's server
+    pushed: bool = False  # its input came straight from the previous hop's server
 
 
 @dataclass
@@ -101,7 +101,7 @@ class InferenceSession:
         self.steps: list[list[HopRecord]] = []
         self.replays: list[HopRecord] = []  # failover replays: work done, with receipts, though not a step
         self._retired: list[_ChainHop] = []  # hops replaced by failover (their evidence still counts)
-        self._relay = self._config.relay  # until a relayed step fails: then hop by hop for good
+        self._push = self._config.push  # until a pushed step fails: then hop by hop for good
         self._hops: list[_ChainHop] = self._build_chain(0, num_blocks)
 
     # --- the chain -------------------------------------------------------------------------------------
@@ -136,8 +136,8 @@ class InferenceSession:
         """Hidden states (batch, tokens, hidden) for block 0 -> the last block's output, float32."""
         records: list[HopRecord] = []
         index = 0
-        if self._can_relay(hidden):
-            hidden, records = await self._relayed_step(hidden)
+        if self._can_push(hidden):
+            hidden, records = await self._pushed_step(hidden)
             index = len(records)
         while index < len(self._hops):
             hop = self._hops[index]
@@ -153,29 +153,29 @@ class InferenceSession:
         self.steps.append(records)
         return hidden.float()
 
-    # --- relayed steps ---------------------------------------------------------------------------------
+    # --- pushed steps ---------------------------------------------------------------------------------
 
-    def _can_relay(self, hidden: torch.Tensor) -> bool:
+    def _can_push(self, hidden: torch.Tensor) -> bool:
         """Decode steps of a chain whose sessions are all open, in one dtype, go out to every hop at once."""
         hops = self._hops
         return (
-            self._relay
+            self._push
             and len(hops) > 1
             and hidden.shape[1] == 1
             and all(hop.next_step > 0 and not hop.needs_replay for hop in hops)
             and len({hop.dtype for hop in hops}) == 1
         )
 
-    async def _relayed_step(self, hidden: torch.Tensor) -> tuple[torch.Tensor, list[HopRecord]]:
-        """Send the step to every hop at once, each server relaying its output to the next; check the replies
-        in chain order. Returns the last good output and the hops done: if a hop fails, relaying stops for
+    async def _pushed_step(self, hidden: torch.Tensor) -> tuple[torch.Tensor, list[HopRecord]]:
+        """Send the step to every hop at once, each server pushing its output to the next; check the replies
+        in chain order. Returns the last good output and the hops done: if a hop fails, pushing stops for
         this session, that hop and those after it restart on fresh sessions, and the caller goes on hop by
         hop from there (where a fault is pinned on the server that commits it)."""
         hops = self._hops
         calls = [self._call(hop) for hop in hops]
-        first = encode_step(calls[0], hidden, relay_to=self._relay_target(1))
+        first = encode_step(calls[0], hidden, push_to=self._push_target(1))
         requests = [first.request] + [
-            encode_relayed_step(call, hops[j - 1].server.announcement.peer_id, self._relay_target(j + 1))
+            encode_pushed_step(call, hops[j - 1].server.announcement.peer_id, self._push_target(j + 1))
             for j, call in enumerate(calls[1:], start=1)
         ]
         records: list[HopRecord] = []
@@ -187,26 +187,26 @@ class InferenceSession:
             for hop, call in zip(hops, calls, strict=True):
                 response = await hop.stream.receive(self._timeout(hop, 1), len(first.data))
                 now = time.perf_counter()
-                output, record = self._finish_hop(hop, call, sent, response, now - started, relayed=sent is not first)
+                output, record = self._finish_hop(hop, call, sent, response, now - started, pushed=sent is not first)
                 records.append(record)
                 hidden, started = output.to_torch(), now
-                sent = SentStep(first.request, hidden, output.data)  # the next hop's input, as relayed
+                sent = SentStep(first.request, hidden, output.data)  # the next hop's input, as pushed
         except HOP_ERRORS as exc:
             failed = len(records)
-            log.info("relayed step failed at hop %d (%s): going hop by hop from there", failed, exc)
-            self._relay = False
+            log.info("pushed step failed at hop %d (%s): going hop by hop from there", failed, exc)
+            self._push = False
             await self._restart(failed)
         return hidden, records
 
-    def _relay_target(self, index: int) -> RelayTarget | None:
+    def _push_target(self, index: int) -> PushTarget | None:
         if index >= len(self._hops):
             return None
         hop = self._hops[index]
-        return RelayTarget(peer_id=hop.server.announcement.peer_id, session_id=hop.session_id, step=hop.next_step)
+        return PushTarget(peer_id=hop.server.announcement.peer_id, session_id=hop.session_id, step=hop.next_step)
 
     async def _restart(self, index: int) -> None:
         """Hops ``index`` and after start fresh sessions on their servers (no fault: their state is merely
-        unknown after a failed relayed step); each replays its history before its next step."""
+        unknown after a failed pushed step); each replays its history before its next step."""
         for position in range(index, len(self._hops)):
             old = self._hops[position]
             old.stream.abort()
@@ -267,7 +267,7 @@ class InferenceSession:
         )
 
     def _finish_hop(
-        self, hop: _ChainHop, call: StepCall, sent: SentStep, response: Any, seconds: float, *, relayed: bool = False
+        self, hop: _ChainHop, call: StepCall, sent: SentStep, response: Any, seconds: float, *, pushed: bool = False
     ) -> tuple[WireTensor, HopRecord]:
         """Check a hop's reply to ``sent`` and advance the hop: its receipt chain, history and timing."""
         output, receipt = decode_reply(call, sent, response)
@@ -278,7 +278,7 @@ class InferenceSession:
         hop.history.append(sent.tensor)
         if sent.tensor.shape[1] == 1:  # decode steps only: a prefill's time says little about the next step's
             self._latency.observe(hop.server.key, hop.end - hop.start, seconds, self._config.hop_seconds)
-        return output, HopRecord(hop.server.key, (hop.start, hop.end), receipt, seconds, relayed)
+        return output, HopRecord(hop.server.key, (hop.start, hop.end), receipt, seconds, pushed)
 
     # --- failover --------------------------------------------------------------------------------------
 

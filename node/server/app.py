@@ -17,13 +17,13 @@ from node.dht import start_dht
 from node.keys import load_signing_key
 from node.model.source import resolve_model
 from node.model.span import CacheState, Span
-from node.protocol import FORWARD_HANDLER, INFERENCE_HANDLER, RELAY_HANDLER
+from node.protocol import FORWARD_HANDLER, INFERENCE_HANDLER, PUSH_HANDLER
 from node.server.announcer import Announcer
 from node.server.config import ServerConfig
 from node.server.handler import BlockServer
+from node.server.pushes import PushOutbox
 from node.server.receipting import ReceiptSigner
 from node.server.registration import LedgerRegistration
-from node.server.relays import RelayOutbox
 from node.tensors import wire_dtype
 
 log = logging.getLogger(__name__)
@@ -66,9 +66,9 @@ async def _serve(config: ServerConfig, key: Any, span: Span, throughput: float, 
         receipts=config.receipts,
     )
     p2p = await dht.replicate_p2p()
-    outbox = server.outbox = RelayOutbox(p2p)
+    outbox = server.outbox = PushOutbox(p2p)
     await p2p.add_binary_stream_handler(INFERENCE_HANDLER, server.serve_inference)
-    await p2p.add_binary_stream_handler(RELAY_HANDLER, server.serve_relays)
+    await p2p.add_binary_stream_handler(PUSH_HANDLER, server.serve_pushes)
     await p2p.add_protobuf_handler(FORWARD_HANDLER, server.rpc_forward, runtime_pb2.ExpertRequest)
     public_key = bytes(key.verify_key).hex()
     ledger = LedgerRegistration(config.ledger_url, key) if config.ledger_url else None

@@ -24,7 +24,7 @@ from node.model.span import Span
 from node.protocol import (
     MAX_METADATA_BYTES,
     OpenSession,
-    RelayTarget,
+    PushTarget,
     StepMeta,
     StepReply,
     WireTensor,
@@ -34,8 +34,8 @@ from node.protocol import (
     unpack_metadata,
 )
 from node.server.config import ServerLimits
+from node.server.pushes import PUSH_WAIT_SECONDS, PushError, PushInbox, PushOutbox
 from node.server.receipting import ReceiptSigner
-from node.server.relays import RELAY_WAIT_SECONDS, RelayError, RelayInbox, RelayOutbox
 from node.server.sessions import Session
 
 log = logging.getLogger(__name__)
@@ -63,7 +63,7 @@ class BlockServer:
         limits: ServerLimits,
         *,
         receipts: bool = True,
-        outbox: RelayOutbox | None = None,
+        outbox: PushOutbox | None = None,
     ) -> None:
         self.span = span
         self.signer = signer
@@ -71,7 +71,7 @@ class BlockServer:
         self.limits = limits
         self.receipts = receipts
         self.open_sessions = 0
-        self.inbox = RelayInbox()
+        self.inbox = PushInbox()
         self.outbox = outbox
         self._max_elements = limits.max_batch * limits.max_session_tokens * span.hidden_size
         self._max_frame = self._max_elements * 4 + MAX_METADATA_BYTES + 1024  # float32 at most, plus framing
@@ -93,13 +93,13 @@ class BlockServer:
                 self._check_step(session, meta)
                 hidden = await self._input(session, meta, request)
                 output = self._compute(session, hidden)
-                if meta.relay_to is not None:  # the next hop waits on this: before the receipt and the answer
-                    await self._relay(meta.relay_to, output.proto)
+                if meta.push_to is not None:  # the next hop waits on this: before the receipt and the answer
+                    await self._push(meta.push_to, output.proto)
                 response = self._answer(session, hidden, output)
                 self.inbox.track(session.session_id, session.next_step)
                 write_message(writer, response)
                 await writer.drain()
-        except (RequestRejectedError, WireFormatError, RelayError) as exc:
+        except (RequestRejectedError, WireFormatError, PushError) as exc:
             log.info("refused a request from %s: %s", stream.peer_id, exc)
             with contextlib.suppress(ConnectionError):
                 write_error(writer, str(exc))
@@ -115,26 +115,26 @@ class BlockServer:
                 self.inbox.close(session.session_id)
             writer.close()
 
-    async def serve_relays(
+    async def serve_pushes(
         self, stream: StreamInfo, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
-        """Relayed inputs from the server before this one in some client's chain."""
+        """Pushed inputs from the server before this one in some client's chain."""
         try:
             await self.inbox.serve(stream, reader, max_tensor_bytes=self._max_elements * 4)
         finally:
             writer.close()
 
     async def _input(self, session: Session, meta: StepMeta, request: runtime_pb2.ExpertRequest) -> WireTensor:
-        if meta.relayed_from is None:
+        if meta.pushed_by is None:
             return self._hidden(request)
         if request.tensors:
-            raise RequestRejectedError("a relayed step carries no tensor: its input comes from the previous hop")
-        tensor = await self.inbox.take(session.session_id, meta.step, meta.relayed_from, RELAY_WAIT_SECONDS)
+            raise RequestRejectedError("a pushed step carries no tensor: its input comes from the previous hop")
+        tensor = await self.inbox.take(session.session_id, meta.step, meta.pushed_by, PUSH_WAIT_SECONDS)
         return self._hidden(runtime_pb2.ExpertRequest(tensors=[tensor]))
 
-    async def _relay(self, target: RelayTarget, output: runtime_pb2.Tensor) -> None:
+    async def _push(self, target: PushTarget, output: runtime_pb2.Tensor) -> None:
         if self.outbox is None:
-            raise RequestRejectedError("this server does not relay outputs; send each hop its input yourself")
+            raise RequestRejectedError("this server does not push outputs; send each hop its input yourself")
         await self.outbox.send(target, output)
 
     async def rpc_forward(self, request: runtime_pb2.ExpertRequest, context: P2PContext) -> runtime_pb2.ExpertResponse:

@@ -23,9 +23,9 @@ from node.digests import tensor_digest
 from node.frames import write_message
 from node.model.local import LocalModel
 from node.protocol import (
-    RELAY_HANDLER,
+    PUSH_HANDLER,
     OpenSession,
-    RelayMeta,
+    PushMeta,
     StepMeta,
     StepReply,
     pack_metadata,
@@ -189,62 +189,62 @@ def test_bad_requests_are_refused_clearly_and_the_server_keeps_serving(
     assert client.generate(tiny(), PROMPT, 3, servers=good).tokens == local_reference(3).tokens
 
 
-def test_decode_steps_are_relayed_from_server_to_server(client: SwarmClient) -> None:
+def test_decode_steps_are_pushed_by_server_to_server(client: SwarmClient) -> None:
     result = client.generate(tiny(), PROMPT, 6)
     assert result.tokens == local_reference(6).tokens
-    assert [[hop.relayed for hop in hops] for hops in result.steps] == [[False, False]] + [[False, True]] * 5
+    assert [[hop.pushed for hop in hops] for hops in result.steps] == [[False, False]] + [[False, True]] * 5
     assert all(
-        hop["relayed"] == (step > 0 and i == 1)
+        hop["pushed"] == (step > 0 and i == 1)
         for step, hops in enumerate(result.to_json()["steps"])
         for i, hop in enumerate(hops["hops"])
     )
 
 
-def test_a_client_that_does_not_relay_sends_every_hop_its_input(running: Running) -> None:
-    with SwarmClient([running.swarm.peer], config=ClientConfig(relay=False)) as direct:
+def test_a_client_that_does_not_push_sends_every_hop_its_input(running: Running) -> None:
+    with SwarmClient([running.swarm.peer], config=ClientConfig(push=False)) as direct:
         direct.wait_for_blocks("tiny", 8, min_servers=3)
         result = direct.generate(tiny(), PROMPT, 4)
     assert result.tokens == local_reference(4).tokens
-    assert not any(hop.relayed for hops in result.steps for hop in hops)
+    assert not any(hop.pushed for hops in result.steps for hop in hops)
 
 
-def _relay_session(client: SwarmClient, running: Running, relay_sender: str) -> tuple[list[Receipt], bytes]:
-    """Open a session on server b (blocks 4:8), relay it step 1's input from this test's own peer, and send
-    step 1 naming ``relay_sender`` as the peer relaying it. Returns both steps' receipts and the relayed bytes."""
+def _push_session(client: SwarmClient, running: Running, push_sender: str) -> tuple[list[Receipt], bytes]:
+    """Open a session on server b (blocks 4:8), push it step 1's input from this test's own peer, and send
+    step 1 naming ``push_sender`` as the peer pushing it. Returns both steps' receipts and the pushed bytes."""
     peer_b = running.info["b"]["peer_id"]
     session = bytes(range(16))
-    relayed, relayed_bytes = tensor_to_proto(torch.randn(1, 1, 64))
+    pushed, pushed_bytes = tensor_to_proto(torch.randn(1, 1, 64))
 
     async def scenario() -> list[runtime_pb2.ExpertResponse]:
         stream = HopStream(client.p2p, peer_b)
         try:
             replies = [await stream.step(_request(0, torch.randn(1, 3, 64), session, start=4, end=8), timeout=30)]
-            _, _, relay = await client.p2p.call_binary_stream_handler(PeerID.from_base58(peer_b), RELAY_HANDLER)
-            meta = pack_metadata(RelayMeta(session_id=session, step=1))
-            write_message(relay, runtime_pb2.ExpertRequest(tensors=[relayed], metadata=meta))
-            await relay.drain()
-            step_1 = StepMeta(session_id=session, step=1, relayed_from=relay_sender)
+            _, _, push = await client.p2p.call_binary_stream_handler(PeerID.from_base58(peer_b), PUSH_HANDLER)
+            meta = pack_metadata(PushMeta(session_id=session, step=1))
+            write_message(push, runtime_pb2.ExpertRequest(tensors=[pushed], metadata=meta))
+            await push.drain()
+            step_1 = StepMeta(session_id=session, step=1, pushed_by=push_sender)
             replies.append(await stream.step(runtime_pb2.ExpertRequest(metadata=pack_metadata(step_1)), timeout=30))
-            relay.close()
+            push.close()
             return replies
         finally:
             await stream.close()
 
     replies = client.run(scenario())
     receipts = [open_signed(Receipt, unpack_metadata(r.metadata, StepReply).receipt or b"").record for r in replies]
-    return receipts, relayed_bytes
+    return receipts, pushed_bytes
 
 
-def test_a_server_takes_a_relayed_input_from_the_peer_its_client_named(client: SwarmClient, running: Running) -> None:
-    receipts, relayed_bytes = _relay_session(client, running, relay_sender=client.p2p.peer_id.to_base58())
+def test_a_server_takes_a_pushed_input_from_the_peer_its_client_named(client: SwarmClient, running: Running) -> None:
+    receipts, pushed_bytes = _push_session(client, running, push_sender=client.p2p.peer_id.to_base58())
     assert [r.step for r in receipts] == [0, 1]
-    assert receipts[1].input_digest == tensor_digest("float32", (1, 1, 64), relayed_bytes)
+    assert receipts[1].input_digest == tensor_digest("float32", (1, 1, 64), pushed_bytes)
 
 
-def test_a_relay_from_a_peer_other_than_the_named_one_is_not_taken(client: SwarmClient, running: Running) -> None:
-    server_a = running.info["a"]["peer_id"]  # named, but never relays: only this test's own peer does
-    with pytest.raises(P2PHandlerError, match=re.escape(f"no input for step 1 was relayed by {server_a} within 5 s")):
-        _relay_session(client, running, relay_sender=server_a)
+def test_a_push_from_a_peer_other_than_the_named_one_is_not_taken(client: SwarmClient, running: Running) -> None:
+    server_a = running.info["a"]["peer_id"]  # named, but never pushes: only this test's own peer does
+    with pytest.raises(P2PHandlerError, match=re.escape(f"no input for step 1 was pushed by {server_a} within 5 s")):
+        _push_session(client, running, push_sender=server_a)
     assert client.generate(tiny(), PROMPT, 3).tokens == local_reference(3).tokens  # b keeps serving
 
 
@@ -273,7 +273,7 @@ def test_a_server_killed_mid_generation_is_replaced_and_the_tokens_stay_the_same
     report = result.to_json()
     assert report["failovers"][0]["failed_server"] == failover.failed_server
     # The replay to the replacement is work with a checked receipt of its own: the whole history in one step.
-    # (The server for blocks 4:8 was waiting on the dead server's relay: it restarts and replays too.)
+    # (The server for blocks 4:8 was waiting on the dead server's push: it restarts and replays too.)
     replay, *downstream = report["replays"]
     assert [r["blocks"] for r in downstream] == [[4, 8]] and downstream[0]["receipt"]["step"] == 0
     assert replay["server_key"] == failover.replacements[0] and replay["blocks"] == [0, 4]

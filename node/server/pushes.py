@@ -1,9 +1,9 @@
-"""Hidden states relayed between the servers of a chain: an outbox of streams to next hops, and an inbox
-where a relayed input waits for the step its client announced.
+"""Hidden states pushed between the servers of a chain: an outbox of streams to next hops, and an inbox
+where a pushed input waits for the step its client announced.
 
 An input is taken only for a session open on this server, for the step its client is on, and only from
 the peer that client named for that step (libp2p authenticates the sender's peer id); anything else is
-dropped. A step whose relay does not come in time is refused, and its client sends the step itself.
+dropped. A step whose push does not come in time is refused, and its client sends the step itself.
 """
 
 from __future__ import annotations
@@ -19,29 +19,29 @@ from hivemind.proto import runtime_pb2
 
 from node.errors import SwarmtrustError, WireFormatError
 from node.frames import read_message, write_message
-from node.protocol import MAX_METADATA_BYTES, RELAY_HANDLER, RelayMeta, RelayTarget, pack_metadata, unpack_metadata
+from node.protocol import MAX_METADATA_BYTES, PUSH_HANDLER, PushMeta, PushTarget, pack_metadata, unpack_metadata
 
 log = logging.getLogger(__name__)
 
-RELAY_WAIT_SECONDS = 5.0  # a relayed input later than this after its client's request is given up
-_MAX_SENDERS_PER_STEP = 4  # relays held for a step before its client names the sender
+PUSH_WAIT_SECONDS = 5.0  # a pushed input later than this after its client's request is given up
+_MAX_SENDERS_PER_STEP = 4  # pushes held for a step before its client names the sender
 _OPEN_TIMEOUT_SECONDS = 5.0
 
 
-class RelayError(SwarmtrustError):
-    """A relayed input that did not come, or came from a peer other than the one the client named."""
+class PushError(SwarmtrustError):
+    """A pushed input that did not come, or came from a peer other than the one the client named."""
 
 
 @dataclass
 class _Slot:
-    """One step of one session: the sender its client named (once its request came), and relays so far."""
+    """One step of one session: the sender its client named (once its request came), and pushes so far."""
 
     expected: str | None = None
     arrived: dict[str, runtime_pb2.Tensor] = field(default_factory=dict)
     ready: asyncio.Event = field(default_factory=asyncio.Event)
 
 
-class RelayInbox:
+class PushInbox:
     def __init__(self) -> None:
         self._next_step: dict[bytes, int] = {}  # open sessions: their next step
         self._slots: dict[tuple[bytes, int], _Slot] = {}
@@ -51,12 +51,12 @@ class RelayInbox:
 
     @property
     def held(self) -> int:
-        """Steps holding relayed inputs not yet taken."""
+        """Steps holding pushed inputs not yet taken."""
         return len(self._slots)
 
     def track(self, session_id: bytes, next_step: int) -> None:
         """The session is open here and on ``next_step`` (called when it opens and after every step);
-        relays held for its earlier steps are dropped."""
+        pushes held for its earlier steps are dropped."""
         self._next_step[session_id] = next_step
         for key in [key for key in self._slots if key[0] == session_id and key[1] < next_step]:
             del self._slots[key]
@@ -66,8 +66,8 @@ class RelayInbox:
         for key in [key for key in self._slots if key[0] == session_id]:
             del self._slots[key]
 
-    def deliver(self, sender: str, meta: RelayMeta, tensor: runtime_pb2.Tensor) -> bool:
-        """Hold a relayed input for its step; False (dropped) unless that session is open here, on that step,
+    def deliver(self, sender: str, meta: PushMeta, tensor: runtime_pb2.Tensor) -> bool:
+        """Hold a pushed input for its step; False (dropped) unless that session is open here, on that step,
         and the sender is the one its client named (or the client has not named one yet)."""
         if self._next_step.get(meta.session_id) != meta.step:
             return False
@@ -82,7 +82,7 @@ class RelayInbox:
         return True
 
     async def take(self, session_id: bytes, step: int, sender: str, timeout: float) -> runtime_pb2.Tensor:
-        """The input ``sender`` relayed for this step, waiting for it up to ``timeout`` seconds."""
+        """The input ``sender`` pushed for this step, waiting for it up to ``timeout`` seconds."""
         key = (session_id, step)
         slot = self._slots.setdefault(key, _Slot())
         slot.expected = sender
@@ -92,36 +92,36 @@ class RelayInbox:
                     await slot.ready.wait()
             return slot.arrived[sender]
         except TimeoutError:
-            raise RelayError(f"no input for step {step} was relayed by {sender} within {timeout:.0f} s") from None
+            raise PushError(f"no input for step {step} was pushed by {sender} within {timeout:.0f} s") from None
         finally:
             self._slots.pop(key, None)
 
     async def serve(self, stream: StreamInfo, reader: asyncio.StreamReader, max_tensor_bytes: int) -> None:
-        """Take relays from one peer's stream until it ends; a malformed one ends the stream."""
+        """Take pushes from one peer's stream until it ends; a malformed one ends the stream."""
         sender = stream.peer_id.to_base58()
         limit = max_tensor_bytes + MAX_METADATA_BYTES + 1024
         try:
             while (message := await read_message(reader, runtime_pb2.ExpertRequest, max_bytes=limit)) is not None:
-                meta = unpack_metadata(message.metadata, RelayMeta)
+                meta = unpack_metadata(message.metadata, PushMeta)
                 if len(message.tensors) != 1 or not self.deliver(sender, meta, message.tensors[0]):
-                    log.debug("dropped a relay from %s for step %d", sender, meta.step)
+                    log.debug("dropped a push from %s for step %d", sender, meta.step)
         except WireFormatError as exc:
-            log.info("closed the relay stream from %s: %s", sender, exc)
+            log.info("closed the push stream from %s: %s", sender, exc)
         except (ConnectionError, asyncio.IncompleteReadError):
-            log.debug("the relay stream from %s broke", sender)
+            log.debug("the push stream from %s broke", sender)
 
 
-class RelayOutbox:
+class PushOutbox:
     """Streams to next hops' servers, opened on first use and kept; a broken one is reopened next time."""
 
     def __init__(self, p2p: Any) -> None:
         self._p2p = p2p
         self._writers: dict[str, asyncio.StreamWriter] = {}
 
-    async def send(self, target: RelayTarget, tensor: runtime_pb2.Tensor) -> None:
-        """Relay one output; a failure is logged, not raised (the client notices and sends the step itself)."""
+    async def send(self, target: PushTarget, tensor: runtime_pb2.Tensor) -> None:
+        """Push one output; a failure is logged, not raised (the client notices and sends the step itself)."""
         message = runtime_pb2.ExpertRequest(
-            tensors=[tensor], metadata=pack_metadata(RelayMeta(session_id=target.session_id, step=target.step))
+            tensors=[tensor], metadata=pack_metadata(PushMeta(session_id=target.session_id, step=target.step))
         )
         try:
             writer = self._writers.get(target.peer_id)
@@ -131,11 +131,11 @@ class RelayOutbox:
             await writer.drain()
         except (OSError, ValueError, TimeoutError, P2PDaemonError) as exc:
             self._writers.pop(target.peer_id, None)
-            log.info("could not relay step %d to %s: %s", target.step, target.peer_id, exc)
+            log.info("could not push step %d to %s: %s", target.step, target.peer_id, exc)
 
     async def _open(self, peer_id: str) -> asyncio.StreamWriter:
         async with asyncio.timeout(_OPEN_TIMEOUT_SECONDS):
-            _, _, writer = await self._p2p.call_binary_stream_handler(PeerID.from_base58(peer_id), RELAY_HANDLER)
+            _, _, writer = await self._p2p.call_binary_stream_handler(PeerID.from_base58(peer_id), PUSH_HANDLER)
         return writer  # type: ignore[no-any-return]
 
     def close(self) -> None:
