@@ -200,6 +200,22 @@ def test_decode_steps_are_pushed_by_server_to_server(client: SwarmClient) -> Non
     )
 
 
+def test_a_chain_of_three_servers_pushes_through_the_middle_one(client: SwarmClient, running: Running) -> None:
+    launched = [
+        running.swarm.launch_server(name, blocks) for name, blocks in (("d", "0:2"), ("e", "2:5"), ("f", "5:8"))
+    ]
+    try:
+        keys = [LocalSwarm.ready(server)["public_key"] for server in launched]
+        servers = [server for server in client.wait_for_blocks("tiny", 8, min_servers=6) if server.key in keys]
+        result = client.generate(tiny(), PROMPT, 5, servers=servers)
+    finally:
+        for server in launched:
+            server.stop()
+    assert result.tokens == local_reference(5).tokens and result.faults == []
+    assert [[hop.blocks for hop in hops] for hops in result.steps] == [[(0, 2), (2, 5), (5, 8)]] * 5
+    assert [[hop.pushed for hop in hops] for hops in result.steps] == [[False] * 3] + [[False, True, True]] * 4
+
+
 def test_a_client_that_does_not_push_sends_every_hop_its_input(running: Running) -> None:
     with SwarmClient([running.swarm.peer], config=ClientConfig(push=False)) as direct:
         direct.wait_for_blocks("tiny", 8, min_servers=3)
