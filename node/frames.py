@@ -54,7 +54,10 @@ async def read_message(reader: asyncio.StreamReader, message_type: type[M], *, m
     length = int.from_bytes(header[1:], "big")
     if length > max_bytes:
         raise WireFormatError(f"a message of {length} bytes is over the limit of {max_bytes} bytes")
-    data = await reader.readexactly(length)
+    try:
+        data = await reader.readexactly(length)
+    except asyncio.IncompleteReadError:
+        raise ConnectionResetError("the peer closed the stream in the middle of a message") from None
     marker = header[:1]
     if marker == MESSAGE_MARKER:
         return cast(M, _parse(message_type, data))

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from hivemind.p2p import P2PDaemonError, P2PHandlerError
 
 from node.client.receipt_check import ReceiptFault
-from node.client.transport import HopUnavailableError
+from node.client.transport import HopTimeoutError, HopUnavailableError
 from node.errors import SwarmtrustError, WireFormatError
 
 # Errors that mean "this server failed this step": the client records a fault and routes around it.
@@ -45,3 +45,15 @@ def fault_reason(error: BaseException) -> str:
     if isinstance(error, WireFormatError):
         return "malformed_reply"
     return "unavailable"
+
+
+def push_may_be_to_blame(index: int, error: BaseException) -> bool:
+    """Whether a hop's failure in a pushed step may not be its server's own doing: a refusal (e.g. a push
+    that never came, or a server that does not push), or, past the first hop, whose input came from the
+    previous server rather than this client, a timeout or a receipt for an input other than that server's
+    receipted output."""
+    if isinstance(error, P2PHandlerError):
+        return True
+    if index == 0:
+        return False
+    return isinstance(error, HopTimeoutError) or (isinstance(error, ReceiptFault) and error.reason == "wrong_input")

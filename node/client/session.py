@@ -21,7 +21,7 @@ import torch
 from node.client.discovery import ServerInfo
 from node.client.evidence import HopEvidence
 from node.client.exchange import SentStep, StepCall, decode_reply, encode_pushed_step, encode_step
-from node.client.faults import HOP_ERRORS, Fault, SessionFailedError, fault_reason
+from node.client.faults import HOP_ERRORS, Fault, SessionFailedError, fault_reason, push_may_be_to_blame
 from node.client.router import Router
 from node.client.routing import Hop, NoRouteError
 from node.client.transport import HopStream
@@ -168,9 +168,9 @@ class InferenceSession:
 
     async def _pushed_step(self, hidden: torch.Tensor) -> tuple[torch.Tensor, list[HopRecord]]:
         """Send the step to every hop at once, each server pushing its output to the next; check the replies
-        in chain order. Returns the last good output and the hops done: if a hop fails, pushing stops for
-        this session, that hop and those after it restart on fresh sessions, and the caller goes on hop by
-        hop from there (where a fault is pinned on the server that commits it)."""
+        in chain order. Returns the last good output and the hops done. If a hop fails, pushing stops for
+        this session and the hops after it restart on fresh sessions; the failed hop is failed over (a fault
+        of its own) or, when the push itself may be to blame, restarted too; the caller goes on hop by hop."""
         hops = self._hops
         calls = [self._call(hop) for hop in hops]
         first = encode_step(calls[0], hidden, push_to=self._push_target(1))
@@ -182,20 +182,33 @@ class InferenceSession:
         sent = first
         started = time.perf_counter()
         try:
-            for hop, request in zip(hops, requests, strict=True):
-                await hop.stream.send(request, self._timeout(hop, 1))
-            for hop, call in zip(hops, calls, strict=True):
+            reached = 0
+            try:
+                for hop, request in zip(hops, requests, strict=True):
+                    await hop.stream.send(request, self._timeout(hop, 1))
+                    reached += 1
+            except HOP_ERRORS as exc:
+                unreachable: BaseException | None = exc  # raised once the hops before it have answered
+            else:
+                unreachable = None
+            for hop, call in zip(hops[:reached], calls, strict=False):
                 response = await hop.stream.receive(self._timeout(hop, 1), len(first.data))
                 now = time.perf_counter()
                 output, record = self._finish_hop(hop, call, sent, response, now - started, pushed=sent is not first)
                 records.append(record)
                 hidden, started = output.to_torch(), now
                 sent = SentStep(first.request, hidden, output.data)  # the next hop's input, as pushed
+            if unreachable is not None:
+                raise unreachable
         except HOP_ERRORS as exc:
             failed = len(records)
-            log.info("pushed step failed at hop %d (%s): going hop by hop from there", failed, exc)
             self._push = False
-            await self._restart(failed)
+            if push_may_be_to_blame(failed, exc):
+                log.info("pushed step failed at hop %d (%s): going hop by hop from there", failed, exc)
+                await self._restart(failed)
+            else:
+                await self._restart(failed + 1)
+                await self._fail_over(failed, exc)
         return hidden, records
 
     def _push_target(self, index: int) -> PushTarget | None:

@@ -23,6 +23,10 @@ class HopUnavailableError(SwarmtrustError):
     """A server stopped answering: it closed the stream, failed, or missed the deadline."""
 
 
+class HopTimeoutError(HopUnavailableError):
+    """A server missed the deadline (it may still be working, or waiting on something)."""
+
+
 class HopStream:
     def __init__(self, p2p: Any, peer_id: str) -> None:
         self._p2p = p2p
@@ -62,7 +66,7 @@ class HopStream:
             async with asyncio.timeout(timeout):
                 yield
         except TimeoutError:
-            raise HopUnavailableError(f"no answer within {timeout:.0f} s") from None
+            raise HopTimeoutError(f"no answer within {timeout:.0f} s") from None
 
     def abort(self) -> None:
         """Drop the stream at once: its server may still be busy with (or waiting on) a step of it."""
@@ -80,5 +84,6 @@ class HopStream:
         with contextlib.suppress(Exception):
             write_end(writer)
             async with asyncio.timeout(1.0):
-                await reader.read()  # the server closes its side once it has freed the session
+                while await reader.read(65536):  # the server closes its side once it has freed the session
+                    pass
         writer.close()

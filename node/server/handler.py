@@ -1,8 +1,10 @@
-"""RPC handlers of a block server: an inference stream per session, and a stateless forward pass.
+"""RPC handlers of a block server: an inference stream per session, pushed inputs from the servers
+before this one in clients' chains, and a stateless forward pass.
 
 A bad request (wrong model, blocks, dtype or hidden size; a batch, chunk or session over the limits;
-an unknown session; a step out of order) is refused with a ``RequestRejectedError`` naming what was
-wrong. hivemind reports it to that caller and ends only that session: the server keeps serving others.
+an unknown session; a step out of order; a push that never came) is refused with a ``RequestRejectedError``
+naming what was wrong. The caller gets that message as an error frame (``P2PHandlerError`` on its side)
+and only that session ends: the server keeps serving others.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import logging
 from dataclasses import dataclass
 
 import torch
-from hivemind.p2p import P2PContext
+from hivemind.p2p import P2PContext, P2PHandlerError
 from hivemind.p2p.p2p_daemon_bindings.datastructures import StreamInfo
 from hivemind.proto import runtime_pb2
 
@@ -24,7 +26,6 @@ from node.model.span import Span
 from node.protocol import (
     MAX_METADATA_BYTES,
     OpenSession,
-    PushTarget,
     StepMeta,
     StepReply,
     WireTensor,
@@ -92,9 +93,10 @@ class BlockServer:
                     self.inbox.track(session.session_id, 0)
                 self._check_step(session, meta)
                 hidden = await self._input(session, meta, request)
+                self._check_push(meta, hidden)
                 output = self._compute(session, hidden)
-                if meta.push_to is not None:  # the next hop waits on this: before the receipt and the answer
-                    await self._push(meta.push_to, output.proto)
+                if meta.push_to is not None and self.outbox is not None:  # the next hop waits on this: first
+                    self.outbox.push(meta.push_to, output.proto)
                 response = self._answer(session, hidden, output)
                 self.inbox.track(session.session_id, session.next_step)
                 write_message(writer, response)
@@ -103,7 +105,7 @@ class BlockServer:
             log.info("refused a request from %s: %s", stream.peer_id, exc)
             with contextlib.suppress(ConnectionError):
                 write_error(writer, str(exc))
-        except (ConnectionError, asyncio.IncompleteReadError):
+        except (ConnectionError, P2PHandlerError):
             log.debug("the client of a session on this server went away")
         except Exception as exc:  # a bug here must not pass silently, nor take the server down
             log.exception("a session failed on this server")
@@ -120,7 +122,8 @@ class BlockServer:
     ) -> None:
         """Pushed inputs from the server before this one in some client's chain."""
         try:
-            await self.inbox.serve(stream, reader, max_tensor_bytes=self._max_elements * 4)
+            # only one-token steps are pushed
+            await self.inbox.serve(stream, reader, max_tensor_bytes=self.limits.max_batch * self.span.hidden_size * 4)
         finally:
             writer.close()
 
@@ -132,10 +135,13 @@ class BlockServer:
         tensor = await self.inbox.take(session.session_id, meta.step, meta.pushed_by, PUSH_WAIT_SECONDS)
         return self._hidden(runtime_pb2.ExpertRequest(tensors=[tensor]))
 
-    async def _push(self, target: PushTarget, output: runtime_pb2.Tensor) -> None:
+    def _check_push(self, meta: StepMeta, hidden: WireTensor) -> None:
+        if meta.push_to is None:
+            return
         if self.outbox is None:
             raise RequestRejectedError("this server does not push outputs; send each hop its input yourself")
-        await self.outbox.send(target, output)
+        if hidden.shape[1] != 1:
+            raise RequestRejectedError(f"only one-token steps are pushed, this one has {hidden.shape[1]} tokens")
 
     async def rpc_forward(self, request: runtime_pb2.ExpertRequest, context: P2PContext) -> runtime_pb2.ExpertResponse:
         try:

@@ -3,7 +3,8 @@ where a pushed input waits for the step its client announced.
 
 An input is taken only for a session open on this server, for the step its client is on, and only from
 the peer that client named for that step (libp2p authenticates the sender's peer id); anything else is
-dropped. A step whose push does not come in time is refused, and its client sends the step itself.
+dropped. A step whose push does not come in time is refused; its client then starts that server's session
+afresh and sends it every step itself.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from hivemind.p2p import P2PDaemonError, PeerID
+from hivemind.p2p import P2PDaemonError, P2PHandlerError, PeerID
 from hivemind.p2p.p2p_daemon_bindings.datastructures import StreamInfo
 from hivemind.proto import runtime_pb2
 
@@ -23,9 +24,12 @@ from node.protocol import MAX_METADATA_BYTES, PUSH_HANDLER, PushMeta, PushTarget
 
 log = logging.getLogger(__name__)
 
-PUSH_WAIT_SECONDS = 5.0  # a pushed input later than this after its client's request is given up
+# A pushed input later than this after its client's request is given up. The request comes when the chain's
+# first server starts, so this bounds the compute of all the servers before this one in a chain.
+PUSH_WAIT_SECONDS = 15.0
 _MAX_SENDERS_PER_STEP = 4  # pushes held for a step before its client names the sender
 _OPEN_TIMEOUT_SECONDS = 5.0
+_MAX_UNREAD_BYTES = 1 << 20  # pushes a next hop has not read yet, past which its stream is dropped
 
 
 class PushError(SwarmtrustError):
@@ -107,38 +111,50 @@ class PushInbox:
                     log.debug("dropped a push from %s for step %d", sender, meta.step)
         except WireFormatError as exc:
             log.info("closed the push stream from %s: %s", sender, exc)
-        except (ConnectionError, asyncio.IncompleteReadError):
+        except (ConnectionError, P2PHandlerError):
             log.debug("the push stream from %s broke", sender)
 
 
 class PushOutbox:
-    """Streams to next hops' servers, opened on first use and kept; a broken one is reopened next time."""
+    """Streams to next hops' servers, opened on first use and kept. A push never holds up the step that
+    makes it: a stream still to be opened is opened in the background, and one whose server stops reading
+    (or that breaks) is dropped, losing that push (its client notices) and opened afresh for the next."""
 
     def __init__(self, p2p: Any) -> None:
         self._p2p = p2p
         self._writers: dict[str, asyncio.StreamWriter] = {}
+        self._opening: dict[str, asyncio.Task[None]] = {}  # one stream per peer, however many sessions use it
 
-    async def send(self, target: PushTarget, tensor: runtime_pb2.Tensor) -> None:
-        """Push one output; a failure is logged, not raised (the client notices and sends the step itself)."""
+    def push(self, target: PushTarget, tensor: runtime_pb2.Tensor) -> None:
         message = runtime_pb2.ExpertRequest(
             tensors=[tensor], metadata=pack_metadata(PushMeta(session_id=target.session_id, step=target.step))
         )
-        try:
-            writer = self._writers.get(target.peer_id)
-            if writer is None or writer.is_closing():
-                writer = self._writers[target.peer_id] = await self._open(target.peer_id)
-            write_message(writer, message)
-            await writer.drain()
-        except (OSError, ValueError, TimeoutError, P2PDaemonError) as exc:
-            self._writers.pop(target.peer_id, None)
-            log.info("could not push step %d to %s: %s", target.step, target.peer_id, exc)
+        writer = self._writers.get(target.peer_id)
+        if writer is not None and not writer.is_closing():
+            if writer.transport.get_write_buffer_size() <= _MAX_UNREAD_BYTES:
+                write_message(writer, message)
+                return
+            log.info("%s stopped reading its push stream: dropped it", target.peer_id)
+            writer.transport.abort()
+        self._writers.pop(target.peer_id, None)
+        if target.peer_id not in self._opening:
+            task = asyncio.create_task(self._open_and_push(target.peer_id, message))
+            self._opening[target.peer_id] = task
+            task.add_done_callback(lambda _: self._opening.pop(target.peer_id, None))
 
-    async def _open(self, peer_id: str) -> asyncio.StreamWriter:
-        async with asyncio.timeout(_OPEN_TIMEOUT_SECONDS):
-            _, _, writer = await self._p2p.call_binary_stream_handler(PeerID.from_base58(peer_id), PUSH_HANDLER)
-        return writer  # type: ignore[no-any-return]
+    async def _open_and_push(self, peer_id: str, message: runtime_pb2.ExpertRequest) -> None:
+        try:
+            async with asyncio.timeout(_OPEN_TIMEOUT_SECONDS):
+                _, _, writer = await self._p2p.call_binary_stream_handler(PeerID.from_base58(peer_id), PUSH_HANDLER)
+        except (OSError, EOFError, ValueError, TimeoutError, P2PDaemonError) as exc:
+            log.info("could not open a push stream to %s: %s", peer_id, exc)
+            return
+        self._writers[peer_id] = writer
+        write_message(writer, message)
 
     def close(self) -> None:
+        for task in list(self._opening.values()):
+            task.cancel()
         for writer in self._writers.values():
             writer.close()
         self._writers.clear()

@@ -17,6 +17,7 @@ from hivemind.p2p import P2PHandlerError, PeerID
 from hivemind.proto import runtime_pb2
 
 from node.client.config import ClientConfig
+from node.client.session import InferenceSession
 from node.client.swarm import SwarmClient
 from node.client.transport import HopStream
 from node.digests import tensor_digest
@@ -26,6 +27,7 @@ from node.protocol import (
     PUSH_HANDLER,
     OpenSession,
     PushMeta,
+    PushTarget,
     StepMeta,
     StepReply,
     pack_metadata,
@@ -33,6 +35,7 @@ from node.protocol import (
     unpack_metadata,
 )
 from node.receipts import Receipt
+from node.server.pushes import PUSH_WAIT_SECONDS
 from node.signing import open_signed
 from swarmtrust.launcher import ChildProcess, LocalSwarm
 from tests.node.swarm_helpers import (
@@ -137,18 +140,37 @@ def test_every_p2p_daemon_listens_on_loopback_with_nat_helpers_off(running: Runn
         assert (flags["-natPortMap"], flags["-autonat"], flags["-relay"], flags["-autoRelay"]) == ("0", "0", "0", "0")
 
 
-def _request(step: int, hidden: torch.Tensor, session: bytes, **open_fields: Any) -> runtime_pb2.ExpertRequest:
+def _request(
+    step: int, hidden: torch.Tensor, session: bytes, push_to: PushTarget | None = None, **open_fields: Any
+) -> runtime_pb2.ExpertRequest:
     opened = None
     if open_fields is not None and step == 0 and open_fields.get("open", True):
         fields = {"model_id": "tiny", "start": 0, "end": 4, "session_id": session, "client_nonce": bytes(16)}
         fields |= {k: v for k, v in open_fields.items() if k != "open"}
         opened = OpenSession(**fields)
     proto, _ = tensor_to_proto(hidden)
-    meta = StepMeta(session_id=session, step=step, open=opened)
+    meta = StepMeta(session_id=session, step=step, open=opened, push_to=push_to)
     return runtime_pb2.ExpertRequest(tensors=[proto], metadata=pack_metadata(meta))
 
 
+_ELSEWHERE = PushTarget(peer_id="12D3KooWD6EupRiRRjHVsLRXy3uKFSysTpvrxz5obUHRBnGvj49V", session_id=bytes(16), step=0)
+
+
 BAD_REQUESTS = {
+    "push of a prefill": (
+        [_request(0, torch.zeros(1, 3, 64), bytes(16), push_to=_ELSEWHERE)],
+        "only one-token steps are pushed, this one has 3 tokens",
+    ),
+    "pushed step with a tensor": (
+        [
+            _request(0, torch.zeros(1, 1, 64), bytes(16)),
+            runtime_pb2.ExpertRequest(
+                tensors=[tensor_to_proto(torch.zeros(1, 1, 64))[0]],
+                metadata=pack_metadata(StepMeta(session_id=bytes(16), step=1, pushed_by=_ELSEWHERE.peer_id)),
+            ),
+        ],
+        "a pushed step carries no tensor",
+    ),
     "wrong hidden size": ([_request(0, torch.zeros(1, 1, 32), bytes(16))], "hidden states must be (batch, tokens, 64)"),
     "wrong dtype": ([_request(0, torch.zeros(1, 1, 64, dtype=torch.bfloat16), bytes(16))], "must be float32"),
     "batch over the limit": ([_request(0, torch.zeros(9, 1, 64), bytes(16))], "batch of 9"),
@@ -216,6 +238,27 @@ def test_a_chain_of_three_servers_pushes_through_the_middle_one(client: SwarmCli
     assert [[hop.pushed for hop in hops] for hops in result.steps] == [[False] * 3] + [[False, True, True]] * 4
 
 
+def test_a_push_that_goes_astray_costs_a_restart_but_no_fault(
+    client: SwarmClient, running: Running, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first server pushes step 1 to a session the second does not have: the second times out, through
+    no fault of its own. The client restarts it, replays its history and goes on hop by hop, unpushed."""
+    aim = InferenceSession._push_target
+
+    def astray(session: InferenceSession, index: int) -> PushTarget | None:
+        target = aim(session, index)
+        return None if target is None else target.model_copy(update={"session_id": bytes(16)})
+
+    monkeypatch.setattr(InferenceSession, "_push_target", astray)
+    servers = [s for s in client.servers("tiny", 8) if s.key in {running.info[n]["public_key"] for n in "ab"}]
+    result = client.generate(tiny(), PROMPT, 5, servers=servers)
+    assert result.tokens == local_reference(5).tokens
+    assert result.faults == [] and result.failovers == []
+    assert not any(hop.pushed for hops in result.steps for hop in hops)
+    (catch_up,) = result.to_json()["replays"]
+    assert catch_up["server_key"] == running.info["b"]["public_key"] and catch_up["receipt"]["step"] == 0
+
+
 def test_a_client_that_does_not_push_sends_every_hop_its_input(running: Running) -> None:
     with SwarmClient([running.swarm.peer], config=ClientConfig(push=False)) as direct:
         direct.wait_for_blocks("tiny", 8, min_servers=3)
@@ -259,7 +302,10 @@ def test_a_server_takes_a_pushed_input_from_the_peer_its_client_named(client: Sw
 
 def test_a_push_from_a_peer_other_than_the_named_one_is_not_taken(client: SwarmClient, running: Running) -> None:
     server_a = running.info["a"]["peer_id"]  # named, but never pushes: only this test's own peer does
-    with pytest.raises(P2PHandlerError, match=re.escape(f"no input for step 1 was pushed by {server_a} within 5 s")):
+    with pytest.raises(
+        P2PHandlerError,
+        match=re.escape(f"no input for step 1 was pushed by {server_a} within {PUSH_WAIT_SECONDS:.0f} s"),
+    ):
         _push_session(client, running, push_sender=server_a)
     assert client.generate(tiny(), PROMPT, 3).tokens == local_reference(3).tokens  # b keeps serving
 
