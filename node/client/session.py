@@ -205,9 +205,9 @@ class InferenceSession:
             self._push = False
             if push_may_be_to_blame(failed, exc):
                 log.info("pushed step failed at hop %d (%s): going hop by hop from there", failed, exc)
-                await self._restart(failed)
+                self._restart(failed)
             else:
-                await self._restart(failed + 1)
+                self._restart(failed + 1)
                 await self._fail_over(failed, exc)
         return hidden, records
 
@@ -217,7 +217,7 @@ class InferenceSession:
         hop = self._hops[index]
         return PushTarget(peer_id=hop.server.announcement.peer_id, session_id=hop.session_id, step=hop.next_step)
 
-    async def _restart(self, index: int) -> None:
+    def _restart(self, index: int) -> None:
         """Hops ``index`` and after start fresh sessions on their servers (no fault: their state is merely
         unknown after a failed pushed step); each replays its history before its next step."""
         for position in range(index, len(self._hops)):

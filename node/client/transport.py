@@ -35,9 +35,8 @@ class HopStream:
 
     async def step(self, request: runtime_pb2.ExpertRequest, timeout: float) -> runtime_pb2.ExpertResponse:
         """Send one request and return the server's reply; ``P2PHandlerError`` when it refused it."""
-        async with self._deadline(timeout):
-            await self.send(request, timeout)
-            return await self.receive(timeout, sum(len(t.buffer) for t in request.tensors))
+        await self.send(request, timeout)
+        return await self.receive(timeout, sum(len(t.buffer) for t in request.tensors))
 
     async def send(self, request: runtime_pb2.ExpertRequest, timeout: float) -> None:
         async with self._deadline(timeout):

@@ -40,7 +40,7 @@ class ModelHead:
     @torch.inference_mode()
     def logits(self, hidden: torch.Tensor) -> torch.Tensor:
         """Hidden states after the last block -> logits over the vocabulary."""
-        return self.lm_head(self.norm(hidden.float()))
+        return self.logits_of_normed(self.final_norm(hidden))
 
     @torch.inference_mode()
     def logits_of_normed(self, normed: torch.Tensor) -> torch.Tensor:

@@ -58,15 +58,15 @@ def run_server(config: ServerConfig, ready: Any = print) -> None:
 
 
 async def _serve(config: ServerConfig, key: Any, span: Span, throughput: float, dht: Any, ready: Any) -> None:
+    p2p = await dht.replicate_p2p()
     server = BlockServer(
         span,
         ReceiptSigner(key, span.model_id, wire_dtype(next(span.layers[0].parameters()))),
         BehaviorRuntime(config.behavior),
         config.limits,
         receipts=config.receipts,
+        outbox=(outbox := PushOutbox(p2p)),
     )
-    p2p = await dht.replicate_p2p()
-    outbox = server.outbox = PushOutbox(p2p)
     await p2p.add_binary_stream_handler(INFERENCE_HANDLER, server.serve_inference)
     await p2p.add_binary_stream_handler(PUSH_HANDLER, server.serve_pushes)
     await p2p.add_protobuf_handler(FORWARD_HANDLER, server.rpc_forward, runtime_pb2.ExpertRequest)

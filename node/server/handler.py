@@ -132,8 +132,9 @@ class BlockServer:
             return self._hidden(request)
         if request.tensors:
             raise RequestRejectedError("a pushed step carries no tensor: its input comes from the previous hop")
-        tensor = await self.inbox.take(session.session_id, meta.step, meta.pushed_by, PUSH_WAIT_SECONDS)
-        return self._hidden(runtime_pb2.ExpertRequest(tensors=[tensor]))
+        return self._checked_hidden(
+            await self.inbox.take(session.session_id, meta.step, meta.pushed_by, PUSH_WAIT_SECONDS)
+        )
 
     def _check_push(self, meta: StepMeta, hidden: WireTensor) -> None:
         if meta.push_to is None:
@@ -206,7 +207,10 @@ class BlockServer:
     def _hidden(self, request: runtime_pb2.ExpertRequest) -> WireTensor:
         if len(request.tensors) != 1:
             raise RequestRejectedError(f"expected exactly one tensor of hidden states, got {len(request.tensors)}")
-        tensor = tensor_from_proto(request.tensors[0], max_elements=self._max_elements)
+        return self._checked_hidden(request.tensors[0])
+
+    def _checked_hidden(self, proto: runtime_pb2.Tensor) -> WireTensor:
+        tensor = tensor_from_proto(proto, max_elements=self._max_elements)
         if tensor.dtype != self.signer.dtype:
             raise RequestRejectedError(f"hidden states must be {self.signer.dtype}, got {tensor.dtype}")
         if len(tensor.shape) != 3 or tensor.shape[2] != self.span.hidden_size:
