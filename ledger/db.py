@@ -7,15 +7,13 @@ chain head. PostgreSQL writers serialise on a row lock of ``chain_head`` instead
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
-from operator import itemgetter
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Connection, Dialect, Engine, LargeBinary, Table, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.orm import DeclarativeBase
 
 
 def create_ledger_engine(url: str, **kwargs: Any) -> Engine:
@@ -68,47 +66,3 @@ def read_transaction(engine: Engine) -> Iterator[Connection]:
         connection = raw if is_sqlite(engine) else raw.execution_options(isolation_level="REPEATABLE READ")
         with connection.begin():
             yield connection
-
-
-def insert_rows(connection: Connection, model: type[DeclarativeBase], rows: Sequence[Mapping[str, Any]]) -> None:
-    """INSERT ``rows`` (dicts keyed by column name) in one DBAPI ``executemany``.
-
-    The ledger's hot path inserts thousands of rows a second, and SQLAlchemy's Core executemany spends
-    more time building each row's parameters than the database spends storing it. Here the statement
-    is built once per table and dialect, and only columns whose type needs a conversion on this
-    dialect (e.g. ``Date`` on SQLite) pass through SQLAlchemy's bind processor.
-    """
-    if not rows:
-        return
-    sql, columns, processors = _insert_plan(cast(Table, model.__table__), connection.dialect)
-    pick = itemgetter(*columns)
-    params = [pick(row) for row in rows]
-    if processors:
-        params = [tuple(processors[i](v) if i in processors else v for i, v in enumerate(values)) for values in params]
-    connection.exec_driver_sql(sql, params)
-
-
-_PLANS: dict[tuple[str, str], tuple[str, tuple[str, ...], dict[int, Any]]] = {}
-
-
-def _insert_plan(table: Table, dialect: Dialect) -> tuple[str, tuple[str, ...], dict[int, Any]]:
-    key = (table.name, dialect.name)
-    plan = _PLANS.get(key)
-    if plan is None:
-        columns = tuple(column.name for column in table.columns)
-        quote = dialect.identifier_preparer.quote
-        marker = "?" if dialect.paramstyle == "qmark" else "%s"
-        sql = (
-            f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in columns)}) "
-            f"VALUES ({', '.join(marker for _ in columns)})"
-        )
-        # Binary columns are left out: sqlite3 and psycopg both take ``bytes`` as they are, and the
-        # processor only wraps each value (a few microseconds per row on the ingest path).
-        processors = {
-            i: processor
-            for i, column in enumerate(table.columns)
-            if not isinstance(column.type, LargeBinary)
-            and (processor := column.type.bind_processor(dialect)) is not None
-        }
-        plan = _PLANS[key] = (sql, columns, processors)
-    return plan

@@ -14,12 +14,13 @@ import nacl.signing
 from sqlalchemy import Engine, insert, select, update
 
 from ledger.audit import AuditReport, audit_ledger
-from ledger.db import insert_rows, read_transaction, write_transaction
+from ledger.db import read_transaction, write_transaction
 from ledger.errors import RequestRefusedError
 from ledger.eventlog import Clock, now_ms, open_writer
 from ledger.events import EventDraft
 from ledger.models import AuditRun, ServerDirectoryRow, ServerPresence
 from ledger.records import ADMIN_ACTIONS, AdminAction
+from ledger.row_statements import insert_rows
 from node.announcements import ServerAnnouncement
 from node.errors import SignatureError, WireFormatError
 from node.signing import Signed, open_signed, sign_record

@@ -13,14 +13,15 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
-from sqlalchemy import Connection, Engine, select, update
+from sqlalchemy import Connection, Engine, select
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
-from ledger.db import insert_rows, write_transaction
+from ledger.db import write_transaction
 from ledger.errors import SchemaNotReadyError
 from ledger.events import EventDraft, LoggedEvent, chain
 from ledger.models import ChainHead, Event
 from ledger.projection_set import projections_for
+from ledger.row_statements import insert_rows, update_rows
 
 HEAD_ROW_ID = 1
 
@@ -46,9 +47,7 @@ class EventWriter:
         events = chain(drafts, after_seq=self.head_seq, after_hash=self.head_hash, recorded_ms=self._clock())
         insert_rows(self.connection, Event, [event.row() for event in events])
         last = events[-1]
-        self.connection.execute(
-            update(ChainHead).where(ChainHead.id == HEAD_ROW_ID).values(seq=last.seq, hash=last.hash.hex())
-        )
+        update_rows(self.connection, ChainHead, [{"id": HEAD_ROW_ID, "seq": last.seq, "hash": last.hash.hex()}])
         self.head_seq, self.head_hash = last.seq, last.hash
         for projection in projections_for(e.kind for e in events):
             projection.apply(self.connection, [e for e in events if e.kind in projection.kinds])

@@ -86,14 +86,15 @@ class LoggedEvent(NamedTuple):
 
     def row(self) -> dict[str, Any]:
         """The ``events`` row that stores this event."""
-        subject = self.subject
+        signer, subject = self.signed.signer, self.subject
+        signer_hex = signer.hex()
         return {
             "seq": self.seq,
             "kind": self.kind,
             "payload": self.signed.body,
-            "signer": self.signed.signer.hex(),
+            "signer": signer_hex,
             "signature": self.signed.signature,
-            "subject": subject.hex() if subject is not None else None,
+            "subject": signer_hex if subject == signer else subject.hex() if subject is not None else None,
             "recorded_ms": self.recorded_ms,
             "prev_hash": self.prev_hash.hex(),
             "hash": self.hash.hex(),

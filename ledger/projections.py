@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, ClassVar
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, select
 
-from ledger.db import insert_rows
 from ledger.events import LoggedEvent
 from ledger.models import ReceiptRow, Server
+from ledger.row_statements import insert_rows, rows_by_key, update_rows
 from node.receipts import Receipt
 from node.signing import Signed
 
@@ -96,25 +96,18 @@ def utc_day(timestamp_ms: int) -> dt.date:
     return _day_from_index(timestamp_ms // _MS_PER_DAY)
 
 
-def tally_receipt(tally: dict[str, Any] | None, key: str, seq: int, receipt: Receipt) -> dict[str, Any]:
-    """The ``servers`` row after one more receipt of server ``key`` at event ``seq``."""
+def tally_receipts(tally: dict[str, Any] | None, key: str, receipts: Sequence[tuple[int, int]]) -> dict[str, Any]:
+    """The ``servers`` row after more receipts of server ``key``: (event seq, receipt timestamp_ms) each,
+    in sequence order."""
+    seqs, times = zip(*receipts, strict=True)
     if tally is None:
-        return {
-            "public_key": key,
-            "first_seq": seq,
-            "last_seq": seq,
-            "receipt_count": 1,
-            "last_receipt_ms": receipt.timestamp_ms,
-        }
+        tally = {"public_key": key, "first_seq": seqs[0], "receipt_count": 0, "last_receipt_ms": times[0]}
     return {
         **tally,
-        "last_seq": seq,
-        "receipt_count": tally["receipt_count"] + 1,
-        "last_receipt_ms": max(tally["last_receipt_ms"], receipt.timestamp_ms),
+        "last_seq": seqs[-1],
+        "receipt_count": tally["receipt_count"] + len(seqs),
+        "last_receipt_ms": max(tally["last_receipt_ms"], *times),
     }
-
-
-_SERVER_COLUMNS = ("public_key", "first_seq", "last_seq", "receipt_count", "last_receipt_ms")
 
 
 class ReceiptProjection(Projection):
@@ -125,20 +118,15 @@ class ReceiptProjection(Projection):
     def apply(self, connection: Connection, events: Sequence[LoggedEvent]) -> None:
         if not events:
             return
-        insert_rows(connection, ReceiptRow, [receipt_row(e.seq, e.signed) for e in events])
-        keys = {e.signed.record.server_key.hex() for e in events}
-        stored = connection.execute(select(Server).where(Server.public_key.in_(keys))).mappings()
-        tallies: dict[str, dict[str, Any]] = {row["public_key"]: dict(row) for row in stored}
-        known = set(tallies)
-        for e in events:
-            key = e.signed.record.server_key.hex()
-            tallies[key] = tally_receipt(tallies.get(key), key, e.seq, e.signed.record)
-        new = [tallies[k] for k in keys - known]
-        if new:
-            connection.execute(insert(Server), new)
-        for key in keys & known:
-            row = tallies[key]
-            connection.execute(update(Server).where(Server.public_key == key).values(row))
+        rows = [receipt_row(e.seq, e.signed) for e in events]
+        insert_rows(connection, ReceiptRow, rows)
+        by_server: dict[str, list[tuple[int, int]]] = {}
+        for row in rows:
+            by_server.setdefault(row["server_key"], []).append((row["event_seq"], row["timestamp_ms"]))
+        stored = rows_by_key(connection, Server, by_server)
+        tallies = {key: tally_receipts(stored.get(key), key, receipts) for key, receipts in by_server.items()}
+        insert_rows(connection, Server, [tally for key, tally in tallies.items() if key not in stored])
+        update_rows(connection, Server, [tally for key, tally in tallies.items() if key in stored])
 
     def replay(self) -> Replay:
         return _ReceiptReplay()
@@ -153,7 +141,7 @@ class _ReceiptReplay(Replay):
         row = receipt_row(event.seq, event.signed)
         self.receipts[row["receipt_id"]] = row
         key = row["server_key"]
-        self.servers[key] = tally_receipt(self.servers.get(key), key, event.seq, event.signed.record)
+        self.servers[key] = tally_receipts(self.servers.get(key), key, [(event.seq, row["timestamp_ms"])])
 
     def compare(self, connection: Connection) -> list[AuditProblem]:
         problems = compare_table(

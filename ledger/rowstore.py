@@ -11,10 +11,10 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import Any, cast
 
-from sqlalchemy import Connection, Table, select, update
+from sqlalchemy import Connection, Table
 from sqlalchemy.orm import DeclarativeBase
 
-from ledger.db import insert_rows
+from ledger.row_statements import insert_rows, rows_by_key, update_rows
 
 Row = dict[str, Any]
 
@@ -55,9 +55,8 @@ class SqlRows(RowStore):
     def get(self, model: type[DeclarativeBase], key: Any) -> Row | None:
         slot = (model, key)
         if slot not in self._rows:
-            table = cast(Table, model.__table__)
-            found = self._connection.execute(select(table).where(table.c[primary_key(model)] == key)).mappings().first()
-            self._rows[slot] = dict(found) if found is not None else None
+            found = rows_by_key(self._connection, model, (key,)).get(key)
+            self._rows[slot] = found
             if found is not None:
                 self._stored.add(slot)
         row = self._rows[slot]
@@ -71,18 +70,20 @@ class SqlRows(RowStore):
         self._dirty[slot] = None
 
     def flush(self) -> None:
+        changed: dict[type[DeclarativeBase], list[Row]] = {}
         new: dict[type[DeclarativeBase], list[Row]] = {}
         for slot in self._dirty:
-            model, key = slot
+            model = slot[0]
             row = self._rows[slot]
             if row is None:
                 continue
             if slot in self._stored:
-                table = cast(Table, model.__table__)
-                self._connection.execute(update(table).where(table.c[primary_key(model)] == key).values(row))
+                changed.setdefault(model, []).append(row)
             else:
                 new.setdefault(model, []).append(row)
                 self._stored.add(slot)
+        for model, rows in changed.items():
+            update_rows(self._connection, model, rows)
         for model, rows in new.items():
             insert_rows(self._connection, model, rows)
         self._dirty.clear()

@@ -8,16 +8,25 @@ bytes cannot be re-wrapped into another encoding of the same values.
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import msgpack
 
 from node.errors import RecordTooLargeError, WireFormatError
 
+_PACKERS = threading.local()  # a Packer is reusable but keeps a buffer: one per thread
+
 
 def pack(values: list[Any]) -> bytes:
     """Encode a list of plain values (int, str, bytes, float, bool, None, nested lists) canonically."""
-    return msgpack.packb(values, use_bin_type=True)  # type: ignore[no-any-return]
+    # The same bytes as ``msgpack.packb(values, use_bin_type=True)``, without building a Packer per call
+    # (half the cost of packing a receipt).
+    try:
+        packer = _PACKERS.packer
+    except AttributeError:
+        packer = _PACKERS.packer = msgpack.Packer(use_bin_type=True)
+    return packer.pack(values)  # type: ignore[no-any-return]
 
 
 def unpack_list(data: bytes, *, max_bytes: int, what: str, canonical: bool = True) -> list[Any]:

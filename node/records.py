@@ -22,11 +22,12 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol, TypeVar
 
 from node.canonical import pack, unpack_list
+from node.compiled_checks import CompiledChecks, compile_checks
 from node.errors import UnsupportedVersionError, WireFormatError
 
 MAX_U32 = 2**32 - 1
@@ -36,9 +37,17 @@ MAX_DIM = 2**31 - 1
 
 
 class Check(Protocol):
-    """Validates one field: returns the value (normalised, e.g. lists to tuples) or raises WireFormatError."""
+    """Validates one field: returns the value (normalised, e.g. lists to tuples) or raises WireFormatError.
+
+    A check may also offer ``inline(var, constant)``, its test as Python source, for decoding records
+    in one compiled function (see ``node.compiled_checks``); the checks here all do.
+    """
 
     def __call__(self, what: str, value: Any) -> Any: ...
+
+
+Constant = Callable[[object], str]
+Inline = tuple[str, str] | None
 
 
 @dataclass(frozen=True)
@@ -49,6 +58,9 @@ class FixedBytes:
         if type(value) is not bytes or len(value) != self.length:
             raise WireFormatError(f"{what}: expected {self.length} bytes, got {_describe(value)}")
         return value
+
+    def inline(self, var: str, constant: Constant) -> Inline:
+        return f"type({var}) is bytes and len({var}) == {self.length}", var
 
 
 @dataclass(frozen=True)
@@ -63,6 +75,9 @@ class Int:
             raise WireFormatError(f"{what}: {value} is outside [{self.low}, {self.high}]")
         return value
 
+    def inline(self, var: str, constant: Constant) -> Inline:
+        return f"type({var}) is int and {self.low} <= {var} <= {self.high}", var
+
 
 @dataclass(frozen=True)
 class Float:
@@ -72,6 +87,9 @@ class Float:
         if type(value) is not float or not math.isfinite(value):
             raise WireFormatError(f"{what}: expected a finite float, got {_describe(value)}")
         return value
+
+    def inline(self, var: str, constant: Constant) -> Inline:
+        return f"type({var}) is float and {constant(math.isfinite)}({var})", var
 
 
 @dataclass(frozen=True)
@@ -88,6 +106,12 @@ class Text:
             raise WireFormatError(f"{what}: {value!r} is not one of {sorted(self.choices)}")
         return value
 
+    def inline(self, var: str, constant: Constant) -> Inline:
+        test = f"type({var}) is str and 0 < len({var}) <= {self.max_length}"
+        if self.choices is not None:
+            test += f" and {var} in {constant(self.choices)}"
+        return test, var
+
 
 @dataclass(frozen=True)
 class Shape:
@@ -101,6 +125,13 @@ class Shape:
                 raise WireFormatError(f"{what}: dimension {dim!r} is not an integer in [0, {MAX_DIM}]")
         return tuple(value)
 
+    def inline(self, var: str, constant: Constant) -> Inline:
+        test = (
+            f"type({var}) in (list, tuple) and 1 <= len({var}) <= {MAX_SHAPE_DIMS}"
+            f" and all(type(d) is int and 0 <= d <= {MAX_DIM} for d in {var})"
+        )
+        return test, f"tuple({var})"
+
 
 @dataclass(frozen=True)
 class ListOf:
@@ -112,6 +143,18 @@ class ListOf:
             raise WireFormatError(f"{what}: expected a list of at most {self.max_length}, got {_describe(value)}")
         return tuple(self.item(f"{what}[{i}]", item) for i, item in enumerate(value))
 
+    def inline(self, var: str, constant: Constant) -> Inline:
+        inline = getattr(self.item, "inline", None)
+        item = inline("x", constant) if inline is not None else None
+        if item is None or item[1] != "x":  # items a check would convert: left to the check itself
+            return None
+        # Most lists are empty (receipts without a sketch): ``not var`` skips building the generator.
+        test = (
+            f"type({var}) in (list, tuple) and len({var}) <= {self.max_length}"
+            f" and (not {var} or all({item[0]} for x in {var}))"
+        )
+        return test, f"tuple({var})"
+
 
 @dataclass(frozen=True)
 class Optional:
@@ -119,6 +162,14 @@ class Optional:
 
     def __call__(self, what: str, value: Any) -> Any:
         return None if value is None else self.inner(what, value)
+
+    def inline(self, var: str, constant: Constant) -> Inline:
+        inline = getattr(self.inner, "inline", None)
+        inner = inline(var, constant) if inline is not None else None
+        if inner is None:
+            return None
+        test, value = inner
+        return f"{var} is None or ({test})", value if value == var else f"(None if {var} is None else {value})"
 
 
 def _describe(value: Any) -> str:
@@ -174,21 +225,23 @@ class WireRecord:
                 f"{cls.__name__}: version {values[0]} is not supported (this swarmtrust reads version "
                 f"{cls.VERSION}); upgrade swarmtrust on this host or ask the sender to downgrade"
             )
-        checks = _checks(cls)
-        if len(values) - 1 < len(checks):
-            raise WireFormatError(f"{cls.__name__}: expected {len(checks)} fields, got {len(values) - 1}")
-        # Decoding is the ingest hot path: validate each field once and fill the frozen instance
-        # directly, instead of running the generated __init__ and then __post_init__'s checks.
+        # Decoding is the ingest hot path: validate each field once, in one compiled function, and fill
+        # the frozen instance directly instead of running the generated __init__ and __post_init__'s checks.
+        fields = _compiled_checks(cls)(values)
+        if fields is None:  # a field is missing or fails: the checks themselves raise the precise error
+            checks = _checks(cls)
+            if len(values) - 1 < len(checks):
+                raise WireFormatError(f"{cls.__name__}: expected {len(checks)} fields, got {len(values) - 1}")
+            fields = {name: check(what, value) for (name, what, check), value in zip(checks, values[1:], strict=False)}
         record = object.__new__(cls)
-        record.__dict__.update(
-            {name: check(what, value) for (name, what, check), value in zip(checks, values[1:], strict=False)}
-        )
+        record.__dict__.update(fields)
         record.check_consistency()
         return record
 
 
 _LAYOUTS: dict[type[WireRecord], tuple[tuple[str, Check], ...]] = {}
 _CHECKS: dict[type[WireRecord], tuple[tuple[str, str, Check], ...]] = {}
+_COMPILED: dict[type[WireRecord], CompiledChecks] = {}
 
 
 def _layout(cls: type[WireRecord]) -> tuple[tuple[str, Check], ...]:
@@ -215,3 +268,11 @@ def _checks(cls: type[WireRecord]) -> tuple[tuple[str, str, Check], ...]:
     if checks is None:
         checks = _CHECKS[cls] = tuple((name, f"{cls.__name__}.{name}", check.__call__) for name, check in _layout(cls))
     return checks
+
+
+def _compiled_checks(cls: type[WireRecord]) -> CompiledChecks:
+    compiled = _COMPILED.get(cls)
+    if compiled is None:
+        checks = [(name, f"{cls.__name__}.{name}", check) for name, check in _layout(cls)]
+        compiled = _COMPILED[cls] = compile_checks(cls.__name__, checks, skip=1)  # after the version
+    return compiled

@@ -7,6 +7,7 @@ On the wire a signed record is the canonical array ``[body, signature]``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
@@ -15,7 +16,7 @@ import nacl.signing
 
 from node.canonical import pack, unpack_list
 from node.digests import record_digest
-from node.errors import SignatureError, WireFormatError
+from node.errors import SignatureError, SwarmtrustError, WireFormatError
 from node.records import WireRecord
 
 R = TypeVar("R", bound=WireRecord)
@@ -74,6 +75,39 @@ def verify_record(record_type: type[R], body: bytes, signature: bytes) -> Signed
 
 def open_signed(record_type: type[R], wire: bytes) -> Signed[R]:
     """Decode a ``[body, signature]`` envelope and verify it; the inverse of ``Signed.to_wire``."""
+    body, signature = _envelope(record_type, wire)
+    return verify_record(record_type, body, signature)
+
+
+def open_signed_many(
+    record_type: type[R], wires: Sequence[bytes]
+) -> list[Signed[R] | WireFormatError | SignatureError]:
+    """``open_signed`` of each of ``wires``: the verified record, or the error that rejects it.
+
+    Every item is decoded first and the signatures are then checked in one run: alternating Python
+    decoding with Ed25519's table lookups evicts both from the CPU caches, which costs a few µs a record.
+    """
+    decoded: list[tuple[R, bytes, bytes] | WireFormatError] = []
+    for wire in wires:
+        try:
+            body, signature = _envelope(record_type, wire)
+            decoded.append((record_type.decode(body), body, signature))
+        except WireFormatError as exc:
+            decoded.append(exc)
+    checked: list[tuple[R, bytes, bytes] | WireFormatError | SignatureError] = []
+    for item in decoded:
+        if not isinstance(item, WireFormatError):
+            try:
+                verify_signature(record_type.DOMAIN, item[1], item[2], item[0].signer)
+            except SignatureError as exc:
+                checked.append(exc)
+                continue
+        checked.append(item)
+    return [item if isinstance(item, SwarmtrustError) else Signed(*item) for item in checked]
+
+
+def _envelope(record_type: type[WireRecord], wire: bytes) -> tuple[bytes, bytes]:
+    """The body and signature of a ``[body, signature]`` envelope (neither checked yet)."""
     # Only the body is signed, so only the body must be canonical; the envelope is just framing.
     parts = unpack_list(
         wire,
@@ -83,4 +117,4 @@ def open_signed(record_type: type[R], wire: bytes) -> Signed[R]:
     )
     if len(parts) != 2 or type(parts[0]) is not bytes or type(parts[1]) is not bytes:
         raise WireFormatError(f"signed {record_type.__name__}: expected [body bytes, signature bytes]")
-    return verify_record(record_type, parts[0], parts[1])
+    return parts[0], parts[1]

@@ -48,6 +48,28 @@ def test_a_batch_is_appended_and_derived(ledger: Ledger) -> None:
     assert bytes(payload) == receipts[2].body  # type: ignore[arg-type]
 
 
+def test_each_servers_tally_follows_its_receipts_across_batches(ledger: Ledger) -> None:
+    """First and last event, count, and the latest receipt time even when receipts arrive out of time order."""
+    third = new_key()
+    late, early = signed_receipt(SERVER, timestamp_ms=9_000), signed_receipt(SERVER, step=0, timestamp_ms=1_000)
+    batches = [
+        [late, *session_receipts(OTHER, 2)],  # seq 1-3
+        [early, signed_receipt(third, timestamp_ms=5_000)],  # seq 4-5
+    ]
+    for batch in batches:
+        ledger.ingest_receipts([r.to_wire() for r in batch])
+    with ledger.engine.connect() as connection:
+        query = text("SELECT public_key, first_seq, last_seq, receipt_count, last_receipt_ms FROM servers")
+        rows = {row[0]: tuple(row[1:]) for row in connection.execute(query)}
+    other_times = [r.record.timestamp_ms for r in batches[0][1:]]
+    assert rows == {
+        SERVER.verify_key.encode().hex(): (1, 4, 2, 9_000),
+        OTHER.verify_key.encode().hex(): (2, 3, 2, max(other_times)),
+        third.verify_key.encode().hex(): (5, 5, 1, 5_000),
+    }
+    assert ledger.audit().ok
+
+
 def test_the_same_receipt_twice_is_one_row_and_the_retry_succeeds(ledger: Ledger) -> None:
     receipts = session_receipts(SERVER, 4)
     wires = [r.to_wire() for r in receipts]

@@ -12,7 +12,7 @@ from node.canonical import pack
 from node.errors import RecordTooLargeError, SignatureError, UnsupportedVersionError, WireFormatError
 from node.receipts import MAX_TIMESTAMP_MS, Receipt, receipt_id_for
 from node.records import Check, FixedBytes, Int, Text, WireRecord
-from node.signing import open_signed, sign_record, verify_record, verify_signature
+from node.signing import open_signed, open_signed_many, sign_record, verify_record, verify_signature
 from tests.builders import build_receipt, new_key, signed_receipt
 
 SERVER = new_key()
@@ -176,6 +176,42 @@ def test_garbage_is_a_wire_format_error() -> None:
     for garbage in (b"", b"\xc1", b"\x92\x01", pack([1]), msgpack.packb({"a": 1}), pack([b"body"])):
         with pytest.raises(WireFormatError):
             open_signed(Receipt, garbage)
+
+
+def test_opening_many_gives_each_item_what_opening_it_alone_gives() -> None:
+    good = [signed_receipt(SERVER, step=s, prev_receipt=None if s == 0 else bytes(32)) for s in range(3)]
+    forged = replace(good[1], signature=MALLORY.sign(Receipt.DOMAIN + good[1].body).signature)
+    too_new = _values(good[2].record)
+    too_new[0] = 2
+    body = pack(too_new)
+    wires = [
+        good[0].to_wire(),
+        forged.to_wire(),
+        b"\xc1",
+        pack([b"x" * 100_000, bytes(64)]),
+        pack([body, SERVER.sign(Receipt.DOMAIN + body).signature]),
+        good[2].to_wire(),
+    ]
+    outcomes = open_signed_many(Receipt, wires)
+    assert len(outcomes) == len(wires)
+    for wire, outcome in zip(wires, outcomes, strict=True):
+        try:
+            alone: object = open_signed(Receipt, wire)
+        except (WireFormatError, SignatureError) as exc:
+            alone = exc
+        assert type(outcome) is type(alone)
+        if isinstance(alone, Exception):
+            assert str(outcome) == str(alone)
+        else:
+            assert outcome == alone
+    assert [type(o).__name__ for o in outcomes] == [
+        "Signed",
+        "SignatureError",
+        "WireFormatError",
+        "RecordTooLargeError",
+        "UnsupportedVersionError",
+        "Signed",
+    ]
 
 
 def test_trailing_fields_of_a_newer_revision_are_ignored_but_signed() -> None:
