@@ -236,7 +236,9 @@ def run() -> Section:
             table(["operation (one core)", "per second"], crypto),
             f"Ingest in batches of {BATCH:,} receipts ({BATCHES} batches, {SERVERS} servers), each receipt's "
             "signature checked, written durably with its event-log row and derived rows; rates from the total "
-            "time of all batches (WAL checkpoints included, on both sides). "
+            "time of all batches (WAL checkpoints included, on both sides). The receipts wait as wire bytes and "
+            "the heap is frozen before the run, as `swarmtrust api serve` freezes its own once started, so that "
+            "garbage collections walk what ingest allocates rather than the benchmark's own objects. "
             "*Plain INSERT* writes the same rows into the same schema with one DBAPI executemany per table. "
             "*Without signatures* subtracts the time to verify the same batch's signatures, measured in the same run.",
             table(

@@ -79,14 +79,14 @@ def append_receipts(writer: EventWriter, verified: Sequence[tuple[int, Signed[Re
     ids = [signed.record.receipt_id.hex() for _, signed in verified]
     known = _stored_digests(writer.connection, ids)
     drafts: list[EventDraft] = []
-    pending: list[tuple[int, str]] = []
+    pending: list[tuple[int, str, int]] = []  # index, receipt id, signed_ms
     for (index, signed), rid in zip(verified, ids, strict=True):
         digest = signed.digest.hex()
         prior = known.get(rid)
         if prior is None:
             known[rid] = (digest, None)
             drafts.append(EventDraft("receipt", signed))
-            pending.append((index, rid))
+            pending.append((index, rid, signed.record.timestamp_ms))
         elif prior[0] == digest:
             results[index] = IngestResult(index, "duplicate", rid, seq=prior[1])
         else:
@@ -98,10 +98,9 @@ def append_receipts(writer: EventWriter, verified: Sequence[tuple[int, Signed[Re
                 message=f"receipt {rid} is already recorded with other content (the server signed two "
                 "different receipts for one step)",
             )
-    appended = {rid: event.seq for (_, rid), event in zip(pending, writer.append(drafts), strict=True)}
-    signed_at = {index: signed.record.timestamp_ms for index, signed in verified}
-    for index, rid in pending:
-        results[index] = IngestResult(index, "accepted", rid, seq=appended[rid], signed_ms=signed_at[index])
+    appended = {rid: event.seq for (_, rid, _), event in zip(pending, writer.append(drafts), strict=True)}
+    for index, rid, signed_ms in pending:
+        results[index] = IngestResult(index, "accepted", rid, seq=appended[rid], signed_ms=signed_ms)
     for index, result in results.items():  # a duplicate within this batch points at its first copy's event
         if result.status == "duplicate" and result.seq is None and result.receipt_id is not None:
             results[index] = IngestResult(index, "duplicate", result.receipt_id, seq=appended[result.receipt_id])

@@ -72,14 +72,20 @@ def receipt_row(seq: int, signed: Signed[Receipt]) -> dict[str, Any]:
         "block_end": r.block_end,
         "dtype": r.dtype,
         "input_digest": r.input_digest.hex(),
-        "input_shape": ",".join(map(str, r.input_shape)),
+        "input_shape": shape_text(r.input_shape),
         "output_digest": r.output_digest.hex(),
-        "output_shape": ",".join(map(str, r.output_shape)),
+        "output_shape": shape_text(r.output_shape),
         "prev_receipt": r.prev_receipt.hex() if r.prev_receipt else None,
         "client_nonce": r.client_nonce.hex(),
         "timestamp_ms": r.timestamp_ms,
         "day": utc_day(r.timestamp_ms),
     }
+
+
+@lru_cache(maxsize=256)
+def shape_text(shape: tuple[int, ...]) -> str:
+    """A tensor shape as the receipts table stores it, e.g. ``1,8,4096`` (a swarm's steps share a few shapes)."""
+    return ",".join(map(str, shape))
 
 
 _MS_PER_DAY = 86_400_000

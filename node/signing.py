@@ -26,7 +26,7 @@ PUBLIC_KEY_SIZE = 32
 _ENVELOPE_OVERHEAD = 80  # msgpack framing of [bin body, bin64 signature], generously rounded
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Signed(Generic[R]):
     """A record with the exact bytes that were signed and the signature over them."""
 
@@ -35,8 +35,10 @@ class Signed(Generic[R]):
     signature: bytes
     digest: bytes = field(init=False, repr=False, compare=False)
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "digest", record_digest(self.record.DOMAIN, self.body))
+    def __init__(self, record: R, body: bytes, signature: bytes) -> None:
+        # Frozen, so the fields go straight into the instance's dict: one update instead of the generated
+        # __init__'s object.__setattr__ per field (one Signed is built per receipt ingested).
+        self.__dict__.update(record=record, body=body, signature=signature, digest=record_digest(record.DOMAIN, body))
 
     @property
     def signer(self) -> bytes:
