@@ -55,10 +55,15 @@ def machine_summary() -> str:
         pass
     commit = "uncommitted"
     with contextlib.suppress(OSError, subprocess.SubprocessError):
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True, timeout=10
-        ).stdout.strip()
+        commit = _git("rev-parse", "--short", "HEAD")
+        # Code changed since that commit (the figures this writes under docs/ do not count) is said so.
+        if _git("status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)docs"):
+            commit += " plus uncommitted changes"
     return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, commit {commit}"
+
+
+def _git(*args: str) -> str:
+    return subprocess.run(["git", *args], capture_output=True, text=True, check=True, timeout=10).stdout.strip()
 
 
 def median(values: Sequence[float]) -> float:

@@ -86,15 +86,14 @@ class LoggedEvent(NamedTuple):
 
     def row(self) -> dict[str, Any]:
         """The ``events`` row that stores this event."""
-        signer, subject = self.signed.signer, self.subject
-        signer_hex = signer.hex()
+        subject = self.subject
         return {
             "seq": self.seq,
             "kind": self.kind,
             "payload": self.signed.body,
-            "signer": signer_hex,
+            "signer": self.signed.signer.hex(),
             "signature": self.signed.signature,
-            "subject": signer_hex if subject == signer else subject.hex() if subject is not None else None,
+            "subject": subject.hex() if subject is not None else None,
             "recorded_ms": self.recorded_ms,
             "prev_hash": self.prev_hash.hex(),
             "hash": self.hash.hex(),

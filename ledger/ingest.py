@@ -16,12 +16,12 @@ from sqlalchemy import Connection, Engine
 from ledger.errors import BatchTooLargeError
 from ledger.eventlog import Clock, EventWriter, now_ms, open_writer
 from ledger.events import EventDraft
+from ledger.row_statements import KEYS_PER_QUERY
 from node.errors import RecordTooLargeError, SignatureError, UnsupportedVersionError, WireFormatError
 from node.receipts import Receipt
 from node.signing import Signed, open_signed_many
 
 MAX_BATCH = 10_000
-_LOOKUP_CHUNK = 1_000  # ids per IN (...) query, well under every database's parameter limit
 
 Status = Literal["accepted", "duplicate", "rejected"]
 
@@ -47,7 +47,9 @@ def rejection(index: int, error: WireFormatError | SignatureError) -> IngestResu
         return IngestResult(index, "rejected", reason="unsupported_version", message=str(error))
     if isinstance(error, WireFormatError):
         return IngestResult(index, "rejected", reason="malformed", message=str(error))
-    return IngestResult(index, "rejected", reason="bad_signature", message=str(error))
+    if isinstance(error, SignatureError):
+        return IngestResult(index, "rejected", reason="bad_signature", message=str(error))
+    raise TypeError(f"not a reason to reject a receipt: {error!r}")
 
 
 def ingest_receipts(engine: Engine, wires: Sequence[bytes], *, clock: Clock = now_ms) -> list[IngestResult]:
@@ -112,8 +114,8 @@ def _stored_digests(connection: Connection, ids: list[str]) -> dict[str, tuple[s
     SQLAlchemy more than the lookup itself."""
     found: dict[str, tuple[str, int | None]] = {}
     marker = "?" if connection.dialect.paramstyle == "qmark" else "%s"
-    for start in range(0, len(ids), _LOOKUP_CHUNK):
-        chunk = ids[start : start + _LOOKUP_CHUNK]
+    for start in range(0, len(ids), KEYS_PER_QUERY):
+        chunk = ids[start : start + KEYS_PER_QUERY]
         markers = ", ".join([marker] * len(chunk))
         query = f"SELECT receipt_id, digest, event_seq FROM receipts WHERE receipt_id IN ({markers})"
         for rid, digest, seq in connection.exec_driver_sql(query, tuple(chunk)):

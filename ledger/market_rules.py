@@ -23,7 +23,8 @@ from typing import Any
 
 from ledger.models import AccountRow, EscrowHoldRow, MarketChallengeRow, MarketRecordRow, MovementRow, PriceRow
 from ledger.records import Mint, Outcome, Settlement
-from ledger.rowstore import Row, RowStore
+from ledger.row_statements import Row
+from ledger.rowstore import RowStore
 from node.challenges import Challenge, Verdict
 from node.market_records import MICRO, BondDeposit, PriceQuote, SessionPayment, Transfer
 

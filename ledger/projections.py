@@ -102,17 +102,17 @@ def utc_day(timestamp_ms: int) -> dt.date:
     return _day_from_index(timestamp_ms // _MS_PER_DAY)
 
 
-def tally_receipts(tally: dict[str, Any] | None, key: str, receipts: Sequence[tuple[int, int]]) -> dict[str, Any]:
-    """The ``servers`` row after more receipts of server ``key``: (event seq, receipt timestamp_ms) each,
-    in sequence order."""
-    seqs, times = zip(*receipts, strict=True)
+def tally_receipts(tally: dict[str, Any] | None, key: str, seq_times: Sequence[tuple[int, int]]) -> dict[str, Any]:
+    """The ``servers`` row after more receipts of server ``key``: ``seq_times`` holds at least one (event seq,
+    receipt timestamp_ms) pair, in sequence order."""
+    first_seq, first_ms = seq_times[0]
     if tally is None:
-        tally = {"public_key": key, "first_seq": seqs[0], "receipt_count": 0, "last_receipt_ms": times[0]}
+        tally = {"public_key": key, "first_seq": first_seq, "receipt_count": 0, "last_receipt_ms": first_ms}
     return {
         **tally,
-        "last_seq": seqs[-1],
-        "receipt_count": tally["receipt_count"] + len(seqs),
-        "last_receipt_ms": max(tally["last_receipt_ms"], *times),
+        "last_seq": seq_times[-1][0],
+        "receipt_count": tally["receipt_count"] + len(seq_times),
+        "last_receipt_ms": max(tally["last_receipt_ms"], *(ms for _, ms in seq_times)),
     }
 
 

@@ -19,21 +19,26 @@ from sqlalchemy.orm import DeclarativeBase
 
 Row = dict[str, Any]
 
-_KEYS_PER_QUERY = 1_000  # bound keys per IN (...), well under every database's parameter limit
+KEYS_PER_QUERY = 1_000  # bound keys per IN (...), well under every database's parameter limit
 
 
 def insert_rows(connection: Connection, model: type[DeclarativeBase], rows: Sequence[Mapping[str, Any]]) -> None:
-    """INSERT ``rows`` (every column) in one ``executemany``."""
+    """INSERT ``rows``, each with every column of the table, in one ``executemany``."""
     if rows:
         plan = _plan(model, connection.dialect)
         connection.exec_driver_sql(plan.insert_sql, plan.parameters(rows, plan.columns))
 
 
 def update_rows(connection: Connection, model: type[DeclarativeBase], rows: Sequence[Mapping[str, Any]]) -> None:
-    """UPDATE every column of ``rows`` (every column given), matched by primary key, in one ``executemany``."""
+    """UPDATE the rows with the primary keys of ``rows`` (each with every column) in one ``executemany``;
+    a LookupError if any of them is not in the table (the caller's idea of what is stored is wrong)."""
     if rows:
         plan = _plan(model, connection.dialect)
-        connection.exec_driver_sql(plan.update_sql, plan.parameters(rows, (*plan.values, plan.key)))
+        updated = connection.exec_driver_sql(plan.update_sql, plan.parameters(rows, (*plan.values, plan.key)))
+        if connection.dialect.supports_sane_multi_rowcount and updated.rowcount != len(rows):
+            raise LookupError(
+                f"{len(rows) - updated.rowcount} of {len(rows)} {plan.table} rows to update are not stored"
+            )
 
 
 def rows_by_key(connection: Connection, model: type[DeclarativeBase], keys: Collection[Any]) -> dict[Any, Row]:
@@ -45,8 +50,8 @@ def rows_by_key(connection: Connection, model: type[DeclarativeBase], keys: Coll
     (key_column,) = table.primary_key.columns
     wanted = list(keys)
     found: dict[Any, Row] = {}
-    for start in range(0, len(wanted), _KEYS_PER_QUERY):
-        query = select(table).where(key_column.in_(wanted[start : start + _KEYS_PER_QUERY]))
+    for start in range(0, len(wanted), KEYS_PER_QUERY):
+        query = select(table).where(key_column.in_(wanted[start : start + KEYS_PER_QUERY]))
         for row in connection.execute(query).mappings():
             found[row[key_column.name]] = dict(row)
     return found
@@ -54,6 +59,7 @@ def rows_by_key(connection: Connection, model: type[DeclarativeBase], keys: Coll
 
 @dataclass(frozen=True)
 class _TablePlan:
+    table: str
     columns: tuple[str, ...]
     key: str  # the primary key column
     values: tuple[str, ...]  # the other columns
@@ -62,23 +68,41 @@ class _TablePlan:
     bind: dict[str, Any]  # column -> SQLAlchemy bind processor, where this dialect needs one
 
     def parameters(self, rows: Sequence[Mapping[str, Any]], columns: tuple[str, ...]) -> list[tuple[Any, ...]]:
+        if rows[0].keys() != set(self.columns):  # one row checked: a batch comes from one row builder
+            missing, unknown = sorted(set(self.columns) - rows[0].keys()), sorted(rows[0].keys() - set(self.columns))
+            raise ValueError(
+                f"a {self.table} row needs exactly the table's columns: missing {missing}, unknown {unknown}"
+            )
         pick = itemgetter(*columns)
         params = [pick(row) for row in rows] if len(columns) > 1 else [(pick(row),) for row in rows]
-        for i, processor in [(i, self.bind[c]) for i, c in enumerate(columns) if c in self.bind]:
-            # Each distinct value converted once: a batch of receipts spans a day or two, not a thousand.
-            converted = {value: processor(value) for value in {values[i] for values in params}}
-            params = [(*values[:i], converted[values[i]], *values[i + 1 :]) for values in params]
-        return params
+        conversions: list[tuple[int, Any, dict[tuple[type, Any], Any]]] = [
+            (i, self.bind[c], {}) for i, c in enumerate(columns) if c in self.bind
+        ]
+        if not conversions:
+            return params
+        # Each distinct value is converted once (a batch of receipts spans a day or two, not a thousand days),
+        # keyed by type too, as True == 1: equal values of one type convert alike for every column type the
+        # ledger has (dates, booleans, floats).
+        converted = []
+        for values in params:
+            row = list(values)
+            for i, processor, done in conversions:
+                key = (type(row[i]), row[i])
+                if key not in done:
+                    done[key] = processor(row[i])
+                row[i] = done[key]
+            converted.append(tuple(row))
+        return converted
 
 
-_PLANS: dict[tuple[str, str], _TablePlan] = {}
+_PLANS: dict[tuple[Table, type[Dialect]], _TablePlan] = {}
 
 
 def _plan(model: type[DeclarativeBase], dialect: Dialect) -> _TablePlan:
-    table = cast(Table, model.__table__)
-    plan = _PLANS.get((table.name, dialect.name))
+    slot = (cast(Table, model.__table__), type(dialect))
+    plan = _PLANS.get(slot)
     if plan is None:
-        plan = _PLANS[(table.name, dialect.name)] = _build_plan(table, dialect)
+        plan = _PLANS[slot] = _build_plan(slot[0], dialect)
     return plan
 
 
@@ -95,6 +119,7 @@ def _build_plan(table: Table, dialect: Dialect) -> _TablePlan:
     typed = [(c.name, c.type.dialect_impl(dialect)) for c in table.columns if not isinstance(c.type, LargeBinary)]
     bind = {name: p for name, impl in typed if (p := impl.bind_processor(dialect)) is not None}
     return _TablePlan(
+        table=table.name,
         columns=columns,
         key=key,
         values=values,

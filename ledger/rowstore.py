@@ -14,9 +14,7 @@ from typing import Any, cast
 from sqlalchemy import Connection, Table
 from sqlalchemy.orm import DeclarativeBase
 
-from ledger.row_statements import insert_rows, rows_by_key, update_rows
-
-Row = dict[str, Any]
+from ledger.row_statements import Row, insert_rows, rows_by_key, update_rows
 
 
 def primary_key(model: type[DeclarativeBase]) -> str:
@@ -55,7 +53,7 @@ class SqlRows(RowStore):
     def get(self, model: type[DeclarativeBase], key: Any) -> Row | None:
         slot = (model, key)
         if slot not in self._rows:
-            found = rows_by_key(self._connection, model, (key,)).get(key)
+            found = next(iter(rows_by_key(self._connection, model, (key,)).values()), None)
             self._rows[slot] = found
             if found is not None:
                 self._stored.add(slot)

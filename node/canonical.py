@@ -16,6 +16,7 @@ import msgpack
 from node.errors import RecordTooLargeError, WireFormatError
 
 _PACKERS = threading.local()  # a Packer is reusable but keeps a buffer: one per thread
+_KEEP_PACKER_BYTES = 64 * 1024  # a Packer's buffer only grows: one that packed more is not kept
 
 
 def pack(values: list[Any]) -> bytes:
@@ -26,7 +27,10 @@ def pack(values: list[Any]) -> bytes:
         packer = _PACKERS.packer
     except AttributeError:
         packer = _PACKERS.packer = msgpack.Packer(use_bin_type=True)
-    return packer.pack(values)  # type: ignore[no-any-return]
+    packed: bytes = packer.pack(values)
+    if len(packed) > _KEEP_PACKER_BYTES:  # e.g. evidence of up to 64 MiB: its buffer goes with the Packer
+        del _PACKERS.packer
+    return packed
 
 
 def unpack_list(data: bytes, *, max_bytes: int, what: str, canonical: bool = True) -> list[Any]:

@@ -17,10 +17,19 @@ returns for them. ``constant(obj)`` names an object in the generated code's name
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Sequence
 from typing import Any
 
 CompiledChecks = Callable[[Sequence[Any]], dict[str, Any] | None]
+Constant = Callable[[object], str]  # names an object in the generated code's namespace
+Inline = tuple[str, str] | None  # (test, value) as Python source, or None: call the check itself
+
+
+def literal(bound: int) -> str:
+    """An integer parameter of a check as Python source; refuses anything else (e.g. ``float("inf")``, whose
+    repr would not read back), so that what the generated code tests is what the check tests."""
+    return repr(operator.index(bound))
 
 
 def compile_checks(record_name: str, checks: Sequence[tuple[str, str, Any]], *, skip: int = 0) -> CompiledChecks:
@@ -38,21 +47,23 @@ def compile_checks(record_name: str, checks: Sequence[tuple[str, str, Any]], *, 
     for position, (name, what, check) in enumerate(checks):
         var = f"v{position}"
         inline = getattr(check, "inline", None)
-        parts = inline(var, constant) if inline is not None else None
+        try:
+            parts = inline(var, constant) if inline is not None else None
+        except TypeError:  # a parameter ``literal`` refuses (e.g. a float bound): the check is called instead
+            parts = None
         if parts is None:  # called as it is: it raises its own error on a bad value
             items.append(f"{name!r}: {constant(check)}({what!r}, {var})")
         else:
             test, value = parts
             tests.append(f"({test})")
             items.append(f"{name!r}: {value}")
-    names = ", ".join(["_"] * skip + [f"v{i}" for i in range(len(checks))])
+    names = ["_"] * skip + [f"v{i}" for i in range(len(checks))]
     lines = [
         "def checked_fields(values):",
-        f"    if len(values) < {skip + len(checks)}:",
+        f"    if len(values) < {len(names)}:",
         "        return None",
-        f"    {names}, = values[:{skip + len(checks)}]",
-        f"    if not ({' and '.join(tests) or 'True'}):",
-        "        return None",
+        *([f"    {', '.join(names)}, = values[:{len(names)}]"] if names else []),
+        *([f"    if not ({' and '.join(tests)}):", "        return None"] if tests else []),
         f"    return {{{', '.join(items)}}}",
     ]
     source = "\n".join(lines)

@@ -22,12 +22,12 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol, TypeVar
 
 from node.canonical import pack, unpack_list
-from node.compiled_checks import CompiledChecks, compile_checks
+from node.compiled_checks import CompiledChecks, Constant, Inline, compile_checks, literal
 from node.errors import UnsupportedVersionError, WireFormatError
 
 MAX_U32 = 2**32 - 1
@@ -46,10 +46,6 @@ class Check(Protocol):
     def __call__(self, what: str, value: Any) -> Any: ...
 
 
-Constant = Callable[[object], str]
-Inline = tuple[str, str] | None
-
-
 @dataclass(frozen=True)
 class FixedBytes:
     length: int
@@ -60,7 +56,7 @@ class FixedBytes:
         return value
 
     def inline(self, var: str, constant: Constant) -> Inline:
-        return f"type({var}) is bytes and len({var}) == {self.length}", var
+        return f"type({var}) is bytes and len({var}) == {literal(self.length)}", var
 
 
 @dataclass(frozen=True)
@@ -76,7 +72,7 @@ class Int:
         return value
 
     def inline(self, var: str, constant: Constant) -> Inline:
-        return f"type({var}) is int and {self.low} <= {var} <= {self.high}", var
+        return f"type({var}) is int and {literal(self.low)} <= {var} <= {literal(self.high)}", var
 
 
 @dataclass(frozen=True)
@@ -107,7 +103,7 @@ class Text:
         return value
 
     def inline(self, var: str, constant: Constant) -> Inline:
-        test = f"type({var}) is str and 0 < len({var}) <= {self.max_length}"
+        test = f"type({var}) is str and 0 < len({var}) <= {literal(self.max_length)}"
         if self.choices is not None:
             test += f" and {var} in {constant(self.choices)}"
         return test, var
@@ -127,8 +123,8 @@ class Shape:
 
     def inline(self, var: str, constant: Constant) -> Inline:
         test = (
-            f"type({var}) in (list, tuple) and 1 <= len({var}) <= {MAX_SHAPE_DIMS}"
-            f" and all(type(d) is int and 0 <= d <= {MAX_DIM} for d in {var})"
+            f"type({var}) in (list, tuple) and 1 <= len({var}) <= {literal(MAX_SHAPE_DIMS)}"
+            f" and all(type(d) is int and 0 <= d <= {literal(MAX_DIM)} for d in {var})"
         )
         return test, f"tuple({var})"
 
@@ -150,7 +146,7 @@ class ListOf:
             return None
         # Most lists are empty (receipts without a sketch): ``not var`` skips building the generator.
         test = (
-            f"type({var}) in (list, tuple) and len({var}) <= {self.max_length}"
+            f"type({var}) in (list, tuple) and len({var}) <= {literal(self.max_length)}"
             f" and (not {var} or all({item[0]} for x in {var}))"
         )
         return test, f"tuple({var})"

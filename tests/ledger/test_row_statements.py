@@ -85,6 +85,21 @@ def test_updates_change_only_the_rows_named(ledger: Ledger) -> None:
     }
 
 
+def test_updating_a_row_that_is_not_stored_is_an_error(ledger: Ledger) -> None:
+    with pytest.raises(LookupError, match="1 of 2 servers rows"), write_transaction(ledger.engine) as connection:
+        insert_rows(connection, Server, [server(1)])
+        update_rows(connection, Server, [server(1, receipt_count=5), server(2)])
+    with ledger.engine.connect() as connection:
+        assert rows_by_key(connection, Server, [server(1)["public_key"]]) == {}  # rolled back
+
+
+def test_a_row_without_every_column_is_refused_by_name(ledger: Ledger) -> None:
+    partial = {k: v for k, v in server(1).items() if k != "receipt_count"}
+    refused = pytest.raises(ValueError, match=r"missing \['receipt_count'\], unknown \['typo'\]")
+    with refused, write_transaction(ledger.engine) as connection:
+        insert_rows(connection, Server, [partial | {"typo": 1}])
+
+
 def test_many_keys_are_looked_up_in_chunks_and_missing_ones_left_out(ledger: Ledger) -> None:
     with write_transaction(ledger.engine) as connection:
         insert_rows(connection, Server, [server(n) for n in range(0, 2500, 2)])
