@@ -130,7 +130,7 @@ class ReceiptProjection(Projection):
         for row in rows:
             by_server.setdefault(row["server_key"], []).append((row["event_seq"], row["timestamp_ms"]))
         stored = rows_by_key(connection, Server, by_server)
-        tallies = {key: tally_receipts(stored.get(key), key, receipts) for key, receipts in by_server.items()}
+        tallies = {key: tally_receipts(stored.get(key), key, seq_times) for key, seq_times in by_server.items()}
         insert_rows(connection, Server, [tally for key, tally in tallies.items() if key not in stored])
         update_rows(connection, Server, [tally for key, tally in tallies.items() if key in stored])
 
