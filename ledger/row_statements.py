@@ -61,6 +61,7 @@ def rows_by_key(connection: Connection, model: type[DeclarativeBase], keys: Coll
 class _TablePlan:
     table: str
     columns: tuple[str, ...]
+    column_set: frozenset[str]  # what every row's keys must be
     key: str  # the primary key column
     values: tuple[str, ...]  # the other columns
     insert_sql: str
@@ -68,8 +69,8 @@ class _TablePlan:
     bind: dict[str, Any]  # column -> SQLAlchemy bind processor, where this dialect needs one
 
     def parameters(self, rows: Sequence[Mapping[str, Any]], columns: tuple[str, ...]) -> list[tuple[Any, ...]]:
-        if rows[0].keys() != set(self.columns):  # one row checked: a batch comes from one row builder
-            missing, unknown = sorted(set(self.columns) - rows[0].keys()), sorted(rows[0].keys() - set(self.columns))
+        if rows[0].keys() != self.column_set:  # one row checked: a batch comes from one row builder
+            missing, unknown = sorted(self.column_set - rows[0].keys()), sorted(rows[0].keys() - self.column_set)
             raise ValueError(
                 f"a {self.table} row needs exactly the table's columns: missing {missing}, unknown {unknown}"
             )
@@ -121,6 +122,7 @@ def _build_plan(table: Table, dialect: Dialect) -> _TablePlan:
     return _TablePlan(
         table=table.name,
         columns=columns,
+        column_set=frozenset(columns),
         key=key,
         values=values,
         insert_sql=f"INSERT INTO {name} ({listed}) VALUES ({', '.join([marker] * len(columns))})",
