@@ -29,9 +29,11 @@ class Finding:
 def check_evidence(encoded: bytes, server_key: bytes, spans: SpanCache, tolerances: dict[str, Tolerance]) -> Finding:
     """Check one challenge's evidence.
 
-    Evidence that does not match the server's signed digests is ``invalid_evidence`` (the submitter's
-    fault, never the server's). A receipt claiming weights other than the model's is a ``fail``. Otherwise
-    each step is compared, within the dtype's tolerance, with the replay.
+    Evidence that does not match the server's signed digests, or does not start at the session's first
+    step, is ``invalid_evidence`` (the submitter's fault, never the server's), and so is a session the span
+    cannot replay (inputs whose shapes do not fit it). A receipt claiming weights other than the model's is
+    a ``fail``. Otherwise the whole session is replayed and each compared step is checked against the
+    replay within the dtype's tolerance.
     """
     try:
         evidence = Evidence.decode(encoded)
@@ -49,17 +51,32 @@ def check_evidence(encoded: bytes, server_key: bytes, spans: SpanCache, toleranc
         return Finding("fail", 0, None, tolerance, "the receipts claim weights other than the model's")
     dtype = TORCH_DTYPES[first.dtype]
     inputs = [_tensor(data, dtype, r.record.input_shape) for data, r in zip(evidence.inputs, receipts, strict=True)]
-    claimed = [_tensor(data, dtype, r.record.output_shape) for data, r in zip(evidence.outputs, receipts, strict=True)]
+    unfit = _unreplayable(inputs, span.hidden_size)
+    if unfit:
+        return Finding("invalid_evidence", 0, None, tolerance, unfit)
     replayed = replay_session(span, inputs)
     comparisons = [
-        compare_step(receipt.record.step, want, got, tolerance)
-        for receipt, want, got in zip(receipts, claimed, replayed, strict=True)
-    ]
+        compare_step(receipts[index].record.step, _tensor(output, dtype, receipts[index].record.output_shape),
+                     replayed[index], tolerance)
+        for index, output in enumerate(evidence.outputs)
+        if output is not None
+    ]  # fmt: skip
     worst = max(comparisons, key=lambda c: c.severity(tolerance))
     failed = [c.step for c in comparisons if not c.passed]
     if failed:
         return Finding("fail", len(comparisons), worst, tolerance, f"steps {failed} differ beyond the tolerance")
-    return Finding("pass", len(comparisons), worst, tolerance, "every step within the tolerance")
+    return Finding("pass", len(comparisons), worst, tolerance, "every compared step within the tolerance")
+
+
+def _unreplayable(inputs: list[torch.Tensor], hidden_size: int) -> str:
+    """Why a session's inputs cannot be one prefill of the span ('' when they can). A server that took such
+    inputs step by step answered something a replay cannot reproduce: no verdict on it can be fair."""
+    for step, tensor in enumerate(inputs):
+        if tensor.dim() != 3 or tensor.shape[2] != hidden_size or tensor.shape[1] == 0:
+            return f"step {step}: input of shape {tuple(tensor.shape)} is not (batch, tokens, {hidden_size})"
+        if tensor.shape[0] != inputs[0].shape[0]:
+            return f"step {step}: batch {tensor.shape[0]} differs from the session's {inputs[0].shape[0]}"
+    return ""
 
 
 def _tensor(data: bytes, dtype: torch.dtype, shape: tuple[int, ...]) -> torch.Tensor:

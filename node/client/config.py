@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from node.client.evidence import COMPARED_STEPS
+from node.evidence import MAX_EVIDENCE_BYTES
+
 
 @dataclass(frozen=True)
 class ClientConfig:
@@ -16,7 +19,8 @@ class ClientConfig:
     hop_seconds: float = 0.001  # assumed network round trip of a hop until one is measured
     latency_smoothing: float = 0.3  # weight of the newest measurement in a server's step-time average
     spot_check_rate: float | None = None  # chance a server's session is challenged (None: its reputation decides)
-    max_evidence_bytes: int = 64 * 2**20  # evidence kept per session at most; past it, keeping stops
+    max_evidence_bytes: int = MAX_EVIDENCE_BYTES  # a checked session's encoded evidence at most (the ledger's)
+    compared_steps: int = COMPARED_STEPS  # outputs a checked session keeps: the first step's and this many others
     risk_seconds_per_block: float = 0.005  # routing premium per block of a server trusted at 0 (none at 1)
     conservative_routing: bool = False  # price risk by the trust lower bound instead of a Thompson sample
     exploration: float = 0.05  # share of sessions that may route through newcomers (unless they are needed)

@@ -123,7 +123,7 @@ class InferenceSession:
             hop.start,
             hop.end,
             HopStream(self._p2p, server.announcement.peer_id),
-            evidence=HopEvidence(server.key) if sampled else None,
+            evidence=self._new_evidence(server.key) if sampled else None,
         )
 
     @property
@@ -230,7 +230,7 @@ class InferenceSession:
                 old.end,
                 HopStream(self._p2p, old.server.announcement.peer_id),
                 history=list(old.history),
-                evidence=HopEvidence(old.server.key) if old.evidence is not None else None,
+                evidence=self._new_evidence(old.server.key) if old.evidence is not None else None,
                 needs_replay=bool(old.history),
             )
 
@@ -354,18 +354,12 @@ class InferenceSession:
         await self._replay(rest, hidden)
 
     def _keep_evidence(self, hop: _ChainHop, receipt: Signed[Receipt], sent: bytes, received: bytes) -> None:
-        if hop.evidence is None:
-            return
-        budget = self._config.max_evidence_bytes - sum(e.size for e in self.kept_evidence())
-        if len(sent) + len(received) > budget:
-            log.warning(
-                "evidence budget of %d bytes reached: no longer keeping %s's session",
-                self._config.max_evidence_bytes,
-                hop.server.key[:16],
-            )
-            hop.evidence = None
-            return
-        hop.evidence.add(receipt, sent, received)
+        if hop.evidence is not None:
+            hop.evidence.add(receipt, sent, received)
+
+    def _new_evidence(self, server_key: str) -> HopEvidence:
+        config = self._config
+        return HopEvidence(server_key, compared_steps=config.compared_steps, max_bundle_bytes=config.max_evidence_bytes)
 
     def kept_evidence(self) -> list[HopEvidence]:
         """Evidence of every spot-checked hop of this session, failed-over ones included."""

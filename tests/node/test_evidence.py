@@ -71,3 +71,41 @@ def test_malformed_bundles_are_wire_format_errors() -> None:
     ):
         with pytest.raises(WireFormatError):
             Evidence.decode(bad)
+
+
+def test_evidence_compares_only_the_steps_it_holds_outputs_for() -> None:
+    _, evidence = evidence_session(SERVER, 6)
+    sparse = Evidence(
+        evidence.receipts, evidence.inputs, tuple(o if i in (0, 3) else None for i, o in enumerate(evidence.outputs))
+    )
+    decoded = Evidence.decode(sparse.encode())
+    assert decoded == sparse and decoded.compared == (0, 3)
+    assert len(verify_evidence(decoded, bytes(SERVER.verify_key))) == 6
+
+
+def test_a_bundle_that_does_not_start_at_the_sessions_first_step_is_refused() -> None:
+    _, evidence = evidence_session(SERVER, 5)
+    suffix = Evidence(evidence.receipts[1:], evidence.inputs[1:], evidence.outputs[1:])
+    with pytest.raises(EvidenceError) as caught:
+        verify_evidence(Evidence.decode(suffix.encode()), bytes(SERVER.verify_key))
+    assert caught.value.reason == "not_from_start"
+
+
+def test_bundles_of_the_first_format_still_decode() -> None:
+    from node.canonical import pack
+
+    _, evidence = evidence_session(SERVER, 3)
+    old = pack([1, list(evidence.receipts), list(evidence.inputs), list(evidence.outputs)])
+    assert Evidence.decode(old) == evidence
+
+
+@pytest.mark.parametrize("compared", [[], [1, 0], [0, 0], [5], [-1], ["0"]])
+def test_compared_steps_must_be_distinct_ascending_and_within_the_bundle(compared: list[object]) -> None:
+    from node.canonical import pack
+    from node.tensor_pack import pack_tensors
+
+    _, evidence = evidence_session(SERVER, 3)
+    outputs = [evidence.outputs[0]] * len(compared)
+    bad = pack([2, list(evidence.receipts), pack_tensors(evidence.inputs, 4), compared, pack_tensors(outputs, 4)])
+    with pytest.raises(WireFormatError):
+        Evidence.decode(bad)

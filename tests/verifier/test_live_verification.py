@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from node.client.config import ClientConfig
-from node.client.evidence import build_challenge
+from node.client.evidence import build_challenge, challenge_of
 from node.client.swarm import SwarmClient
 from node.evidence import Evidence
 from node.ledger_api import LedgerApi, LedgerApiError
@@ -154,7 +154,7 @@ def test_forged_evidence_is_refused_and_blamed_on_its_submitter(live: Live) -> N
     servers = [s for s in live.client.servers("tiny", 8) if s.key in wanted]
     result = live.client.generate(tiny(), PROMPT, 6, servers=servers, spot_check_rate=1.0, client_key=new_key())
     kept = result.kept_evidence[0]
-    framing = replace(kept, outputs=[bytes(len(o)) for o in kept.outputs])  # zeros instead of what was returned
+    framing = replace(kept, outputs={step: bytes(len(o)) for step, o in kept.outputs.items()})  # zeros, not what it got
     framer = new_key()
     challenge, encoded = build_challenge(framer, framing)
     Evidence.decode(encoded)
@@ -169,6 +169,37 @@ def test_forged_evidence_is_refused_and_blamed_on_its_submitter(live: Live) -> N
             "SELECT COUNT(*) FROM challenges WHERE challenge_id = ?", (challenge.record.challenge_id.hex(),)
         ).fetchone()
     assert blamed == (1,) and accused == (0,)
+
+
+def test_evidence_without_the_prompt_step_is_refused_and_the_honest_server_stays_trusted(live: Live) -> None:
+    """The framing attack of a client that keeps a genuine session of an honest server and challenges it
+    without its first step: the replay would lack the prompt's KV cache and every later step would look
+    wrong. The ledger refuses it (blamed on the submitter); the same session from its start, cut anywhere,
+    is admitted and passes."""
+    keys = live.keys
+    servers = [s for s in live.client.servers("tiny", 8) if s.key in {keys["a"], keys["b"]}]
+    result = live.client.generate(tiny(), [*PROMPT[:-1], 77], 6, servers=servers, spot_check_rate=1.0)
+    kept = next(k for k in result.kept_evidence if k.server_key == keys["a"])
+    framer = new_key()
+    steps = range(1, len(kept.receipts))
+    truncated = Evidence(
+        tuple(kept.receipts[i].to_wire() for i in steps),
+        tuple(kept.inputs[i] for i in steps),
+        tuple(kept.outputs.get(i) for i in steps),
+    ).encode()
+    with LedgerApi(live.swarm.api_url, framer) as api:
+        with pytest.raises(LedgerApiError) as refused:
+            api.submit_challenge(challenge_of(framer, kept.receipts[1:], truncated).to_wire(), truncated)
+        assert refused.value.status == 422 and "not_from_start" in str(refused.value)
+        prefix = Evidence(
+            tuple(r.to_wire() for r in kept.receipts[:3]), tuple(kept.inputs[:3]), (kept.outputs[0], None, None)
+        ).encode()
+        admitted = api.submit_challenge(challenge_of(framer, kept.receipts[:3], prefix).to_wire(), prefix)
+    assert admitted["status"] == "accepted"
+    challenges = wait_until_decided(live)
+    assert set(outcomes(challenges, keys["a"])) == {"pass"}
+    reputation = live.api(f"/servers/{keys['a']}/reputation")
+    assert reputation["state"] != "quarantined" and reputation["fails"] == 0
 
 
 def test_the_ledger_of_all_this_audits_clean(live: Live) -> None:

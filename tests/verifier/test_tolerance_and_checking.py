@@ -104,3 +104,35 @@ def test_claiming_other_weights_fails(session_inputs: list[torch.Tensor]) -> Non
     encoded = evidence_of(span, session_inputs, serve(span, session_inputs))
     finding = check_evidence(encoded, bytes(SERVER.verify_key), SpanCache(tiny()), load_tolerances())
     assert finding.outcome == "fail" and "weights" in finding.detail
+
+
+def test_a_session_without_its_first_steps_is_invalid_evidence_not_a_failure(
+    session_inputs: list[torch.Tensor],
+) -> None:
+    span = Span.load(tiny(), 4, 8)
+    evidence = Evidence.decode(evidence_of(span, session_inputs, serve(span, session_inputs)))
+    suffix = Evidence(evidence.receipts[1:], evidence.inputs[1:], evidence.outputs[1:])
+    finding = check_evidence(suffix.encode(), bytes(SERVER.verify_key), SpanCache(tiny()), load_tolerances())
+    assert finding.outcome == "invalid_evidence" and "step 0" in finding.detail
+
+
+@pytest.mark.parametrize("behavior", ["honest", "noise:0.001"])
+def test_only_the_compared_steps_are_judged(session_inputs: list[torch.Tensor], behavior: str) -> None:
+    span = Span.load(tiny(), 4, 8)
+    evidence = Evidence.decode(evidence_of(span, session_inputs, serve(span, session_inputs, behavior)))
+    sparse = Evidence(
+        evidence.receipts, evidence.inputs, tuple(o if i in (0, 5, 9) else None for i, o in enumerate(evidence.outputs))
+    )
+    finding = check_evidence(sparse.encode(), bytes(SERVER.verify_key), SpanCache(tiny()), load_tolerances())
+    assert finding.steps_checked == 3
+    assert finding.outcome == ("pass" if behavior == "honest" else "fail")
+
+
+def test_inputs_the_span_cannot_replay_are_invalid_evidence(session_inputs: list[torch.Tensor]) -> None:
+    span = Span.load(tiny(), 4, 8)
+    mixed = [session_inputs[0], session_inputs[1][:1]]  # a batch of 2, then a step of batch 1
+    outputs = [span.forward(mixed[0]), span.forward(mixed[1])]
+    finding = check_evidence(
+        evidence_of(span, mixed, outputs), bytes(SERVER.verify_key), SpanCache(tiny()), load_tolerances()
+    )
+    assert finding.outcome == "invalid_evidence" and "batch" in finding.detail
