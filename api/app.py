@@ -21,10 +21,12 @@ from api.errors import error_body, install_error_handlers
 from api.metrics import ServiceMetrics
 from api.reputation_cache import ModelPageCache
 from api.routes import admin as admin_routes
-from api.routes import epochs, events, market, receipts, reputation, servers, spotchecks
+from api.routes import epochs, events, market, misbehaviour, receipts, reputation, servers, spotchecks
+from api.routes import session_lengths as length_routes
 from api.schemas import Health
 from ledger.market import DEFAULT_WINDOW_MS
 from ledger.migrate import require_current_schema
+from ledger.misbehaviour import Convictions
 from ledger.models import ChainHead
 from ledger.spotchecks import SpotCheckPolicy, SpotChecks
 
@@ -59,6 +61,7 @@ def create_app(
     app.state.ledger_key = bytes(ledger_key.verify_key)
     app.state.ledger_signing_key = ledger_key
     app.state.spot_checks = SpotChecks(engine, ledger_key, policy)
+    app.state.convictions = Convictions(engine, ledger_key)
     app.state.admin = admin
     app.state.metrics = metrics = ServiceMetrics(engine)
     app.state.dashboard_refresh_seconds = dashboard_refresh_seconds
@@ -87,8 +90,9 @@ def create_app(
     def prometheus() -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    for module in (servers, reputation, receipts, epochs, spotchecks, events, market, admin_routes):
+    for module in (servers, reputation, receipts, epochs, spotchecks, misbehaviour, events, market, admin_routes):
         app.include_router(module.router)
+    app.include_router(length_routes.router)
     app.include_router(dashboard_router)
     app.mount("/dashboard/static", static_files(), name="dashboard-static")
     return app

@@ -134,7 +134,12 @@ class ReputationView(Schema):
     passes: int
     fails: int
     consecutive_passes: int
-    bonded: bool = Field(description="Its bond in the market is enough for full routing weight (see docs/market.md)")
+    bonded: bool = Field(
+        description="Its bond meets the bond rule at its price, for a full-length session through its announced "
+        "span: clients route it beyond the exploration budget (see docs/market.md)"
+    )
+    bond: int = Field(0, description="Micro-credits in its bond, which a confirmed cheat is slashed from")
+    price: int = Field(0, description="Micro-credits per block-token it quoted (0: none, it works for free)")
 
 
 class ServerReputation(ReputationView):
@@ -301,6 +306,8 @@ class DisputeOut(Schema):
     closed_seq: int | None
     evidence_digest: str | None
     votes: list[Vote]
+    verdicts: int = Field(description="verdicts on the challenge so far")
+    verdicts_needed: int = Field(description="verdicts a FAIL needs before it may stand (1 + dispute verifiers)")
 
 
 class VerifierOut(Schema):
@@ -391,7 +398,7 @@ class AccountOut(Schema):
     kind: str = Field(description="key, bond, escrow or treasury", examples=["key"])
     balance: int = Field(description="Micro-credits (1 credit = 1,000,000)", examples=[12_500_000])
     bond: int | None = Field(description="For a key: its bond, which a confirmed cheat is slashed from")
-    fully_bonded: bool | None = Field(description="For a key: bond enough for full routing weight")
+    fully_bonded: bool | None = Field(description="For a key: its bond meets the bond rule at its price")
     price: int | None = Field(description="For a server: micro-credits per block-token it quoted")
     paying_in_escrow: int | None = Field(description="For a client: its payments held in escrow")
     earning_in_escrow: int | None = Field(description="For a server: payments to it held in escrow")

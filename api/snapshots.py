@@ -21,7 +21,13 @@ log = logging.getLogger(__name__)
 def _entry(view: dict[str, Any]) -> SnapshotEntry:
     posterior = view["posterior"]
     return SnapshotEntry(
-        view["state"], posterior["alpha"], posterior["beta"], view["spot_check_rate"], view.get("bonded", False)
+        view["state"],
+        posterior["alpha"],
+        posterior["beta"],
+        view["spot_check_rate"],
+        view.get("bonded", False),
+        view.get("bond", 0),
+        view.get("price", 0),
     )
 
 

@@ -6,7 +6,17 @@ import argparse
 import logging
 from collections.abc import Callable
 
-from bench import api_load, ledger_ingest, receipt_cost, routing, simulation, swarm_decode, verification_cost
+from bench import (
+    api_load,
+    evidence_size,
+    ledger_ingest,
+    probe_classifier,
+    receipt_cost,
+    routing,
+    simulation,
+    swarm_decode,
+    verification_cost,
+)
 from bench.report import Section, write_sections
 
 BENCHMARKS: dict[str, Callable[[], Section]] = {
@@ -14,9 +24,11 @@ BENCHMARKS: dict[str, Callable[[], Section]] = {
     "swarm-decode": swarm_decode.run,
     "receipt-cost": receipt_cost.run,
     "verification-cost": verification_cost.run,
+    "evidence-size": evidence_size.run,
     "routing": routing.run,
     "simulation": simulation.run,
     "api-load": api_load.run,
+    "probe-classifier": probe_classifier.run,
 }
 
 

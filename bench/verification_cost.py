@@ -24,7 +24,7 @@ from node.model.span import CacheState, Span
 from node.server.receipting import ReceiptSigner
 from node.tensors import little_endian_bytes
 from verifier.checking import check_evidence
-from verifier.replay import SpanCache, replay_session
+from verifier.replay import SpanCache, replay_with_scales
 from verifier.tolerance import compare_step, load_tolerances
 
 log = logging.getLogger(__name__)
@@ -87,12 +87,12 @@ def llama_cost() -> tuple[float, float]:
     serve_seconds, evidence, inputs = serve_session(span, key)
     decoded = Evidence.decode(evidence)
     started = time.perf_counter()
-    replayed = replay_session(span, inputs)
+    replayed = replay_with_scales(span, inputs)
     for step, (data, got) in enumerate(zip(decoded.outputs, replayed, strict=True)):
         if data is None:  # a step the bundle does not compare
             continue
-        claimed = torch.frombuffer(bytearray(data), dtype=torch.float32).reshape(got.shape)
-        compare_step(step, claimed, got, tolerance)
+        claimed = torch.frombuffer(bytearray(data), dtype=torch.float32).reshape(got.output.shape)
+        compare_step(step, claimed, got.output, tolerance, inner=got.inner)
     return serve_seconds, time.perf_counter() - started
 
 

@@ -6,7 +6,13 @@ Modules:
 - ``eventlog``: the one write path (lock the chain head, append, apply projections);
 - ``projections``: derived tables as functions of events, applied on write and replayed by the audit;
 - ``ingest``: receipt ingest with per-item accepted / duplicate / rejected results;
+- ``misbehaviour``: convictions on a server's own contradictory receipts (a proof, or a conflict at ingest);
+  ``misbehaviour_projection``: the ``convictions`` table, whose consequences the reputation and market folds take;
+- ``session_lengths``: the recent distribution of session lengths in the receipts (for verifiers' probes);
 - ``audit``: chain, signature and derived-table verification;
+- ``beacon`` (pure), ``beacon_keeper``, ``beacon_projection``: audit coins by commit-reveal: per-epoch seeds
+  derived from the ledger key, committed before use and revealed an epoch later, and the audit's recomputation;
+- ``verifier_pool``: who may verify a challenge now (present, eligible, reliability) and the weighted draw;
 - ``db``, ``settings``, ``migrate``: engines (SQLite WAL, PostgreSQL), the database URL, Alembic;
 - ``store``: ``Ledger``, the handle the CLI and the API hold; ``cli``: ``swarmtrust ledger ...``.
 """

@@ -3,7 +3,8 @@
 ``audit_ledger`` reads the whole log in sequence order and reports every problem, each naming the
 event it concerns; ``first_bad_seq`` is where an investigation starts. The chain alone cannot notice
 events cut from the end together with the head row: pass an ``anchor`` (a head hash you recorded
-earlier) to prove the chain still contains it.
+earlier) to prove the chain still contains it. Audit coins (``ledger.beacon``) are recomputed once their
+epoch's seed is revealed; the report counts those checked and those still awaiting their reveal.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from ledger.events import EVENT_KINDS, GENESIS_HASH, LoggedEvent, event_hash, op
 from ledger.models import ChainHead, Event
 from ledger.projection_set import PROJECTIONS
 from ledger.projections import AuditProblem
+from ledger.spotcheck_projection import SpotCheckReplay
 from node.errors import SignatureError, WireFormatError
 
 _STREAM_CHUNK = 2_000
@@ -33,6 +35,8 @@ class AuditReport:
     head_hash: str = GENESIS_HASH.hex()
     kinds: dict[str, int] = field(default_factory=dict)
     problems: list[AuditProblem] = field(default_factory=list)
+    coins_checked: int = 0  # audit coins recomputed from their revealed seeds
+    coins_awaiting_reveal: int = 0  # audit coins whose seeds the ledger has not revealed yet (not a problem)
 
     @property
     def ok(self) -> bool:
@@ -76,6 +80,9 @@ def audit_ledger(engine: Engine, *, anchor: str | None = None) -> AuditReport:
                 )
             for _, replay in replays:
                 report.problems.extend(replay.compare(connection))
+                if isinstance(replay, SpotCheckReplay):
+                    report.coins_checked = replay.coins_checked
+                    report.coins_awaiting_reveal = replay.coins_awaiting_reveal
     except (OperationalError, ProgrammingError) as exc:
         raise SchemaNotReadyError(
             "the database has no swarmtrust ledger schema; run `swarmtrust ledger upgrade --db URL` first"

@@ -78,6 +78,7 @@ def _report_json(report: AuditReport) -> dict[str, object]:
         "head_seq": report.head_seq,
         "head_hash": report.head_hash,
         "first_bad_seq": report.first_bad_seq,
+        "audit_coins": {"checked": report.coins_checked, "awaiting_reveal": report.coins_awaiting_reveal},
         "problems": [{"seq": p.seq, "where": p.where, "message": p.message} for p in report.problems],
     }
 
@@ -88,6 +89,10 @@ def _print_report(report: AuditReport, where: str) -> None:
     console.print(f"ledger {where}")
     console.print(f"events checked: {report.events_checked} ({kinds})")
     console.print(f"chain head: seq {report.head_seq} hash {report.head_hash}")
+    console.print(
+        f"audit coins: {report.coins_checked} recomputed from revealed seeds, "
+        f"{report.coins_awaiting_reveal} awaiting their seed's reveal"
+    )
     if report.ok:
         console.print("[green]clean[/]: the chain links, every signature verifies, derived tables match the events")
         return

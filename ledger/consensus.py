@@ -50,17 +50,26 @@ def weighted_majority(votes: Sequence[Vote]) -> Decision:
     return Decision(outcome, weight["pass"], weight["fail"], weight["invalid_evidence"])
 
 
+# BOINC's adaptive replication for verifiers: until a verifier has this many agreements (and no disagreement;
+# each disagreement needs twelve more), every pass it gives is audited at ``max_rate``, so a fresh
+# identity of a colluder gains nothing from the coin.
+APPRENTICE_AGREEMENTS = 10
+
+
+def trusted_reliability() -> float:
+    """The reliability from which a verifier's passes are audited by the coin rather than always: that of
+    ``APPRENTICE_AGREEMENTS`` agreements without a disagreement (12/13)."""
+    return reliability(APPRENTICE_AGREEMENTS, 0)
+
+
 def audit_probability(verifier_reliability: float, base_rate: float, max_rate: float = 1.0) -> float:
-    """Chance that a pass is re-checked by another verifier: ``base_rate`` for a verifier that always agrees,
-    rising towards ``max_rate`` as its reliability falls (a newcomer at 2/3 is audited at about
-    base + 11%, a verifier that keeps passing failures almost always)."""
+    """Chance that a pass is re-checked by another verifier: ``max_rate`` while the verifier is an apprentice
+    (reliability under ``trusted_reliability``), then ``base_rate`` for a verifier that always agrees, rising
+    towards ``max_rate`` as its reliability falls (a verifier that keeps passing failures almost always)."""
+    if verifier_reliability < trusted_reliability():
+        return min(1.0, max(0.0, max_rate))
     distrust = (1.0 - verifier_reliability) ** 2
     return min(max_rate, max(0.0, base_rate + (max_rate - base_rate) * distrust))
-
-
-def unit_sample(seed: bytes) -> float:
-    """A number in [0, 1) determined by ``seed``: the ledger's coin flips, which an auditor can redo."""
-    return int.from_bytes(hashlib.blake2b(seed, digest_size=8).digest(), "little") / 2**64
 
 
 def choose_weighted(candidates: Sequence[tuple[str, float]], count: int, seed: bytes) -> list[str]:
@@ -96,12 +105,14 @@ class RoundVerdict:
 
 @dataclass(frozen=True)
 class NextStep:
-    """What a challenge needs once a verdict came in: ``wait`` for more verdicts of the round, open an
-    ``audit`` or a ``dispute`` round of ``wanted`` verifiers, or ``decide`` (``decision`` set)."""
+    """What a challenge needs once a verdict came in: ``wait`` for more verdicts (of the round, or for a
+    fail's quorum), open an ``audit`` or a ``dispute`` round of ``wanted`` verifiers, or ``decide``
+    (``decision`` set). ``audit_chance`` is set when the audit coin was consulted: the chance it was held to."""
 
     action: str
     wanted: int = 0
     decision: Decision | None = None
+    audit_chance: float | None = None
 
 
 CLEAR_MAJORITY = 2.0  # after a dispute, the winner must outweigh the runner-up by more than this factor
@@ -114,6 +125,12 @@ def is_clear(decision: Decision) -> bool:
     return first > CLEAR_MAJORITY * second
 
 
+def conviction_quorum(dispute_verifiers: int) -> int:
+    """Verdicts a FAIL needs before it may stand: the first verifier's and ``dispute_verifiers`` more. Absent or
+    late verifiers never shrink it: a dispute short of it stays open until more verifiers answer."""
+    return 1 + dispute_verifiers
+
+
 def next_step(
     phase: str,
     wanted: int,
@@ -123,30 +140,46 @@ def next_step(
     audit_rate: float,
     max_audit_rate: float,
     can_escalate: bool = True,
+    audit_coin: float,
 ) -> NextStep:
     """The round logic of a challenge (pure: the ledger and the simulation both run it).
 
     A round is complete when it has ``wanted`` verdicts. A non-pass in the first round or in an audit
-    opens a dispute of ``dispute_verifiers`` more; a pass in the first round is audited with
-    ``audit_probability`` (the coin is ``unit_sample`` of the assignment id, so it can be redone). A
-    dispute decides by the reliability-weighted majority of every verdict so far once that decision
-    ``stands`` (clear, and a fail unanimous); otherwise it grows by ``dispute_verifiers`` more while
-    ``can_escalate`` (eligible verifiers remain), and then the plain weighted majority decides (a tie: pass).
+    opens a dispute of ``dispute_verifiers`` more; a pass in the first round is audited when ``audit_coin``
+    (uniform in [0, 1), drawn after the pass was recorded: see ``ledger.beacon``) falls under
+    ``audit_probability``. A dispute decides by the reliability-weighted majority of every verdict so far once
+    that decision ``stands`` (clear, and a fail unanimous); otherwise it grows by ``dispute_verifiers`` more
+    while ``can_escalate`` (eligible verifiers remain), and then the plain weighted majority decides (a tie:
+    pass). A FAIL never stands on fewer than ``conviction_quorum`` verdicts, whatever ``wanted`` says: the
+    challenge waits for more instead. A pass may be decided on fewer (nobody is harmed by it).
     """
+    if not 0.0 <= audit_coin < 1.0:
+        raise ValueError(f"audit_coin must lie in [0, 1), got {audit_coin!r}")
     in_round = [v for v in verdicts if v.round == phase]
     if len(in_round) < wanted:
         return NextStep("wait")
     if phase in ("initial", "audit") and any(v.outcome != "pass" for v in in_round):
         return NextStep("dispute", wanted=dispute_verifiers)
     if phase == "initial":
-        first = in_round[0]
-        chance = audit_probability(first.reliability, audit_rate, max_audit_rate)
-        if unit_sample(bytes.fromhex(first.assignment_id) + b"audit") < chance:
-            return NextStep("audit", wanted=1)
+        if not in_round:
+            return NextStep("wait")
+        chance = audit_probability(in_round[0].reliability, audit_rate, max_audit_rate)
+        if audit_coin < chance:
+            return NextStep("audit", wanted=1, audit_chance=chance)
+        decided = _decide(phase, wanted, verdicts, dispute_verifiers, can_escalate)
+        return NextStep(decided.action, decided.wanted, decided.decision, audit_chance=chance)
+    return _decide(phase, wanted, verdicts, dispute_verifiers, can_escalate)
+
+
+def _decide(
+    phase: str, wanted: int, verdicts: Sequence[RoundVerdict], dispute_verifiers: int, can_escalate: bool
+) -> NextStep:
     votes = [Vote(v.assignment_id, v.verifier_key, v.outcome, v.reliability) for v in verdicts]
     decision = weighted_majority(votes)
     if phase == "dispute" and can_escalate and not stands(decision):
         return NextStep("dispute", wanted=wanted + dispute_verifiers)
+    if decision.outcome == "fail" and len(verdicts) < conviction_quorum(dispute_verifiers):
+        return NextStep("wait")
     return NextStep("decide", decision=decision)
 
 

@@ -16,13 +16,25 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from ledger.records import AdminAction, Assignment, EvidenceRejection, Mint, Outcome, RoundOpened, Settlement
+from ledger.records import (
+    AdminAction,
+    Assignment,
+    AuditDraw,
+    EvidenceRejection,
+    Mint,
+    Outcome,
+    RoundOpened,
+    SeedCommitment,
+    SeedReveal,
+    Settlement,
+)
 from node.announcements import ServerAnnouncement
 from node.canonical import pack
 from node.challenges import Challenge, Verdict
 from node.digests import blake2b_256
 from node.errors import WireFormatError
 from node.market_records import BondDeposit, PriceQuote, SessionPayment, Transfer
+from node.misbehaviour import MisbehaviourProof
 from node.receipts import Receipt
 from node.records import WireRecord
 from node.signing import Signed, verify_record
@@ -58,6 +70,10 @@ EVENT_KINDS: dict[str, EventKind] = {
         EventKind("price", PriceQuote, lambda record: record.server_key),
         EventKind("payment", SessionPayment, lambda record: record.server_key),
         EventKind("settlement", Settlement, lambda record: None),
+        EventKind("misbehaviour", MisbehaviourProof, lambda record: record.server_key),
+        EventKind("seed_commitment", SeedCommitment, lambda record: None),
+        EventKind("seed_reveal", SeedReveal, lambda record: None),
+        EventKind("audit_draw", AuditDraw, lambda record: record.server_key),
     )
 }
 

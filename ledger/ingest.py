@@ -7,19 +7,24 @@ item never spoils the good ones beside it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, select
 
 from ledger.errors import BatchTooLargeError
 from ledger.eventlog import Clock, EventWriter, now_ms, open_writer
 from ledger.events import EventDraft
+from ledger.models import Event
 from ledger.row_statements import KEYS_PER_QUERY
 from node.errors import RecordTooLargeError, SignatureError, UnsupportedVersionError, WireFormatError
 from node.receipts import Receipt
-from node.signing import Signed, open_signed_many
+from node.signing import Signed, open_signed_many, verify_record
+
+# Called on a receipt whose id is stored with other content (stored, new), inside the ingest's transaction;
+# returns the event that convicts the server, if the pair proves misbehaviour (``ledger.misbehaviour``).
+ConflictHook = Callable[[EventWriter, Signed[Receipt], Signed[Receipt]], int | None]
 
 MAX_BATCH = 10_000
 
@@ -52,8 +57,11 @@ def rejection(index: int, error: WireFormatError | SignatureError) -> IngestResu
     raise TypeError(f"not a reason to reject a receipt: {error!r}")
 
 
-def ingest_receipts(engine: Engine, wires: Sequence[bytes], *, clock: Clock = now_ms) -> list[IngestResult]:
-    """Ingest a batch of signed receipts (``Signed.to_wire`` bytes); one result per item, in order."""
+def ingest_receipts(
+    engine: Engine, wires: Sequence[bytes], *, clock: Clock = now_ms, on_conflict: ConflictHook | None = None
+) -> list[IngestResult]:
+    """Ingest a batch of signed receipts (``Signed.to_wire`` bytes); one result per item, in order.
+    ``on_conflict`` turns a receipt that contradicts a stored one into a conviction (``ledger.misbehaviour``)."""
     if len(wires) > MAX_BATCH:
         raise BatchTooLargeError(f"a batch holds at most {MAX_BATCH} receipts, got {len(wires)}; split it")
     results: dict[int, IngestResult] = {}
@@ -67,21 +75,28 @@ def ingest_receipts(engine: Engine, wires: Sequence[bytes], *, clock: Clock = no
         return [results[i] for i in range(len(wires))]
 
     with open_writer(engine, clock) as writer:
-        results |= append_receipts(writer, verified)
+        results |= append_receipts(writer, verified, on_conflict=on_conflict)
     return [results[i] for i in range(len(wires))]
 
 
-def append_receipts(writer: EventWriter, verified: Sequence[tuple[int, Signed[Receipt]]]) -> dict[int, IngestResult]:
+def append_receipts(
+    writer: EventWriter,
+    verified: Sequence[tuple[int, Signed[Receipt]]],
+    *,
+    on_conflict: ConflictHook | None = None,
+) -> dict[int, IngestResult]:
     """Append the verified receipts not yet in the ledger, within ``writer``'s transaction.
 
     The same receipt again is a duplicate (pointing at its event); the same receipt id with other content
-    is a conflict: the server signed two different receipts for one step.
+    is a conflict: the server signed two different receipts for one step. The conflicting receipt is not
+    stored; ``on_conflict`` (when given) may convict the server on the pair, in this transaction.
     """
     results: dict[int, IngestResult] = {}
     ids = [signed.record.receipt_id.hex() for _, signed in verified]
     known = _stored_digests(writer.connection, ids)
     drafts: list[EventDraft] = []
     pending: list[tuple[int, str, int]] = []  # index, receipt id, signed_ms
+    conflicts: list[tuple[int, str, Signed[Receipt]]] = []
     for (index, signed), rid in zip(verified, ids, strict=True):
         digest = signed.digest.hex()
         prior = known.get(rid)
@@ -100,13 +115,27 @@ def append_receipts(writer: EventWriter, verified: Sequence[tuple[int, Signed[Re
                 message=f"receipt {rid} is already recorded with other content (the server signed two "
                 "different receipts for one step)",
             )
+            conflicts.append((index, rid, signed))
     appended = {rid: event.seq for (_, rid, _), event in zip(pending, writer.append(drafts), strict=True)}
+    if on_conflict is not None:
+        for index, rid, signed in conflicts:
+            stored_seq = known[rid][1] or appended[rid]
+            convicted = on_conflict(writer, _stored_receipt(writer.connection, stored_seq), signed)
+            if convicted is not None:
+                message = f"{results[index].message}; the server stands convicted of it (event {convicted})"
+                results[index] = IngestResult(index, "rejected", rid, reason="conflict", message=message)
     for index, rid, signed_ms in pending:
         results[index] = IngestResult(index, "accepted", rid, seq=appended[rid], signed_ms=signed_ms)
     for index, result in results.items():  # a duplicate within this batch points at its first copy's event
         if result.status == "duplicate" and result.seq is None and result.receipt_id is not None:
             results[index] = IngestResult(index, "duplicate", result.receipt_id, seq=appended[result.receipt_id])
     return results
+
+
+def _stored_receipt(connection: Connection, seq: int) -> Signed[Receipt]:
+    """The receipt event ``seq`` holds (its signature checked again: it is about to convict someone)."""
+    row = connection.execute(select(Event.payload, Event.signature).where(Event.seq == seq)).one()
+    return verify_record(Receipt, row.payload, row.signature)
 
 
 def _stored_digests(connection: Connection, ids: list[str]) -> dict[str, tuple[str, int | None]]:

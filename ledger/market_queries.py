@@ -6,15 +6,11 @@ from typing import Any
 
 from sqlalchemy import Connection, func, or_, select
 
-from ledger.market_rules import DEFAULT_MARKET, account_kind, bond_account
+from ledger.market_rules import account_kind
 from ledger.models import AccountRow, EscrowHoldRow, MovementRow, PriceRow
+from ledger.reputation_queries import bond_standings
 
 OPEN_HOLD = ("held", "challenged")
-
-
-def _balance(connection: Connection, account: str) -> int:
-    found = connection.execute(select(AccountRow.balance).where(AccountRow.account == account)).scalar()
-    return int(found or 0)
 
 
 def _held(connection: Connection, column: Any, key: str) -> int:
@@ -37,11 +33,11 @@ def account_view(connection: Connection, account: str) -> dict[str, Any]:
     if view["kind"] != "key":
         return view | {"bond": None, "fully_bonded": None, "price": None, "paying_in_escrow": None,
                        "earning_in_escrow": None}  # fmt: skip
-    bond = _balance(connection, bond_account(account))
+    standing = bond_standings(connection, [account])[account]  # the bond rule, as reputations say ``bonded``
     price = connection.execute(select(PriceRow.price).where(PriceRow.server_key == account)).scalar()
     return view | {
-        "bond": bond,
-        "fully_bonded": bond >= DEFAULT_MARKET.full_bond,  # as ``reputation_queries.bonded_servers`` counts it
+        "bond": standing["bond"],
+        "fully_bonded": standing["bonded"],
         "price": price,
         "paying_in_escrow": _held(connection, EscrowHoldRow.client_key, account),
         "earning_in_escrow": _held(connection, EscrowHoldRow.server_key, account),

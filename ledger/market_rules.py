@@ -13,7 +13,8 @@ Flows, in micro-credits:
   the treasury's fee share;
 - each verdict earns its verifier a fee from the treasury (as far as the treasury holds it);
 - a confirmed FAIL refunds the client's hold, slashes a share of the server's bond, pays a bounty from the
-  slash to the verifiers who voted fail, and gives the rest of the slash to the treasury.
+  slash to the verifiers who voted fail, and gives the rest of the slash to the treasury;
+- signed misbehaviour (``node.misbehaviour``) does the same for its session, the bounty going to its reporter.
 """
 
 from __future__ import annotations
@@ -25,12 +26,13 @@ from ledger.models import AccountRow, EscrowHoldRow, MarketChallengeRow, MarketR
 from ledger.records import Mint, Outcome, Settlement
 from ledger.row_statements import Row
 from ledger.rowstore import RowStore
+from node.bond_rule import MIN_BOND, PPM, SLASH_PPM, BondTerms, slash_amount
 from node.challenges import Challenge, Verdict
 from node.market_records import MICRO, BondDeposit, PriceQuote, SessionPayment, Transfer
+from node.misbehaviour import MisbehaviourProof, NotAProofError, check_proof
 
 ESCROW = "escrow"
 TREASURY = "treasury"
-PPM = 1_000_000  # shares are integers of parts per million, so every split is exact
 LEGS_PER_EVENT = 4096  # more movements than one event ever makes (a settlement of 1,000 holds makes 2,000)
 
 
@@ -38,12 +40,17 @@ LEGS_PER_EVENT = 4096  # more movements than one event ever makes (a settlement 
 class MarketParams:
     treasury_fee_ppm: int = 20_000  # 2% of every released payment goes to the treasury ...
     verifier_fee: int = MICRO // 100  # ... which pays each verdict 0.01 credits
-    slash_ppm: int = 500_000  # a confirmed cheat loses half of its bond ...
+    slash_ppm: int = SLASH_PPM  # a confirmed cheat loses half of its bond ...
     bounty_ppm: int = 500_000  # ... half of which goes to the verifiers who caught it
-    full_bond: int = 100 * MICRO  # the bond a server needs for full routing weight
+    full_bond: int = MIN_BOND  # the least bond for full routing weight; ``node.bond_rule`` asks more at a price
 
 
 DEFAULT_MARKET = MarketParams()
+
+
+def bond_terms(params: MarketParams = DEFAULT_MARKET) -> BondTerms:
+    """The bond rule's terms under these market shares (the slash, the least full bond)."""
+    return BondTerms(slash_ppm=params.slash_ppm, min_bond=params.full_bond)
 
 
 class MarketRuleError(Exception):
@@ -248,14 +255,36 @@ def fold_outcome(rows: RowStore, seq: int, outcome: Outcome, params: MarketParam
     hold = rows.get(EscrowHoldRow, challenge["hold"]) if challenge["hold"] else None
     if outcome.outcome == "fail":
         if hold is not None and hold["state"] == "challenged":
-            book.move(ESCROW, hold["client_key"], hold["amount"], "refund")
-            rows.put(EscrowHoldRow, hold | {"state": "refunded", "closed_seq": seq})
+            _refund(rows, book, hold)
         _slash(book, outcome.server_key.hex(), [v for v in challenge["fail_voters"].split(",") if v], params)
     elif hold is not None and hold["state"] == "challenged":
         if outcome.outcome == "pass":
             _release(rows, book, hold, params)
         else:  # the evidence was bad: the session stands, and its hold waits for the window again
             rows.put(EscrowHoldRow, hold | {"state": "held"})
+
+
+def fold_misbehaviour(
+    rows: RowStore, seq: int, proof: MisbehaviourProof, params: MarketParams = DEFAULT_MARKET
+) -> None:
+    """Signed misbehaviour convicts as a decided FAIL does: the session's hold goes back to its client (unless
+    already released), the bond is slashed, and the reporter takes the bounty (no one, when the server reported
+    itself). A record that proves nothing moves nothing (the audit names it)."""
+    try:
+        check_proof(proof)
+    except NotAProofError:
+        return
+    book = Book(rows, seq, proof.reported_ms)
+    hold = rows.get(EscrowHoldRow, hold_id(proof.server_key, proof.session_id))
+    if hold is not None and hold["state"] in ("held", "challenged"):
+        _refund(rows, book, hold)
+    hunters = [] if proof.reporter_key == proof.server_key else [proof.reporter_key.hex()]
+    _slash(book, proof.server_key.hex(), hunters, params)
+
+
+def _refund(rows: RowStore, book: Book, hold: Row) -> None:
+    book.move(ESCROW, hold["client_key"], hold["amount"], "refund")
+    rows.put(EscrowHoldRow, hold | {"state": "refunded", "closed_seq": book.seq})
 
 
 def _release(rows: RowStore, book: Book, hold: Row, params: MarketParams) -> None:
@@ -267,7 +296,7 @@ def _release(rows: RowStore, book: Book, hold: Row, params: MarketParams) -> Non
 
 def _slash(book: Book, server_key: str, fail_voters: list[str], params: MarketParams) -> None:
     bond = bond_account(server_key)
-    slashed = book.balance(bond) * params.slash_ppm // PPM
+    slashed = slash_amount(book.balance(bond), params.slash_ppm)
     bounty = slashed * params.bounty_ppm // PPM if fail_voters else 0
     share = bounty // len(fail_voters) if fail_voters else 0
     for voter in sorted(fail_voters):
@@ -289,5 +318,6 @@ FOLDS: dict[str, Any] = {
     "challenge": fold_challenge,
     "verdict": fold_verdict,
     "outcome": fold_outcome,
+    "misbehaviour": fold_misbehaviour,
 }
 MARKET_RECORD_KINDS = frozenset({"mint", "transfer", "bond", "price", "payment", "settlement"})

@@ -409,3 +409,57 @@ class MarketRecordRow(Base):
 
     record_id: Mapped[str] = mapped_column(String(48), primary_key=True)  # kind:hex id
     event_seq: Mapped[int] = mapped_column(BigInteger)
+
+
+class ConvictionRow(Base):
+    """Derived: a server convicted by its own signatures (two contradictory receipts) in one session; at most
+    one per server and session, whoever reports it and however often."""
+
+    __tablename__ = "convictions"
+
+    conviction: Mapped[str] = mapped_column(String(96), primary_key=True)  # server key + session id, hex
+    event_seq: Mapped[int] = mapped_column(BigInteger, ForeignKey("events.seq"))
+    server_key: Mapped[str] = mapped_column(HEX_KEY, index=True)
+    session_id: Mapped[str] = mapped_column(HEX_ID)
+    kind: Mapped[str] = mapped_column(String(16))  # equivocation or broken_chain
+    step: Mapped[int] = mapped_column(BigInteger)  # the step signed twice, or whose link is broken
+    first_digest: Mapped[str] = mapped_column(HEX_KEY)  # the two receipts, as record digests
+    second_digest: Mapped[str] = mapped_column(HEX_KEY)
+    reporter_key: Mapped[str] = mapped_column(HEX_KEY)  # earns the bounty (unless it is the server itself)
+    reported_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+# --- audit coins: the ledger's committed, later revealed seeds and the coins drawn from them ----------
+
+
+class AuditSeedRow(Base):
+    """Derived: one row per epoch whose audit seed the ledger committed to (and, an epoch later, revealed).
+    ``state`` is committed, revealed, or conflict (a second, different commitment, or a reveal that does not
+    open the commitment: the audit reports it). See ``ledger.beacon``."""
+
+    __tablename__ = "audit_seeds"
+
+    epoch: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    commitment: Mapped[str | None] = mapped_column(HEX_KEY)  # BLAKE2b-256 of the seed, logged before its use
+    committed_seq: Mapped[int | None] = mapped_column(BigInteger)
+    seed: Mapped[str | None] = mapped_column(HEX_KEY)  # null until revealed
+    revealed_seq: Mapped[int | None] = mapped_column(BigInteger)
+    state: Mapped[str] = mapped_column(String(16))
+
+
+class AuditDrawRow(Base):
+    """Derived: the coin that decided whether a first-round pass was audited, one row per such verdict."""
+
+    __tablename__ = "audit_draws"
+    __table_args__ = (Index("ix_audit_draws_epoch", "epoch"), Index("ix_audit_draws_verifier", "verifier_key"))
+
+    assignment_id: Mapped[str] = mapped_column(HEX_ID, primary_key=True)  # of the pass the coin is about
+    event_seq: Mapped[int] = mapped_column(BigInteger, ForeignKey("events.seq"))
+    challenge_id: Mapped[str] = mapped_column(HEX_ID)
+    verifier_key: Mapped[str] = mapped_column(HEX_KEY)
+    server_key: Mapped[str] = mapped_column(HEX_KEY)
+    verdict_digest: Mapped[str] = mapped_column(HEX_KEY)  # the coin binds the verdict
+    epoch: Mapped[int] = mapped_column(BigInteger)  # whose seed: the epoch after the assignment's
+    coin: Mapped[float] = mapped_column(Float)  # in [0, 1)
+    chance: Mapped[float] = mapped_column(Float)  # audit probability of the verifier then
+    follow: Mapped[str] = mapped_column(String(16))  # audit (coin < chance) or decide

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 
 from ledger.directory_projection import DirectoryProjection
 from ledger.market_projection import MarketProjection
+from ledger.misbehaviour_projection import MisbehaviourProjection
 from ledger.projections import Projection, ReceiptProjection
 from ledger.spotcheck_projection import SpotCheckProjection
 
@@ -14,6 +15,7 @@ PROJECTIONS: tuple[Projection, ...] = (
     SpotCheckProjection(),
     DirectoryProjection(),
     MarketProjection(),
+    MisbehaviourProjection(),
 )
 
 

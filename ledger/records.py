@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import ClassVar
 
+from ledger.epochs import EPOCH_MS
 from node.challenges import ID_SIZE, VERDICT_OUTCOMES
 from node.digests import DIGEST_SIZE
 from node.errors import WireFormatError
@@ -221,3 +222,94 @@ class Settlement(WireRecord):
     window_ms: int
     settled_ms: int
     holds: tuple[bytes, ...]  # server key + session id of each hold released
+
+
+AUDIT_FOLLOWS = frozenset({"audit", "decide"})
+MAX_EPOCH = MAX_TIMESTAMP_MS // EPOCH_MS + 2  # epochs are hours of the ledger's clock (``ledger.epochs``)
+
+
+@dataclass(frozen=True)
+class SeedCommitment(WireRecord):
+    """The ledger binds itself to the secret seed of an epoch's audit coins before any coin it decides is
+    drawn (see ``ledger.beacon``): ``commitment`` is the BLAKE2b-256 digest of the seed."""
+
+    DOMAIN: ClassVar[bytes] = b"swarmtrust/seed-commitment/v1"
+    VERSION: ClassVar[int] = 1
+    MAX_BYTES: ClassVar[int] = 256
+    SIGNER_FIELD: ClassVar[str] = "ledger_key"
+    CHECKS: ClassVar[Mapping[str, Check]] = {
+        "ledger_key": FixedBytes(32),
+        "epoch": Int(0, MAX_EPOCH),
+        "commitment": FixedBytes(DIGEST_SIZE),
+        "committed_ms": Int(0, MAX_TIMESTAMP_MS),
+    }
+
+    ledger_key: bytes
+    epoch: int
+    commitment: bytes
+    committed_ms: int
+
+
+@dataclass(frozen=True)
+class SeedReveal(WireRecord):
+    """The seed of an epoch's audit coins, published once no verdict it decides can still come in; anyone
+    then recomputes those coins and checks the seed against its commitment."""
+
+    DOMAIN: ClassVar[bytes] = b"swarmtrust/seed-reveal/v1"
+    VERSION: ClassVar[int] = 1
+    MAX_BYTES: ClassVar[int] = 256
+    SIGNER_FIELD: ClassVar[str] = "ledger_key"
+    CHECKS: ClassVar[Mapping[str, Check]] = {
+        "ledger_key": FixedBytes(32),
+        "epoch": Int(0, MAX_EPOCH),
+        "seed": FixedBytes(32),
+        "revealed_ms": Int(0, MAX_TIMESTAMP_MS),
+    }
+
+    ledger_key: bytes
+    epoch: int
+    seed: bytes
+    revealed_ms: int
+
+
+@dataclass(frozen=True)
+class AuditDraw(WireRecord):
+    """Whether a first-round pass is audited: ``coin`` (drawn after the verdict was recorded, from the
+    committed seed of ``epoch`` and the verdict's digest) against ``chance``; ``follow`` is audit exactly when
+    coin < chance. Logged in the transaction of the verdict, before the round or outcome it leads to."""
+
+    DOMAIN: ClassVar[bytes] = b"swarmtrust/audit-draw/v1"
+    VERSION: ClassVar[int] = 1
+    MAX_BYTES: ClassVar[int] = 512
+    SIGNER_FIELD: ClassVar[str] = "ledger_key"
+    CHECKS: ClassVar[Mapping[str, Check]] = {
+        "ledger_key": FixedBytes(32),
+        "challenge_id": FixedBytes(ID_SIZE),
+        "server_key": FixedBytes(32),
+        "assignment_id": FixedBytes(ID_SIZE),
+        "verifier_key": FixedBytes(32),
+        "verdict_digest": FixedBytes(DIGEST_SIZE),
+        "epoch": Int(0, MAX_EPOCH),
+        "coin": Float(),
+        "chance": Float(),
+        "follow": Text(16, AUDIT_FOLLOWS),
+        "drawn_ms": Int(0, MAX_TIMESTAMP_MS),
+    }
+
+    ledger_key: bytes
+    challenge_id: bytes
+    server_key: bytes
+    assignment_id: bytes  # the assignment the pass answered
+    verifier_key: bytes
+    verdict_digest: bytes
+    epoch: int
+    coin: float  # in [0, 1)
+    chance: float  # in [0, 1]
+    follow: str  # audit or decide
+    drawn_ms: int
+
+    def check_consistency(self) -> None:
+        if not 0.0 <= self.coin < 1.0 or not 0.0 <= self.chance <= 1.0:
+            raise WireFormatError("AuditDraw: coin must lie in [0, 1) and chance in [0, 1]")
+        if (self.follow == "audit") != (self.coin < self.chance):
+            raise WireFormatError("AuditDraw: follow must be audit exactly when coin < chance")

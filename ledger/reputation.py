@@ -25,6 +25,7 @@ import math
 from dataclasses import dataclass, replace
 
 from node.beta import Beta, Horizon
+from node.bond_rule import SPOT_CHECK_FLOOR
 
 DAY_MS = 86_400_000
 
@@ -40,7 +41,7 @@ class ReputationParams:
     newcomer_passes: int = 10  # consecutive passes before a server's spot-check rate starts to fall
     credible_level: float = 0.05  # trust is this quantile of the long posterior
     quarantine_bound: float = 0.2  # short-horizon lower bound under which a server is quarantined
-    spot_check_floor: float = 0.05  # the spot-check rate never falls below this
+    spot_check_floor: float = SPOT_CHECK_FLOOR  # the spot-check rate never falls below this (the bond rule's r)
     spot_check_scale: float = 6.0  # a trusted server's rate is this times its distrust (1 - trust)
     max_weight: float = 3.0  # most an outcome can weigh
 

@@ -1,4 +1,5 @@
-"""The reputation tables as a fold of outcome events through ``ledger.reputation`` (one fold, two stores)."""
+"""The reputation tables as a fold of outcome (and misbehaviour) events through ``ledger.reputation`` (one fold,
+two stores)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from ledger.reputation import (
 )
 from ledger.rowstore import RowStore
 from node.beta import Beta
+from node.misbehaviour import MisbehaviourProof, NotAProofError, check_proof
 
 COHORT_ID = 1
 COHORT_START = Beta.with_mean(0.8, 2.0)  # before any newcomer has been checked
@@ -63,20 +65,43 @@ def fold_outcome(rows: RowStore, seq: int, outcome: Any, params: ReputationParam
     """One decided challenge: the server's reputation after it (invalid evidence says nothing of the server)."""
     if outcome.outcome not in ("pass", "fail"):
         return
-    key = outcome.server_key.hex()
     challenge = rows.get(ChallengeRow, outcome.challenge_id.hex())
+    weight = outcome_weight(outcome.outcome, outcome.pass_weight, outcome.fail_weight, params)
+    model_id = challenge["model_id"] if challenge else None
+    _observe(
+        rows, seq, outcome.server_key.hex(), model_id, outcome.outcome == "pass", weight, outcome.decided_ms, params
+    )
+
+
+def fold_misbehaviour(
+    rows: RowStore, seq: int, proof: MisbehaviourProof, params: ReputationParams = DEFAULT_PARAMS
+) -> None:
+    """Signed misbehaviour: a confirmed cheat of the fullest weight, exactly as a decided FAIL (so the server is
+    quarantined at once). A record that proves nothing changes nothing (the audit names it)."""
+    try:
+        found = check_proof(proof)
+    except NotAProofError:
+        return
+    model_id = found.first.record.model_id
+    _observe(rows, seq, proof.server_key.hex(), model_id, False, params.max_weight, proof.reported_ms, params)
+
+
+def _observe(
+    rows: RowStore,
+    seq: int,
+    key: str,
+    model_id: str | None,
+    honest: bool,
+    weight: float,
+    at_ms: int,
+    params: ReputationParams,
+) -> None:
+    """One checked session of server ``key``: its reputation and the newcomer cohort after it."""
     cohort_row = _cohort(rows)
     cohort = _cohort_beta(cohort_row)
     row = rows.get(ReputationRow, key)
-    weight = outcome_weight(outcome.outcome, outcome.pass_weight, outcome.fail_weight, params)
     after, cohort_after = apply_outcome(
-        from_row(row) if row else None,
-        cohort,
-        cohort_row["updated_ms"],
-        outcome.outcome == "pass",
-        weight,
-        outcome.decided_ms,
-        params,
+        from_row(row) if row else None, cohort, cohort_row["updated_ms"], honest, weight, at_ms, params
     )
     if cohort_after != cohort:
         rows.put(
@@ -87,10 +112,11 @@ def fold_outcome(rows: RowStore, seq: int, outcome: Any, params: ReputationParam
                 "prior_beta": cohort_after.prior_beta,
                 "honest": cohort_after.honest,
                 "dishonest": cohort_after.dishonest,
-                "updated_ms": max(outcome.decided_ms, cohort_row["updated_ms"]),
+                "updated_ms": max(at_ms, cohort_row["updated_ms"]),
             },
         )
-    model_id = challenge["model_id"] if challenge else (row or {}).get("model_id", "")
+    if model_id is None:
+        model_id = (row or {}).get("model_id", "")
     rows.put(ReputationRow, to_row(key, model_id, after, row["first_seq"] if row else seq, seq))
 
 

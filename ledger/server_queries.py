@@ -15,7 +15,7 @@ from sqlalchemy import ColumnElement, Connection, and_, case, func, literal, or_
 from ledger.models import ReputationRow, Server, ServerDirectoryRow, ServerPresence
 from ledger.reputation import DEFAULT_PARAMS, describe
 from ledger.reputation_projection import from_row
-from ledger.reputation_queries import bonded_servers, newcomer_view
+from ledger.reputation_queries import bond_standings, newcomer_view
 
 STATES = ("newcomer", "trusted", "quarantined")
 _REPUTATION_COLUMNS = (
@@ -111,8 +111,8 @@ def list_servers(connection: Connection, now_ms: int, where: ServerFilter) -> li
         query = query.where(known.c.key > where.after_key)
     rows = connection.execute(query.order_by(known.c.key).limit(where.limit)).mappings().all()
     newcomer = newcomer_view(connection, now_ms) if any(r["checked_key"] is None for r in rows) else None
-    bonded = bonded_servers(connection, [row["key"] for row in rows])
-    return [_server(dict(row), now_ms, newcomer, bonded) for row in rows]
+    standings = bond_standings(connection, [row["key"] for row in rows])
+    return [_server(dict(row), now_ms, newcomer, standings[row["key"]]) for row in rows]
 
 
 def get_server(connection: Connection, key: str, now_ms: int) -> dict[str, Any] | None:
@@ -121,10 +121,12 @@ def get_server(connection: Connection, key: str, now_ms: int) -> dict[str, Any] 
     if row is None:
         return None
     newcomer = newcomer_view(connection, now_ms) if row["checked_key"] is None else None
-    return _server(dict(row), now_ms, newcomer, bonded_servers(connection, [key]))
+    return _server(dict(row), now_ms, newcomer, bond_standings(connection, [key])[key])
 
 
-def _server(row: dict[str, Any], now_ms: int, newcomer: dict[str, Any] | None, bonded: set[str]) -> dict[str, Any]:
+def _server(
+    row: dict[str, Any], now_ms: int, newcomer: dict[str, Any] | None, standing: dict[str, Any]
+) -> dict[str, Any]:
     announced = row["announced_key"] is not None
     checked = row["checked_key"] is not None
     if checked:
@@ -148,5 +150,5 @@ def _server(row: dict[str, Any], now_ms: int, newcomer: dict[str, Any] | None, b
         "receipts": row["receipt_count"] or 0,
         "last_receipt_ms": row["last_receipt_ms"],
         "checked": checked,
-        "reputation": reputation | {"bonded": row["key"] in bonded},
+        "reputation": reputation | standing,
     }

@@ -1,5 +1,6 @@
-"""Derived tables of spot checks: challenges, assignments, verdicts, disputes, verifiers, submitters, and
-the reputations their outcomes (and administrators' actions) make (``ledger.reputation_projection``).
+"""Derived tables of spot checks: challenges, assignments, verdicts, disputes, verifiers, submitters, the
+reputations their outcomes (and administrators' actions) make (``ledger.reputation_projection``), and the
+audit coins with the seeds they are drawn from (``ledger.beacon_projection``).
 
 One fold per event kind, written against a ``RowStore`` (see ``ledger.rowstore``), so that the write path
 and the audit derive the same rows by construction.
@@ -12,10 +13,19 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
+from ledger.beacon_projection import (
+    VerdictSeen,
+    check_coins,
+    fold_audit_draw,
+    fold_seed_commitment,
+    fold_seed_reveal,
+)
 from ledger.events import LoggedEvent
 from ledger.models import (
     AdminActionRow,
     AssignmentRow,
+    AuditDrawRow,
+    AuditSeedRow,
     ChallengeRow,
     CohortRow,
     DisputeRow,
@@ -26,7 +36,7 @@ from ledger.models import (
     VerifierRow,
 )
 from ledger.projections import AuditProblem, Projection, Replay, compare_table
-from ledger.reputation_projection import fold_admin_action, fold_outcome
+from ledger.reputation_projection import fold_admin_action, fold_misbehaviour, fold_outcome
 from ledger.rowstore import MemoryRows, RowStore, SqlRows
 from node.evidence import evidence_digest
 
@@ -204,6 +214,10 @@ FOLDS = {
     "verdict": _verdict,
     "outcome": _outcome,
     "admin_action": _admin_action,
+    "misbehaviour": fold_misbehaviour,  # a conviction by the server's own signatures: as a decided FAIL
+    "seed_commitment": fold_seed_commitment,
+    "seed_reveal": fold_seed_reveal,
+    "audit_draw": fold_audit_draw,
 }
 
 TABLES: dict[type[Any], Any] = {
@@ -216,6 +230,8 @@ TABLES: dict[type[Any], Any] = {
     ReputationRow: lambda row: row["first_seq"],
     CohortRow: lambda row: None,
     AdminActionRow: lambda row: row["event_seq"],
+    AuditSeedRow: lambda row: row["committed_seq"] or row["revealed_seq"],
+    AuditDrawRow: lambda row: row["event_seq"],
 }
 
 
@@ -229,22 +245,30 @@ class SpotCheckProjection(Projection):
         rows.flush()
 
     def replay(self) -> Replay:
-        return _SpotCheckReplay()
+        return SpotCheckReplay()
 
 
-class _SpotCheckReplay(Replay):
+class SpotCheckReplay(Replay):
     def __init__(self) -> None:
         self.rows = MemoryRows()
+        self.verdicts: dict[str, VerdictSeen] = {}  # by assignment id: what the coin check needs
+        self.coins_checked = 0
+        self.coins_awaiting_reveal = 0
 
     def feed(self, event: LoggedEvent) -> None:
         fold(self.rows, event)
+        if event.kind == "verdict":
+            aid = event.signed.record.assignment_id.hex()
+            self.verdicts.setdefault(aid, VerdictSeen(event.seq, event.signed.digest.hex()))
 
     def compare(self, connection: Connection) -> list[AuditProblem]:
         problems: list[AuditProblem] = []
         for model, seq_of in TABLES.items():
             key_column = next(iter(model.__table__.primary_key.columns)).name
             problems += compare_table(connection, model, key_column, self.rows.tables.get(model, {}), seq_of=seq_of)
-        return problems + self._check_evidence(connection)
+        coins = check_coins(self.rows.tables, self.verdicts)
+        self.coins_checked, self.coins_awaiting_reveal = coins.checked, coins.awaiting_reveal
+        return problems + coins.problems + self._check_evidence(connection)
 
     def _check_evidence(self, connection: Connection) -> list[AuditProblem]:
         """Every challenge's evidence is stored, and hashes to the digest the challenge committed to."""

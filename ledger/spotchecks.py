@@ -3,11 +3,16 @@ take verdicts, and decide outcomes by consensus.
 
     submit_challenge  evidence checked against the server's signed digests; forged evidence is refused
                       and recorded against its submitter; the receipts join the ledger with the challenge
-    claim             a verifier asks for work: first what is addressed to it (audits, disputes), then a
-                      slot left by a verifier that missed its deadline, then the oldest new challenge
+    claim             a verifier asks for work: first what is addressed to it; otherwise, for the oldest
+                      challenges with a free slot (new, or left by a verifier that missed its deadline),
+                      one verifier is drawn by reliability among those present and eligible: the caller
+                      when the draw picks it, else the one drawn gets it on its next poll (so polling
+                      fastest wins nothing)
     submit_verdict    a verdict on an open assignment; a non-pass opens a dispute with k more verifiers
-                      drawn by reliability; some passes are audited; once a round is complete the
-                      reliability-weighted majority decides
+                      drawn by reliability; a first pass is audited when its coin says so, a coin drawn
+                      after the pass is recorded from a seed the ledger committed to earlier
+                      (``ledger.beacon``); once a round is complete the reliability-weighted majority
+                      decides, and a FAIL only with at least 1 + k verdicts
 
 Every decision is a ledger-signed event in the same transaction as what caused it.
 """
@@ -21,23 +26,25 @@ from dataclasses import dataclass
 from typing import Any
 
 import nacl.signing
-from sqlalchemy import Engine, func, insert, select, update
+from sqlalchemy import Engine, func, insert, select
 
-from ledger.consensus import RoundVerdict, choose_weighted, next_step, reliability
+from ledger.beacon import FORCED_COIN
+from ledger.beacon_keeper import AuditBeacon
+from ledger.consensus import RoundVerdict, next_step
 from ledger.errors import RequestRefusedError
 from ledger.eventlog import EventWriter, now_ms, open_writer
 from ledger.events import EventDraft
 from ledger.ingest import append_receipts
+from ledger.misbehaviour import Convictions
 from ledger.models import (
     AssignmentRow,
     ChallengeRow,
     Event,
     EvidenceBlob,
     VerdictRow,
-    VerifierPresence,
-    VerifierRow,
 )
 from ledger.records import Assignment, EvidenceRejection, Outcome, RoundOpened
+from ledger.verifier_pool import draw, mark_present, verifier_reliability
 from node.challenges import ID_SIZE, Challenge, Verdict
 from node.errors import SignatureError, WireFormatError
 from node.evidence import MAX_EVIDENCE_BYTES, Evidence, EvidenceError, evidence_digest, verify_evidence
@@ -88,12 +95,14 @@ class SpotChecks:
         policy: SpotCheckPolicy | None = None,
         *,
         clock: Callable[[], int] = now_ms,
+        beacon: AuditBeacon | None = None,
     ) -> None:
         self.engine = engine
         self._key = key
         self.ledger_key = bytes(key.verify_key)
         self.policy = policy or SpotCheckPolicy()
         self._clock = clock
+        self._beacon = beacon or AuditBeacon(key)  # audit coins from seeds derived from ``key``
 
     def _sign(self, record: Any) -> Signed[Any]:
         return sign_record(record, self._key)
@@ -131,7 +140,8 @@ class SpotChecks:
                     raise SpotCheckError("conflict", f"challenge {cid} exists with other evidence", 409)
                 return ChallengeResult("duplicate", cid, known.event_seq)
             self._store_evidence(writer, digest.hex(), evidence)
-            append_receipts(writer, list(enumerate(receipts)))
+            convict = Convictions(self.engine, self._key, clock=self._clock).record_conflict  # stored vs. these
+            append_receipts(writer, list(enumerate(receipts)), on_conflict=convict)
             (event,) = writer.append([EventDraft("challenge", signed)])
         return ChallengeResult("accepted", cid, event.seq)
 
@@ -179,7 +189,7 @@ class SpotChecks:
         """The next assignment for this verifier, among challenges of ``models`` (default: any model)."""
         now, vkey = self._clock(), verifier_key.hex()
         with open_writer(self.engine, self._clock) as writer:
-            self._mark_present(writer, vkey, now)
+            mark_present(writer.connection, vkey, now)
             # Its own open assignments first, even past their deadline: until one is handed to another
             # verifier a late answer still counts (a verifier with a queue may be late through no fault).
             mine = (
@@ -194,6 +204,8 @@ class SpotChecks:
             )
             if mine is not None:
                 return self._claimed(writer, mine["assignment_id"])
+            claimed: Claimed | None = None
+            handed_out = False  # new challenges given to others in this call: one, so a poll hands out little
             for challenge in self._undecided(writer):
                 if models is not None and challenge["model_id"] not in models:
                     continue
@@ -201,46 +213,29 @@ class SpotChecks:
                 if slot is None:
                     continue
                 round_, replaces = slot
-                if round_ == "initial":
-                    if self._eligible(writer, challenge, vkey):
-                        return Claimed(self._assign(writer, challenge, vkey, round_, replaces, now), challenge)
+                if round_ == "initial" and handed_out:
                     continue
-                # Audits and disputes are not first come, first served: draw among present verifiers by
-                # reliability; the draw may pick another verifier, who gets it on its next poll.
-                drawn = self._draw(writer, challenge, 1, now, seed_extra=now.to_bytes(8, "little"))
+                # No round is first come, first served: one verifier is drawn by reliability among those present
+                # and eligible; it may be another, who gets the assignment on its next poll.
+                drawn = self._draw(writer, challenge, 1, now)
                 if not drawn:
-                    if replaces is not None:  # its verifier vanished and nobody can take its place: settle
+                    if replaces is not None and round_ != "initial":  # nobody can take a vanished one's place
                         self._advance(writer, challenge, now)
                     continue
                 assignment = self._assign(writer, challenge, drawn[0], round_, replaces, now)
                 if drawn[0] == vkey:
-                    return Claimed(assignment, challenge)
-        return None
-
-    def _mark_present(self, writer: EventWriter, vkey: str, now: int) -> None:
-        connection = writer.connection
-        updated = connection.execute(
-            update(VerifierPresence).where(VerifierPresence.public_key == vkey).values(last_poll_ms=now)
-        ).rowcount
-        if not updated:
-            connection.execute(insert(VerifierPresence).values(public_key=vkey, last_poll_ms=now))
+                    claimed = Claimed(assignment, challenge)
+                    break
+                handed_out = handed_out or round_ == "initial"
+            self._beacon.reveal_due(writer, now)
+        self._beacon.checked_reveals(now)
+        return claimed
 
     def _undecided(self, writer: EventWriter, limit: int = 500) -> list[dict[str, Any]]:
         rows = writer.connection.execute(
             select(ChallengeRow).where(ChallengeRow.phase != "decided").order_by(ChallengeRow.event_seq).limit(limit)
         ).mappings()
         return [dict(row) for row in rows]
-
-    def _eligible(self, writer: EventWriter, challenge: dict[str, Any], vkey: str) -> bool:
-        """Never the accused, never the submitter, never twice on one challenge."""
-        if vkey in (challenge["server_key"], challenge["submitter_key"]):
-            return False
-        involved = writer.connection.execute(
-            select(AssignmentRow.assignment_id).where(
-                AssignmentRow.challenge_id == challenge["challenge_id"], AssignmentRow.verifier_key == vkey
-            )
-        ).first()
-        return involved is None
 
     def _free_slot(self, writer: EventWriter, challenge: dict[str, Any], now: int) -> tuple[str, bytes | None] | None:
         """(round, assignment to replace) when the current round lacks a live assignment, else None."""
@@ -260,26 +255,8 @@ class SpotChecks:
         overdue = [r for r in rows if r["state"] == "open" and r["deadline_ms"] <= now]
         return round_, bytes.fromhex(overdue[0]["assignment_id"]) if overdue else None
 
-    def _draw(
-        self, writer: EventWriter, challenge: dict[str, Any], count: int, now: int, seed_extra: bytes = b""
-    ) -> list[str]:
-        present = writer.connection.execute(
-            select(VerifierPresence.public_key).where(
-                VerifierPresence.last_poll_ms >= now - self.policy.presence_window_ms
-            )
-        ).scalars()
-        candidates = []
-        for key in present:
-            if self._eligible(writer, challenge, key):
-                candidates.append((key, self._reliability(writer, key)))
-        seed = bytes.fromhex(challenge["challenge_id"]) + challenge["phase"].encode() + seed_extra
-        return choose_weighted(candidates, count, seed)
-
-    def _reliability(self, writer: EventWriter, vkey: str) -> float:
-        row = writer.connection.execute(
-            select(VerifierRow.agreements, VerifierRow.disagreements).where(VerifierRow.public_key == vkey)
-        ).one_or_none()
-        return reliability(row.agreements, row.disagreements) if row else reliability(0, 0)
+    def _draw(self, writer: EventWriter, challenge: dict[str, Any], count: int, now: int) -> list[str]:
+        return draw(writer.connection, challenge, count, now, self.policy.presence_window_ms)
 
     def _assign(
         self,
@@ -290,6 +267,7 @@ class SpotChecks:
         replaces: bytes | None,
         now: int,
     ) -> Signed[Assignment]:
+        self._beacon.commit_ahead(writer, now)  # the seed of this assignment's coin, committed before it
         assignment = self._sign(
             Assignment(
                 ledger_key=self.ledger_key,
@@ -359,11 +337,18 @@ class SpotChecks:
                     "reassigned", "the deadline passed and the challenge went to another verifier", 409
                 )
             writer.append([EventDraft("verdict", signed)])
-            phase, outcome = self._advance(writer, dict(challenge), self._clock())
+            phase, outcome = self._advance(writer, dict(challenge), self._clock(), (dict(assignment), signed.digest))
         return VerdictResult("accepted", phase, outcome)
 
-    def _advance(self, writer: EventWriter, challenge: dict[str, Any], now: int) -> tuple[str, str | None]:
-        """Decide what a challenge needs next (``ledger.consensus.next_step``) and record it."""
+    def _advance(
+        self,
+        writer: EventWriter,
+        challenge: dict[str, Any],
+        now: int,
+        answered: tuple[dict[str, Any], bytes] | None = None,
+    ) -> tuple[str, str | None]:
+        """Decide what a challenge needs next (``ledger.consensus.next_step``) and record it; ``answered`` is
+        the assignment and verdict digest of the verdict just recorded, if that is what brought us here."""
         cid, phase = challenge["challenge_id"], challenge["phase"]
         rows = writer.connection.execute(
             select(VerdictRow).where(VerdictRow.challenge_id == cid).order_by(VerdictRow.event_seq)
@@ -374,7 +359,7 @@ class SpotChecks:
                 v["verifier_key"],
                 v["round"],
                 v["outcome"],
-                self._reliability(writer, v["verifier_key"]),
+                verifier_reliability(writer.connection, v["verifier_key"]),
             )
             for v in rows
         ]
@@ -383,6 +368,9 @@ class SpotChecks:
         wanted = challenge["verifiers_wanted"]
         if not can_escalate and not self._open_in_round(writer, challenge, now):
             wanted = min(wanted, sum(v.round == phase for v in verdicts))  # nobody else can answer: decide
+        coin: tuple[int, float] | None = None
+        if phase == "initial" and answered is not None:  # the coin of a first pass, drawn now it is recorded
+            coin = self._beacon.coin(writer, answered[0], answered[1])
         step = next_step(
             phase,
             wanted,
@@ -391,7 +379,11 @@ class SpotChecks:
             audit_rate=policy.audit_rate,
             max_audit_rate=policy.max_audit_rate,
             can_escalate=can_escalate,
+            audit_coin=coin[1] if coin is not None else FORCED_COIN,
         )
+        if step.audit_chance is not None and coin is not None and answered is not None:
+            audited = step.action == "audit"
+            self._beacon.record_draw(writer, answered[0], answered[1], coin, step.audit_chance, audited, now)
         if step.action == "wait":
             return phase, None
         if step.action in ("audit", "dispute"):

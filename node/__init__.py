@@ -8,5 +8,7 @@ Modules:
 - ``signing``: domain-separated signatures and the ``Signed`` envelope;
 - ``digests``: BLAKE2b-256 of tensors and records (pure bytes); ``tensors``: the torch adapter;
 - ``receipts``: the activation ``Receipt`` (wire format v1);
-- ``merkle``: Merkle roots and inclusion proofs over receipt digests, for epochs.
+- ``misbehaviour``: two receipts one server cannot honestly have signed, and the signed proof of them;
+- ``merkle``: Merkle roots and inclusion proofs over receipt digests, for epochs;
+- ``bond_rule``: the bond a server must hold at its price so that cheating never pays (client and ledger).
 """

@@ -11,6 +11,9 @@ drops receipts, which a client notices at once.
     cheat-rate:F           corrupt a random fraction F of steps (noise at 1% of the RMS)
     honest-then-cheat:N    serve N steps honestly, then corrupt every step
     withhold               compute honestly, send no receipts
+    equivocate             compute honestly, but from a session's second step on, sign a second receipt for the
+                           step before and chain each receipt to that one (two signatures for one step: the
+                           client that notices holds a proof that convicts the server at the ledger)
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ class Behavior:
     skip_layers: bool = False
     wrong_weights: bool = False
     withhold: bool = False
+    equivocate: bool = False
 
     @property
     def is_honest(self) -> bool:
@@ -65,11 +69,13 @@ def parse_behavior(spec: str) -> Behavior:
             return Behavior(spec, noise_scale=CHEAT_NOISE, cheat_rate=1.0, honest_steps=int(argument))
         if spec == "withhold":
             return Behavior(spec, withhold=True)
+        if spec == "equivocate":
+            return Behavior(spec, equivocate=True)
     except ValueError as exc:
         raise BehaviorError(f"--behavior {spec!r}: {exc}") from exc
     raise BehaviorError(
         f"--behavior {spec!r} is not one of: honest, noise:SCALE, skip-layers, wrong-weights, cheat-rate:F, "
-        "honest-then-cheat:N, withhold"
+        "honest-then-cheat:N, withhold, equivocate"
     )
 
 

@@ -92,6 +92,10 @@ def node_start(
     max_session_tokens: Annotated[int, typer.Option(min=1, help="Most tokens one session may hold.")] = 2048,
     torch_threads: Annotated[int | None, typer.Option(min=1, help="torch intra-op threads.")] = None,
     no_receipts: Annotated[bool, typer.Option("--no-receipts", hidden=True)] = False,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(help="Where the server remembers the sessions it opened (default: the key's directory)."),
+    ] = None,
     host: Host = "127.0.0.1",
     port: Port = 0,
     nat_port_map: NatPortMap = None,
@@ -131,6 +135,7 @@ def node_start(
         receipts=not no_receipts,
         torch_threads=torch_threads,
         ledger_url=ledger,
+        data_dir=data_dir,
     )
     run_server(config, ready=lambda line: typer.echo(line))
 
@@ -165,10 +170,14 @@ def generate(
         ),
     ] = None,
     client_key: Annotated[Path | None, typer.Option(help="Key that signs challenges (default: a fresh one).")] = None,
-    require_bond: Annotated[
+    enforce_bonds: Annotated[
         bool,
-        typer.Option(help="Servers without a full bond in the market share the newcomers' exploration budget."),
-    ] = False,
+        typer.Option(
+            "--enforce-bonds/--ignore-bonds",
+            help="Servers whose bond is short of the bond rule at their price (docs/market.md) share the "
+            "newcomers' exploration budget.",
+        ),
+    ] = True,
     pay: Annotated[
         bool,
         typer.Option(help="Pay servers through the ledger's market (needs --ledger and --client-key with credits)."),
@@ -212,7 +221,8 @@ def generate(
         receipts=not no_receipts,
         push=not no_push,
         spot_check_rate=spot_check_rate,
-        require_bond=require_bond,
+        enforce_bonds=enforce_bonds,
+        bond_session_tokens=len(ids) + max_new_tokens,  # this session's length: the most it can be billed
         pay=pay,
     )
     key = load_signing_key(client_key) if client_key else None

@@ -72,6 +72,16 @@ class LedgerApi:
         result: dict[str, Any] = self.request("POST", "/verdicts", verdict_wire, "application/octet-stream").json()
         return result
 
+    def report_misbehaviour(self, proof_wire: bytes) -> dict[str, Any]:
+        """Send a signed ``MisbehaviourProof`` (the request must be signed by its reporter)."""
+        result: dict[str, Any] = self.request("POST", "/misbehaviour", proof_wire, "application/octet-stream").json()
+        return result
+
     def get(self, path: str, **params: str) -> Any:
         query = "?" + str(httpx.QueryParams(params)) if params else ""
         return self.request("GET", path + query).json()
+
+    def session_lengths(self, model_id: str) -> dict[str, Any]:
+        """The recent distribution of session lengths of ``model_id`` (``GET /session-lengths``)."""
+        result: dict[str, Any] = self.get("/session-lengths", model=model_id)
+        return result

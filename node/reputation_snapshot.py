@@ -2,7 +2,8 @@
 
 Stored under ``{model_id}.reputation`` with the ledger's hex public key as the subkey. Clients accept only
 the subkey of the ledger key they pinned, and only a snapshot that key signed. Entries are packed
-(57 bytes a server: key, state, the long posterior's alpha and beta, the spot-check rate).
+(69 bytes a server: key, state, the long posterior's alpha and beta, the spot-check rate, and what the bond
+rule needs: the bond in micro-credits and the price in micro-credits per block-token; see ``node.bond_rule``).
 """
 
 from __future__ import annotations
@@ -20,9 +21,9 @@ from node.records import Check, FixedBytes, Int, Text, WireRecord
 STATE_CODES = {"newcomer": 0, "trusted": 1, "quarantined": 2}
 STATE_NAMES = {code: name for name, code in STATE_CODES.items()}
 BONDED = 0x80  # high bit of the state byte: the server's bond is enough for full routing weight
-_ENTRY = struct.Struct("<32sBddd")
-_NEWCOMER = struct.Struct("<Bddd")
-MAX_ENTRIES = 1000
+_ENTRY = struct.Struct("<32sBdddQI")
+_NEWCOMER = struct.Struct("<BdddQI")
+MAX_ENTRIES = 900  # 69 bytes each: the signed snapshot stays under the DHT value limit (node.dht)
 
 
 def snapshot_key(model_id: str) -> str:
@@ -36,6 +37,8 @@ class SnapshotEntry:
     beta: float
     spot_check_rate: float
     bonded: bool = False
+    bond: int = 0  # micro-credits
+    price: int = 0  # micro-credits per block-token (0: none quoted)
 
     @property
     def posterior(self) -> Beta:
@@ -53,9 +56,9 @@ class _Packed:
 
 @dataclass(frozen=True)
 class ReputationSnapshot(WireRecord):
-    DOMAIN: ClassVar[bytes] = b"swarmtrust/reputation-snapshot/v1"
-    VERSION: ClassVar[int] = 1
-    MAX_BYTES: ClassVar[int] = 60_000
+    DOMAIN: ClassVar[bytes] = b"swarmtrust/reputation-snapshot/v2"
+    VERSION: ClassVar[int] = 2  # v2: entries carry bond and price
+    MAX_BYTES: ClassVar[int] = 63_000
     SIGNER_FIELD: ClassVar[str] = "ledger_key"
     CHECKS: ClassVar[Mapping[str, Check]] = {
         "ledger_key": FixedBytes(32),
@@ -83,13 +86,13 @@ class ReputationSnapshot(WireRecord):
 
     def servers(self) -> dict[str, SnapshotEntry]:
         out = {}
-        for key, code, alpha, beta, rate in _ENTRY.iter_unpack(self.entries):
-            out[key.hex()] = SnapshotEntry(_state(code & ~BONDED), alpha, beta, rate, bool(code & BONDED))
+        for key, code, alpha, beta, rate, bond, price in _ENTRY.iter_unpack(self.entries):
+            out[key.hex()] = SnapshotEntry(_state(code & ~BONDED), alpha, beta, rate, bool(code & BONDED), bond, price)
         return out
 
     def newcomer_entry(self) -> SnapshotEntry:
-        code, alpha, beta, rate = _NEWCOMER.unpack(self.newcomer)
-        return SnapshotEntry(_state(code & ~BONDED), alpha, beta, rate, bool(code & BONDED))
+        code, alpha, beta, rate, bond, price = _NEWCOMER.unpack(self.newcomer)
+        return SnapshotEntry(_state(code & ~BONDED), alpha, beta, rate, bool(code & BONDED), bond, price)
 
 
 def _state(code: int) -> str:
@@ -100,13 +103,13 @@ def _state(code: int) -> str:
 
 def pack_entries(servers: Mapping[str, SnapshotEntry]) -> bytes:
     return b"".join(
-        _ENTRY.pack(bytes.fromhex(key), _code(e), e.alpha, e.beta, e.spot_check_rate)
+        _ENTRY.pack(bytes.fromhex(key), _code(e), e.alpha, e.beta, e.spot_check_rate, e.bond, e.price)
         for key, e in list(servers.items())[:MAX_ENTRIES]
     )
 
 
 def pack_newcomer(entry: SnapshotEntry) -> bytes:
-    return _NEWCOMER.pack(_code(entry), entry.alpha, entry.beta, entry.spot_check_rate)
+    return _NEWCOMER.pack(_code(entry), entry.alpha, entry.beta, entry.spot_check_rate, entry.bond, entry.price)
 
 
 def _code(entry: SnapshotEntry) -> int:

@@ -15,6 +15,7 @@ import httpx
 from rich.console import Console
 
 from ledger.store import Ledger
+from node.bond_rule import required_bond, session_block_tokens
 from node.market_records import MICRO
 from node.receipts import Receipt
 from node.signing import Signed, sign_record
@@ -23,38 +24,50 @@ from swarmtrust.demo_traffic import all_items
 from swarmtrust.launcher import ChildProcess, LocalSwarm
 
 PRICE = 1_000  # micro-credits per block-token: a 20-token session over 4 blocks costs 0.08 credits
-BOND = 100  # credits each server bonds
 CLIENT_CREDITS = 1_000  # the faucet's gift to each client
 
 
+def bond_credits(blocks: str) -> int:
+    """The whole credits a server of ``blocks`` ("A:B") bonds: the bond rule's least at ``PRICE`` for a
+    full-length session through its span, so that clients route it beyond the exploration budget."""
+    start, end = (int(part) for part in blocks.split(":"))
+    needed = required_bond(PRICE, session_block_tokens(end - start))
+    if needed is None:
+        raise DemoError("the bond rule asks an unbounded bond under its terms: the demo's market cannot open")
+    return -(-needed // MICRO)
+
+
 def open_market(swarm: LocalSwarm, plan: DemoPlan, client_keys: list[Any], console: Console) -> None:
-    """A faucet for the clients and the treasury; every server bonds ``BOND`` credits and quotes ``PRICE``."""
+    """A faucet for the clients and the treasury; every server bonds what the bond rule asks at ``PRICE``
+    (``bond_credits``) and quotes ``PRICE``."""
     from node.keys import load_signing_key
     from node.ledger_api import LedgerApi
     from node.market_records import BondDeposit, PriceQuote
 
     server_keys = [load_signing_key(swarm.workdir / f"{s.name}.key") for s in plan.servers]
+    bonds = [bond_credits(s.blocks) for s in plan.servers]
     # The treasury's 10 credits pay the verifiers' fees until the 2% fee on releases refills it.
     minted = [(bytes(k.verify_key).hex(), CLIENT_CREDITS) for k in client_keys] + [("treasury", 10)]
-    minted += [(bytes(k.verify_key).hex(), BOND) for k in server_keys]
+    minted += [(bytes(k.verify_key).hex(), bond) for k, bond in zip(server_keys, bonds, strict=True)]
     with httpx.Client(base_url=f"{swarm.api_url}/api/v1/admin", timeout=30) as admin:
         admin.headers["Authorization"] = f"Bearer {admin_token(swarm)}"
         for account, credits in minted:
             body = {"account": account, "amount": credits * MICRO, "reason": "demo faucet"}
             admin.post("/mint", json=body).raise_for_status()
-    for key in server_keys:
+    for key, bond in zip(server_keys, bonds, strict=True):
         now = time.time_ns() // 1_000_000
         with LedgerApi(swarm.api_url, key) as ledger:
             for kind, record in (
-                ("bond", BondDeposit(os.urandom(16), bytes(key.verify_key), BOND * MICRO, now)),
+                ("bond", BondDeposit(os.urandom(16), bytes(key.verify_key), bond * MICRO, now)),
                 ("price", PriceQuote(bytes(key.verify_key), "tiny", PRICE, now)),
             ):
                 ledger.request(
                     "POST", f"/market/{kind}", sign_record(record, key).to_wire(), "application/octet-stream"
                 )
     console.print(
-        f"market: {len(client_keys)} clients hold {CLIENT_CREDITS} credits each; every server bonded {BOND} credits "
-        f"and charges {PRICE} micro-credits per block-token; clients pay every session into escrow"
+        f"market: {len(client_keys)} clients hold {CLIENT_CREDITS} credits each; every server bonded "
+        f"{max(bonds):,} credits (the bond rule's least at its price) and charges {PRICE} micro-credits per "
+        "block-token; clients pay every session into escrow"
     )
 
 

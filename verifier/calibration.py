@@ -2,11 +2,12 @@
 
 For each dtype, honest servers run sessions exactly as a block server does (a prefill of the prompt,
 then one-token decode steps with a KV cache, batches of 1, 2 or 4) and stateless forward passes over
-several spans; a verifier replays each as one prefill, with the same batch and with each sequence alone.
-Every step gives (max_rel, mean_rel). Thresholds are the largest honest value seen in the first half of
-the comparisons times a margin; the second half, never seen by the threshold, gives the measured
-false-positive count. Finally the adversary behaviours of ``node.behaviors`` run over the same sessions,
-and the share of their affected steps beyond the thresholds is reported.
+several spans; a verifier replays each as one prefill, with the same batch and with each sequence alone,
+measuring the residual stream inside the span as a check does (``verifier.replay``). Every step gives
+(max_rel, mean_rel), against the same inner scales a check uses. Thresholds are the largest honest value
+seen in the first half of the comparisons times a margin; the second half, never seen by the threshold,
+gives the measured false-positive count. Finally the adversary behaviours of ``node.behaviors`` run over
+the same sessions, and the share of their affected steps beyond the thresholds is reported.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from node.model.head import ModelHead
 from node.model.source import resolve_model
 from node.model.span import CacheState, Span
 from node.tensors import TORCH_DTYPES
+from verifier.replay import ReplayedStep, ResidualReplay
 from verifier.tolerance import Tolerance, compare_step
 
 ADVERSARIES = ("noise:0.001", "noise:0.003", "noise:0.01", "skip-layers", "wrong-weights")
@@ -64,20 +66,15 @@ def honest_sessions(
         yield Session(span_range, inputs, [span.forward(x, state) for x in inputs], False)
 
 
-def replays(span: Span, session: Session) -> list[list[torch.Tensor]]:
+def replays(span: Span, session: Session) -> list[list[ReplayedStep]]:
     """The verifier's replays of a session: the whole batch at once, and (for batches) each sequence alone."""
     whole = torch.cat(session.inputs, dim=1)
-    candidates = [span.forward(whole)]
+    candidates = [ResidualReplay.of(span, whole)]
     if whole.shape[0] > 1:
-        candidates.append(torch.cat([span.forward(whole[i : i + 1]) for i in range(whole.shape[0])], dim=0))
-    out = []
-    for replay in candidates:
-        steps, position = [], 0
-        for step_input in session.inputs:
-            steps.append(replay[:, position : position + step_input.shape[1]])
-            position += step_input.shape[1]
-        out.append(steps)
-    return out
+        candidates.append(
+            ResidualReplay.cat([ResidualReplay.of(span, whole[i : i + 1]) for i in range(whole.shape[0])])
+        )
+    return [replay.steps([step_input.shape[1] for step_input in session.inputs]) for replay in candidates]
 
 
 def calibrate(
@@ -114,7 +111,7 @@ def calibrate(
             session = next(sessions)
             for replay in replays(spans[session.span], session):
                 for step, (claimed, replayed) in enumerate(zip(session.outputs, replay, strict=True)):
-                    c = compare_step(step, claimed, replayed, _INFINITE)
+                    c = compare_step(step, claimed, replayed.output, _INFINITE, inner=replayed.inner)
                     honest.append((c.max_rel, c.mean_rel))
             if len(kept) < 300:
                 kept.append(session)
@@ -176,7 +173,7 @@ def _detection(
             outputs = [runtime.finish_step(out) for out in session.outputs]
         replay = replays(honest_span, session)[0]
         for step, (claimed, replayed) in enumerate(zip(outputs, replay, strict=True)):
-            comparison = compare_step(step, claimed, replayed, tolerance)
+            comparison = compare_step(step, claimed, replayed.output, tolerance, inner=replayed.inner)
             caught += not comparison.passed
             total += 1
             smallest = min(smallest, comparison.severity(tolerance))

@@ -9,7 +9,7 @@ import torch
 from node.errors import SwarmtrustError, WireFormatError
 from node.evidence import Evidence, EvidenceError, verify_evidence
 from node.tensors import TORCH_DTYPES
-from verifier.replay import SpanCache, replay_session
+from verifier.replay import SpanCache, replay_with_scales
 from verifier.tolerance import StepComparison, Tolerance, compare_step
 
 
@@ -31,9 +31,11 @@ def check_evidence(encoded: bytes, server_key: bytes, spans: SpanCache, toleranc
 
     Evidence that does not match the server's signed digests, or does not start at the session's first
     step, is ``invalid_evidence`` (the submitter's fault, never the server's), and so is a session the span
-    cannot replay (inputs whose shapes do not fit it). A receipt claiming weights other than the model's is
-    a ``fail``. Otherwise the whole session is replayed and each compared step is checked against the
-    replay within the dtype's tolerance.
+    cannot replay (inputs whose shapes do not fit it, or that make the replay non-finite). A receipt claiming
+    weights other than the model's is a ``fail``. Otherwise the whole session is replayed and each compared
+    step is checked against the replay within the dtype's tolerance, errors measured against the largest
+    magnitude inside the span at that step (``verifier.tolerance.InnerScale``), which inputs a client crafts
+    cannot shrink.
     """
     try:
         evidence = Evidence.decode(encoded)
@@ -54,13 +56,21 @@ def check_evidence(encoded: bytes, server_key: bytes, spans: SpanCache, toleranc
     unfit = _unreplayable(inputs, span.hidden_size)
     if unfit:
         return Finding("invalid_evidence", 0, None, tolerance, unfit)
-    replayed = replay_session(span, inputs)
+    replayed = replay_with_scales(span, inputs)
     comparisons = [
-        compare_step(receipts[index].record.step, _tensor(output, dtype, receipts[index].record.output_shape),
-                     replayed[index], tolerance)
+        compare_step(
+            receipts[index].record.step,
+            _tensor(output, dtype, receipts[index].record.output_shape),
+            replayed[index].output,
+            tolerance,
+            inner=replayed[index].inner,
+        )
         for index, output in enumerate(evidence.outputs)
         if output is not None
-    ]  # fmt: skip
+    ]
+    if not any(c.judged for c in comparisons):
+        # Only the submitted inputs can make an honest replay non-finite: no verdict on the server.
+        return Finding("invalid_evidence", 0, None, tolerance, "the session's inputs make the computation non-finite")
     worst = max(comparisons, key=lambda c: c.severity(tolerance))
     failed = [c.step for c in comparisons if not c.passed]
     if failed:

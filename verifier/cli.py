@@ -26,6 +26,10 @@ def start(
     probe_interval: Annotated[
         float, typer.Option(min=0, help="Mean seconds between probe sessions (0: no probes).")
     ] = 0.0,
+    probe_corpus: Annotated[
+        Path | None,
+        typer.Option(help="Directory of text (.txt, .md, .py) to compose probe prompts from (default: Python's own)."),
+    ] = None,
     tolerances: Annotated[
         Path | None, typer.Option(help="Thresholds from `verifier calibrate` (default: shipped).")
     ] = None,
@@ -73,9 +77,9 @@ def start(
                 api, signing_key, SpanCache(source), thresholds, WorkerConfig(poll_interval, behavior)
             )
             if client is not None:
-                from verifier.probes import Prober
+                from verifier.probes import ProbeConfig, build_prober
 
-                prober = Prober(client, source, interval=probe_interval)
+                prober = build_prober(client, source, ledger, ProbeConfig(probe_interval), probe_corpus)
                 threads.append(threading.Thread(target=prober.run, args=(stop,), name="probes", daemon=True))
             for thread in threads:
                 thread.start()

@@ -1,15 +1,22 @@
-"""Replaying a server's span from evidence: all the session's inputs as one prefill, in the server's dtype."""
+"""Replaying a server's span from evidence: all the session's inputs as one prefill, in the server's dtype.
+
+``replay_with_scales`` also measures the residual stream inside the span at every position (see
+``verifier.tolerance.InnerScale``): the scale an honest error is judged against, which crafted inputs
+cannot shrink.
+"""
 
 from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 
 from node.model.source import ModelSource
 from node.model.span import Span
 from node.tensors import TORCH_DTYPES
+from verifier.tolerance import InnerScale
 
 
 class SpanCache:
@@ -46,3 +53,73 @@ def replay_session(span: Span, inputs: Sequence[torch.Tensor]) -> list[torch.Ten
         outputs.append(whole[:, position : position + tokens])
         position += tokens
     return outputs
+
+
+@dataclass(frozen=True)
+class ReplayedStep:
+    """One step of a replay: the span's output at its positions and the inner magnitudes there."""
+
+    output: torch.Tensor  # (batch, tokens, hidden), as replay_session gives it
+    inner: InnerScale
+
+
+@dataclass(frozen=True)
+class ResidualReplay:
+    """A replay over all a session's positions, with per-position magnitudes of the residual stream."""
+
+    output: torch.Tensor  # (batch, positions, hidden)
+    largest: torch.Tensor  # (batch, positions): max |value| over hidden and over every residual state
+    typical: torch.Tensor  # (batch, positions): max over the residual states of the mean |value| over hidden
+    finite: bool  # every residual state, at every position, was finite
+
+    @classmethod
+    def of(cls, span: Span, hidden: torch.Tensor) -> ResidualReplay:
+        """Run ``span`` statelessly over ``hidden`` (one prefill), watching its residual stream."""
+        shape = (hidden.shape[0], hidden.shape[1])
+        largest = torch.zeros(shape, dtype=torch.float32)
+        typical = torch.zeros(shape, dtype=torch.float32)
+
+        def observe(state: torch.Tensor) -> None:
+            magnitude = state.detach().float().abs()
+            # maximum propagates NaN and inf, so a non-finite state shows in ``largest`` at the end
+            torch.maximum(largest, magnitude.amax(dim=-1), out=largest)
+            torch.maximum(typical, magnitude.mean(dim=-1), out=typical)
+
+        observe(hidden.to(span.dtype))  # the input is a state too (a block-free span would have no other)
+        with span.observing_residual_stream(observe):
+            output = span.forward(hidden)
+        finite = bool(torch.isfinite(largest).all())
+        return cls(output, largest, typical, finite)
+
+    @classmethod
+    def cat(cls, parts: Sequence[ResidualReplay]) -> ResidualReplay:
+        """Replays of separate sequences, as one batch (the rows in order)."""
+        return cls(
+            torch.cat([p.output for p in parts]),
+            torch.cat([p.largest for p in parts]),
+            torch.cat([p.typical for p in parts]),
+            all(p.finite for p in parts),
+        )
+
+    def steps(self, tokens_per_step: Sequence[int]) -> list[ReplayedStep]:
+        """Cut into steps of the given numbers of positions, in order."""
+        if sum(tokens_per_step) != self.output.shape[1]:
+            raise ValueError(f"steps of {list(tokens_per_step)} tokens do not cover {self.output.shape[1]} positions")
+        out: list[ReplayedStep] = []
+        position = 0
+        for tokens in tokens_per_step:
+            window = slice(position, position + tokens)
+            inner = InnerScale(float(self.largest[:, window].max()), float(self.typical[:, window].mean()), self.finite)
+            out.append(ReplayedStep(self.output[:, window], inner))
+            position += tokens
+        return out
+
+
+def replay_with_scales(span: Span, inputs: Sequence[torch.Tensor]) -> list[ReplayedStep]:
+    """As ``replay_session``, with each step's ``InnerScale`` for ``compare_step(..., inner=...)``.
+
+    ``inner.finite`` is session-wide: one non-finite state anywhere (a NaN or an overflow the submitted
+    inputs caused) can reach other positions through attention, so no step of such a session is judged.
+    """
+    replay = ResidualReplay.of(span, torch.cat(list(inputs), dim=1))
+    return replay.steps([step_input.shape[1] for step_input in inputs])

@@ -18,6 +18,7 @@ from api.administration import act
 from api.dashboard import views
 from api.deps import KeyPath, now_ms
 from api.errors import ApiError
+from ledger.consensus import conviction_quorum
 from ledger.directory import run_audit
 from ledger.errors import RequestRefusedError
 
@@ -168,8 +169,9 @@ async def server_action(
 
 @router.get("/disputes", response_class=HTMLResponse)
 def disputes(request: Request, admin: LoggedIn) -> HTMLResponse:
+    needed = conviction_quorum(request.app.state.spot_checks.policy.dispute_verifiers)
     with request.app.state.engine.connect() as connection:
-        rows, names = views.disputes(connection), views.names(connection)
+        rows, names = views.disputes(connection, needed), views.names(connection)
     return render(request, "disputes.html", disputes=rows, names=names)
 
 

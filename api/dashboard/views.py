@@ -121,9 +121,10 @@ def server_page(connection: Connection, key: str, now_ms: int) -> dict[str, Any]
     }
 
 
-def disputes(connection: Connection) -> list[dict[str, Any]]:
+def disputes(connection: Connection, verdicts_needed: int) -> list[dict[str, Any]]:
+    """The newest disputes; ``verdicts_needed`` is what a FAIL needs before it may stand (the quorum)."""
     rows = connection.execute(select(DisputeRow).order_by(DisputeRow.opened_seq.desc()).limit(200)).mappings()
-    return [dispute_json(connection, dict(d)) for d in rows]
+    return [dispute_json(connection, dict(d), verdicts_needed) for d in rows]
 
 
 def verifiers(connection: Connection) -> list[dict[str, Any]]:

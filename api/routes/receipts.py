@@ -41,7 +41,8 @@ async def submit_receipts(request: Request, caller: SignedBy, engine: LedgerEngi
     if not isinstance(wires, list) or not all(isinstance(w, bytes) for w in wires):
         raise ApiError(400, "bad_body", "expected a msgpack array of byte strings (signed receipt envelopes)")
     try:
-        results = await run_in_threadpool(ingest_receipts, engine, wires)
+        conflicts = request.app.state.convictions.conflict_hook()  # a receipt contradicting a stored one convicts
+        results = await run_in_threadpool(lambda: ingest_receipts(engine, wires, on_conflict=conflicts))
     except BatchTooLargeError as exc:
         raise ApiError(413, "batch_too_large", str(exc)) from None
     request.app.state.metrics.observe_ingest(results, now_ms())

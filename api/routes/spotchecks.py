@@ -28,7 +28,7 @@ from api.schemas import (
     VerdictOut,
     VerifierOut,
 )
-from ledger.consensus import reliability
+from ledger.consensus import conviction_quorum, reliability
 from ledger.models import AssignmentRow, ChallengeRow, DisputeRow, VerdictRow, VerifierRow
 from ledger.spotchecks import SpotChecks
 from node.challenges import Challenge, Verdict
@@ -199,22 +199,36 @@ def list_challenges(
     return Page[ChallengeOut].model_validate(found)
 
 
-@router.get("/disputes", summary="Disputes, newest first, with each verifier's vote and the outcome")
+@router.get(
+    "/disputes",
+    summary="Disputes, newest first, with each verifier's vote, the verdicts a FAIL needs, and the outcome",
+)
 def list_disputes(
     engine: LedgerEngine,
+    checks: Desk,
     state: Annotated[str | None, Query(pattern="^(open|closed)$")] = None,
     server: KeyQuery = None,
     cursor: Cursor = None,
     limit: Limit = 100,
 ) -> Page[DisputeOut]:
     filters = {DisputeRow.state: state, DisputeRow.server_key: server}
+    needed = conviction_quorum(checks.policy.dispute_verifiers)
     return Page[DisputeOut].model_validate(
-        newest_first(engine, "disputes", DisputeRow.opened_seq, filters, cursor, limit, dispute_json)
+        newest_first(
+            engine,
+            "disputes",
+            DisputeRow.opened_seq,
+            filters,
+            cursor,
+            limit,
+            lambda connection, row: dispute_json(connection, row, needed),
+        )
     )
 
 
-def dispute_json(connection: Connection, dispute: dict[str, Any]) -> dict[str, Any]:
-    """A dispute with the evidence it is about and every verifier's vote (for the API and the dashboard)."""
+def dispute_json(connection: Connection, dispute: dict[str, Any], verdicts_needed: int) -> dict[str, Any]:
+    """A dispute with the evidence it is about, every verifier's vote, and the verdicts a FAIL needs before it
+    may stand (``ledger.consensus.conviction_quorum``; for the API and the dashboard)."""
     challenge_id = dispute["challenge_id"]
     digest = connection.execute(
         select(ChallengeRow.evidence_digest).where(ChallengeRow.challenge_id == challenge_id)
@@ -224,7 +238,13 @@ def dispute_json(connection: Connection, dispute: dict[str, Any]) -> dict[str, A
         .where(VerdictRow.challenge_id == challenge_id)
         .order_by(VerdictRow.event_seq)
     ).mappings()
-    return dispute | {"evidence_digest": digest, "votes": [dict(v) for v in votes]}
+    voted = [dict(v) for v in votes]
+    return dispute | {
+        "evidence_digest": digest,
+        "votes": voted,
+        "verdicts": len(voted),
+        "verdicts_needed": verdicts_needed,
+    }
 
 
 @router.get("/verifiers", summary="Verifiers with their reliability (agreement with decided outcomes)")

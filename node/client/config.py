@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from node.bond_rule import DEFAULT_BOND_TERMS, SESSION_TOKENS, BondTerms
 from node.client.evidence import COMPARED_STEPS
 from node.evidence import MAX_EVIDENCE_BYTES
 
@@ -24,7 +25,9 @@ class ClientConfig:
     risk_seconds_per_block: float = 0.005  # routing premium per block of a server trusted at 0 (none at 1)
     conservative_routing: bool = False  # price risk by the trust lower bound instead of a Thompson sample
     exploration: float = 0.05  # share of sessions that may route through newcomers (unless they are needed)
-    require_bond: bool = False  # servers without a full bond share the newcomers' exploration budget
+    enforce_bonds: bool = True  # servers whose bond is short of the bond rule share the exploration budget
+    bond_terms: BondTerms = DEFAULT_BOND_TERMS  # what the bond rule assumes (floor rate, detection, slash, margin)
+    bond_session_tokens: int = SESSION_TOKENS  # tokens a session may reach, for the bond rule, unless the caller says
     ban_seconds: float = 1.0  # a failed server is avoided this long, doubling with each further failure ...
     max_ban_seconds: float = 300.0  # ... up to this
     reputation_ttl: float = 10.0  # seconds a fetched reputation book is reused

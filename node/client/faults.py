@@ -9,6 +9,8 @@ from hivemind.p2p import P2PDaemonError, P2PHandlerError
 from node.client.receipt_check import ReceiptFault
 from node.client.transport import HopTimeoutError, HopUnavailableError
 from node.errors import SwarmtrustError, WireFormatError
+from node.receipts import Receipt
+from node.signing import Signed
 
 # Errors that mean "this server failed this step": the client records a fault and routes around it.
 HOP_ERRORS = (
@@ -35,6 +37,13 @@ class Fault:
     server_key: str
     reason: str
     message: str
+    receipt: Signed[Receipt] | None = None  # the wrong receipt, when the server signed it (``signed_receipt_of``)
+
+
+def signed_receipt_of(error: BaseException) -> Signed[Receipt] | None:
+    """The receipt a fault is about, when its server signed it: evidence that may convict it, paired with
+    another of its receipts (``node.client.misbehaviour``)."""
+    return error.receipt if isinstance(error, ReceiptFault) else None
 
 
 def fault_reason(error: BaseException) -> str:

@@ -15,11 +15,14 @@ from node.signing import Signed, open_signed
 
 
 class ReceiptFault(SwarmtrustError):
-    """A missing or wrong receipt: a protocol fault of the server that sent it."""
+    """A missing or wrong receipt: a protocol fault of the server that sent it. ``receipt`` is the wrong
+    receipt when its server did sign it (then it may, with another of that server's receipts, be a proof of
+    misbehaviour: ``node.misbehaviour``)."""
 
-    def __init__(self, reason: str, message: str) -> None:
+    def __init__(self, reason: str, message: str, receipt: Signed[Receipt] | None = None) -> None:
         super().__init__(message)
         self.reason = reason
+        self.receipt = receipt
 
 
 @dataclass(frozen=True)
@@ -68,5 +71,5 @@ def check_receipt(wire: bytes | None, facts: StepFacts) -> Signed[Receipt]:
     )
     for reason, claimed, actual in comparisons:
         if claimed != actual:
-            raise ReceiptFault(reason, f"step {facts.step}: receipt has {reason.replace('_', ' ')}")
+            raise ReceiptFault(reason, f"step {facts.step}: receipt has {reason.replace('_', ' ')}", signed)
     return signed

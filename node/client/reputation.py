@@ -12,7 +12,7 @@ import httpx
 from node.beta import Beta
 from node.dht import from_dht_value
 from node.errors import SignatureError, WireFormatError
-from node.reputation_snapshot import snapshot_key
+from node.reputation_snapshot import SnapshotEntry, snapshot_key
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +22,9 @@ class ServerTrust:
     state: str  # newcomer, trusted or quarantined
     posterior: Beta  # the long-horizon posterior, as of the ledger's answer
     spot_check_rate: float
-    bonded: bool = True  # enough bond for full routing weight (a ledger that does not say: assumed)
+    bonded: bool = True  # the ledger's own summary of the bond rule (a ledger that does not say: assumed)
+    bond: int | None = None  # micro-credits in its bond (None: the ledger did not say; then ``bonded`` decides)
+    price: int | None = None  # its quoted micro-credits per block-token, as the ledger holds it now
 
     def sample(self, rng: random.Random) -> float:
         return self.posterior.sample(rng)
@@ -55,7 +57,18 @@ def _trust(entry: dict[str, Any]) -> ServerTrust:
         Beta(float(posterior["alpha"]), float(posterior["beta"])),
         float(entry["spot_check_rate"]),
         bool(entry.get("bonded", True)),
+        _amount(entry.get("bond")),
+        _amount(entry.get("price")),
     )
+
+
+def _amount(value: Any) -> int | None:
+    """A non-negative whole number of micro-credits, or None for one the ledger did not give."""
+    if value is None:
+        return None
+    if type(value) is not int or value < 0:
+        raise ValueError(f"a bond or price must be a non-negative integer of micro-credits, not {value!r}")
+    return value
 
 
 def reputation_from_dht(dht: Any, model_id: str, ledger_key: bytes, now_ms: int) -> ReputationBook | None:
@@ -79,15 +92,20 @@ def reputation_from_dht(dht: Any, model_id: str, ledger_key: bytes, now_ms: int)
         or snapshot.expires_ms < now_ms
     ):
         return None
-    servers = {k: ServerTrust(e.state, e.posterior, e.spot_check_rate, e.bonded) for k, e in snapshot.servers().items()}
-    newcomer = snapshot.newcomer_entry()
-    return ReputationBook(
-        servers, ServerTrust(newcomer.state, newcomer.posterior, newcomer.spot_check_rate, newcomer.bonded), "dht"
-    )
+    servers = {k: _from_entry(e) for k, e in snapshot.servers().items()}
+    return ReputationBook(servers, _from_entry(snapshot.newcomer_entry()), "dht")
+
+
+def _from_entry(entry: SnapshotEntry) -> ServerTrust:
+    return ServerTrust(entry.state, entry.posterior, entry.spot_check_rate, entry.bonded, entry.bond, entry.price)
 
 
 def fetch_reputation(ledger_url: str, model_id: str, timeout: float = 5.0) -> ReputationBook:
-    """The book from the ledger's REST API; raises httpx.HTTPError when it cannot be had."""
+    """The book from the ledger's REST API; raises httpx.HTTPError when it cannot be had (a malformed answer
+    included, so that the caller falls back to the DHT snapshot)."""
     response = httpx.get(f"{ledger_url.rstrip('/')}/api/v1/reputation", params={"model": model_id}, timeout=timeout)
     response.raise_for_status()
-    return ReputationBook.from_json(response.json(), "api")
+    try:
+        return ReputationBook.from_json(response.json(), "api")
+    except (ValueError, KeyError, TypeError) as exc:
+        raise httpx.DecodingError(f"a malformed reputation answer: {exc}", request=response.request) from exc

@@ -3,8 +3,10 @@
 - quarantined servers are never used;
 - servers with little evidence (newcomers) share one exploration budget: only ``exploration`` of
   sessions may route through them (less when recent newcomers cheated), unless no chain covers the
-  blocks without them; with ``require_bond``, so do servers without a full bond in the market, however
-  good their record (sybil resistance: full weight costs capital that a confirmed cheat loses);
+  blocks without them; so do servers whose bond is short of the bond rule (``node.bond_rule``) at their
+  current price, however good their record, unless ``enforce_bonds`` is off: cheating must cost more
+  than it earns at the floor spot-check rate, and full weight costs capital that a confirmed cheat loses.
+  When no chain covers the blocks otherwise, servers short of bond are added before newcomers;
 - every hop is priced by the time this client measured (announced throughput until then) plus a risk
   premium per block, ``risk_seconds_per_block * (1 - p)``, where ``p`` is a Thompson sample of the
   server's posterior (or its 5% lower bound in conservative mode), so trusted servers carry most traffic
@@ -16,15 +18,20 @@ from __future__ import annotations
 
 import random
 from collections.abc import Collection, Iterable
+from dataclasses import replace
 
+from node.bond_rule import BondTerms, fully_bonded, session_block_tokens
 from node.client.bans import BanList
 from node.client.config import ClientConfig
 from node.client.discovery import ServerInfo
 from node.client.latency import LatencyTracker
-from node.client.reputation import ReputationBook
+from node.client.reputation import ReputationBook, ServerTrust
 from node.client.routing import Candidate, Hop, NoRouteError, choose_chain
 
 NEWCOMER_PRIOR_CAP = 0.9  # the ledger's highest newcomer prior mean: a full exploration budget
+FULL, SHORT_OF_BOND, NEWCOMER, QUARANTINED = "full", "short_of_bond", "newcomer", "quarantined"
+# The standings a chain may use: a session that does not explore tries the first, then widens.
+TIERS = ((FULL,), (FULL, SHORT_OF_BOND), (FULL, SHORT_OF_BOND, NEWCOMER))
 
 
 class Router:
@@ -49,13 +56,48 @@ class Router:
         newcomers_honest = min(1.0, self.book.newcomer.posterior.mean / NEWCOMER_PRIOR_CAP)
         return self.rng.random() < self.config.exploration * newcomers_honest
 
-    def candidates(self, servers: Iterable[ServerInfo], *, newcomers: bool) -> list[Candidate]:
+    def bond_terms(self) -> BondTerms:
+        """The bond rule's terms for this client: a client that checks less often than the floor (a forced
+        ``spot_check_rate``) deters less, so it asks more bond of the servers it trusts."""
+        terms, forced = self.config.bond_terms, self.config.spot_check_rate
+        if forced is not None and forced < terms.spot_check_rate:
+            return replace(terms, spot_check_rate=max(0.0, forced))
+        return terms
+
+    def short_of_bond(self, trust: ServerTrust, span_blocks: int, session_tokens: int | None = None) -> bool:
+        """Whether a server's bond is short of the bond rule at its current price, for a session of
+        ``session_tokens`` (the configured bound if not given) through its whole span."""
+        if not self.config.enforce_bonds:
+            return False
+        if trust.bond is None or trust.price is None:
+            return not trust.bonded  # a ledger that gives no bond and price: its own summary decides
+        tokens = self.config.bond_session_tokens if session_tokens is None else session_tokens
+        block_tokens = session_block_tokens(span_blocks, tokens)
+        return not fully_bonded(trust.bond, trust.price, block_tokens, self.bond_terms())
+
+    def standing(self, server: ServerInfo, session_tokens: int | None = None) -> str:
+        """full, short_of_bond, newcomer or quarantined: which chains may use the server."""
+        trust = self.book.of(server.key)
+        if trust.state == "quarantined":
+            return QUARANTINED
+        if trust.state == "newcomer":
+            return NEWCOMER
+        return SHORT_OF_BOND if self.short_of_bond(trust, server.end - server.start, session_tokens) else FULL
+
+    def candidates(
+        self, servers: Iterable[ServerInfo], *, newcomers: bool, session_tokens: int | None = None
+    ) -> list[Candidate]:
+        """Candidates in full standing; with ``newcomers``, every routable one (the exploration budget)."""
+        return self._candidates(servers, TIERS[-1] if newcomers else TIERS[0], session_tokens)
+
+    def _candidates(
+        self, servers: Iterable[ServerInfo], admitted: tuple[str, ...], session_tokens: int | None
+    ) -> list[Candidate]:
         out = []
         for server in servers:
-            trust = self.book.of(server.key)
-            limited = trust.state == "newcomer" or (self.config.require_bond and not trust.bonded)
-            if trust.state == "quarantined" or (limited and not newcomers):
+            if self.standing(server, session_tokens) not in admitted:
                 continue
+            trust = self.book.of(server.key)
             p = trust.lower_bound() if self.config.conservative_routing else trust.sample(self.rng)
             span = server.end - server.start
             out.append(
@@ -71,16 +113,25 @@ class Router:
         return out
 
     def chain(
-        self, servers: Collection[ServerInfo], start: int, end: int, *, explore: bool, exclude: Collection[str] = ()
+        self,
+        servers: Collection[ServerInfo],
+        start: int,
+        end: int,
+        *,
+        explore: bool,
+        exclude: Collection[str] = (),
+        session_tokens: int | None = None,
     ) -> list[Hop]:
-        """The cheapest chain; newcomers only when exploring, or when the blocks cannot be covered otherwise."""
+        """The cheapest chain. Servers short of bond, then newcomers, only when exploring, or when the blocks
+        cannot be covered otherwise. ``session_tokens``: the session's length, for the bond rule."""
         excluded = set(exclude) | self.bans.banned()
-        try:
-            return choose_chain(self.candidates(servers, newcomers=explore), start, end, exclude=excluded)
-        except NoRouteError:
-            if explore:
-                raise
-            return choose_chain(self.candidates(servers, newcomers=True), start, end, exclude=excluded)
+        tiers = TIERS[-1:] if explore else TIERS
+        for tier in tiers[:-1]:
+            try:
+                return choose_chain(self._candidates(servers, tier, session_tokens), start, end, exclude=excluded)
+            except NoRouteError:
+                continue  # widen to the next tier
+        return choose_chain(self._candidates(servers, tiers[-1], session_tokens), start, end, exclude=excluded)
 
     def spot_check_rate(self, key: str) -> float:
         """The configured rate when one is forced, else the one the server's reputation sets."""

@@ -21,7 +21,14 @@ import torch
 from node.client.discovery import ServerInfo
 from node.client.evidence import HopEvidence
 from node.client.exchange import SentStep, StepCall, decode_reply, encode_pushed_step, encode_step
-from node.client.faults import HOP_ERRORS, Fault, SessionFailedError, fault_reason, push_may_be_to_blame
+from node.client.faults import (
+    HOP_ERRORS,
+    Fault,
+    SessionFailedError,
+    fault_reason,
+    push_may_be_to_blame,
+    signed_receipt_of,
+)
 from node.client.router import Router
 from node.client.routing import Hop, NoRouteError
 from node.client.transport import HopStream
@@ -109,7 +116,12 @@ class InferenceSession:
     def _build_chain(self, start: int, end: int) -> list[_ChainHop]:
         try:
             route = self._router.chain(
-                list(self._servers.values()), start, end, explore=self._explore, exclude=self.banned
+                list(self._servers.values()),
+                start,
+                end,
+                explore=self._explore,
+                exclude=self.banned,
+                session_tokens=self.max_length,  # what a session may be billed, for the bond rule
             )
         except NoRouteError as exc:
             raise SessionFailedError(str(exc)) from exc
@@ -299,7 +311,7 @@ class InferenceSession:
         failed = self._hops[index]
         step = len(self.steps)
         reason = fault_reason(error)
-        self.faults.append(Fault(step, failed.server.key, reason, str(error)))
+        self.faults.append(Fault(step, failed.server.key, reason, str(error), signed_receipt_of(error)))
         self.banned.add(failed.server.key)
         self._router.bans.fail(failed.server.key)
         log.warning("server %s failed at step %d (%s): %s", failed.server.key[:16], step, reason, error)
@@ -343,7 +355,9 @@ class InferenceSession:
         self, replacements: list[_ChainHop], position: int, error: BaseException, hidden: torch.Tensor
     ) -> None:
         hop = replacements[position]
-        self.faults.append(Fault(len(self.steps), hop.server.key, fault_reason(error), str(error)))
+        self.faults.append(
+            Fault(len(self.steps), hop.server.key, fault_reason(error), str(error), signed_receipt_of(error))
+        )
         self.banned.add(hop.server.key)
         self._router.bans.fail(hop.server.key)
         await hop.stream.close()

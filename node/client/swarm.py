@@ -30,6 +30,7 @@ from node.client.faults import Fault
 from node.client.forward import forward_through_chain
 from node.client.generation import GenerationResult, generate_greedy
 from node.client.latency import LatencyTracker
+from node.client.misbehaviour import contradictions, held_receipts, report_misbehaviour
 from node.client.payments import affordable, bills, pay
 from node.client.reputation import ReputationBook, fetch_reputation, reputation_from_dht
 from node.client.router import Router
@@ -52,6 +53,15 @@ class ForwardResult:
     faults: list[Fault]
 
 
+@dataclass(frozen=True)
+class PeerIdentity:
+    """A libp2p identity of its own (a P2P daemon started for it) for sessions that must not be linked to
+    this client's other sessions, such as a verifier's probes; close it with ``SwarmClient.close_identity``."""
+
+    p2p: Any  # hivemind P2P, usable only on the client's loop
+    peer_id: str  # base58: what servers see as the caller
+
+
 class SwarmClient:
     def __init__(
         self,
@@ -70,7 +80,9 @@ class SwarmClient:
         self.latency = LatencyTracker(self.config.latency_smoothing)
         self.bans = BanList(self.config.ban_seconds, self.config.max_ban_seconds)
         self._books: dict[str, tuple[float, ReputationBook]] = {}
-        self.dht = start_dht(initial_peers, network or NetworkOptions(), client_mode=True)  # forks: before threads
+        self._initial_peers = list(initial_peers)
+        self._network = network or NetworkOptions()
+        self.dht = start_dht(initial_peers, self._network, client_mode=True)  # forks: before threads
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="swarmtrust-client", daemon=True)
         self._thread.start()
@@ -140,11 +152,13 @@ class SwarmClient:
         on_event: Callable[[str, dict[str, Any]], None] | None = None,
         spot_check_rate: float | None = None,
         client_key: nacl.signing.SigningKey | None = None,
+        identity: PeerIdentity | None = None,
     ) -> GenerationResult:
         """Greedy generation; ``servers`` restricts routing to those servers (default: all announced).
 
         Sessions sampled at ``spot_check_rate`` (default: the config's) are challenged at the ledger
-        afterwards, signed with ``client_key`` (default: this client's key).
+        afterwards, signed with ``client_key`` (default: this client's key). ``identity``: the servers see the
+        session come from that peer instead of this client's (``new_identity``).
         """
         head = self.head(source)
         if servers is None:
@@ -159,9 +173,11 @@ class SwarmClient:
             with LedgerApi(self.ledger_url, client_key or self.client_key) as api:
                 servers = affordable(api, client_key or self.client_key, servers, len(prompt_ids) + max_new_tokens)
 
+        opened: list[InferenceSession] = []
+
         async def run() -> GenerationResult:
             session = InferenceSession(
-                self.p2p,
+                self.p2p if identity is None else identity.p2p,
                 servers,
                 source.model_id,
                 head.num_blocks,
@@ -169,9 +185,14 @@ class SwarmClient:
                 router=router,
                 on_event=on_event,
             )
+            opened.append(session)
             return await generate_greedy(session, head, prompt_ids, max_new_tokens)
 
-        result = self.run(run())
+        try:
+            result = self.run(run())
+        finally:  # signed misbehaviour is reported even when it ended the session
+            if opened and self.ledger_url is not None:
+                self._report_misbehaviour(opened[0], client_key or self.client_key)
         key = client_key or self.client_key
         if config.pay and self.ledger_url is not None:  # first: a challenge freezes the payment it finds
             with LedgerApi(self.ledger_url, key) as api:
@@ -181,6 +202,25 @@ class SwarmClient:
             with LedgerApi(self.ledger_url, key) as api:
                 result = replace(result, challenges=submit_challenges(api, key, result.kept_evidence))
         return result
+
+    def _report_misbehaviour(self, session: InferenceSession, key: nacl.signing.SigningKey) -> None:
+        found = contradictions(session.faults, held_receipts(session.steps, session.replays))
+        if found and self.ledger_url is not None:
+            with LedgerApi(self.ledger_url, key) as api:
+                report_misbehaviour(api, key, found)
+
+    def new_identity(self) -> PeerIdentity:
+        """A fresh libp2p identity (a P2P daemon of its own, about a second to start), bootstrapped from
+        this client's initial peers; servers cannot link its sessions to this client's peer id."""
+        from hivemind.p2p import P2P
+
+        options = self._network.dht_kwargs()
+        p2p = self.run(P2P.create(initial_peers=self._initial_peers, dht_mode="client", **options))
+        return PeerIdentity(p2p, p2p.peer_id.to_base58())
+
+    def close_identity(self, identity: PeerIdentity) -> None:
+        """Stop the identity's P2P daemon; its peer id is never used again."""
+        self.run(identity.p2p.shutdown(), timeout=10)
 
     def forward(
         self, source: ModelSource, hidden: torch.Tensor, *, servers: Sequence[ServerInfo] | None = None

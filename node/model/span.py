@@ -6,7 +6,8 @@ Servers serve spans; verifiers replay them. Hidden states are ``(batch, tokens, 
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +23,9 @@ from node.model.source import ModelSource
 
 class SpanError(SwarmtrustError):
     """A span that cannot be loaded or run as asked (bad range, bad input)."""
+
+
+ResidualObserver = Callable[[torch.Tensor], None]  # called with one (batch, tokens, hidden) residual state
 
 
 def load_config(source: ModelSource) -> Any:
@@ -88,6 +92,35 @@ class Span:
         """Weights digest of the sub-span ``[start, end)``."""
         self._check_range(start, end)
         return span_digest(self.layer_digests[start - self.start : end - self.start])
+
+    @contextmanager
+    def observing_residual_stream(self, observe: ResidualObserver) -> Iterator[None]:
+        """While open, every forward pass calls ``observe`` with each state of the residual stream.
+
+        The states are those a block adds to: each block's input, its stream between attention and MLP
+        (where the family has a ``post_attention_layernorm``) and its output, so the last one seen is the
+        span's output. A verifier uses them to know the magnitudes an honest computation summed. The
+        hooks exist only inside the ``with``: a server's forward never runs them.
+        """
+
+        def before(_module: torch.nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+            observe(args[0] if args else kwargs["hidden_states"])
+
+        def after(_module: torch.nn.Module, _args: tuple[Any, ...], output: Any) -> None:
+            observe(output[0] if isinstance(output, tuple) else output)
+
+        handles = []
+        try:
+            for layer in self.layers:
+                handles.append(layer.register_forward_pre_hook(before, with_kwargs=True))
+                middle = getattr(layer, "post_attention_layernorm", None)
+                if middle is not None:
+                    handles.append(middle.register_forward_pre_hook(before, with_kwargs=True))
+                handles.append(layer.register_forward_hook(after))
+            yield
+        finally:
+            for handle in handles:
+                handle.remove()
 
     def _check_range(self, start: int, end: int) -> None:
         if not self.start <= start < end <= self.end:

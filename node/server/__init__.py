@@ -3,7 +3,9 @@
 - ``config``: what an operator chooses (span, dtype, limits, behavior, network);
 - ``receipting``: building and signing the receipt of one step;
 - ``sessions``: one client session's state (KV cache, step, receipt chain);
-- ``handler``: the RPC handlers (inference stream, stateless forward) and request validation;
+- ``session_registry``: every session id this server opened, on disk, so it never signs one step twice;
+- ``handler``: the RPC handlers (inference stream, pushes, stateless forward) and request validation;
+- ``pushes``: hidden states pushed between the servers of a chain (outbox, inbox);
 - ``announcer``: signed announcements in the DHT, re-published periodically, marked offline at exit;
 - ``app``: start-up and shutdown of the whole server process.
 """

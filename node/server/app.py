@@ -24,6 +24,7 @@ from node.server.handler import BlockServer
 from node.server.pushes import PushOutbox
 from node.server.receipting import ReceiptSigner
 from node.server.registration import LedgerRegistration
+from node.server.session_registry import SessionRegistry
 from node.tensors import wire_dtype
 
 log = logging.getLogger(__name__)
@@ -48,16 +49,23 @@ def run_server(config: ServerConfig, ready: Any = print) -> None:
     source = resolve_model(config.model)
     dht = start_dht(config.initial_peers, config.network)  # forks: before torch starts its thread pools
     try:
-        span = Span.load(source, config.block_start, config.block_end, config.dtype)
-        if config.behavior.wrong_weights:
-            perturb_weights(span.layers)  # the announced digests stay those of the real weights
-        throughput = measure_throughput(span)
-        asyncio.run(_serve(config, key, span, throughput, dht, ready))
+        # Opened after the fork, so that the DHT's process never inherits (and holds) its lock.
+        registry = SessionRegistry.open(config.state_dir, bytes(key.verify_key))
+        try:
+            span = Span.load(source, config.block_start, config.block_end, config.dtype)
+            if config.behavior.wrong_weights:
+                perturb_weights(span.layers)  # the announced digests stay those of the real weights
+            throughput = measure_throughput(span)
+            asyncio.run(_serve(config, key, span, throughput, dht, registry, ready))
+        finally:
+            registry.close()
     finally:
         dht.shutdown()
 
 
-async def _serve(config: ServerConfig, key: Any, span: Span, throughput: float, dht: Any, ready: Any) -> None:
+async def _serve(
+    config: ServerConfig, key: Any, span: Span, throughput: float, dht: Any, registry: SessionRegistry, ready: Any
+) -> None:
     p2p = await dht.replicate_p2p()
     server = BlockServer(
         span,
@@ -66,6 +74,7 @@ async def _serve(config: ServerConfig, key: Any, span: Span, throughput: float, 
         config.limits,
         receipts=config.receipts,
         outbox=(outbox := PushOutbox(p2p)),
+        registry=registry,
     )
     await p2p.add_binary_stream_handler(INFERENCE_HANDLER, server.serve_inference)
     await p2p.add_binary_stream_handler(PUSH_HANDLER, server.serve_pushes)

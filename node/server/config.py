@@ -36,3 +36,9 @@ class ServerConfig:
     torch_threads: int | None = None  # intra-op threads for torch (default: torch's own choice)
     ledger_url: str | None = None  # the ledger service to announce this server to, besides the DHT
     ledger_period: float = 60.0  # heartbeat to the ledger once in this many seconds
+    data_dir: Path | None = None  # where the session registry lives (default: the key file's directory)
+
+    @property
+    def state_dir(self) -> Path:
+        """Where this server keeps what must outlive it (the ids of the sessions it opened)."""
+        return self.data_dir if self.data_dir is not None else self.key_path.resolve().parent

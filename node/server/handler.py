@@ -37,6 +37,7 @@ from node.protocol import (
 from node.server.config import ServerLimits
 from node.server.pushes import PUSH_WAIT_SECONDS, PushError, PushInbox, PushOutbox
 from node.server.receipting import ReceiptSigner
+from node.server.session_registry import SessionRefusedError, SessionRegistry
 from node.server.sessions import Session
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,7 @@ class BlockServer:
         *,
         receipts: bool = True,
         outbox: PushOutbox | None = None,
+        registry: SessionRegistry | None = None,
     ) -> None:
         self.span = span
         self.signer = signer
@@ -74,6 +76,8 @@ class BlockServer:
         self.open_sessions = 0
         self.inbox = PushInbox()
         self.outbox = outbox
+        # Every session id ever opened here (in memory only unless given one on disk, as ``app`` does).
+        self.registry = registry if registry is not None else SessionRegistry.in_memory()
         self._max_elements = limits.max_batch * limits.max_session_tokens * span.hidden_size
         self._max_frame = self._max_elements * 4 + MAX_METADATA_BYTES + 1024  # float32 at most, plus framing
 
@@ -91,6 +95,7 @@ class BlockServer:
                     session = self._open(meta)
                     self.open_sessions += 1
                     self.inbox.track(session.session_id, 0)
+                    await self.registry.durable()  # its id is on disk before anything is signed in it
                 self._check_step(session, meta)
                 hidden = await self._input(session, meta, request)
                 self._check_push(meta, hidden)
@@ -150,6 +155,7 @@ class BlockServer:
             if meta.step != 0:
                 raise RequestRejectedError("a forward pass is step 0 of its own session")
             session = self._open(meta, stateless=True)
+            await self.registry.durable()
             return self._step(session, self._hidden(request), stateless=True)
         except (RequestRejectedError, WireFormatError) as exc:
             log.info("refused a forward from %s: %s", context.remote_id, exc)
@@ -167,10 +173,12 @@ class BlockServer:
         self._check_open(opened)
         if opened.session_id != meta.session_id:
             raise RequestRejectedError("the step's session id differs from the one being opened")
-        if not stateless and self.inbox.is_open(opened.session_id):
-            raise RequestRejectedError("a session with this id is already open here; choose a fresh random id")
         if not stateless and self.open_sessions >= self.limits.max_sessions:
             raise RequestRejectedError(f"server busy: {self.open_sessions} sessions open; try another server")
+        try:  # last: an id is spent only on a session that will run (open, or a forward pass, alike)
+            opened_ms = self.registry.claim(opened.session_id)
+        except SessionRefusedError as exc:
+            raise RequestRejectedError(str(exc)) from None
         return Session(
             session_id=opened.session_id,
             client_nonce=opened.client_nonce,
@@ -178,6 +186,7 @@ class BlockServer:
             block_end=opened.end,
             weights_digest=self.span.digest_of(opened.start, opened.end),
             max_tokens=opened.max_length,
+            opened_ms=opened_ms,
             receipts=self.receipts,
         )
 
@@ -260,6 +269,10 @@ class BlockServer:
     def _receipt(self, session: Session, hidden: WireTensor, output: torch.Tensor, output_bytes: bytes) -> bytes | None:
         if not session.receipts:
             return None
+        try:
+            signed_ms = self.registry.signing_time(session.opened_ms)
+        except SessionRefusedError as exc:
+            raise RequestRejectedError(str(exc)) from None
         signed = self.signer.sign_step(
             session_id=session.session_id,
             step=session.next_step,
@@ -271,9 +284,16 @@ class BlockServer:
             input_shape=hidden.shape,
             output_bytes=output_bytes,
             output_shape=tuple(output.shape),
-            prev_receipt=session.prev_receipt,
+            prev_receipt=self._link(session),
+            timestamp_ms=signed_ms,
         )
-        session.prev_receipt = signed.digest
+        session.prev_receipt, session.last_receipt = signed.digest, signed.record
         if self.behavior.behavior.withhold:
             return None  # computed and even chained, but never handed over
         return signed.to_wire()
+
+    def _link(self, session: Session) -> bytes | None:
+        """The digest a step's receipt chains to: the session's last receipt (an equivocator's twin of it)."""
+        if self.behavior.behavior.equivocate and session.last_receipt is not None:
+            return self.signer.sign_twin(session.last_receipt).digest
+        return session.prev_receipt

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import nacl.signing
 
@@ -34,6 +35,7 @@ class ReceiptSigner:
         output_bytes: bytes,
         output_shape: tuple[int, ...],
         prev_receipt: bytes | None,
+        timestamp_ms: int | None = None,  # default: now (a server passes its session registry's signing time)
     ) -> Signed[Receipt]:
         receipt = Receipt(
             receipt_id=receipt_id_for(self.server_key, session_id, step),
@@ -51,6 +53,10 @@ class ReceiptSigner:
             output_shape=output_shape,
             prev_receipt=prev_receipt,
             client_nonce=client_nonce,
-            timestamp_ms=time.time_ns() // 1_000_000,
+            timestamp_ms=time.time_ns() // 1_000_000 if timestamp_ms is None else timestamp_ms,
         )
         return sign_record(receipt, self._key)
+
+    def sign_twin(self, receipt: Receipt) -> Signed[Receipt]:
+        """A second, different receipt for the same step (what only the ``equivocate`` adversary signs)."""
+        return sign_record(replace(receipt, timestamp_ms=receipt.timestamp_ms + 1), self._key)

@@ -1,14 +1,23 @@
-"""``swarmtrust simulate``: run one scenario (or ``--sweep`` every adversary and malicious fraction)."""
+"""``swarmtrust simulate``: run one scenario (or ``--sweep`` every adversary, malicious fraction and dtype)."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from swarmtrust.simulation.config import ADVERSARIES, SimulationConfig
+from swarmtrust.simulation.config import (
+    ADVERSARIES,
+    CORRUPTIONS,
+    DTYPES,
+    FALSE_POSITIVE_SCOPES,
+    FIRST_ASSIGNMENTS,
+    ScenarioError,
+    SimulationConfig,
+)
 
 FRACTIONS = (0.1, 0.3, 0.5, 0.7)
 
@@ -20,7 +29,22 @@ def simulate(
     verifiers: Annotated[int, typer.Option(min=3, help="Verifiers.")] = 7,
     requests: Annotated[int, typer.Option(min=1, help="Client sessions to simulate.")] = 6000,
     seed: Annotated[int, typer.Option(help="Seed: the same seed gives the same results.")] = 0,
-    sweep: Annotated[bool, typer.Option("--sweep", help="Every adversary at 10, 30, 50 and 70% malicious.")] = False,
+    dtype: Annotated[str, typer.Option(help=f"The swarm's dtype: {', '.join(DTYPES)}.")] = "float32",
+    corruption: Annotated[
+        str, typer.Option(help=f"What a cheater does to a step: {', '.join(CORRUPTIONS)}.")
+    ] = "noise:0.01",
+    false_positive_rate: Annotated[
+        float | None, typer.Option(help="Per honest step, the chance a replay fails it (default: measured, 0).")
+    ] = None,
+    false_positive_scope: Annotated[
+        str, typer.Option(help=f"Who sees a false alarm: {' (every replay) or '.join(FALSE_POSITIVE_SCOPES)}.")
+    ] = "session",
+    first_assignment: Annotated[
+        str, typer.Option(help=f"How a challenge's first verifier is picked: {', '.join(FIRST_ASSIGNMENTS)}.")
+    ] = "draw",
+    sweep: Annotated[
+        bool, typer.Option("--sweep", help="Every adversary at 10, 30, 50 and 70% malicious, in float32 and bfloat16.")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
     plots: Annotated[Path | None, typer.Option(help="Write PNG plots into this directory.")] = None,
 ) -> None:
@@ -28,17 +52,31 @@ def simulate(
     consensus and routing code; report quarantines, corrupted outputs and verification overhead."""
     from swarmtrust.simulation.engine import simulate as run
 
-    base = SimulationConfig(
-        malicious_fraction=malicious_fraction, servers=servers, verifiers=verifiers, requests=requests, seed=seed
-    )
+    try:
+        base = SimulationConfig(
+            adversary=adversary,
+            malicious_fraction=malicious_fraction,
+            servers=servers,
+            verifiers=verifiers,
+            requests=requests,
+            seed=seed,
+            dtype=dtype,
+            corruption=corruption,
+            false_positive_rate=false_positive_rate,
+            false_positive_scope=false_positive_scope,
+            first_assignment=first_assignment,
+        )
+    except ScenarioError as exc:
+        raise typer.BadParameter(str(exc)) from exc
     configs = (
         [
-            SimulationConfig(**{**base.__dict__, "adversary": a, "malicious_fraction": f})
+            replace(base, adversary=a, malicious_fraction=f, dtype=d)
+            for d in DTYPES
             for a in ADVERSARIES
             for f in FRACTIONS
         ]
         if sweep
-        else [SimulationConfig(**{**base.__dict__, "adversary": adversary})]
+        else [base]
     )
     results: list[dict[str, Any]] = []
     for config in configs:
@@ -52,16 +90,21 @@ def simulate(
         for result in results:
             write_plots(result, plots)
         if len(results) > 1:
-            write_summary_plot(results, plots / "simulation-summary.png")
+            for dtype in DTYPES:
+                of_dtype = [r for r in results if r["scenario"]["dtype"] == dtype]
+                suffix = "" if dtype == "float32" else f"-{dtype}"
+                if of_dtype:
+                    write_summary_plot(of_dtype, plots / f"simulation-summary{suffix}.png", f"{dtype}, {corruption}")
     if as_json:
-        trimmed = [{k: v for k, v in r.items() if k != "series"} for r in results]
+        trimmed = [{k: v for k, v in r.items() if k not in ("series", "malicious_records")} for r in results]
         typer.echo(json.dumps(trimmed if sweep else trimmed[0], indent=2))
 
 
 def summary_line(r: dict[str, Any]) -> str:
     s = r["scenario"]
     return (
-        f"{s['adversary']:>18} {s['malicious_fraction']:>4.0%}: false quarantines {r['honest_false_quarantines']}, "
+        f"{s['adversary']:>18} {s['malicious_fraction']:>4.0%} {s['dtype']:>8}: "
+        f"false quarantines {r['honest_false_quarantines']}, "
         f"corrupted {r['corrupted_output_share']:.2%}, verification {r['verification_overhead']:.1%} of serving, "
         f"checks to quarantine (median) {r['median_checks_to_quarantine']}, "
         f"caught {r['malicious_quarantined']}/{r['malicious_identities']}"

@@ -1,5 +1,6 @@
 """The simulation loop: requests routed by the real router, checked and judged by the real consensus
-and reputation code, against servers and verifiers that behave as the scenario says."""
+and reputation code, against servers and verifiers that behave as the scenario says. A check finds a
+corrupted session with the probability derived from the measured per-step rates (``detection``)."""
 
 from __future__ import annotations
 
@@ -8,23 +9,26 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
-from ledger.consensus import RoundVerdict, choose_weighted, next_step
+from ledger.consensus import Decision, NextStep, RoundVerdict, choose_weighted, next_step
 from ledger.reputation import DEFAULT_PARAMS, apply_outcome, newcomer, newcomer_prior_mean, outcome_weight
 from ledger.reputation_projection import COHORT_START
 from node.beta import Beta
+from node.bond_rule import SPOT_CHECK_FLOOR
 from node.client.bans import BanList
 from node.client.config import ClientConfig
 from node.client.latency import LatencyTracker
 from node.client.reputation import ReputationBook, ServerTrust
 from node.client.router import Router
 from node.client.routing import NoRouteError
-from swarmtrust.simulation.config import SimulationConfig
+from swarmtrust.simulation.config import DETECTION_SOURCE, SimulationConfig
+from swarmtrust.simulation.detection import checks_bound, session_detection
 from swarmtrust.simulation.metrics import Metrics, report
-from swarmtrust.simulation.world import BLOCKS, SimServer, SimVerifier, World
+from swarmtrust.simulation.world import BLOCKS, Evidence, SimServer, SimVerifier, Tactics, World
 
 MS_PER_REQUEST = 1000  # simulated time between client sessions
 DISPUTE_VERIFIERS = 2
 AUDIT_RATE = 0.1
+HOPS_PER_SESSION = 1.5  # about: spans of 4 and 8 of the 8 blocks (a colluding cheater's estimate of its load)
 
 
 @dataclass
@@ -35,20 +39,72 @@ class PendingCheck:
     blocks: int
 
 
+@dataclass(frozen=True)
+class CheckModel:
+    """What one check of a session finds, from the measured per-step rates (``config.STEP_DETECTION``)."""
+
+    detection: float  # chance a check of a corrupted session fails it
+    false_alarm: float  # chance a check of an honest session fails it
+    shared_false_alarms: bool  # a false alarm is in the evidence (every replay sees it) or per replay
+
+    @classmethod
+    def of(cls, config: SimulationConfig) -> CheckModel:
+        steps = config.steps_per_request
+        compared = config.compared_steps or steps
+        corrupted = config.corrupted_steps or steps
+        return cls(
+            session_detection(config.step_detection, steps, corrupted, compared),
+            session_detection(config.step_false_positive_rate, steps, steps, compared),
+            config.false_positive_scope == "session",
+        )
+
+    def evidence(self, check: PendingCheck, rng: random.Random) -> Evidence:
+        if check.corrupted and rng.random() < self.detection:
+            return Evidence(check.server, True, 0.0)
+        if self.shared_false_alarms:
+            return Evidence(check.server, False, 1.0 if rng.random() < self.false_alarm else 0.0)
+        return Evidence(check.server, False, self.false_alarm)
+
+
+def colluders_first_share(config: SimulationConfig) -> float:
+    """The colluders' share of first looks: by the reliability draw, their share of the verifiers (they judge
+    everyone but their partners honestly, so their reliability stays as good as anyone's); first come, first
+    served, the share their faster polling wins."""
+    colluders = config.colluding_verifiers if config.colluding else 0
+    if config.first_assignment == "draw":
+        return colluders / config.verifiers
+    fast = colluders * config.colluder_poll_speedup
+    return fast / (fast + config.verifiers - colluders)
+
+
+def collude_cheat_rate(config: SimulationConfig, detection: float) -> float:
+    """The rate a colluding cheater picks: low enough that, checked at the floor rate once trusted, and
+    escaping when a colluder looks first and is not audited, it expects to last the whole run. (Its
+    corrupted sessions before conviction, about 1/(r·d·(1 − escape)), do not depend on the rate.)"""
+    escape = colluders_first_share(config) * (1.0 - AUDIT_RATE)
+    horizon = config.requests * HOPS_PER_SESSION / config.servers
+    exposure = SPOT_CHECK_FLOOR * detection * (1.0 - escape) * horizon
+    return 1.0 if exposure <= 1.0 else 1.0 / exposure
+
+
 def simulate(config: SimulationConfig) -> dict[str, Any]:
     rng = random.Random(config.seed)
-    world = World(rng)
+    world = World(rng, config.dtype)
     client = ClientConfig()
+    model = CheckModel.of(config)
     honest_count = round(config.servers * (1 - config.malicious_fraction))
-    behavior = config.adversary.split(":")[0]
-    behavior = "cheat" if behavior == "collude" else behavior
+    behavior = {"collude-frame": "cheat", "collude": "collude"}.get(config.adversary, config.adversary.split(":")[0])
+    cheat_rate = collude_cheat_rate(config, model.detection) if behavior == "collude" else config.cheat_rate
     for index in range(config.servers):
         # Spans alternate so that honest servers alone cover every block.
         span = ((0, 4), (4, 8))[index % 2] if index < 4 else None
         malicious = index >= honest_count and config.adversary != "sybil"
-        world.add_server(behavior if malicious else "honest", config.cheat_rate, 0, span)
-    colluders = config.colluding_verifiers if config.adversary == "collude" else 0
-    world.verifiers = [SimVerifier(world.new_key(), colluding=i < colluders) for i in range(config.verifiers)]
+        world.add_server(behavior if malicious else "honest", cheat_rate, 0, span)
+    colluders = config.colluding_verifiers if config.colluding else 0
+    kind = "framing" if config.adversary == "collude-frame" else "colluding"
+    world.verifiers = [
+        SimVerifier(world.new_key(), kind if i < colluders else "honest") for i in range(config.verifiers)
+    ]
 
     metrics = Metrics()
     latency, bans = LatencyTracker(client.latency_smoothing), BanList(client.ban_seconds, client.max_ban_seconds)
@@ -58,7 +114,7 @@ def simulate(config: SimulationConfig) -> dict[str, Any]:
     flood_at = config.requests // 4 if config.adversary == "sybil" else None
     flooded: set[str] = set()
     book = ReputationBook()
-    behavior_params = {"after": config.honest_then_cheat_after, "period": config.intermittent_period}
+    tactics = Tactics(after=config.honest_then_cheat_after, period=config.intermittent_period)
 
     for request in range(config.requests):
         now = request * MS_PER_REQUEST
@@ -68,7 +124,7 @@ def simulate(config: SimulationConfig) -> dict[str, Any]:
         back = [old for due, old in returning if due == request]
         returning = [(due, old) for due, old in returning if due != request]
         for old in back:
-            flooded.add(world.add_server("whitewash", 1.0, request, (old.start, old.end)).key)
+            flooded.add(world.add_server(old.behavior, old.cheat_rate, request, (old.start, old.end)).key)
         if request % config.book_refresh == 0:
             book = _book(world, now, cohort, now - cohort_ms)
         router = Router(client, latency, bans, book, rng)
@@ -85,8 +141,9 @@ def simulate(config: SimulationConfig) -> dict[str, Any]:
         corrupted_request, malicious_hops = False, 0
         for hop in chain:
             server = active[hop.candidate.key]
-            corrupted = server.corrupts(rng, behavior_params)
+            corrupted = server.corrupts(rng, tactics)
             server.served += 1
+            server.corrupted_served += corrupted
             server.load += 1.0
             blocks = hop.end - hop.start
             latency.observe(server.key, blocks, server.step_seconds(blocks, config.capacity), client.hop_seconds)
@@ -106,28 +163,50 @@ def simulate(config: SimulationConfig) -> dict[str, Any]:
         metrics.window_point(corrupted_request, malicious_hops, len(chain))
         while pending and pending[0].due <= request:
             check = pending.popleft()
-            outcome, weights, verifiers_used = _adjudicate(check, world, rng, metrics)
+            evidence = model.evidence(check, rng)
+            decision, verifiers_used = _adjudicate(evidence, world, config, rng, metrics)
             replayed = check.blocks * config.steps_per_request * config.replay_cost * verifiers_used
             metrics.verification_work += replayed
             metrics.late_verification_work += replayed if late else 0.0
             server = check.server
-            if server.quarantined_at is not None:
-                continue  # already out: nothing more to learn
+            if decision is None or server.quarantined_at is not None:
+                continue  # still open (the ledger would wait for more verifiers), or already out
+            metrics.hidden += evidence.shows_corruption and decision.outcome == "pass"
             server.checks += 1
-            weight = outcome_weight(outcome, *weights)
+            server.corrupted_checks += check.corrupted
+            weight = outcome_weight(decision.outcome, decision.pass_weight, decision.fail_weight)
             before = cohort
             server.reputation, cohort = apply_outcome(
-                server.reputation, cohort, cohort_ms, outcome == "pass", weight, now, DEFAULT_PARAMS
+                server.reputation, cohort, cohort_ms, decision.outcome == "pass", weight, now, DEFAULT_PARAMS
             )
             if cohort != before:
                 cohort_ms = now
             if server.reputation.quarantined:
                 server.quarantined_at, server.served_at_quarantine = request, server.served
                 server.checks_at_quarantine = server.checks
-                if server.behavior == "whitewash":
+                server.corrupted_checks_at_quarantine = server.corrupted_checks
+                server.corrupted_at_quarantine = server.corrupted_served
+                if server.returns:
                     returning.append((request + config.whitewash_delay, server))
-    scenario = {"adversary": config.adversary, "malicious_fraction": config.malicious_fraction, "seed": config.seed}
-    return report(metrics, world, scenario, client.exploration)
+    scenario = {
+        "adversary": config.adversary,
+        "malicious_fraction": config.malicious_fraction,
+        "dtype": config.dtype,
+        "corruption": config.corruption,
+        "false_positive_rate": config.step_false_positive_rate,
+        "false_positive_scope": config.false_positive_scope,
+        "first_assignment": config.first_assignment,
+        "seed": config.seed,
+    }
+    checking = {
+        "step_detection": config.step_detection,
+        "session_detection": model.detection,
+        "session_false_alarm": model.false_alarm,
+        "checks_bound": checks_bound(model.detection),
+        "cheat_rate": cheat_rate if config.malicious_fraction > 0 else None,
+        "source": DETECTION_SOURCE,
+    }
+    return report(metrics, world, scenario, checking, client.exploration)
 
 
 def _book(world: World, now: int, cohort: Beta, cohort_age_ms: int) -> ReputationBook:
@@ -144,10 +223,38 @@ def _book(world: World, now: int, cohort: Beta, cohort_age_ms: int) -> Reputatio
     return ReputationBook(servers, ServerTrust("newcomer", prior.long, prior.spot_check_rate(now)), "simulation")
 
 
+def consensus_step(
+    phase: str, wanted: int, verdicts: list[RoundVerdict], rng: random.Random, *, can_escalate: bool
+) -> NextStep:
+    """The simulation's only call into the ledger's round logic. The audit coin is a fresh uniform draw:
+    like the ledger's beacon coin, nobody can know it before the verdict is in."""
+    return next_step(
+        phase,
+        wanted,
+        verdicts,
+        dispute_verifiers=DISPUTE_VERIFIERS,
+        audit_rate=AUDIT_RATE,
+        max_audit_rate=1.0,
+        can_escalate=can_escalate,
+        audit_coin=rng.random(),
+    )
+
+
+def first_verifier(world: World, config: SimulationConfig, rng: random.Random) -> SimVerifier:
+    """Who looks at a new challenge first: a reliability-weighted draw, or (first come, first served) the
+    verifier that polls first, weighted by how often each polls."""
+    if config.first_assignment == "draw":
+        weights = [v.reliability for v in world.verifiers]
+    else:
+        weights = [config.colluder_poll_speedup if v.colluding else 1.0 for v in world.verifiers]
+    return rng.choices(world.verifiers, weights)[0]
+
+
 def _adjudicate(
-    check: PendingCheck, world: World, rng: random.Random, metrics: Metrics
-) -> tuple[str, tuple[float, float], int]:
-    """One check through the consensus rounds; (outcome, (pass weight, fail weight), verifiers involved)."""
+    evidence: Evidence, world: World, config: SimulationConfig, rng: random.Random, metrics: Metrics
+) -> tuple[Decision | None, int]:
+    """One check through the consensus rounds: (the decision, or None while a fail lacks its quorum and no
+    verifier is left to ask; verdicts given)."""
     metrics.checks += 1
     verdicts: list[RoundVerdict] = []
     involved: set[str] = set()
@@ -156,26 +263,21 @@ def _adjudicate(
     def verdict(verifier: SimVerifier, round_: str) -> None:
         involved.add(verifier.key)
         assignment = rng.getrandbits(128).to_bytes(16, "little").hex()
-        outcome = verifier.judge(check.server, check.corrupted)
+        outcome = verifier.judge(evidence, rng)
         verdicts.append(RoundVerdict(assignment, verifier.key, round_, outcome, verifier.reliability))
 
-    verdict(rng.choice(world.verifiers), "initial")  # first come, first served
+    first = first_verifier(world, config, rng)
+    first.first_looks += 1
+    metrics.colluder_first_looks += first.colluding
+    verdict(first, "initial")
     phase, wanted = "initial", 1
     while True:
-        step = next_step(
-            phase,
-            wanted,
-            verdicts,
-            dispute_verifiers=DISPUTE_VERIFIERS,
-            audit_rate=AUDIT_RATE,
-            max_audit_rate=1.0,
-            can_escalate=len(involved) < len(world.verifiers),
-        )
+        step = consensus_step(phase, wanted, verdicts, rng, can_escalate=len(involved) < len(world.verifiers))
         if step.action == "decide":
             break
-        if step.action == "wait":  # not enough verifiers left to complete the round: decide on what is there
-            step = next_step(phase, 0, verdicts, dispute_verifiers=0, audit_rate=0.0, max_audit_rate=0.0)
-            break
+        if step.action == "wait":  # a round nobody is left to complete, or a fail short of its quorum
+            metrics.undecided += 1
+            return None, len(verdicts)
         metrics.disputes += step.action == "dispute" and phase != "dispute"
         missing = step.wanted - (len([v for v in verdicts if v.round == step.action]))
         phase, wanted = step.action, step.wanted
@@ -186,11 +288,12 @@ def _adjudicate(
         if len(drawn) < missing:
             wanted = len([v for v in verdicts if v.round == phase])  # fewer verifiers left than wanted
     decision = step.decision
-    assert decision is not None
+    if decision is None:
+        raise RuntimeError("ledger.consensus.next_step decided without a decision")
     for v in verdicts:
         verifier = by_key[v.verifier_key]
         if v.outcome == decision.outcome:
             verifier.agreements += 1
         else:
             verifier.disagreements += 1
-    return decision.outcome, (decision.pass_weight, decision.fail_weight), len(verdicts)
+    return decision, len(verdicts)

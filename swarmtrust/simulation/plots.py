@@ -14,7 +14,8 @@ def write_plots(result: dict[str, Any], directory: Path) -> list[Path]:
 
     directory.mkdir(parents=True, exist_ok=True)
     scenario = result["scenario"]
-    title = f"{scenario['adversary']}, {scenario['malicious_fraction']:.0%} malicious"
+    dtype = scenario.get("dtype", "float32")
+    title = f"{scenario['adversary']}, {scenario['malicious_fraction']:.0%} malicious, {dtype}"
     series = result["series"]
     written = []
     figure, axes = plt.subplots(2, 1, figsize=(8, 6), sharex=True)
@@ -28,17 +29,16 @@ def write_plots(result: dict[str, Any], directory: Path) -> list[Path]:
     for axis in axes:
         axis.grid(alpha=0.3)
     figure.tight_layout()
-    path = (
-        directory
-        / f"simulation-{scenario['adversary'].replace(':', '-')}-{int(100 * scenario['malicious_fraction'])}.png"
-    )
+    suffix = "" if dtype == "float32" else f"-{dtype}"
+    name = f"simulation-{scenario['adversary'].replace(':', '-')}-{int(100 * scenario['malicious_fraction'])}"
+    path = directory / f"{name}{suffix}.png"
     figure.savefig(path, dpi=100)
     plt.close(figure)
     written.append(path)
     return written
 
 
-def write_summary_plot(results: list[dict[str, Any]], path: Path) -> Path:
+def write_summary_plot(results: list[dict[str, Any]], path: Path, title: str | None = None) -> Path:
     """Corrupted-output share per adversary and malicious fraction (one bar group per adversary)."""
     import matplotlib
 
@@ -67,6 +67,8 @@ def write_summary_plot(results: list[dict[str, Any]], path: Path) -> Path:
         axis.bar([i + index * width for i in range(len(adversaries))], values, width, label=f"{fraction:.0%} malicious")
     axis.set_xticks([i + 0.4 - width / 2 for i in range(len(adversaries))], adversaries, rotation=20)
     axis.set_ylabel("corrupted-output share")
+    if title is not None:
+        axis.set_title(title)
     axis.legend()
     axis.grid(axis="y", alpha=0.3)
     figure.tight_layout()

@@ -1,4 +1,5 @@
-"""The simulated servers and verifiers: identities, spans, behaviours, and what they did."""
+"""The simulated servers and verifiers: identities, spans, behaviours, what a check's evidence shows, and what
+they did."""
 
 from __future__ import annotations
 
@@ -26,9 +27,13 @@ class SimServer:
     reputation: ServerReputation | None = None  # None until its first decided check
     served: int = 0  # sessions served
     checks: int = 0  # decided checks
+    corrupted_checks: int = 0  # ... of them, of corrupted sessions
+    corrupted_served: int = 0  # corrupted sessions it answered
     quarantined_at: int | None = None  # request index
     served_at_quarantine: int = 0
     checks_at_quarantine: int = 0
+    corrupted_checks_at_quarantine: int = 0
+    corrupted_at_quarantine: int = 0
     load: float = 0.0  # recent sessions in progress (decays each request): slows the server down
 
     def step_seconds(self, blocks: int, capacity: float) -> float:
@@ -40,39 +45,79 @@ class SimServer:
     def malicious(self) -> bool:
         return self.behavior != "honest"
 
-    def corrupts(self, rng: random.Random, params: dict[str, int]) -> bool:
-        """Whether the session it is serving now comes back corrupted."""
+    def corrupts(self, rng: random.Random, tactics: Tactics) -> bool:
+        """Whether the session it is serving now comes back corrupted. Nobody can see an audit coming (the
+        coins are drawn after the verdict), so a cheater's choice depends only on what it served and its own
+        standing on the ledger."""
         b = self.behavior
         if b == "honest":
             return False
         if b == "honest-then-cheat":
-            return self.served >= params["after"]
+            return self.served >= tactics.after
         if b == "intermittent":
-            cheating_stretch = (self.served // params["period"]) % 2 == 1
+            cheating_stretch = (self.served // tactics.period) % 2 == 1
             return cheating_stretch and rng.random() < 0.5
+        if b == "collude":  # honest while every session is checked, then at its tuned rate
+            trusted = self.reputation is not None and self.reputation.state() == "trusted"
+            return trusted and rng.random() < self.cheat_rate
         return rng.random() < self.cheat_rate
+
+    @property
+    def returns(self) -> bool:
+        """Whether it comes back under a fresh identity once quarantined."""
+        return self.behavior in ("whitewash", "collude")
+
+
+@dataclass(frozen=True)
+class Tactics:
+    after: int  # honest-then-cheat: sessions served honestly first
+    period: int  # intermittent: sessions per stretch
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What replaying one checked session shows: the same to every verifier, apart from independent errors."""
+
+    server: SimServer
+    shows_corruption: bool  # a corrupted step exceeds the thresholds: every replay fails it
+    false_alarm: float  # chance that one replay fails it anyway (1.0: the false alarm is in the evidence)
+
+
+VERIFIER_KINDS = ("honest", "colluding", "framing")
 
 
 @dataclass
 class SimVerifier:
     key: str
-    colluding: bool = False  # passes malicious servers, fails honest ones
+    # honest; colluding: passes its partners (the malicious servers) and judges everyone else honestly;
+    # framing: passes its partners and fails everyone else
+    kind: str = "honest"
     agreements: int = 0
     disagreements: int = 0
+    first_looks: int = 0  # challenges it was the first verifier of
 
     @property
     def reliability(self) -> float:
         return reliability(self.agreements, self.disagreements)
 
-    def judge(self, server: SimServer, corrupted: bool) -> str:
-        if self.colluding:
-            return "pass" if server.malicious else "fail"
-        return "fail" if corrupted else "pass"
+    @property
+    def colluding(self) -> bool:
+        return self.kind != "honest"
+
+    def judge(self, evidence: Evidence, rng: random.Random) -> str:
+        if self.colluding and evidence.server.malicious:
+            return "pass"
+        if self.kind == "framing":
+            return "fail"
+        if evidence.shows_corruption:
+            return "fail"
+        return "fail" if rng.random() < evidence.false_alarm else "pass"
 
 
 @dataclass
 class World:
     rng: random.Random
+    dtype: str = "float32"  # announced by every server
     servers: dict[str, SimServer] = field(default_factory=dict)
     verifiers: list[SimVerifier] = field(default_factory=list)
 
@@ -90,7 +135,7 @@ class World:
             block_start=start,
             block_end=end,
             layer_digests=tuple(bytes(32) for _ in range(start, end)),
-            dtype="float32",
+            dtype=self.dtype,
             throughput=self.rng.uniform(400.0, 600.0),  # servers differ a little in speed
             state="online",
             announced_ms=0,
@@ -102,4 +147,4 @@ class World:
 
     def active(self) -> list[SimServer]:
         """Servers in the swarm: a quarantined whitewasher has left (and comes back as someone new)."""
-        return [s for s in self.servers.values() if not (s.quarantined_at is not None and s.behavior == "whitewash")]
+        return [s for s in self.servers.values() if not (s.quarantined_at is not None and s.returns)]

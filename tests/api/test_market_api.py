@@ -97,8 +97,9 @@ def test_credits_flow_from_mint_through_escrow_to_the_server(api: str) -> None:
     )
     assert get(api, f"/accounts/{hexkey(other)}")["balance"] == 7
     assert get(api, f"/servers/{hexkey(server)}/reputation")["bonded"] is False, "0.15 credits: not a full bond"
-    admin(api, "/mint", account=hexkey(server), amount=100_000_000, reason="for a full bond")
-    send(api, server, "bond", BondDeposit(os.urandom(16), sk, 100_000_000, T0))
+    # The bond rule at 40 micro-credits per block-token (one block, 2,048 tokens) asks 137.63 credits.
+    admin(api, "/mint", account=hexkey(server), amount=200_000_000, reason="for a full bond")
+    send(api, server, "bond", BondDeposit(os.urandom(16), sk, 200_000_000, T0))
     assert get(api, f"/servers/{hexkey(server)}/reputation")["bonded"] is True
     assert get(api, "/reputation", server=hexkey(server))["servers"][hexkey(server)]["bonded"] is True
 

@@ -18,11 +18,15 @@ from ledger.market_rules import (
     TREASURY,
     MarketRuleError,
     bond_account,
+    bond_terms,
     hold_id,
 )
 from ledger.models import AccountRow, EscrowHoldRow, PriceRow
 from ledger.records import Mint, Outcome, Settlement
+from ledger.reputation import DEFAULT_PARAMS
 from ledger.rowstore import MemoryRows, StagedRows
+from node.bond_rule import DEFAULT_BOND_TERMS, MIN_BOND, SLASH_PPM, SPOT_CHECK_FLOOR, slash_amount
+from node.bond_rule import PPM as RULE_PPM
 from node.challenges import Challenge, Verdict
 from node.market_records import BondDeposit, PriceQuote, SessionPayment, Transfer
 
@@ -218,3 +222,32 @@ def test_a_challenge_that_does_not_convict_lets_the_server_be_paid(decided: str)
     state = market.holds()[hold_id(server, SESSIONS[1])]["state"]
     assert state == ("released" if decided == "pass" else "held")
     check_invariants(market)
+
+
+@settings(max_examples=200, deadline=None)
+@given(bond=st.integers(1, 10**12), convictions=st.integers(1, 4))
+def test_a_conviction_slashes_exactly_what_the_bond_rule_counts_on(bond: int, convictions: int) -> None:
+    """The bond rule (``node.bond_rule``) counts on ``slash_amount(B)`` from the first conviction: the market's
+    own fold takes exactly that, and each later conviction takes its share of what is left, never more."""
+    client, server, verifier = KEYS[0], KEYS[1], KEYS[2]
+    market = Market()
+    market.apply("mint", mint(server, bond))
+    assert market.apply("bond", BondDeposit(os.urandom(16), server, bond, T0)) is None
+    left = bond
+    for _ in range(convictions):
+        cid = os.urandom(16)
+        market.apply("challenge", challenge(cid, client, server, os.urandom(16)))
+        market.apply("verdict", verdict(verifier, cid, server, "fail"))
+        market.apply("outcome", outcome(cid, server, "fail"))
+        left -= slash_amount(left, DEFAULT_MARKET.slash_ppm)
+        assert market.balance(bond_account(server.hex())) == left
+    assert bond - left >= slash_amount(bond), "later convictions only add to the first slash"
+    check_invariants(market)
+
+
+def test_the_market_and_the_reputation_model_use_the_bond_rules_constants() -> None:
+    """One source of truth: the shares and rates the bond rule assumes are the ones the ledger applies."""
+    assert DEFAULT_MARKET.slash_ppm == SLASH_PPM == bond_terms().slash_ppm
+    assert DEFAULT_MARKET.full_bond == MIN_BOND == bond_terms().min_bond
+    assert DEFAULT_PARAMS.spot_check_floor == SPOT_CHECK_FLOOR == DEFAULT_BOND_TERMS.spot_check_rate
+    assert PPM == RULE_PPM

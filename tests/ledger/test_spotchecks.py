@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from ledger.spotchecks import SpotCheckError, SpotCheckPolicy, SpotChecks
+from ledger.spotchecks import Claimed, SpotCheckError, SpotCheckPolicy, SpotChecks
 from ledger.store import Ledger
 from node.evidence import Evidence
 from tests.builders import challenge_for, evidence_session, new_key, signed_verdict
@@ -51,6 +51,14 @@ def submit(checks: SpotChecks, steps: int = 4) -> tuple[str, Any]:
 
 def verdict(verifier: Any, claimed: Any, outcome: str, clock: Clock) -> bytes:
     return signed_verdict(verifier, claimed, outcome, clock.now)
+
+
+def holder(checks: SpotChecks, verifiers: tuple[Any, ...]) -> tuple[Any, Claimed]:
+    """Each of ``verifiers`` asks for work once; exactly one of them holds the open slot (the draw's pick,
+    whoever asked first): that one and its assignment."""
+    got = [(v, c) for v in verifiers if (c := checks.claim(bytes(v.verify_key))) is not None]
+    assert len(got) == 1, f"{len(got)} verifiers hold an assignment"
+    return got[0]
 
 
 def test_a_challenge_brings_its_receipts_and_evidence(ledger: Ledger, clock: Clock) -> None:
@@ -128,15 +136,16 @@ def test_the_accused_and_the_submitter_never_verify(ledger: Ledger, clock: Clock
 
 def test_a_failure_is_disputed_and_the_weighted_majority_decides(ledger: Ledger, clock: Clock) -> None:
     checks = desk(ledger, clock)
-    for verifier in (V2, V3, V4):  # present: they asked for work recently
+    everyone = (V1, V2, V3, V4)
+    for verifier in everyone:  # present: they asked for work recently
         assert checks.claim(bytes(verifier.verify_key)) is None
     cid, _ = submit(checks)
-    claimed = checks.claim(bytes(V1.verify_key))
-    assert claimed is not None
-    after = checks.submit_verdict(verdict(V1, claimed, "fail", clock))
+    first, claimed = holder(checks, everyone)
+    after = checks.submit_verdict(verdict(first, claimed, "fail", clock))
     assert (after.phase, after.outcome) == ("dispute", None)
     assert scalar(ledger, "SELECT state FROM disputes WHERE challenge_id = :c", c=cid) == "open"
-    drawn = [v for v in (V2, V3, V4) if checks.claim(bytes(v.verify_key)) is not None]
+    others = tuple(v for v in everyone if v is not first)
+    drawn = [v for v in others if checks.claim(bytes(v.verify_key)) is not None]
     assert len(drawn) == 2, "k = 2 more verifiers, drawn among those present"
     for verifier in drawn:
         claimed_again = checks.claim(bytes(verifier.verify_key))
@@ -145,24 +154,26 @@ def test_a_failure_is_disputed_and_the_weighted_majority_decides(ledger: Ledger,
     # Two passes against one failure at equal reliability is not a clear majority: the dispute grows to the
     # one verifier left, and three passes against one failure decide.
     assert (last.phase, last.outcome) == ("dispute", None)
-    (remaining,) = [v for v in (V2, V3, V4) if v not in drawn]
+    (remaining,) = [v for v in others if v not in drawn]
     escalated = checks.claim(bytes(remaining.verify_key))
     assert escalated is not None and escalated.assignment.record.round == "dispute"
     final = checks.submit_verdict(verdict(remaining, escalated, "pass", clock))
     assert (final.phase, final.outcome) == ("decided", "pass")
     assert scalar(ledger, "SELECT outcome FROM disputes WHERE challenge_id = :c", c=cid) == "pass"
     assert scalar(ledger, "SELECT verifiers_wanted FROM disputes WHERE challenge_id = :c", c=cid) == 4
-    assert scalar(ledger, "SELECT disagreements FROM verifiers WHERE public_key = :k", k=hexkey(V1)) == 1
+    assert scalar(ledger, "SELECT disagreements FROM verifiers WHERE public_key = :k", k=hexkey(first)) == 1
     assert ledger.audit().ok
 
 
 def test_a_clear_failure_is_decided_by_the_dispute(ledger: Ledger, clock: Clock) -> None:
     checks = desk(ledger, clock)
-    for verifier in (V2, V3):
+    everyone = (V1, V2, V3)
+    for verifier in everyone:
         assert checks.claim(bytes(verifier.verify_key)) is None
     _cid, _ = submit(checks)
-    checks.submit_verdict(verdict(V1, checks.claim(bytes(V1.verify_key)), "fail", clock))
-    for verifier in (V2, V3):
+    first, claimed = holder(checks, everyone)
+    checks.submit_verdict(verdict(first, claimed, "fail", clock))
+    for verifier in (v for v in everyone if v is not first):
         last = checks.submit_verdict(verdict(verifier, checks.claim(bytes(verifier.verify_key)), "fail", clock))
     assert (last.phase, last.outcome) == ("decided", "fail")
     assert scalar(ledger, "SELECT quarantined FROM reputations WHERE server_key = :k", k=hexkey(SERVER)) in (1, True)
@@ -203,26 +214,61 @@ def test_verdicts_are_only_taken_from_the_assigned_verifier(ledger: Ledger, cloc
 
 def test_passes_are_audited_when_the_policy_says_so(ledger: Ledger, clock: Clock) -> None:
     checks = desk(ledger, clock, audit_rate=1.0, max_audit_rate=1.0)
-    assert checks.claim(bytes(V2.verify_key)) is None
-    submit(checks)
-    claimed = checks.claim(bytes(V1.verify_key))
-    assert checks.submit_verdict(verdict(V1, claimed, "pass", clock)).phase == "audit"
-    audit = checks.claim(bytes(V2.verify_key))
+    for verifier in (V1, V2):
+        assert checks.claim(bytes(verifier.verify_key)) is None
+    cid, _ = submit(checks)
+    first, claimed = holder(checks, (V1, V2))
+    assert checks.submit_verdict(verdict(first, claimed, "pass", clock)).phase == "audit"
+    (auditor,) = (v for v in (V1, V2) if v is not first)
+    audit = checks.claim(bytes(auditor.verify_key))
     assert audit is not None and audit.assignment.record.round == "audit"
-    # The auditor finds a failure: a dispute follows, and nobody is decided against on two verifiers' word.
-    assert checks.submit_verdict(verdict(V2, audit, "fail", clock)).phase == "dispute"
+    # The auditor finds a failure: a dispute follows, and nobody is decided against on two verifiers' word:
+    # with nobody else to draw, the dispute stays open, short of its quorum of 1 + k = 3 verdicts.
+    assert checks.submit_verdict(verdict(auditor, audit, "fail", clock)).phase == "dispute"
+    clock.now += 10_001
+    for verifier in (V1, V2):
+        assert checks.claim(bytes(verifier.verify_key)) is None
+    assert scalar(ledger, "SELECT phase FROM challenges WHERE challenge_id = :c", c=cid) == "dispute"
     assert ledger.audit().ok
 
 
-def test_a_dispute_whose_verifier_vanished_is_settled_with_the_verdicts_in(ledger: Ledger, clock: Clock) -> None:
+def test_a_failure_short_of_its_quorum_waits_for_more_verifiers(ledger: Ledger, clock: Clock) -> None:
     checks = desk(ledger, clock)
-    for verifier in (V2, V3):
+    everyone = (V1, V2, V3)
+    for verifier in everyone:
         assert checks.claim(bytes(verifier.verify_key)) is None
     cid, _ = submit(checks)
-    checks.submit_verdict(verdict(V1, checks.claim(bytes(V1.verify_key)), "fail", clock))
-    answered = checks.submit_verdict(verdict(V2, checks.claim(bytes(V2.verify_key)), "fail", clock))
-    assert answered.phase == "dispute"  # V3 was drawn too, and never answers
+    first, claimed = holder(checks, everyone)
+    checks.submit_verdict(verdict(first, claimed, "fail", clock))
+    second = next(v for v in everyone if v is not first and checks.claim(bytes(v.verify_key)) is not None)
+    answered = checks.submit_verdict(verdict(second, checks.claim(bytes(second.verify_key)), "fail", clock))
+    assert answered.phase == "dispute"  # the third was drawn too, and never answers
     clock.now += 10_001
-    assert checks.claim(bytes(V1.verify_key)) is None  # nobody eligible is left to replace V3: settle
-    assert scalar(ledger, "SELECT outcome FROM challenges WHERE challenge_id = :c", c=cid) == "fail"
+    assert checks.claim(bytes(first.verify_key)) is None  # nobody eligible is left to take the third's place ...
+    # ... and two verdicts are not the documented 1 + k = 3: no conviction, the dispute stays open.
+    assert scalar(ledger, "SELECT phase FROM challenges WHERE challenge_id = :c", c=cid) == "dispute"
+    assert scalar(ledger, "SELECT state FROM disputes WHERE challenge_id = :c", c=cid) == "open"
+    assert scalar(ledger, "SELECT COUNT(*) FROM reputations WHERE fails > 0") == 0
+    newcomer = checks.claim(bytes(V4.verify_key))  # a verifier joins: it takes the vanished one's slot
+    assert newcomer is not None and newcomer.assignment.record.round == "dispute"
+    decided = checks.submit_verdict(verdict(V4, newcomer, "fail", clock))
+    assert (decided.phase, decided.outcome) == ("decided", "fail")
+    assert scalar(ledger, "SELECT COUNT(*) FROM verdicts WHERE challenge_id = :c", c=cid) == 3
+    assert ledger.audit().ok
+
+
+def test_a_pass_may_still_be_settled_with_the_verdicts_in(ledger: Ledger, clock: Clock) -> None:
+    checks = desk(ledger, clock)
+    everyone = (V1, V2, V3)
+    for verifier in everyone:
+        assert checks.claim(bytes(verifier.verify_key)) is None
+    cid, _ = submit(checks)
+    first, claimed = holder(checks, everyone)
+    checks.submit_verdict(verdict(first, claimed, "fail", clock))
+    second = next(v for v in everyone if v is not first and checks.claim(bytes(v.verify_key)) is not None)
+    checks.submit_verdict(verdict(second, checks.claim(bytes(second.verify_key)), "pass", clock))
+    clock.now += 10_001
+    assert checks.claim(bytes(first.verify_key)) is None
+    # A tie at equal reliability is a pass, and a pass harms nobody: it is decided on the two verdicts in.
+    assert scalar(ledger, "SELECT outcome FROM challenges WHERE challenge_id = :c", c=cid) == "pass"
     assert ledger.audit().ok

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -189,11 +190,23 @@ BAD_REQUESTS = {
 }
 
 
+def _in_session(requests: list[runtime_pb2.ExpertRequest], session: bytes) -> list[runtime_pb2.ExpertRequest]:
+    """``requests`` moved to session ``session`` (their open, if any, too)."""
+    moved = []
+    for request in requests:
+        meta = unpack_metadata(request.metadata, StepMeta)
+        opened = meta.open.model_copy(update={"session_id": session}) if meta.open else None
+        meta = meta.model_copy(update={"session_id": session, "open": opened})
+        moved.append(runtime_pb2.ExpertRequest(tensors=request.tensors, metadata=pack_metadata(meta)))
+    return moved
+
+
 @pytest.mark.parametrize("case", sorted(BAD_REQUESTS))
 def test_bad_requests_are_refused_clearly_and_the_server_keeps_serving(
     client: SwarmClient, running: Running, case: str
 ) -> None:
     requests, message = BAD_REQUESTS[case]
+    requests = _in_session(requests, os.urandom(16))  # a server opens a session id once, ever: each case its own
     peer = running.info["a"]["peer_id"]
 
     async def send_all() -> None:
@@ -271,7 +284,7 @@ def _push_session(client: SwarmClient, running: Running, push_sender: str) -> tu
     """Open a session on server b (blocks 4:8), push it step 1's input from this test's own peer, and send
     step 1 naming ``push_sender`` as the peer pushing it. Returns both steps' receipts and the pushed bytes."""
     peer_b = running.info["b"]["peer_id"]
-    session = bytes(range(16))
+    session = os.urandom(16)  # fresh per call: a server never opens one id twice
     pushed, pushed_bytes = tensor_to_proto(torch.randn(1, 1, 64))
 
     async def scenario() -> list[runtime_pb2.ExpertResponse]:

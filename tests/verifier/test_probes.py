@@ -5,6 +5,7 @@ fresh client key, get the cheater caught by consensus; the honest server is neve
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,6 +19,8 @@ from tests.rest import rest_get
 
 PROBE_INTERVAL = "0.5"  # mean seconds between probe sessions
 CAUGHT_TIMEOUT = 180.0  # seconds for the probes to get the cheater a decided failure
+PROBES_WANTED = 3  # probes seen before their identities are compared
+PROBE_LINE = re.compile(r"probe (\d+) as peer (\w+), client key ([0-9a-f]{64}): (\d+) prompt tokens, (\d+) new tokens")
 
 
 @dataclass
@@ -61,7 +64,9 @@ def probed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Probed]:
         }
         keys = {name: LocalSwarm.ready(p)["public_key"] for name, p in servers.items()}
         # Two plain verifiers beside the prober, so that a failure can go to a dispute and be decided.
-        prober = swarm.launch_verifier("prober", "--initial-peers", swarm.peer, "--probe-interval", PROBE_INTERVAL)
+        prober = swarm.launch_verifier(
+            "prober", "--initial-peers", swarm.peer, "--probe-interval", PROBE_INTERVAL, "--verbose"
+        )
         verifiers = {"prober": prober, "v1": swarm.launch_verifier("v1"), "v2": swarm.launch_verifier("v2")}
         keys |= {name: LocalSwarm.ready(p)["public_key"] for name, p in verifiers.items()}
         probed = Probed(swarm, keys, prober, [])
@@ -95,3 +100,28 @@ def test_the_honest_server_on_the_same_probes_is_never_failed(probed: Probed) ->
     assert honest, "the probes went through the honest server too"
     assert all(c["outcome"] in (None, "pass") for c in honest), [(c["phase"], c["outcome"]) for c in honest]
     assert probed.api(f"/servers/{probed.keys['a']}/reputation")["fails"] == 0
+
+
+def probes_run(probed: Probed, count: int, timeout: float = CAUGHT_TIMEOUT) -> list[tuple[str, str, int, int]]:
+    """(peer id, client key, prompt tokens, new tokens) of each probe the prober logged, once ``count`` ran."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = [m.groups()[1:] for m in PROBE_LINE.finditer(probed.prober.stderr())]
+        if len(found) >= count:
+            return [(peer, key, int(prompt), int(steps)) for peer, key, prompt, steps in found]
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{len(found)} probes after {timeout:.0f} s:\n{probed.prober.stderr()}")
+        time.sleep(0.5)
+
+
+def test_each_probe_has_its_own_peer_id_and_client_key_and_lengths_of_its_own(probed: Probed) -> None:
+    probes = probes_run(probed, PROBES_WANTED)
+    peers = [peer for peer, _, _, _ in probes]
+    keys = [key for _, key, _, _ in probes]
+    assert len(set(peers)) == len(peers), f"a peer id served two probes: {peers}"
+    assert len(set(keys)) == len(keys), f"a client key served two probes: {keys}"
+    assert not set(keys) & set(probed.keys.values())
+    # each probe challenged its sessions under the key it logged (it logs once its challenges are in)
+    challenged = {c["submitter_key"] for c in probed.api("/challenges", limit=1000)}
+    assert set(keys) <= challenged
+    assert len({(prompt, steps) for _, _, prompt, steps in probes}) > 1, "lengths are drawn, not fixed"

@@ -16,8 +16,8 @@ from node.tensors import fingerprint, little_endian_bytes
 from tests.builders import new_key
 from tests.node.swarm_helpers import tiny
 from verifier.checking import check_evidence
-from verifier.replay import SpanCache, replay_session
-from verifier.tolerance import Tolerance, compare_step, load_tolerances
+from verifier.replay import SpanCache, replay_session, replay_with_scales
+from verifier.tolerance import InnerScale, Tolerance, compare_step, load_tolerances
 
 SERVER = new_key()
 
@@ -93,7 +93,9 @@ def test_forged_evidence_is_invalid_not_a_failure(session_inputs: list[torch.Ten
     outputs = serve(span, session_inputs)
     encoded = evidence_of(span, session_inputs, outputs)
     evidence = Evidence.decode(encoded)
-    forged = Evidence(evidence.receipts, evidence.inputs, (bytes(len(evidence.outputs[0])), *evidence.outputs[1:]))
+    forged = Evidence(
+        evidence.receipts, evidence.inputs, (bytes(len(evidence.outputs[0] or b"")), *evidence.outputs[1:])
+    )
     finding = check_evidence(forged.encode(), bytes(SERVER.verify_key), SpanCache(tiny()), load_tolerances())
     assert finding.outcome == "invalid_evidence"
 
@@ -136,3 +138,49 @@ def test_inputs_the_span_cannot_replay_are_invalid_evidence(session_inputs: list
         evidence_of(span, mixed, outputs), bytes(SERVER.verify_key), SpanCache(tiny()), load_tolerances()
     )
     assert finding.outcome == "invalid_evidence" and "batch" in finding.detail
+
+
+def test_inner_scales_judge_errors_against_what_the_blocks_summed() -> None:
+    tolerance = Tolerance("float32", 1e-3, 1e-3)
+    cancelled = torch.tensor([[1e-4, -1e-4, 2e-4]])  # a tiny output: its honest error came from inside
+    replayed = cancelled + 1e-6
+    assert not compare_step(0, cancelled, replayed, tolerance).passed
+    inner = InnerScale(max_abs=10.0, mean_abs=5.0, finite=True)
+    judged = compare_step(0, cancelled, replayed, tolerance, inner=inner)
+    assert judged.passed and judged.max_rel == pytest.approx(1e-7, rel=1e-3)
+    assert not compare_step(0, cancelled, cancelled + 0.1, tolerance, inner=inner).passed
+    # an inner scale smaller than the output changes nothing: the claimed output's magnitude stays the floor
+    ordinary = torch.tensor([[1.0, -2.0, 4.0]])
+    small = InnerScale(max_abs=1e-3, mean_abs=1e-3, finite=True)
+    assert compare_step(0, ordinary, ordinary + 0.04, tolerance, inner=small).max_rel == pytest.approx(0.01)
+
+
+def test_a_session_whose_replay_is_not_finite_is_not_judged() -> None:
+    tolerance = Tolerance("float32", 1e-3, 1e-3)
+    claimed = torch.tensor([[1.0, float("nan")]])
+    unjudged = compare_step(2, claimed, torch.tensor([[7.0, 1.0]]), tolerance, inner=InnerScale(1.0, 1.0, False))
+    assert unjudged.passed and not unjudged.judged and unjudged.severity(tolerance) == 0.0
+    finite = InnerScale(1.0, 1.0, True)
+    assert not compare_step(2, claimed, torch.tensor([[1.0, 1.0]]), tolerance, inner=finite).passed
+
+
+def test_replay_with_scales_matches_replay_session(session_inputs: list[torch.Tensor]) -> None:
+    span = Span.load(tiny(), 4, 8)
+    plain = replay_session(span, session_inputs)
+    scaled = replay_with_scales(span, session_inputs)
+    outputs = serve(span, session_inputs)
+    for step, (p, s, claimed) in enumerate(zip(plain, scaled, outputs, strict=True)):
+        assert torch.equal(p, s.output) and s.inner.finite
+        assert s.inner.max_abs >= float(p.abs().max()) and s.inner.mean_abs >= float(p.abs().mean()) * (1 - 1e-6)
+        assert compare_step(step, claimed, s.output, load_tolerances()["float32"], inner=s.inner).passed
+
+
+def test_a_session_whose_inputs_make_the_replay_non_finite_is_invalid_evidence(
+    session_inputs: list[torch.Tensor],
+) -> None:
+    span = Span.load(tiny(), 4, 8)
+    poisoned = [session_inputs[0].clone(), *session_inputs[1:]]
+    poisoned[0][0, 0, 0] = float("nan")  # what only the client can send
+    encoded = evidence_of(span, poisoned, serve(span, poisoned))
+    finding = check_evidence(encoded, bytes(SERVER.verify_key), SpanCache(tiny()), load_tolerances())
+    assert finding.outcome == "invalid_evidence" and "non-finite" in finding.detail

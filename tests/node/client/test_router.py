@@ -5,17 +5,21 @@ from __future__ import annotations
 import random
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ledger.reputation import DEFAULT_PARAMS
 from node.announcements import ServerAnnouncement
 from node.beta import Beta
+from node.bond_rule import MIN_BOND, required_bond, session_block_tokens
 from node.client.bans import BanList
 from node.client.config import ClientConfig
 from node.client.discovery import ServerInfo
 from node.client.latency import LatencyTracker
 from node.client.reputation import ReputationBook, ServerTrust
-from node.client.router import NEWCOMER_PRIOR_CAP, Router
+from node.client.router import FULL, NEWCOMER_PRIOR_CAP, SHORT_OF_BOND, Router
 from node.client.routing import NoRouteError
+from node.market_records import MAX_PRICE
 
 
 def server(name: str, start: int, end: int, throughput: float = 500.0) -> ServerInfo:
@@ -42,6 +46,11 @@ TRUSTED = ServerTrust("trusted", Beta(200.0, 1.0), 0.05)
 DOUBTFUL = ServerTrust("trusted", Beta(20.0, 6.0), 0.5)
 QUARANTINED = ServerTrust("quarantined", Beta(20.0, 30.0), 1.0)
 NEWCOMER = ServerTrust("newcomer", Beta(1.6, 0.4), 1.0)
+
+
+def trusted(bond: int, price: int) -> ServerTrust:
+    """A well-checked server whose ledger answer carries its bond and price (micro-credits)."""
+    return ServerTrust("trusted", Beta(200.0, 1.0), 0.05, bonded=False, bond=bond, price=price)
 
 
 def router(book: dict[str, ServerTrust], seed: int = 0, **config: object) -> Router:
@@ -123,20 +132,95 @@ def test_spot_check_rates_come_from_reputation_unless_forced() -> None:
     assert router({trusted.key: TRUSTED}, spot_check_rate=0.5).spot_check_rate(trusted.key) == 0.5
 
 
-def test_with_bonds_required_an_unbonded_server_only_shares_the_exploration_budget() -> None:
-    bonded, unbonded = server("bonded", 0, 8, throughput=400.0), server("unbonded", 0, 8, throughput=4000.0)
-    book = {bonded.key: TRUSTED, unbonded.key: ServerTrust("trusted", Beta(200.0, 1.0), 0.05, bonded=False)}
+def test_a_server_short_of_the_bond_rule_only_shares_the_exploration_budget() -> None:
+    price, span = 10, 8
+    needed = required_bond(price, session_block_tokens(span))
+    assert needed is not None
+    bonded, short = server("bonded", 0, 8, throughput=400.0), server("short", 0, 8, throughput=4000.0)
+    book = {bonded.key: trusted(needed, price), short.key: trusted(needed - 1, price)}
     sessions = 2000
 
     def share(policy: Router) -> float:
         used = sum(
-            unbonded.key in keys(policy.chain([bonded, unbonded], 0, 8, explore=policy.explores()))
-            for _ in range(sessions)
+            short.key in keys(policy.chain([bonded, short], 0, 8, explore=policy.explores())) for _ in range(sessions)
         )
         return used / sessions
 
-    assert share(router(book)) > 0.9, "bonds not required: the faster server carries the traffic"
-    assert share(router(book, require_bond=True)) <= 0.05 * 1.3, "required: no more than the exploration budget"
-    assert keys(router(book, require_bond=True).chain([unbonded], 0, 8, explore=False)) == [unbonded.key], (
+    assert share(router(book, enforce_bonds=False)) > 0.9, "bonds ignored: the faster server carries the traffic"
+    assert share(router(book)) <= 0.05 * 1.3, "enforced by default: no more than the exploration budget"
+    assert keys(router(book).chain([short], 0, 8, explore=False)) == [short.key], (
         "still used when nobody else covers the blocks"
     )
+    at_the_rule = {bonded.key: trusted(needed, price), short.key: trusted(needed, price)}
+    assert share(router(at_the_rule)) > 0.9, "the least bond the rule asks is enough for full weight"
+
+
+def test_a_raised_price_loses_full_routing_at_once() -> None:
+    fast, slow = server("fast", 0, 8, throughput=4000.0), server("slow", 0, 8, throughput=400.0)
+    needed = required_bond(10, session_block_tokens(8))
+    assert needed is not None
+    policy = router({fast.key: trusted(needed, 10), slow.key: trusted(needed, 10)})
+    assert keys(policy.chain([fast, slow], 0, 8, explore=False)) == [fast.key]
+    raised = router({fast.key: trusted(needed, 11), slow.key: trusted(needed, 10)})
+    assert {keys(raised.chain([fast, slow], 0, 8, explore=False))[0] for _ in range(50)} == {slow.key}
+
+
+def test_the_required_bond_follows_the_session_length_and_the_span() -> None:
+    price = 1_000
+    needed = required_bond(price, session_block_tokens(4, 100))
+    assert needed is not None and needed > MIN_BOND
+    quarter = server("quarter", 0, 4)
+    policy = router({quarter.key: trusted(needed, price)})
+    assert policy.standing(quarter, session_tokens=100) == FULL
+    assert policy.standing(quarter, session_tokens=101) == SHORT_OF_BOND, "a longer session can pay more"
+    whole = server("whole", 0, 8)
+    assert router({whole.key: trusted(needed, price)}).standing(whole, session_tokens=100) == SHORT_OF_BOND
+    assert router({quarter.key: trusted(needed, price)}, bond_session_tokens=100).standing(quarter) == FULL
+
+
+def test_a_client_that_checks_less_than_the_floor_asks_more_bond() -> None:
+    s = server("s", 0, 8)
+    needed = required_bond(10, session_block_tokens(8))
+    assert needed is not None
+    book = {s.key: trusted(needed, 10)}
+    assert router(book).standing(s) == FULL
+    assert router(book, spot_check_rate=1.0).standing(s) == FULL, "checking more never asks less of the rule"
+    assert router(book, spot_check_rate=0.01).standing(s) == SHORT_OF_BOND
+    assert router(book, spot_check_rate=0.0).standing(s) == SHORT_OF_BOND, "never checking: no bond deters"
+
+
+def test_servers_short_of_bond_come_before_newcomers_when_needed() -> None:
+    short, fresh = server("short", 0, 8, throughput=400.0), server("fresh", 0, 8, throughput=4000.0)
+    policy = router({short.key: trusted(0, 10)})
+    assert {keys(policy.chain([short, fresh], 0, 8, explore=False))[0] for _ in range(50)} == {short.key}
+
+
+def test_a_ledger_that_gives_no_bond_and_price_is_judged_by_its_bonded_flag() -> None:
+    s = server("s", 0, 8)
+    assert router({s.key: ServerTrust("trusted", Beta(200.0, 1.0), 0.05, bonded=False)}).standing(s) == SHORT_OF_BOND
+    assert router({s.key: TRUSTED}).standing(s) == FULL
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    price=st.integers(0, MAX_PRICE),
+    bond=st.integers(0, 10**15),
+    span=st.integers(1, 80),
+    tokens=st.integers(1, 8192),
+    explore=st.booleans(),
+    seed=st.integers(0, 2**32),
+)
+def test_a_server_short_of_bond_never_carries_a_session_that_has_a_fully_bonded_route(
+    price: int, bond: int, span: int, tokens: int, explore: bool, seed: int
+) -> None:
+    """Whatever bond and price a server posts: if the rule finds its bond short, no session outside the
+    exploration budget goes through it while a fully bonded server covers the blocks, however fast it is."""
+    needed = required_bond(price, session_block_tokens(span, tokens))
+    assert needed is not None
+    candidate, honest = server("candidate", 0, span, throughput=1e6), server("honest", 0, span, throughput=1.0)
+    book = {candidate.key: trusted(bond, price), honest.key: trusted(needed, price)}
+    policy = router(book, seed=seed, bond_session_tokens=tokens)
+    used = candidate.key in keys(policy.chain([candidate, honest], 0, span, explore=explore))
+    if bond < needed and not explore:
+        assert not used, f"a bond of {bond} < {needed} at price {price} carried a session"
+    assert policy.standing(candidate) == (FULL if bond >= needed else SHORT_OF_BOND)

@@ -1,0 +1,215 @@
+"""Every session id this server has opened, kept on disk, so that it never signs two receipts for one step.
+
+Clients choose session ids. A server that forgot an id (a restart, a closed session) and let a client open
+it again would sign a second, different receipt for its step 0 (and chain the next steps to it): two of its
+own signatures that convict it of misbehaviour (``node.misbehaviour``). So the server claims an id before
+it signs anything in it, durably (``durable``: the entry is on disk before the first receipt is signed),
+and refuses any id it has claimed before, whichever handler (an inference stream, a stateless forward)
+asks and however many ask at once. Failover and restarts on the client's side always take fresh ids.
+
+The memory is bounded. An id is kept for ``SESSION_MEMORY_MS`` after it was opened and forgotten only when
+the file is compacted (at start-up). Two guards make forgetting safe:
+
+- nothing is signed in a session opened more than ``MAX_SESSION_AGE_MS`` ago, so every receipt of a first
+  opening is dated before ``opened + MAX_SESSION_AGE_MS``;
+- the time of the last compaction is kept in the file, and nothing is signed while the clock reads earlier
+  (a clock set back cannot date a second opening's receipts near the first's).
+
+So receipts of two openings of one id lie more than ``SESSION_MEMORY_MS - MAX_SESSION_AGE_MS`` apart,
+beyond the ``PROOF_HORIZON_MS`` within which the ledger convicts. One process at a time holds the file
+(an exclusive lock); one key, one file, so two servers must never share a key.
+
+File format: a header (8-byte magic, u64 time of the last compaction in ms), then one entry per claimed id
+(16-byte session id, u64 time it was opened in ms), all little-endian.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import logging
+import os
+import struct
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO
+
+from node.errors import SwarmtrustError
+from node.misbehaviour import MAX_SESSION_AGE_MS, SESSION_MEMORY_MS
+from node.receipts import SESSION_ID_SIZE
+
+log = logging.getLogger(__name__)
+
+MAGIC = b"STSESS01"
+_HEADER = struct.Struct("<8sQ")
+_ENTRY = struct.Struct(f"<{SESSION_ID_SIZE}sQ")
+
+Clock = Callable[[], int]
+
+
+def wall_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class SessionRegistryError(SwarmtrustError):
+    """The registry file cannot be used (unreadable, not ours, or held by another server process)."""
+
+
+class SessionRefusedError(SwarmtrustError):
+    """This server will not open (or go on signing in) this session; the message says what to do."""
+
+
+class SessionRegistry:
+    """Claimed session ids, in memory and (unless opened ``in_memory``) appended to a file before use."""
+
+    def __init__(
+        self,
+        file: IO[bytes] | None,
+        claimed: dict[bytes, int],
+        forgotten_at_ms: int,
+        *,
+        clock: Clock = wall_ms,
+        max_age_ms: int = MAX_SESSION_AGE_MS,
+        lock: IO[bytes] | None = None,
+    ) -> None:
+        self._file = file
+        self._written = self._synced = 0  # claims appended, and claims known to be on disk
+        self._lock = lock  # held (flock) while this process serves the key
+        self._claimed = claimed
+        self.forgotten_at_ms = forgotten_at_ms
+        self._clock = clock
+        self._max_age_ms = max_age_ms
+
+    @classmethod
+    def in_memory(cls, *, clock: Clock = wall_ms) -> SessionRegistry:
+        """A registry that lives as long as this process (tests; a server restart forgets it)."""
+        return cls(None, {}, 0, clock=clock)
+
+    @classmethod
+    def open(
+        cls, directory: Path, server_key: bytes, *, clock: Clock = wall_ms, memory_ms: int = SESSION_MEMORY_MS
+    ) -> SessionRegistry:
+        """The registry of ``server_key`` under ``directory``, compacted: ids opened more than ``memory_ms``
+        ago are forgotten. SessionRegistryError when another process holds it or it is not a registry."""
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / f"sessions-{server_key.hex()}.log"
+        lock = (directory / f"{path.name}.lock").open("ab")
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.close()
+            raise SessionRegistryError(
+                f"{path} is held by another server process: one key is served by one process; stop the other "
+                "one, or give this server a key of its own (`swarmtrust node keygen`)"
+            ) from None
+        try:
+            claimed, forgotten_at = _read(path)
+            now = clock()
+            kept = {sid: opened for sid, opened in claimed.items() if opened >= now - memory_ms}
+            if len(kept) < len(claimed):
+                forgotten_at = max(forgotten_at, now)
+                log.info(
+                    "forgot %d session ids opened over %d days ago", len(claimed) - len(kept), memory_ms // 86_400_000
+                )
+            _rewrite(path, kept, forgotten_at)
+            file = path.open("ab")
+        except BaseException:
+            lock.close()
+            raise
+        return cls(file, kept, forgotten_at, clock=clock, lock=lock)
+
+    def __contains__(self, session_id: bytes) -> bool:
+        return session_id in self._claimed
+
+    def __len__(self) -> int:
+        return len(self._claimed)
+
+    def claim(self, session_id: bytes) -> int:
+        """Claim a session id never opened here, durably; the time it opened (ms). SessionRefusedError if it
+        was opened here before, or the clock reads earlier than the last time ids were forgotten."""
+        if session_id in self._claimed:
+            raise SessionRefusedError(
+                f"session {session_id.hex()} was opened on this server before and is never opened again; "
+                "open a new session with a fresh random id (its history replayed as one prefill)"
+            )
+        now = self._signing_time()
+        self._claimed[session_id] = now  # before any await: a concurrent open of the same id is refused
+        if self._file is not None:
+            self._file.write(_ENTRY.pack(session_id, now))
+            self._file.flush()
+            self._written += 1
+        return now
+
+    async def durable(self) -> None:
+        """Wait until every claim made so far is on disk; call it between ``claim`` and the first signature.
+        The fsync runs in a thread, so the event loop serves other sessions meanwhile (and concurrent opens
+        share one fsync)."""
+        if self._file is None or self._synced >= self._written:
+            return
+        target = self._written
+        await asyncio.to_thread(os.fsync, self._file.fileno())
+        self._synced = max(self._synced, target)
+
+    def signing_time(self, opened_ms: int) -> int:
+        """The time to sign a receipt of a session opened at ``opened_ms`` with; SessionRefusedError when the
+        session is too old to sign in (its client opens a new one)."""
+        now = self._signing_time()
+        if now - opened_ms > self._max_age_ms:
+            raise SessionRefusedError(
+                f"this session opened over {self._max_age_ms // 3_600_000} hours ago and signs no more receipts; "
+                "open a new session with a fresh random id"
+            )
+        return now
+
+    def _signing_time(self) -> int:
+        now = self._clock()
+        if now < self.forgotten_at_ms:
+            raise SessionRefusedError(
+                f"this server's clock ({now} ms) is earlier than when it last forgot old sessions "
+                f"({self.forgotten_at_ms} ms); it signs nothing until its clock is right again"
+            )
+        return now
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
+
+
+def _read(path: Path) -> tuple[dict[bytes, int], int]:
+    if not path.exists():
+        return {}, 0
+    data = path.read_bytes()
+    if len(data) < _HEADER.size:
+        if data:
+            raise SessionRegistryError(f"{path} is truncated; it is not a session registry (move it aside)")
+        return {}, 0
+    magic, forgotten_at = _HEADER.unpack_from(data)
+    if magic != MAGIC:
+        raise SessionRegistryError(f"{path} is not a swarmtrust session registry (move it aside)")
+    claimed: dict[bytes, int] = {}
+    whole = (len(data) - _HEADER.size) // _ENTRY.size  # a torn last entry was never acted on: dropped
+    for index in range(whole):
+        session_id, opened = _ENTRY.unpack_from(data, _HEADER.size + index * _ENTRY.size)
+        claimed[session_id] = opened
+    return claimed, forgotten_at
+
+
+def _rewrite(path: Path, claimed: dict[bytes, int], forgotten_at: int) -> None:
+    """Replace the file atomically with ``claimed`` (write, fsync, rename, fsync the directory)."""
+    temporary = path.with_name(path.name + ".tmp")
+    with temporary.open("wb") as out:
+        out.write(_HEADER.pack(MAGIC, forgotten_at))
+        out.write(b"".join(_ENTRY.pack(sid, opened) for sid, opened in claimed.items()))
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(temporary, path)
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)

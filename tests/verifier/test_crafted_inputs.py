@@ -1,0 +1,212 @@
+"""Inputs a client crafts cannot make an honest server's replay fail (and cheaters still fail on them).
+
+A client chooses the hidden states it sends and holds the public weights, so it can optimise them: make a
+span's output cancel its input, make the residual stream bulge inside the span, send huge, tiny, sparse,
+repeated or non-finite states. The server computes them honestly (a prefill, then one-token decode steps
+with a KV cache); the verifier replays the session as one prefill, exactly as ``verifier.checking`` does.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Iterator
+
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from node.behaviors import BehaviorRuntime, parse_behavior
+from node.model.span import CacheState, Span
+from tests.node.swarm_helpers import tiny
+from verifier.replay import replay_session, replay_with_scales
+from verifier.tolerance import StepComparison, Tolerance, compare_step, load_tolerances
+
+SPANS = ((0, 4), (4, 8), (3, 4))
+FAMILIES = ("gaussian", "sparse", "repeated", "cancel", "cancel-inner", "bulge", "non-finite")
+ATTACKS = {"cancel", "cancel-inner", "bulge"}  # optimised through the span by gradient descent
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread() -> Iterator[None]:
+    """Crafting runs hundreds of small backward passes: a second thread only contends on a shared machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@functools.cache
+def span_of(start: int, end: int) -> Span:
+    span = Span.load(tiny(), start, end)
+    for layer in span.layers:
+        layer.requires_grad_(False)
+    return span
+
+
+def float32() -> Tolerance:
+    return load_tolerances()["float32"]
+
+
+def residual_states(span: Span, hidden: torch.Tensor) -> list[torch.Tensor]:
+    """Input, every half-block and the output, differentiably (``Span.forward`` runs in inference mode)."""
+    states = [hidden]
+    with span.observing_residual_stream(states.append):
+        Span.forward.__wrapped__(span, hidden)  # type: ignore[attr-defined]
+    return states
+
+
+def objective(family: str, states: list[torch.Tensor]) -> torch.Tensor:
+    """What the attacker minimises, per position: output small against the input, or against the inside."""
+    energy = [s.pow(2).sum(-1) for s in states]
+    inside = torch.stack(energy).amax(0)
+    if family == "cancel":  # x ≈ -f(x): the output, the old denominator, cancels
+        return (energy[-1] / energy[0]).mean()
+    if family == "cancel-inner":  # the output small against every state the verifier measures
+        return (energy[-1] / inside).mean()
+    return ((energy[0] + energy[-1]) / inside).mean()  # bulge: large inside, small at both ends
+
+
+def crafted(family: str, shape: tuple[int, int, int], scale: float, knob: int, seed: int, span: Span) -> torch.Tensor:
+    """A client's crafted hidden states; ``knob`` is the attack's optimisation steps, or the sparsity."""
+    generator = torch.Generator().manual_seed(seed)
+    hidden = torch.randn(shape, generator=generator)
+    if family == "sparse":  # ``knob % hidden`` + 1 non-zero entries per position, one-hot at 1
+        keep = torch.rand(shape, generator=generator).argsort(-1) < knob % shape[-1] + 1
+        hidden = torch.where(keep, hidden.sign(), torch.zeros(()))
+    elif family == "repeated":  # one state at every position and in every sequence: tied attention keys
+        hidden = hidden[:1, :1].expand(shape).clone()
+    elif family == "non-finite":
+        spots = torch.rand(shape, generator=generator) < 0.05
+        hidden = torch.where(spots, torch.tensor([math.nan, math.inf, -math.inf])[knob % 3], hidden)
+    hidden = hidden * scale
+    if family in ATTACKS and knob:
+        variable = hidden.clone().requires_grad_(True)
+        optimiser = torch.optim.Adam([variable], lr=0.05 * scale)
+        for _ in range(knob):
+            with torch.enable_grad():
+                loss = objective(family, residual_states(span, variable))
+                optimiser.zero_grad()
+                loss.backward()  # type: ignore[no-untyped-call]
+            optimiser.step()
+        hidden = variable.detach()
+    return hidden
+
+
+@functools.cache
+def crafted_once(family: str, knob: int, span_range: tuple[int, int]) -> torch.Tensor:
+    """Two sequences of ten positions, crafted once for every behaviour tried on them."""
+    span = span_of(*span_range)
+    return crafted(family, (2, 10, span.hidden_size), 1.0, knob, 5, span)
+
+
+def session(hidden: torch.Tensor, prompt: int) -> list[torch.Tensor]:
+    """The steps a client sends: a prompt prefill, then one token at a time."""
+    return [hidden[:, :prompt]] + [hidden[:, t : t + 1] for t in range(prompt, hidden.shape[1])]
+
+
+def serve(span: Span, inputs: list[torch.Tensor], behavior: str = "honest") -> list[torch.Tensor]:
+    """As a block server computes: one KV cache for the session, one forward per step."""
+    runtime = BehaviorRuntime(parse_behavior(behavior), seed=3)
+    state = CacheState()
+    skip = runtime.skipped_blocks(span.start, span.end)
+    return [runtime.finish_step(span.forward(x, state, skip=skip)) for x in inputs]
+
+
+def judge(span: Span, inputs: list[torch.Tensor], outputs: list[torch.Tensor]) -> list[StepComparison]:
+    """The verifier's comparison: one prefill replay, errors against the inner scales it measured."""
+    replayed = replay_with_scales(span, inputs)
+    return [
+        compare_step(step, claimed, replay.output, float32(), inner=replay.inner)
+        for step, (claimed, replay) in enumerate(zip(outputs, replayed, strict=True))
+    ]
+
+
+def judge_by_output_alone(span: Span, inputs: list[torch.Tensor], outputs: list[torch.Tensor]) -> list[StepComparison]:
+    """The comparison before inner scales: errors against the claimed output's own magnitudes."""
+    replayed = replay_session(span, inputs)
+    return [compare_step(i, c, r, float32()) for i, (c, r) in enumerate(zip(outputs, replayed, strict=True))]
+
+
+@pytest.mark.parametrize("span_range", SPANS)
+def test_cancelling_inputs_failed_an_honest_server_by_the_output_alone(span_range: tuple[int, int]) -> None:
+    """The attack is real: judged against its own output, an honest server's steps fail; not any more."""
+    span = span_of(*span_range)
+    inputs = session(crafted("cancel", (2, 12, span.hidden_size), 1.0, 250, 1, span), 4)
+    outputs = serve(span, inputs)
+    assert not all(c.passed for c in judge_by_output_alone(span, inputs, outputs))
+    assert all(c.passed and c.judged for c in judge(span, inputs, outputs))
+
+
+@settings(
+    max_examples=20,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+@given(
+    family=st.sampled_from(FAMILIES),
+    span_range=st.sampled_from(SPANS),
+    batch=st.integers(1, 3),
+    prompt=st.integers(1, 6),
+    decode=st.integers(0, 5),
+    log_scale=st.one_of(st.floats(-12, 37), st.sampled_from([-30.0, -6.0, 0.0, 19.0, 38.0])),
+    knob=st.integers(0, 250),
+    seed=st.integers(0, 2**16),
+)
+def test_an_honest_server_passes_whatever_the_client_sends(
+    family: str, span_range: tuple[int, int], batch: int, prompt: int, decode: int, log_scale: float, knob: int,
+    seed: int,
+) -> None:  # fmt: skip
+    span = span_of(*span_range)
+    scale = 1.0 if family in ATTACKS else 10.0**log_scale
+    hidden = crafted(family, (batch, prompt + decode, span.hidden_size), scale, knob, seed, span)
+    inputs = session(hidden, prompt)
+    comparisons = judge(span, inputs, serve(span, inputs))
+    failed = [c for c in comparisons if not c.passed]
+    assert not failed, f"an honest server fails on {family} inputs: {failed}"
+    if family != "non-finite" and torch.isfinite(hidden).all() and log_scale < 37:
+        assert all(c.judged for c in comparisons), "finite inputs of moderate scale must get a verdict"
+
+
+@pytest.mark.parametrize("behavior", ["noise:0.001", "skip-layers"])
+@pytest.mark.parametrize(("family", "knob"), [("gaussian", 0), ("cancel", 250), ("cancel-inner", 250), ("bulge", 250)])
+@pytest.mark.parametrize("span_range", SPANS)
+def test_a_cheater_still_fails_on_ordinary_and_crafted_inputs(
+    span_range: tuple[int, int], family: str, knob: int, behavior: str
+) -> None:
+    span = span_of(*span_range)
+    inputs = session(crafted_once(family, knob, span_range), 4)
+    comparisons = judge(span, inputs, serve(span, inputs, behavior))
+    assert all(c.judged and not c.passed for c in comparisons), [c for c in comparisons if c.passed]
+
+
+def test_non_finite_inputs_get_no_verdict_but_a_non_finite_answer_to_finite_ones_fails() -> None:
+    span = span_of(4, 8)
+    hidden = torch.randn(1, 6, span.hidden_size, generator=torch.Generator().manual_seed(2))
+    poisoned = hidden.clone()
+    poisoned[0, 4, 7] = math.nan
+    inputs = session(poisoned, 3)
+    outputs = serve(span, inputs)
+    assert not torch.isfinite(outputs[-1]).all()  # the server computes and signs what it was sent
+    assert all(c.passed and not c.judged for c in judge(span, inputs, outputs))
+    inputs = session(hidden, 3)
+    outputs = serve(span, inputs)
+    outputs[1] = torch.full_like(outputs[1], math.nan)
+    verdicts = judge(span, inputs, outputs)
+    assert [c.passed for c in verdicts] == [True, False, True, True] and all(c.judged for c in verdicts)
+
+
+def test_observing_the_residual_stream_changes_nothing_and_leaves_no_hook() -> None:
+    span = span_of(0, 4)
+    hidden = torch.randn(2, 7, span.hidden_size, generator=torch.Generator().manual_seed(4))
+    plain = span.forward(hidden)
+    seen: list[torch.Tensor] = []
+    with span.observing_residual_stream(seen.append):
+        observed = span.forward(hidden)
+    assert torch.equal(plain, observed)
+    assert len(seen) == 3 * len(span.layers) and torch.equal(seen[-1], observed)
+    assert all(
+        not (m._forward_hooks or m._forward_pre_hooks) for layer in span.layers for m in layer.modules()
+    )  # the server's forward runs no hook after the verifier looked
