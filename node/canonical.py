@@ -33,10 +33,13 @@ def pack(values: list[Any]) -> bytes:
     return packed
 
 
-def unpack_list(data: bytes, *, max_bytes: int, what: str, canonical: bool = True) -> list[Any]:
+def unpack_list(
+    data: bytes, *, max_bytes: int, what: str, canonical: bool = True, max_items: int | None = None
+) -> list[Any]:
     """Decode ``data`` as one msgpack array of at most ``max_bytes`` bytes, canonical unless told not to.
 
-    Raises ``RecordTooLargeError`` before decoding anything oversized, and ``WireFormatError`` for
+    ``max_items`` bounds every array inside it (a few bytes per item could otherwise make millions of Python
+    objects). Raises ``RecordTooLargeError`` before decoding anything oversized, and ``WireFormatError`` for
     anything that is not exactly one (canonical) array.
     """
     if not isinstance(data, bytes | bytearray | memoryview):
@@ -50,6 +53,7 @@ def unpack_list(data: bytes, *, max_bytes: int, what: str, canonical: bool = Tru
             raw=False,
             use_list=True,
             strict_map_key=True,
+            **({} if max_items is None else {"max_array_len": max_items, "max_map_len": max_items}),
         )
     except (ValueError, TypeError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError) as exc:
         raise WireFormatError(f"{what}: not a msgpack value ({exc})") from exc

@@ -33,6 +33,10 @@ EVIDENCE_VERSION = 2
 MAX_EVIDENCE_BYTES = 64 * 2**20  # 64 MiB encoded: 10,000 decode steps of a 7B model's bfloat16 span fit
 MAX_DECODED_EVIDENCE_BYTES = 4 * MAX_EVIDENCE_BYTES  # tensors unpacked from a bundle, at most
 MAX_EVIDENCE_STEPS = 65_536
+# Steps one bundle may compare: the prompt's and as many later ones as a client draws (``COMPARED_STEPS``
+# in node/client/evidence.py). Thresholds are set per step, so a bundle comparing more would raise an honest
+# server's chance of a false alarm with every step a client chose to add.
+MAX_COMPARED_STEPS = 257
 _EVIDENCE_DOMAIN = b"swarmtrust/evidence/v1"
 
 
@@ -72,8 +76,8 @@ class Evidence:
 
     @classmethod
     def decode(cls, data: bytes, *, max_bytes: int = MAX_EVIDENCE_BYTES) -> Evidence:
-        values = unpack_list(data, max_bytes=max_bytes, what="evidence")
-        if values and values[0] == 1:
+        values = unpack_list(data, max_bytes=max_bytes, what="evidence", max_items=MAX_EVIDENCE_STEPS)
+        if values and type(values[0]) is int and values[0] == 1:
             evidence = _decode_v1(values)
         elif len(values) == 5 and values[0] == EVIDENCE_VERSION:
             evidence = _decode_v2(values)
@@ -81,8 +85,8 @@ class Evidence:
             raise WireFormatError(f"evidence must be [{EVIDENCE_VERSION}, receipts, inputs, compared, outputs]")
         if not 0 < len(evidence.receipts) <= MAX_EVIDENCE_STEPS:
             raise WireFormatError(f"evidence needs 1 to {MAX_EVIDENCE_STEPS} steps")
-        if not evidence.compared:
-            raise WireFormatError("evidence must hold the output of at least one step to compare")
+        if not 0 < len(evidence.compared) <= MAX_COMPARED_STEPS:
+            raise WireFormatError(f"evidence must compare 1 to {MAX_COMPARED_STEPS} steps")
         return evidence
 
 
@@ -112,9 +116,11 @@ def _decode_v2(values: list[object]) -> Evidence:
     if any(not 0 <= step < len(receipts) for step in compared) or compared != sorted(set(compared)):
         raise WireFormatError("evidence's compared steps must be distinct, ascending and within its steps")
     try:
-        inputs = unpack_tensors(packed_inputs, max_bytes=MAX_DECODED_EVIDENCE_BYTES, what="evidence inputs")
+        inputs = unpack_tensors(
+            packed_inputs, max_bytes=MAX_DECODED_EVIDENCE_BYTES, what="evidence inputs", max_tensors=len(receipts)
+        )
         budget = MAX_DECODED_EVIDENCE_BYTES - sum(map(len, inputs))
-        kept = unpack_tensors(packed_outputs, max_bytes=budget, what="evidence outputs")
+        kept = unpack_tensors(packed_outputs, max_bytes=budget, what="evidence outputs", max_tensors=len(compared))
     except RecordTooLargeError as exc:
         raise WireFormatError(str(exc)) from exc
     if len(inputs) != len(receipts) or len(kept) != len(compared):

@@ -34,9 +34,10 @@ def pack_tensors(items: Sequence[bytes], item_size: int) -> list[Any]:
     return [CODEC, item_size, [len(item) for item in items], zlib.compress(_to_planes(joined, item_size), _LEVEL)]
 
 
-def unpack_tensors(value: Any, *, max_bytes: int, what: str) -> tuple[bytes, ...]:
-    """The tensors' bytes from a wire value; ``WireFormatError`` for anything malformed, and
-    ``RecordTooLargeError`` before more than ``max_bytes`` are decompressed (no zip bombs)."""
+def unpack_tensors(value: Any, *, max_bytes: int, what: str, max_tensors: int | None = None) -> tuple[bytes, ...]:
+    """The tensors' bytes from a wire value; ``WireFormatError`` for anything malformed or holding more than
+    ``max_tensors`` tensors, and ``RecordTooLargeError`` before more than ``max_bytes`` are decompressed (no
+    zip bombs)."""
     if not (isinstance(value, list) and len(value) == 4):
         raise WireFormatError(f"{what}: a tensor pack is [codec, item_size, lengths, payload]")
     codec, item_size, lengths, payload = value
@@ -44,6 +45,8 @@ def unpack_tensors(value: Any, *, max_bytes: int, what: str) -> tuple[bytes, ...
         raise WireFormatError(f"{what}: unknown tensor codec {codec!r} (expected {CODEC!r})")
     if type(item_size) is not int or item_size not in ITEM_SIZES:
         raise WireFormatError(f"{what}: item_size must be one of {sorted(ITEM_SIZES)}")
+    if max_tensors is not None and isinstance(lengths, list) and len(lengths) > max_tensors:
+        raise WireFormatError(f"{what}: more than {max_tensors} tensors")
     if not (isinstance(lengths, list) and all(type(n) is int and n >= 0 for n in lengths)):
         raise WireFormatError(f"{what}: lengths must be non-negative integers")
     if type(payload) is not bytes:

@@ -57,6 +57,13 @@ def check_evidence(encoded: bytes, server_key: bytes, spans: SpanCache, toleranc
     if unfit:
         return Finding("invalid_evidence", 0, None, tolerance, unfit)
     replayed = replay_with_scales(span, inputs)
+    for index, output in enumerate(evidence.outputs):
+        r = receipts[index].record
+        if output is not None and tuple(r.output_shape) != tuple(replayed[index].output.shape):
+            # The server signed an output of another shape than its input's: not what the span computes.
+            return Finding(
+                "fail", 1, None, tolerance, f"step {r.step}: output shape {r.output_shape} is not the span's"
+            )
     comparisons = [
         compare_step(
             receipts[index].record.step,

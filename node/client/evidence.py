@@ -22,14 +22,20 @@ from typing import Any
 import nacl.signing
 
 from node.challenges import ID_SIZE, Challenge
-from node.evidence import MAX_DECODED_EVIDENCE_BYTES, MAX_EVIDENCE_BYTES, Evidence, evidence_digest
+from node.evidence import (
+    MAX_COMPARED_STEPS,
+    MAX_DECODED_EVIDENCE_BYTES,
+    MAX_EVIDENCE_BYTES,
+    Evidence,
+    evidence_digest,
+)
 from node.ledger_api import LedgerApi, LedgerApiError
 from node.receipts import Receipt
 from node.signing import Signed, sign_record
 
 log = logging.getLogger(__name__)
 
-COMPARED_STEPS = 256  # later steps whose outputs a spot-checked session keeps, besides its first
+COMPARED_STEPS = MAX_COMPARED_STEPS - 1  # later steps whose outputs a checked session keeps, besides its first
 
 
 @dataclass
@@ -47,6 +53,10 @@ class HopEvidence:
     full: bool = False  # the kept bytes reached ``max_kept_bytes``: the bundle ends here
     _slots: list[int] = field(default_factory=list)  # the reservoir: later steps whose outputs are kept
     _size: int = 0
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.compared_steps <= COMPARED_STEPS:
+            raise ValueError(f"compared_steps must be 0 to {COMPARED_STEPS}: the ledger refuses bundles comparing more")
 
     @property
     def size(self) -> int:

@@ -133,7 +133,13 @@ class Router:
                 continue  # widen to the next tier
         return choose_chain(self._candidates(servers, tiers[-1], session_tokens), start, end, exclude=excluded)
 
-    def spot_check_rate(self, key: str) -> float:
-        """The configured rate when one is forced, else the one the server's reputation sets."""
+    def spot_check_rate(self, key: str, server: ServerInfo | None = None, session_tokens: int | None = None) -> float:
+        """The configured rate when one is forced, else the one the server's reputation sets, except that a
+        server short of bond (carrying a session only because no chain covers the blocks without it, or as
+        exploration) is checked on every session: its bond does not make cheating at the floor rate cost."""
         forced = self.config.spot_check_rate
-        return forced if forced is not None else self.book.of(key).spot_check_rate
+        if forced is not None:
+            return forced
+        if server is not None and self.standing(server, session_tokens) == SHORT_OF_BOND:
+            return 1.0
+        return self.book.of(key).spot_check_rate

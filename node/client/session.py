@@ -32,6 +32,7 @@ from node.client.faults import (
 from node.client.router import Router
 from node.client.routing import Hop, NoRouteError
 from node.client.transport import HopStream
+from node.evidence import MAX_DECODED_EVIDENCE_BYTES
 from node.protocol import PushTarget, WireTensor
 from node.receipts import CLIENT_NONCE_SIZE, SESSION_ID_SIZE, Receipt
 from node.signing import Signed
@@ -129,7 +130,7 @@ class InferenceSession:
 
     def _new_hop(self, hop: Hop) -> _ChainHop:
         server = self._servers[hop.candidate.key]
-        sampled = random.random() < self._router.spot_check_rate(server.key)
+        sampled = random.random() < self._router.spot_check_rate(server.key, server, self.max_length)
         return _ChainHop(
             server,
             hop.start,
@@ -368,8 +369,15 @@ class InferenceSession:
         await self._replay(rest, hidden)
 
     def _keep_evidence(self, hop: _ChainHop, receipt: Signed[Receipt], sent: bytes, received: bytes) -> None:
-        if hop.evidence is not None:
-            hop.evidence.add(receipt, sent, received)
+        kept = hop.evidence
+        if kept is None or kept.full:
+            return
+        # One memory bound for the whole session, failed-over and restarted hops included: the hop that would
+        # pass it ends its evidence there (its bundle is still whole from step 0).
+        if sum(e.size for e in self.kept_evidence()) + len(sent) + len(received) > MAX_DECODED_EVIDENCE_BYTES:
+            kept.full = True
+            return
+        kept.add(receipt, sent, received)
 
     def _new_evidence(self, server_key: str) -> HopEvidence:
         config = self._config

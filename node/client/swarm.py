@@ -219,8 +219,15 @@ class SwarmClient:
         return PeerIdentity(p2p, p2p.peer_id.to_base58())
 
     def close_identity(self, identity: PeerIdentity) -> None:
-        """Stop the identity's P2P daemon; its peer id is never used again."""
-        self.run(identity.p2p.shutdown(), timeout=10)
+        """Stop the identity's P2P daemon; its peer id is never used again. A daemon that does not stop on
+        SIGTERM in time is killed: one per probe must never outlive its probe."""
+        try:
+            self.run(identity.p2p.shutdown(), timeout=10)
+        except Exception:
+            log.warning("the P2P daemon of identity %s did not stop in time: killing it", identity.peer_id[:16])
+            child = identity.p2p._child  # hivemind keeps the daemon's process only here
+            if child is not None and child.returncode is None:
+                child.kill()
 
     def forward(
         self, source: ModelSource, hidden: torch.Tensor, *, servers: Sequence[ServerInfo] | None = None

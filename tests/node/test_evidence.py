@@ -30,7 +30,7 @@ def _swap(evidence: Evidence, field: str, index: int, value: bytes) -> Evidence:
     [
         (lambda e: _swap(e, "outputs", 2, bytes(len(e.outputs[2]))), "output_mismatch", 2),
         (lambda e: _swap(e, "inputs", 0, e.inputs[0][:-4]), "input_mismatch", 0),
-        (lambda e: _swap(e, "receipts", 1, e.receipts[1][:-1] + b"\x00"), "bad_receipt", 1),
+        (lambda e: _swap(e, "receipts", 1, e.receipts[1][:-1] + bytes([e.receipts[1][-1] ^ 1])), "bad_receipt", 1),
         (
             lambda e: Evidence(
                 e.receipts[:1] + e.receipts[2:], e.inputs[:1] + e.inputs[2:], e.outputs[:1] + e.outputs[2:]
@@ -107,5 +107,28 @@ def test_compared_steps_must_be_distinct_ascending_and_within_the_bundle(compare
     _, evidence = evidence_session(SERVER, 3)
     outputs = [evidence.outputs[0]] * len(compared)
     bad = pack([2, list(evidence.receipts), pack_tensors(evidence.inputs, 4), compared, pack_tensors(outputs, 4)])
+    with pytest.raises(WireFormatError):
+        Evidence.decode(bad)
+
+
+def test_a_bundle_may_compare_no_more_steps_than_a_client_draws() -> None:
+    from node.evidence import MAX_COMPARED_STEPS
+
+    steps = MAX_COMPARED_STEPS + 1
+    _, evidence = evidence_session(SERVER, steps, hidden=4, first_tokens=1)
+    with pytest.raises(WireFormatError, match="compare"):
+        Evidence.decode(evidence.encode())  # every step compared: more than any client keeps
+    fewer = Evidence(evidence.receipts, evidence.inputs, (*evidence.outputs[:-1], None))
+    assert len(Evidence.decode(fewer.encode()).compared) == MAX_COMPARED_STEPS
+
+
+def test_a_small_bundle_cannot_make_millions_of_objects() -> None:
+    from node.canonical import pack
+    from node.tensor_pack import CODEC
+
+    _, evidence = evidence_session(SERVER, 2)
+    lengths = [0] * 1_000_000  # a few bytes each on the wire, a Python int each if decoded
+    bad = pack([2, list(evidence.receipts), [CODEC, 4, lengths, b""], [0], [CODEC, 4, [0], b""]])
+    assert len(bad) < 2_000_000
     with pytest.raises(WireFormatError):
         Evidence.decode(bad)

@@ -184,3 +184,13 @@ def test_a_session_whose_inputs_make_the_replay_non_finite_is_invalid_evidence(
     encoded = evidence_of(span, poisoned, serve(span, poisoned))
     finding = check_evidence(encoded, bytes(SERVER.verify_key), SpanCache(tiny()), load_tolerances())
     assert finding.outcome == "invalid_evidence" and "non-finite" in finding.detail
+
+
+def test_an_output_of_another_shape_than_the_span_gives_fails(session_inputs: list[torch.Tensor]) -> None:
+    span = Span.load(tiny(), 4, 8)
+    outputs = serve(span, session_inputs)
+    outputs[2] = outputs[2][:, :, :32]  # signed, but not what the span computes
+    finding = check_evidence(
+        evidence_of(span, session_inputs, outputs), bytes(SERVER.verify_key), SpanCache(tiny()), load_tolerances()
+    )
+    assert finding.outcome == "fail" and "shape" in finding.detail

@@ -116,3 +116,12 @@ def test_keeping_stops_at_the_memory_bound_and_the_bundle_ends_there() -> None:
     keep_session(kept, small_session(30), "float32")
     assert kept.full and len(kept.receipts) == 10
     assert build_challenge(CLIENT, kept)[0].record.steps == 10
+
+
+def test_a_client_cannot_ask_to_compare_more_steps_than_the_ledger_takes() -> None:
+    import pytest
+
+    from node.client.evidence import COMPARED_STEPS
+
+    with pytest.raises(ValueError, match="compared_steps"):
+        HopEvidence("k", compared_steps=COMPARED_STEPS + 1)

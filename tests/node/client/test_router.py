@@ -155,6 +155,19 @@ def test_a_server_short_of_the_bond_rule_only_shares_the_exploration_budget() ->
     assert share(router(at_the_rule)) > 0.9, "the least bond the rule asks is enough for full weight"
 
 
+def test_a_server_short_of_bond_is_checked_on_every_session_it_carries() -> None:
+    price, span = 10, 8
+    needed = required_bond(price, session_block_tokens(span))
+    assert needed is not None
+    bonded, short = server("bonded", 0, 8), server("short", 0, 8)
+    policy = router({bonded.key: trusted(needed, price), short.key: trusted(needed - 1, price)})
+    assert policy.spot_check_rate(bonded.key, bonded) == 0.05, "a full bond: the floor rate"
+    assert policy.spot_check_rate(short.key, short) == 1.0, "its bond does not deter: every session"
+    assert (
+        router({short.key: trusted(needed - 1, price)}, enforce_bonds=False).spot_check_rate(short.key, short) == 0.05
+    )
+
+
 def test_a_raised_price_loses_full_routing_at_once() -> None:
     fast, slow = server("fast", 0, 8, throughput=4000.0), server("slow", 0, 8, throughput=400.0)
     needed = required_bond(10, session_block_tokens(8))
