@@ -32,7 +32,8 @@ def serve(
     ] = None,
     assignment_ttl: Annotated[float | None, typer.Option(min=0.1, help="Seconds a verifier has to answer.")] = None,
     dispute_verifiers: Annotated[
-        int | None, typer.Option(min=1, help="Verifiers added to a disputed challenge.")
+        int | None,
+        typer.Option(help="Verifiers added to a disputed challenge (at least 2; a FAIL needs 1 + this many verdicts)."),
     ] = None,
     audit_rate: Annotated[
         float | None, typer.Option(min=0.0, max=1.0, help="Chance a reliable pass is re-checked.")
@@ -70,6 +71,14 @@ def serve(
     from node.keys import generate_key_file, load_signing_key
 
     settings = ApiSettings()
+    try:  # the rules of consensus are logged and audited: refuse ones out of range before serving anything
+        policy = SpotCheckPolicy(
+            assignment_ttl_ms=int((assignment_ttl or settings.assignment_ttl) * 1000),
+            dispute_verifiers=settings.dispute_verifiers if dispute_verifiers is None else dispute_verifiers,
+            audit_rate=settings.audit_rate if audit_rate is None else audit_rate,
+        )
+    except ValueError as exc:
+        raise typer.BadParameter(f"{exc} (--dispute-verifiers / SWARMTRUST_DISPUTE_VERIFIERS, --audit-rate)") from exc
     admin = _admin(admin_token_file, settings)
     url = LedgerSettings().resolved_db_url(db or settings.db_url or None)
     key_path = key or settings.ledger_key
@@ -77,11 +86,6 @@ def serve(
     engine = create_ledger_engine(url)
     if migrate:
         upgrade(engine)
-    policy = SpotCheckPolicy(
-        assignment_ttl_ms=int((assignment_ttl or settings.assignment_ttl) * 1000),
-        dispute_verifiers=dispute_verifiers or settings.dispute_verifiers,
-        audit_rate=settings.audit_rate if audit_rate is None else audit_rate,
-    )
     peers = split_peers(initial_peers)
     dht = None
     stop = threading.Event()

@@ -12,7 +12,8 @@ Modules:
 - ``audit``: chain, signature and derived-table verification;
 - ``beacon`` (pure), ``beacon_keeper``, ``beacon_projection``: audit coins by commit-reveal: per-epoch seeds
   derived from the ledger key, committed before use and revealed an epoch later, and the audit's recomputation;
-- ``verifier_pool``: who may verify a challenge now (present, eligible, reliability) and the weighted draw;
+- ``verifier_pool``: who may verify a challenge now (present, serving its model, eligible, reliability) and the
+  weighted draw; ``consensus_audit``: the audit's re-run of every audit draw, round and outcome;
 - ``db``, ``settings``, ``migrate``: engines (SQLite WAL, PostgreSQL), the database URL, Alembic;
 - ``store``: ``Ledger``, the handle the CLI and the API hold; ``cli``: ``swarmtrust ledger ...``.
 """

@@ -4,7 +4,9 @@
 event it concerns; ``first_bad_seq`` is where an investigation starts. The chain alone cannot notice
 events cut from the end together with the head row: pass an ``anchor`` (a head hash you recorded
 earlier) to prove the chain still contains it. Audit coins (``ledger.beacon``) are recomputed once their
-epoch's seed is revealed; the report counts those checked and those still awaiting their reveal.
+epoch's seed is revealed; the report counts those checked and those still awaiting their reveal. The
+operator's consensus decisions (audit draws, rounds, outcomes) are re-run under the rules it logged
+(``ledger.consensus_audit``).
 """
 
 from __future__ import annotations

@@ -1,7 +1,9 @@
 """The arithmetic of verification consensus (pure): verifier reliability, weighted majority, sampling.
 
-Kept beside the ledger rather than in ``verifier/`` because it is a pure function of ledger events: an
-auditor recomputes every outcome from the verdicts and the reliabilities the events imply.
+Kept beside the ledger rather than in ``verifier/`` because it is a pure function of ledger events: the
+audit (``ledger.consensus_audit``) re-runs ``next_step`` at every verdict, round and outcome with the
+reliabilities the replayed events imply and the rules the ledger logged (``ConsensusRules``), and names any
+audit draw, round or outcome it does not allow.
 """
 
 from __future__ import annotations
@@ -125,6 +127,36 @@ def is_clear(decision: Decision) -> bool:
     return first > CLEAR_MAJORITY * second
 
 
+MIN_DISPUTE_VERIFIERS = 2  # below this, one colluder beside the first verifier would make a FAIL's quorum
+
+
+@dataclass(frozen=True)
+class ConsensusRules:
+    """The rules of consensus an operator chose (``swarmtrust api serve`` flags); the ledger logs them in a
+    signed ``consensus_policy`` event and every decision uses the rules last logged, so API processes over one
+    database agree and the audit knows them."""
+
+    dispute_verifiers: int = 2  # more verifiers on a challenge whose verdict is not a pass
+    audit_rate: float = 0.1  # chance that a pass by a fully reliable verifier is re-checked by another ...
+    max_audit_rate: float = 1.0  # ... rising towards this for verifiers that disagree with outcomes
+
+    def __post_init__(self) -> None:
+        if not MIN_DISPUTE_VERIFIERS <= self.dispute_verifiers <= 64:
+            raise ValueError(
+                f"dispute_verifiers must lie in [{MIN_DISPUTE_VERIFIERS}, 64], got {self.dispute_verifiers}: a FAIL "
+                f"needs 1 + dispute_verifiers verdicts, and with fewer than {MIN_DISPUTE_VERIFIERS} one colluding "
+                "verifier beside the first could convict"
+            )
+        if not 0.0 <= self.audit_rate <= self.max_audit_rate <= 1.0:
+            raise ValueError(
+                f"audit rates must satisfy 0 <= audit_rate <= max_audit_rate <= 1, got {self.audit_rate} and "
+                f"{self.max_audit_rate}"
+            )
+
+
+DEFAULT_RULES = ConsensusRules()  # in force until a ledger logs its first consensus_policy event
+
+
 def conviction_quorum(dispute_verifiers: int) -> int:
     """Verdicts a FAIL needs before it may stand: the first verifier's and ``dispute_verifiers`` more. Absent or
     late verifiers never shrink it: a dispute short of it stays open until more verifiers answer."""
@@ -191,3 +223,25 @@ def stands(decision: Decision) -> bool:
     if not is_clear(decision):
         return False
     return decision.outcome != "fail" or decision.pass_weight == 0.0
+
+
+def allowed_steps(
+    phase: str, wanted: int, verdicts: Sequence[RoundVerdict], rules: ConsensusRules, audit_coin: float
+) -> list[NextStep]:
+    """Every step ``next_step`` may give an auditor who cannot see who was present: with eligible verifiers
+    left, or without (then a round nobody else can answer may also be decided on the verdicts it has)."""
+    in_round = sum(v.round == phase for v in verdicts)
+    options = [(wanted, True), (wanted, False), (min(wanted, in_round), False)]
+    return [
+        next_step(
+            phase,
+            w,
+            verdicts,
+            dispute_verifiers=rules.dispute_verifiers,
+            audit_rate=rules.audit_rate,
+            max_audit_rate=rules.max_audit_rate,
+            can_escalate=escalate,
+            audit_coin=audit_coin,
+        )
+        for w, escalate in options
+    ]

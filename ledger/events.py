@@ -20,6 +20,7 @@ from ledger.records import (
     AdminAction,
     Assignment,
     AuditDraw,
+    ConsensusPolicy,
     EvidenceRejection,
     Mint,
     Outcome,
@@ -74,6 +75,7 @@ EVENT_KINDS: dict[str, EventKind] = {
         EventKind("seed_commitment", SeedCommitment, lambda record: None),
         EventKind("seed_reveal", SeedReveal, lambda record: None),
         EventKind("audit_draw", AuditDraw, lambda record: record.server_key),
+        EventKind("consensus_policy", ConsensusPolicy, lambda record: None),
     )
 }
 

@@ -3,6 +3,10 @@
 Each item ends in one of three states: ``accepted`` (appended now), ``duplicate`` (the same receipt is
 already in the ledger: a safe retry) or ``rejected`` (with a reason; nothing of it is written). A bad
 item never spoils the good ones beside it.
+
+A receipt dated more than ``RECEIPT_CLOCK_SLACK_MS`` after the ledger's clock is rejected (``future``): a
+server that could date receipts as it likes would sign a twin of a receipt its client holds dated beyond
+the proof horizon (``node.misbehaviour``), and escape conviction by its own two signatures.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from ledger.events import EventDraft
 from ledger.models import Event
 from ledger.row_statements import KEYS_PER_QUERY
 from node.errors import RecordTooLargeError, SignatureError, UnsupportedVersionError, WireFormatError
+from node.misbehaviour import RECEIPT_CLOCK_SLACK_MS
 from node.receipts import Receipt
 from node.signing import Signed, open_signed_many, verify_record
 
@@ -39,7 +44,7 @@ class IngestResult:
     status: Status
     receipt_id: str | None = None  # hex, when the receipt could be decoded
     seq: int | None = None  # the event holding it (accepted or duplicate)
-    reason: str | None = None  # for rejections: malformed, too_large, unsupported_version, bad_signature, conflict
+    reason: str | None = None  # rejected as malformed, too_large, unsupported_version, bad_signature, future, conflict
     message: str | None = None
     signed_ms: int | None = None  # the receipt's own timestamp, when accepted (ingest lag is measured from it)
 
@@ -57,6 +62,26 @@ def rejection(index: int, error: WireFormatError | SignatureError) -> IngestResu
     raise TypeError(f"not a reason to reject a receipt: {error!r}")
 
 
+def latest_receipt_ms(clock: Clock) -> int:
+    """The latest date the ledger takes a receipt with now: its clock plus the slack. The later of the given
+    clock and the wall clock, so that a clock that lags (a test's, a replay's) never refuses a receipt that
+    is not in the future."""
+    return max(clock(), now_ms()) + RECEIPT_CLOCK_SLACK_MS
+
+
+def future_rejection(index: int, receipt: Receipt, latest_ms: int) -> IngestResult:
+    """The result of a receipt dated later than the ledger accepts (``latest_ms``: its clock plus the slack)."""
+    return IngestResult(
+        index,
+        "rejected",
+        receipt.receipt_id.hex(),
+        reason="future",
+        message=f"the receipt is dated {receipt.timestamp_ms} ms, after the latest the ledger accepts now "
+        f"({latest_ms} ms: its clock plus {RECEIPT_CLOCK_SLACK_MS // 60_000} minutes); a server signs with the "
+        "time now (set its clock right)",
+    )
+
+
 def ingest_receipts(
     engine: Engine, wires: Sequence[bytes], *, clock: Clock = now_ms, on_conflict: ConflictHook | None = None
 ) -> list[IngestResult]:
@@ -66,11 +91,14 @@ def ingest_receipts(
         raise BatchTooLargeError(f"a batch holds at most {MAX_BATCH} receipts, got {len(wires)}; split it")
     results: dict[int, IngestResult] = {}
     verified: list[tuple[int, Signed[Receipt]]] = []
+    latest = latest_receipt_ms(clock)
     for index, outcome in enumerate(open_signed_many(Receipt, wires)):
-        if isinstance(outcome, Signed):
-            verified.append((index, outcome))
-        else:
+        if not isinstance(outcome, Signed):
             results[index] = rejection(index, outcome)
+        elif outcome.record.timestamp_ms > latest:
+            results[index] = future_rejection(index, outcome.record, latest)
+        else:
+            verified.append((index, outcome))
     if not verified:
         return [results[i] for i in range(len(wires))]
 

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from sqlalchemy import Connection
 
 from ledger.events import LoggedEvent
-from ledger.market_rules import FOLDS, MarketRuleError
+from ledger.market_rules import FOLDS, MarketRuleError, fold_event
 from ledger.models import AccountRow, EscrowHoldRow, MarketChallengeRow, MarketRecordRow, MovementRow, PriceRow
 from ledger.projections import AuditProblem, Projection, Replay, compare_table
 from ledger.rowstore import MemoryRows, SqlRows, StagedRows
@@ -32,7 +32,7 @@ class MarketProjection(Projection):
     def apply(self, connection: Connection, events: Sequence[LoggedEvent]) -> None:
         rows = SqlRows(connection)
         for event in events:
-            FOLDS[event.kind](rows, event.seq, event.signed.record)  # MarketRuleError: the caller rolls back
+            fold_event(rows, event)  # MarketRuleError: the caller rolls back
         rows.flush()
 
     def replay(self) -> Replay:
@@ -48,7 +48,7 @@ class _MarketReplay(Replay):
     def feed(self, event: LoggedEvent) -> None:
         staged = StagedRows(self.rows)  # an event that breaks a rule changes nothing, as on the write path
         try:
-            FOLDS[event.kind](staged, event.seq, event.signed.record)
+            fold_event(staged, event)
         except MarketRuleError as exc:
             self.broken.append(AuditProblem(event.seq, "market", f"the event breaks a market rule: {exc}"))
             return

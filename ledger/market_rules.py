@@ -22,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ledger.events import LoggedEvent
 from ledger.models import AccountRow, EscrowHoldRow, MarketChallengeRow, MarketRecordRow, MovementRow, PriceRow
 from ledger.records import Mint, Outcome, Settlement
 from ledger.row_statements import Row
@@ -265,16 +266,17 @@ def fold_outcome(rows: RowStore, seq: int, outcome: Outcome, params: MarketParam
 
 
 def fold_misbehaviour(
-    rows: RowStore, seq: int, proof: MisbehaviourProof, params: MarketParams = DEFAULT_MARKET
+    rows: RowStore, seq: int, proof: MisbehaviourProof, params: MarketParams = DEFAULT_MARKET, *, at_ms: int
 ) -> None:
     """Signed misbehaviour convicts as a decided FAIL does: the session's hold goes back to its client (unless
     already released), the bond is slashed, and the reporter takes the bounty (no one, when the server reported
-    itself). A record that proves nothing moves nothing (the audit names it)."""
+    itself). The movements are dated ``at_ms``: the ledger's time of the event, not the reporter's own
+    ``reported_ms``. A record that proves nothing moves nothing (the audit names it)."""
     try:
         check_proof(proof)
     except NotAProofError:
         return
-    book = Book(rows, seq, proof.reported_ms)
+    book = Book(rows, seq, at_ms)
     hold = rows.get(EscrowHoldRow, hold_id(proof.server_key, proof.session_id))
     if hold is not None and hold["state"] in ("held", "challenged"):
         _refund(rows, book, hold)
@@ -306,6 +308,14 @@ def _slash(book: Book, server_key: str, fail_voters: list[str], params: MarketPa
 
 def _is_hex_key(text: str) -> bool:
     return len(text) == 64 and all(c in "0123456789abcdef" for c in text)
+
+
+def fold_event(rows: RowStore, event: LoggedEvent) -> None:
+    """Fold one logged event into the market: its record, and for misbehaviour the ledger's time of it."""
+    if event.kind == "misbehaviour":
+        fold_misbehaviour(rows, event.seq, event.signed.record, at_ms=event.recorded_ms)
+    else:
+        FOLDS[event.kind](rows, event.seq, event.signed.record)
 
 
 FOLDS: dict[str, Any] = {

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import BigInteger, Boolean, Date, Float, ForeignKey, Index, Integer, LargeBinary, String
+from sqlalchemy import BigInteger, Boolean, Date, Float, ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 HEX_KEY = String(64)  # a 32-byte key or digest in hex
@@ -211,6 +211,8 @@ class VerifierPresence(Base):
 
     public_key: Mapped[str] = mapped_column(HEX_KEY, primary_key=True)
     last_poll_ms: Mapped[int] = mapped_column(BigInteger)
+    # The models it last asked for, as a JSON list; None: it asked for any model (it serves all).
+    models: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class SeenRequest(Base):
@@ -463,3 +465,15 @@ class AuditDrawRow(Base):
     coin: Mapped[float] = mapped_column(Float)  # in [0, 1)
     chance: Mapped[float] = mapped_column(Float)  # audit probability of the verifier then
     follow: Mapped[str] = mapped_column(String(16))  # audit (coin < chance) or decide
+
+
+class ConsensusPolicyRow(Base):
+    """Derived: the rules of consensus in force (the last ``consensus_policy`` event); one row, id 1."""
+
+    __tablename__ = "consensus_policy"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    event_seq: Mapped[int] = mapped_column(BigInteger, ForeignKey("events.seq"))
+    dispute_verifiers: Mapped[int] = mapped_column(Integer)
+    audit_rate: Mapped[float] = mapped_column(Float)
+    max_audit_rate: Mapped[float] = mapped_column(Float)

@@ -313,3 +313,31 @@ class AuditDraw(WireRecord):
             raise WireFormatError("AuditDraw: coin must lie in [0, 1) and chance in [0, 1]")
         if (self.follow == "audit") != (self.coin < self.chance):
             raise WireFormatError("AuditDraw: follow must be audit exactly when coin < chance")
+
+
+@dataclass(frozen=True)
+class ConsensusPolicy(WireRecord):
+    """The rules of consensus in force from this event on (``ledger.consensus.ConsensusRules``): logged when an
+    API process starts with rules other than the last logged, so every process and the audit use the same."""
+
+    DOMAIN: ClassVar[bytes] = b"swarmtrust/consensus-policy/v1"
+    VERSION: ClassVar[int] = 1
+    MAX_BYTES: ClassVar[int] = 256
+    SIGNER_FIELD: ClassVar[str] = "ledger_key"
+    CHECKS: ClassVar[Mapping[str, Check]] = {
+        "ledger_key": FixedBytes(32),
+        "dispute_verifiers": Int(2, 64),
+        "audit_rate": Float(),
+        "max_audit_rate": Float(),
+        "set_ms": Int(0, MAX_TIMESTAMP_MS),
+    }
+
+    ledger_key: bytes
+    dispute_verifiers: int
+    audit_rate: float
+    max_audit_rate: float
+    set_ms: int
+
+    def check_consistency(self) -> None:
+        if not 0.0 <= self.audit_rate <= self.max_audit_rate <= 1.0:
+            raise WireFormatError("ConsensusPolicy: rates must satisfy 0 <= audit_rate <= max_audit_rate <= 1")

@@ -74,16 +74,24 @@ def fold_outcome(rows: RowStore, seq: int, outcome: Any, params: ReputationParam
 
 
 def fold_misbehaviour(
-    rows: RowStore, seq: int, proof: MisbehaviourProof, params: ReputationParams = DEFAULT_PARAMS
+    rows: RowStore,
+    seq: int,
+    proof: MisbehaviourProof,
+    params: ReputationParams = DEFAULT_PARAMS,
+    *,
+    at_ms: int | None = None,
 ) -> None:
     """Signed misbehaviour: a confirmed cheat of the fullest weight, exactly as a decided FAIL (so the server is
-    quarantined at once). A record that proves nothing changes nothing (the audit names it)."""
+    quarantined at once), at ``at_ms``: the ledger's time of the event (``recorded_ms``). Without it, the
+    proof's own ``reported_ms`` (the reporter's clock, within ``MAX_REPORT_SKEW_MS`` of the ledger's) stands
+    in. A record that proves nothing changes nothing (the audit names it)."""
     try:
         found = check_proof(proof)
     except NotAProofError:
         return
     model_id = found.first.record.model_id
-    _observe(rows, seq, proof.server_key.hex(), model_id, False, params.max_weight, proof.reported_ms, params)
+    when = proof.reported_ms if at_ms is None else at_ms
+    _observe(rows, seq, proof.server_key.hex(), model_id, False, params.max_weight, when, params)
 
 
 def _observe(

@@ -1,6 +1,8 @@
 """Derived tables of spot checks: challenges, assignments, verdicts, disputes, verifiers, submitters, the
-reputations their outcomes (and administrators' actions) make (``ledger.reputation_projection``), and the
-audit coins with the seeds they are drawn from (``ledger.beacon_projection``).
+reputations their outcomes (and administrators' actions) make (``ledger.reputation_projection``), the
+audit coins with the seeds they are drawn from (``ledger.beacon_projection``), and the rules of consensus in
+force. The audit's replay also re-runs the consensus logic on every draw, round and outcome
+(``ledger.consensus_audit``).
 
 One fold per event kind, written against a ``RowStore`` (see ``ledger.rowstore``), so that the write path
 and the audit derive the same rows by construction.
@@ -20,6 +22,7 @@ from ledger.beacon_projection import (
     fold_seed_commitment,
     fold_seed_reveal,
 )
+from ledger.consensus_audit import ConsensusAudit
 from ledger.events import LoggedEvent
 from ledger.models import (
     AdminActionRow,
@@ -28,6 +31,7 @@ from ledger.models import (
     AuditSeedRow,
     ChallengeRow,
     CohortRow,
+    ConsensusPolicyRow,
     DisputeRow,
     EvidenceBlob,
     ReputationRow,
@@ -42,6 +46,9 @@ from node.evidence import evidence_digest
 
 
 def fold(rows: RowStore, event: LoggedEvent) -> None:
+    if event.kind == "misbehaviour":  # a conviction takes effect at the ledger's time, not the reporter's
+        fold_misbehaviour(rows, event.seq, event.signed.record, at_ms=event.recorded_ms)
+        return
     FOLDS[event.kind](rows, event.seq, event.signed.record)
 
 
@@ -206,6 +213,19 @@ def _admin_action(rows: RowStore, seq: int, a: Any) -> None:
     fold_admin_action(rows, seq, a)
 
 
+def _consensus_policy(rows: RowStore, seq: int, p: Any) -> None:
+    rows.put(
+        ConsensusPolicyRow,
+        {
+            "id": 1,
+            "event_seq": seq,
+            "dispute_verifiers": p.dispute_verifiers,
+            "audit_rate": p.audit_rate,
+            "max_audit_rate": p.max_audit_rate,
+        },
+    )
+
+
 FOLDS = {
     "challenge": _challenge,
     "evidence_rejected": _evidence_rejected,
@@ -218,6 +238,7 @@ FOLDS = {
     "seed_commitment": fold_seed_commitment,
     "seed_reveal": fold_seed_reveal,
     "audit_draw": fold_audit_draw,
+    "consensus_policy": _consensus_policy,
 }
 
 TABLES: dict[type[Any], Any] = {
@@ -232,6 +253,7 @@ TABLES: dict[type[Any], Any] = {
     AdminActionRow: lambda row: row["event_seq"],
     AuditSeedRow: lambda row: row["committed_seq"] or row["revealed_seq"],
     AuditDrawRow: lambda row: row["event_seq"],
+    ConsensusPolicyRow: lambda row: row["event_seq"],
 }
 
 
@@ -254,12 +276,15 @@ class SpotCheckReplay(Replay):
         self.verdicts: dict[str, VerdictSeen] = {}  # by assignment id: what the coin check needs
         self.coins_checked = 0
         self.coins_awaiting_reveal = 0
+        self.consensus = ConsensusAudit()  # the operator's draws, rounds and outcomes, re-run
 
     def feed(self, event: LoggedEvent) -> None:
+        self.consensus.before(self.rows, event)
         fold(self.rows, event)
         if event.kind == "verdict":
             aid = event.signed.record.assignment_id.hex()
             self.verdicts.setdefault(aid, VerdictSeen(event.seq, event.signed.digest.hex()))
+            self.consensus.after_verdict(self.rows, event)
 
     def compare(self, connection: Connection) -> list[AuditProblem]:
         problems: list[AuditProblem] = []
@@ -268,7 +293,7 @@ class SpotCheckReplay(Replay):
             problems += compare_table(connection, model, key_column, self.rows.tables.get(model, {}), seq_of=seq_of)
         coins = check_coins(self.rows.tables, self.verdicts)
         self.coins_checked, self.coins_awaiting_reveal = coins.checked, coins.awaiting_reveal
-        return problems + coins.problems + self._check_evidence(connection)
+        return problems + coins.problems + self.consensus.finish() + self._check_evidence(connection)
 
     def _check_evidence(self, connection: Connection) -> list[AuditProblem]:
         """Every challenge's evidence is stored, and hashes to the digest the challenge committed to."""

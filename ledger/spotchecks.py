@@ -3,47 +3,51 @@ take verdicts, and decide outcomes by consensus.
 
     submit_challenge  evidence checked against the server's signed digests; forged evidence is refused
                       and recorded against its submitter; the receipts join the ledger with the challenge
-    claim             a verifier asks for work: first what is addressed to it; otherwise, for the oldest
-                      challenges with a free slot (new, or left by a verifier that missed its deadline),
-                      one verifier is drawn by reliability among those present and eligible: the caller
-                      when the draw picks it, else the one drawn gets it on its next poll (so polling
-                      fastest wins nothing)
+    claim             a verifier asks for work on some models (default: any): first what is addressed to
+                      it; otherwise, for the oldest challenges of those models with a free slot (new, or
+                      left by a verifier that missed its deadline), one verifier is drawn by reliability
+                      among those present, serving the model and eligible: the caller when the draw picks
+                      it, else the one drawn gets it on its next poll (so polling fastest wins nothing)
     submit_verdict    a verdict on an open assignment; a non-pass opens a dispute with k more verifiers
                       drawn by reliability; a first pass is audited when its coin says so, a coin drawn
                       after the pass is recorded from a seed the ledger committed to earlier
                       (``ledger.beacon``); once a round is complete the reliability-weighted majority
                       decides, and a FAIL only with at least 1 + k verdicts
 
-Every decision is a ledger-signed event in the same transaction as what caused it.
+Every decision is a ledger-signed event in the same transaction as what caused it, taken by the rules of
+consensus last logged (a ``consensus_policy`` event, logged at this process's first write when its policy
+differs), so that the audit can re-run each one (``ledger.consensus_audit``).
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import nacl.signing
-from sqlalchemy import Engine, func, insert, select
+from sqlalchemy import Connection, Engine, func, insert, select
 
 from ledger.beacon import FORCED_COIN
 from ledger.beacon_keeper import AuditBeacon
-from ledger.consensus import RoundVerdict, next_step
+from ledger.consensus import DEFAULT_RULES, ConsensusRules, RoundVerdict, next_step
 from ledger.errors import RequestRefusedError
 from ledger.eventlog import EventWriter, now_ms, open_writer
 from ledger.events import EventDraft
-from ledger.ingest import append_receipts
+from ledger.ingest import append_receipts, latest_receipt_ms
 from ledger.misbehaviour import Convictions
 from ledger.models import (
     AssignmentRow,
     ChallengeRow,
+    ConsensusPolicyRow,
     Event,
     EvidenceBlob,
     VerdictRow,
 )
-from ledger.records import Assignment, EvidenceRejection, Outcome, RoundOpened
+from ledger.records import Assignment, ConsensusPolicy, EvidenceRejection, Outcome, RoundOpened
 from ledger.verifier_pool import draw, mark_present, verifier_reliability
 from node.challenges import ID_SIZE, Challenge, Verdict
 from node.errors import SignatureError, WireFormatError
@@ -65,6 +69,14 @@ class SpotCheckPolicy:
     max_audit_rate: float = 1.0  # ... rising towards this for verifiers that disagree with outcomes
     presence_window_ms: int = 120_000  # verifiers that asked for work this recently may be drawn for disputes
     max_evidence_bytes: int = MAX_EVIDENCE_BYTES
+
+    def __post_init__(self) -> None:
+        self.rules  # noqa: B018 - refuses rules out of range (ValueError) when the policy is made
+
+    @property
+    def rules(self) -> ConsensusRules:
+        """The rules of consensus: logged by the ledger, so that every API process and the audit use them."""
+        return ConsensusRules(self.dispute_verifiers, self.audit_rate, self.max_audit_rate)
 
 
 @dataclass(frozen=True)
@@ -103,6 +115,24 @@ class SpotChecks:
         self.policy = policy or SpotCheckPolicy()
         self._clock = clock
         self._beacon = beacon or AuditBeacon(key)  # audit coins from seeds derived from ``key``
+        self._rules_declared = False  # set once a transaction that logged (or found) this policy's rules committed
+
+    @contextmanager
+    def _writer(self) -> Iterator[EventWriter]:
+        """A write transaction that first logs this policy's rules of consensus unless they are in force: from
+        this process's first write on, every process over the database decides by the rules last logged (the
+        last process started sets them), and the audit checks every decision against them."""
+        with open_writer(self.engine, self._clock) as writer:
+            if not self._rules_declared:
+                rules = self.policy.rules
+                if logged_rules(writer.connection) != rules:
+                    policy = ConsensusPolicy(
+                        self.ledger_key, rules.dispute_verifiers, rules.audit_rate, rules.max_audit_rate, self._clock()
+                    )
+                    writer.append([EventDraft("consensus_policy", self._sign(policy))])
+                    log.info("rules of consensus now %s", rules)
+            yield writer
+        self._rules_declared = True
 
     def _sign(self, record: Any) -> Signed[Any]:
         return sign_record(record, self._key)
@@ -130,7 +160,8 @@ class SpotChecks:
             raise SpotCheckError(
                 "forged_evidence", f"evidence refused ({reason}): {exc}; recorded against the submitter", 422
             ) from exc
-        with open_writer(self.engine, self._clock) as writer:
+        _check_dates(receipts, latest_receipt_ms(self._clock))
+        with self._writer() as writer:
             cid = challenge.challenge_id.hex()
             known = writer.connection.execute(
                 select(ChallengeRow.evidence_digest, ChallengeRow.event_seq).where(ChallengeRow.challenge_id == cid)
@@ -156,7 +187,7 @@ class SpotChecks:
             detail=detail[:400] or reason,
             rejected_ms=self._clock(),
         )
-        with open_writer(self.engine, self._clock) as writer:
+        with self._writer() as writer:
             writer.append([EventDraft("evidence_rejected", self._sign(rejection))])
         log.info("refused forged evidence from %s: %s", challenge.submitter_key.hex()[:16], detail)
 
@@ -188,27 +219,21 @@ class SpotChecks:
     def claim(self, verifier_key: bytes, models: Collection[str] | None = None) -> Claimed | None:
         """The next assignment for this verifier, among challenges of ``models`` (default: any model)."""
         now, vkey = self._clock(), verifier_key.hex()
-        with open_writer(self.engine, self._clock) as writer:
-            mark_present(writer.connection, vkey, now)
+        with self._writer() as writer:
+            mark_present(writer.connection, vkey, now, models)
             # Its own open assignments first, even past their deadline: until one is handed to another
             # verifier a late answer still counts (a verifier with a queue may be late through no fault).
-            mine = (
-                writer.connection.execute(
-                    select(AssignmentRow)
-                    .where(AssignmentRow.verifier_key == vkey, AssignmentRow.state == "open")
-                    .order_by(AssignmentRow.assigned_ms)
-                    .limit(1)
+            query = select(AssignmentRow).where(AssignmentRow.verifier_key == vkey, AssignmentRow.state == "open")
+            if models is not None:  # of the models it checks now (one it dropped is drawn again past the deadline)
+                query = query.join(ChallengeRow, ChallengeRow.challenge_id == AssignmentRow.challenge_id).where(
+                    ChallengeRow.model_id.in_(list(models))
                 )
-                .mappings()
-                .first()
-            )
+            mine = writer.connection.execute(query.order_by(AssignmentRow.assigned_ms).limit(1)).mappings().first()
             if mine is not None:
                 return self._claimed(writer, mine["assignment_id"])
             claimed: Claimed | None = None
             handed_out = False  # new challenges given to others in this call: one, so a poll hands out little
-            for challenge in self._undecided(writer):
-                if models is not None and challenge["model_id"] not in models:
-                    continue
+            for challenge in self._undecided(writer, models):
                 slot = self._free_slot(writer, challenge, now)
                 if slot is None:
                     continue
@@ -231,10 +256,13 @@ class SpotChecks:
         self._beacon.checked_reveals(now)
         return claimed
 
-    def _undecided(self, writer: EventWriter, limit: int = 500) -> list[dict[str, Any]]:
-        rows = writer.connection.execute(
-            select(ChallengeRow).where(ChallengeRow.phase != "decided").order_by(ChallengeRow.event_seq).limit(limit)
-        ).mappings()
+    def _undecided(self, writer: EventWriter, models: Collection[str] | None, limit: int = 500) -> list[dict[str, Any]]:
+        """The oldest undecided challenges of ``models`` (None: any), chosen in SQL before the limit, so that
+        challenges of a model nobody checks cannot crowd out the others."""
+        query = select(ChallengeRow).where(ChallengeRow.phase != "decided")
+        if models is not None:
+            query = query.where(ChallengeRow.model_id.in_(list(models)))
+        rows = writer.connection.execute(query.order_by(ChallengeRow.event_seq).limit(limit)).mappings()
         return [dict(row) for row in rows]
 
     def _free_slot(self, writer: EventWriter, challenge: dict[str, Any], now: int) -> tuple[str, bytes | None] | None:
@@ -309,7 +337,7 @@ class SpotChecks:
             raise SpotCheckError("bad_verdict", f"the verdict does not verify: {exc}") from exc
         verdict = signed.record
         aid = verdict.assignment_id.hex()
-        with open_writer(self.engine, self._clock) as writer:
+        with self._writer() as writer:
             assignment = (
                 writer.connection.execute(select(AssignmentRow).where(AssignmentRow.assignment_id == aid))
                 .mappings()
@@ -337,6 +365,8 @@ class SpotChecks:
                     "reassigned", "the deadline passed and the challenge went to another verifier", 409
                 )
             writer.append([EventDraft("verdict", signed)])
+            if challenge["phase"] == "decided":  # a late answer in a round decided without it: kept, not counted
+                return VerdictResult("accepted", "decided", challenge["outcome"])
             phase, outcome = self._advance(writer, dict(challenge), self._clock(), (dict(assignment), signed.digest))
         return VerdictResult("accepted", phase, outcome)
 
@@ -363,7 +393,7 @@ class SpotChecks:
             )
             for v in rows
         ]
-        policy = self.policy
+        rules = current_rules(writer.connection)
         can_escalate = bool(self._draw(writer, challenge, 1, now))
         wanted = challenge["verifiers_wanted"]
         if not can_escalate and not self._open_in_round(writer, challenge, now):
@@ -375,9 +405,9 @@ class SpotChecks:
             phase,
             wanted,
             verdicts,
-            dispute_verifiers=policy.dispute_verifiers,
-            audit_rate=policy.audit_rate,
-            max_audit_rate=policy.max_audit_rate,
+            dispute_verifiers=rules.dispute_verifiers,
+            audit_rate=rules.audit_rate,
+            max_audit_rate=rules.max_audit_rate,
             can_escalate=can_escalate,
             audit_coin=coin[1] if coin is not None else FORCED_COIN,
         )
@@ -444,6 +474,33 @@ class SpotChecks:
         for vkey in self._draw(writer, challenge, wanted - already, now):
             self._assign(writer, challenge, vkey, round_, None, now)
         return round_
+
+
+def current_rules(connection: Connection) -> ConsensusRules:
+    """The rules of consensus in force: the last ``consensus_policy`` event's, else ``DEFAULT_RULES``."""
+    return logged_rules(connection) or DEFAULT_RULES
+
+
+def logged_rules(connection: Connection) -> ConsensusRules | None:
+    """The rules of the last ``consensus_policy`` event, if any."""
+    row = connection.execute(select(ConsensusPolicyRow).where(ConsensusPolicyRow.id == 1)).mappings().first()
+    if row is None:
+        return None
+    return ConsensusRules(row["dispute_verifiers"], row["audit_rate"], row["max_audit_rate"])
+
+
+def _check_dates(receipts: list[Signed[Any]], latest: int) -> None:
+    """Refuse evidence holding a receipt dated after ``latest`` (the ledger's clock plus the slack), as ingest
+    does (``ledger.ingest``). Not held against the submitter: the server chose that date."""
+    late = [signed.record for signed in receipts if signed.record.timestamp_ms > latest]
+    if late:
+        raise SpotCheckError(
+            "future_receipt",
+            f"receipt of step {late[0].step} is dated {late[0].timestamp_ms} ms, after the latest the ledger "
+            f"accepts now ({latest} ms); its server dates receipts ahead of time (a client refuses such a receipt "
+            "at once: node.client.receipt_check); nothing was recorded",
+            422,
+        )
 
 
 def _check_matches(challenge: Challenge, receipts: list[Signed[Any]]) -> None:

@@ -7,9 +7,13 @@ step before. So two receipts signed by one key for one session convict that key 
     broken_chain   they are for steps t - 1 and t, and the receipt of step t does not name the digest of
                    the receipt of step t - 1 as its ``prev_receipt``,
 
-provided their timestamps lie within ``PROOF_HORIZON_MS`` of each other. The horizon is what lets a
-server forget the session ids it served (``node.server.session_registry``): it remembers each id for
-``SESSION_MEMORY_MS`` after opening it and signs nothing in a session older than ``MAX_SESSION_AGE_MS``,
+provided their timestamps lie within ``PROOF_HORIZON_MS`` of each other. A server picks its own
+timestamps, so whoever takes a receipt checks its date against their own clock (``RECEIPT_CLOCK_SLACK_MS``:
+the client on every step, the ledger at ingest and challenge admission for dates in the future).
+
+The horizon is what lets a server forget the session ids it served (``node.server.session_registry``): it
+remembers each id for ``SESSION_MEMORY_MS`` after opening it and signs nothing in a session older than
+``MAX_SESSION_AGE_MS``,
 so any two receipts an honest server ever signs for one session id under two openings are more than
 ``SESSION_MEMORY_MS - MAX_SESSION_AGE_MS`` (over the horizon) apart, and never form a proof.
 
@@ -35,6 +39,10 @@ PROOF_HORIZON_MS = 30 * DAY_MS  # two receipts further apart than this prove not
 MAX_SESSION_AGE_MS = DAY_MS  # ... an honest server signs nothing in a session opened longer ago than this ...
 CLOCK_SLACK_MS = DAY_MS  # ... and remembers every session id it opened for the horizon plus both of these
 SESSION_MEMORY_MS = PROOF_HORIZON_MS + MAX_SESSION_AGE_MS + CLOCK_SLACK_MS
+# A receipt dated further than this from the clock of whoever takes it (the client at once, the ledger at
+# ingest and admission, in the future) is refused: a server cannot date its twin receipt (or the next link
+# of its chain) outside the horizon of the copy its client holds, so as to escape conviction.
+RECEIPT_CLOCK_SLACK_MS = 10 * 60_000
 
 MISBEHAVIOURS = frozenset({"equivocation", "broken_chain"})
 _MAX_RECEIPT_WIRE = Receipt.MAX_BYTES + 80  # a signed receipt envelope at most

@@ -3,6 +3,11 @@
 ``--behavior`` exists for tests and the demo, like the servers': ``honest`` (default); ``always-pass``
 and ``always-fail`` (a lying verifier, which consensus must outvote); ``stall`` (claims work and never
 answers, like a verifier that died mid-check).
+
+A verifier signs one verdict per assignment: when the ledger refuses it or cannot be reached, the same bytes
+are sent again on the next try (a new signature would give a new audit coin, ``ledger.beacon``, so an
+operator refusing verdicts could draw coins until one suits it). They are kept in memory for the
+assignment's life; a restarted verifier has lost them and signs afresh.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +32,8 @@ from verifier.tolerance import Tolerance
 log = logging.getLogger(__name__)
 
 VERIFIER_BEHAVIORS = ("honest", "always-pass", "always-fail", "stall")
+MAX_KEPT_VERDICTS = 1024  # signed verdicts awaiting the ledger's acceptance; the oldest are forgotten first
+FINAL_REFUSALS = frozenset({"reassigned", "unknown_assignment", "not_yours", "mismatch"})  # no retry can help
 
 
 class VerifierBehaviorError(SwarmtrustError):
@@ -56,6 +64,7 @@ class VerifierWorker:
         if self.config.behavior not in VERIFIER_BEHAVIORS:
             raise VerifierBehaviorError(f"--behavior {self.config.behavior!r}: one of {', '.join(VERIFIER_BEHAVIORS)}")
         self.verdicts_submitted = 0
+        self._signed: OrderedDict[str, bytes] = OrderedDict()  # assignment id -> its verdict's wire, until taken
 
     def run(self, stop: threading.Event) -> None:
         """Work until ``stop`` is set; a ledger that cannot be reached is retried with back-off."""
@@ -84,16 +93,33 @@ class VerifierWorker:
             threading.Event().wait()  # never returns: the process is killed or its deadline passes
         challenge = assignment["challenge"]
         started = time.perf_counter()
-        finding = self._finding(challenge)
-        verdict = self._verdict(assignment, finding)
-        result = self.api.submit_verdict(sign_record(verdict, self.key).to_wire())
+        aid = str(assignment["assignment_id"])
+        wire = self._signed.get(aid)
+        detail = "sent again, unchanged"
+        if wire is None:
+            finding = self._finding(challenge)
+            wire = sign_record(self._verdict(assignment, finding), self.key).to_wire()
+            detail = f"{finding.outcome} ({finding.detail})"
+            self._keep(aid, wire)
+        try:
+            result = self.api.submit_verdict(wire)
+        except LedgerApiError as exc:
+            if exc.code in FINAL_REFUSALS:
+                self._signed.pop(aid, None)
+            raise
+        self._signed.pop(aid, None)
         self.verdicts_submitted += 1
         log.info(
-            "challenge %s of server %s: %s (%s) in %.2f s; the challenge is now %s",
-            challenge["challenge_id"][:12], challenge["server_key"][:12], finding.outcome, finding.detail,
+            "challenge %s of server %s: %s in %.2f s; the challenge is now %s",
+            challenge["challenge_id"][:12], challenge["server_key"][:12], detail,
             time.perf_counter() - started, result.get("outcome") or result.get("phase"),
         )  # fmt: skip
         return True
+
+    def _keep(self, aid: str, wire: bytes) -> None:
+        self._signed[aid] = wire
+        while len(self._signed) > MAX_KEPT_VERDICTS:
+            self._signed.popitem(last=False)
 
     def _finding(self, challenge: dict[str, Any]) -> Finding:
         behavior = self.config.behavior

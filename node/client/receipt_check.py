@@ -2,14 +2,18 @@
 
 A receipt is accepted only if it is signed by the key the server announced and says exactly what the
 client knows to be true of the step: the bytes it sent and received, the session, the step number, the
-nonce, the blocks and their weights digest, and the link to the server's previous receipt.
+nonce, the blocks and their weights digest, and the link to the server's previous receipt; and it must be
+dated within ``RECEIPT_CLOCK_SLACK_MS`` of the client's clock (a server that dates its receipts as it likes
+could sign a twin of a receipt, or the next link of its chain, too far apart in time to convict it).
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from node.errors import SignatureError, SwarmtrustError, WireFormatError
+from node.misbehaviour import RECEIPT_CLOCK_SLACK_MS
 from node.receipts import Receipt
 from node.signing import Signed, open_signed
 
@@ -45,8 +49,11 @@ class StepFacts:
     output_shape: tuple[int, ...]
 
 
-def check_receipt(wire: bytes | None, facts: StepFacts) -> Signed[Receipt]:
-    """The verified receipt, or ReceiptFault naming the first thing that is wrong."""
+def check_receipt(
+    wire: bytes | None, facts: StepFacts, *, now_ms: int | None = None, slack_ms: int = RECEIPT_CLOCK_SLACK_MS
+) -> Signed[Receipt]:
+    """The verified receipt, or ReceiptFault naming the first thing that is wrong. ``now_ms`` is the client's
+    clock when the reply came (default: the wall clock now)."""
     if wire is None:
         raise ReceiptFault("missing", f"step {facts.step}: the server sent no receipt")
     try:
@@ -72,4 +79,12 @@ def check_receipt(wire: bytes | None, facts: StepFacts) -> Signed[Receipt]:
     for reason, claimed, actual in comparisons:
         if claimed != actual:
             raise ReceiptFault(reason, f"step {facts.step}: receipt has {reason.replace('_', ' ')}", signed)
+    now = time.time_ns() // 1_000_000 if now_ms is None else now_ms
+    if abs(r.timestamp_ms - now) > slack_ms:
+        raise ReceiptFault(
+            "wrong_time",
+            f"step {facts.step}: receipt dated {r.timestamp_ms} ms, {r.timestamp_ms - now:+d} ms from this client's "
+            f"clock (at most {slack_ms} ms apart); if this client's clock is wrong, set it right",
+            signed,
+        )
     return signed

@@ -154,26 +154,33 @@ class BlockServer:
             meta = self._meta(request)
             if meta.step != 0:
                 raise RequestRejectedError("a forward pass is step 0 of its own session")
-            session = self._open(meta, stateless=True)
+            session = self._open(meta)
+        except (RequestRejectedError, WireFormatError) as exc:
+            log.info("refused a forward from %s: %s", context.remote_id, exc)
+            raise RequestRejectedError(str(exc)) from None
+        self.open_sessions += 1  # a forward claims an id and waits on the disk: it counts as a session till done
+        try:
             await self.registry.durable()
             return self._step(session, self._hidden(request), stateless=True)
         except (RequestRejectedError, WireFormatError) as exc:
             log.info("refused a forward from %s: %s", context.remote_id, exc)
             raise RequestRejectedError(str(exc)) from None
+        finally:
+            self.open_sessions -= 1
 
     # --- validation ----------------------------------------------------------------------------------
 
     def _meta(self, request: runtime_pb2.ExpertRequest) -> StepMeta:
         return unpack_metadata(request.metadata, StepMeta)
 
-    def _open(self, meta: StepMeta, *, stateless: bool = False) -> Session:
+    def _open(self, meta: StepMeta) -> Session:
         opened = meta.open
         if opened is None:
             raise RequestRejectedError(f"unknown session {meta.session_id.hex()}: open it first (step 0 with 'open')")
         self._check_open(opened)
         if opened.session_id != meta.session_id:
             raise RequestRejectedError("the step's session id differs from the one being opened")
-        if not stateless and self.open_sessions >= self.limits.max_sessions:
+        if self.open_sessions >= self.limits.max_sessions:  # forwards too: each one claims an id on disk
             raise RequestRejectedError(f"server busy: {self.open_sessions} sessions open; try another server")
         try:  # last: an id is spent only on a session that will run (open, or a forward pass, alike)
             opened_ms = self.registry.claim(opened.session_id)

@@ -8,12 +8,19 @@ and refuses any id it has claimed before, whichever handler (an inference stream
 asks and however many ask at once. Failover and restarts on the client's side always take fresh ids.
 
 The memory is bounded. An id is kept for ``SESSION_MEMORY_MS`` after it was opened and forgotten only when
-the file is compacted (at start-up). Two guards make forgetting safe:
+the file is compacted (at start-up), or in memory once a day while serving (the file keeps it until the next
+start-up). Two guards make forgetting safe:
 
 - nothing is signed in a session opened more than ``MAX_SESSION_AGE_MS`` ago, so every receipt of a first
   opening is dated before ``opened + MAX_SESSION_AGE_MS``;
-- the time of the last compaction is kept in the file, and nothing is signed while the clock reads earlier
-  (a clock set back cannot date a second opening's receipts near the first's).
+- forgetting sets a time before which nothing is signed: the latest opening forgotten plus
+  ``MAX_SESSION_AGE_MS + PROOF_HORIZON_MS`` (+1 ms). It is kept in the file, so a clock set back cannot date
+  a second opening's receipts near the first's; and it is never later than needed, so a clock that read far
+  in the future at start-up (and forgot ids too early) stops signing only until then, not until that
+  future date.
+
+If the registry file is lost, the ids it held are lost with it: serve under a new key
+(``swarmtrust node keygen``), never under the old one with an empty registry.
 
 So receipts of two openings of one id lie more than ``SESSION_MEMORY_MS - MAX_SESSION_AGE_MS`` apart,
 beyond the ``PROOF_HORIZON_MS`` within which the ledger convicts. One process at a time holds the file
@@ -36,7 +43,7 @@ from pathlib import Path
 from typing import IO
 
 from node.errors import SwarmtrustError
-from node.misbehaviour import MAX_SESSION_AGE_MS, SESSION_MEMORY_MS
+from node.misbehaviour import DAY_MS, MAX_SESSION_AGE_MS, PROOF_HORIZON_MS, SESSION_MEMORY_MS
 from node.receipts import SESSION_ID_SIZE
 
 log = logging.getLogger(__name__)
@@ -46,6 +53,8 @@ _HEADER = struct.Struct("<8sQ")
 _ENTRY = struct.Struct(f"<{SESSION_ID_SIZE}sQ")
 
 Clock = Callable[[], int]
+COMPACT_EVERY_MS = DAY_MS  # while serving, ids past the memory are dropped from memory this often
+LOST_REGISTRY = "if the registry is lost, serve under a new key (`swarmtrust node keygen`), never the old one"
 
 
 def wall_ms() -> int:
@@ -71,6 +80,7 @@ class SessionRegistry:
         *,
         clock: Clock = wall_ms,
         max_age_ms: int = MAX_SESSION_AGE_MS,
+        memory_ms: int = SESSION_MEMORY_MS,
         lock: IO[bytes] | None = None,
     ) -> None:
         self._file = file
@@ -80,6 +90,8 @@ class SessionRegistry:
         self.forgotten_at_ms = forgotten_at_ms
         self._clock = clock
         self._max_age_ms = max_age_ms
+        self._memory_ms = memory_ms
+        self._compacted_ms = clock()
 
     @classmethod
     def in_memory(cls, *, clock: Clock = wall_ms) -> SessionRegistry:
@@ -105,19 +117,13 @@ class SessionRegistry:
             ) from None
         try:
             claimed, forgotten_at = _read(path)
-            now = clock()
-            kept = {sid: opened for sid, opened in claimed.items() if opened >= now - memory_ms}
-            if len(kept) < len(claimed):
-                forgotten_at = max(forgotten_at, now)
-                log.info(
-                    "forgot %d session ids opened over %d days ago", len(claimed) - len(kept), memory_ms // 86_400_000
-                )
+            kept, forgotten_at = forget(claimed, forgotten_at, clock() - memory_ms)
             _rewrite(path, kept, forgotten_at)
             file = path.open("ab")
         except BaseException:
             lock.close()
             raise
-        return cls(file, kept, forgotten_at, clock=clock, lock=lock)
+        return cls(file, kept, forgotten_at, clock=clock, memory_ms=memory_ms, lock=lock)
 
     def __contains__(self, session_id: bytes) -> bool:
         return session_id in self._claimed
@@ -134,6 +140,9 @@ class SessionRegistry:
                 "open a new session with a fresh random id (its history replayed as one prefill)"
             )
         now = self._signing_time()
+        if now - self._compacted_ms >= COMPACT_EVERY_MS:  # the file keeps them until the next start-up
+            self._claimed, self.forgotten_at_ms = forget(self._claimed, self.forgotten_at_ms, now - self._memory_ms)
+            self._compacted_ms = now
         self._claimed[session_id] = now  # before any await: a concurrent open of the same id is refused
         if self._file is not None:
             self._file.write(_ENTRY.pack(session_id, now))
@@ -180,17 +189,33 @@ class SessionRegistry:
             self._lock = None
 
 
+def forget(claimed: dict[bytes, int], forgotten_at: int, before_ms: int) -> tuple[dict[bytes, int], int]:
+    """The ids opened at or after ``before_ms``, and the time before which nothing may be signed once the
+    others are forgotten: late enough that a second opening's receipts lie beyond the proof horizon of any
+    receipt of a forgotten one (signed at most ``MAX_SESSION_AGE_MS`` after it opened)."""
+    kept = {sid: opened for sid, opened in claimed.items() if opened >= before_ms}
+    if len(kept) < len(claimed):
+        latest = max(opened for sid, opened in claimed.items() if sid not in kept)
+        forgotten_at = max(forgotten_at, latest + MAX_SESSION_AGE_MS + PROOF_HORIZON_MS + 1)
+        log.info("forgot %d session ids opened before %d ms", len(claimed) - len(kept), before_ms)
+    return kept, forgotten_at
+
+
 def _read(path: Path) -> tuple[dict[bytes, int], int]:
     if not path.exists():
         return {}, 0
     data = path.read_bytes()
     if len(data) < _HEADER.size:
         if data:
-            raise SessionRegistryError(f"{path} is truncated; it is not a session registry (move it aside)")
+            raise SessionRegistryError(
+                f"{path} is truncated; it is not a session registry. Restore it from a backup; {LOST_REGISTRY}"
+            )
         return {}, 0
     magic, forgotten_at = _HEADER.unpack_from(data)
     if magic != MAGIC:
-        raise SessionRegistryError(f"{path} is not a swarmtrust session registry (move it aside)")
+        raise SessionRegistryError(
+            f"{path} is not a swarmtrust session registry. Restore it from a backup; {LOST_REGISTRY}"
+        )
     claimed: dict[bytes, int] = {}
     whole = (len(data) - _HEADER.size) // _ENTRY.size  # a torn last entry was never acted on: dropped
     for index in range(whole):

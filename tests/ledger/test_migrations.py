@@ -24,7 +24,7 @@ TABLES = {
     "evidence", "verifier_presence", "seen_requests", "reputations", "reputation_cohort",
     "server_directory", "server_presence", "admin_actions", "audit_runs",
     "accounts", "movements", "escrow_holds", "market_challenges", "prices", "market_records",
-    "audit_seeds", "audit_draws", "convictions",
+    "audit_seeds", "audit_draws", "convictions", "consensus_policy",
 }  # fmt: skip
 VIEWS = {"receipts_per_server_day", "server_event_history"}
 

@@ -19,6 +19,7 @@ from ledger.events import EventDraft
 from ledger.market import mint, take_node_record
 from ledger.market_rules import DEFAULT_MARKET, ESCROW, PPM, bond_account
 from ledger.misbehaviour import Convictions, MisbehaviourError
+from ledger.misbehaviour_projection import MAX_REPORT_SKEW_MS
 from ledger.spotchecks import SpotCheckPolicy, SpotChecks
 from ledger.store import Ledger
 from node.market_records import BondDeposit, PriceQuote, SessionPayment
@@ -241,6 +242,23 @@ def test_a_server_reporting_itself_earns_no_bounty(ledger: Ledger) -> None:
     twin = resign(receipts[0].record, server, input_digest=os.urandom(32))
     Convictions(ledger.engine, LEDGER_KEY, clock=lambda: T0).submit(proof_wire(server, receipts[0], twin))
     assert balance(ledger, hexkey(server)) == 5_000 - 4_000  # its own account: only what it had not bonded
+    assert ledger.audit().ok
+
+
+def test_a_convictions_movements_are_dated_by_the_ledger_not_the_reporter(ledger: Ledger) -> None:
+    """The reporter picks ``reported_ms`` within the skew the ledger allows; the market dates the refund,
+    slash and bounty by the event's ``recorded_ms`` (the ledger's clock) all the same."""
+    server, client, reporter = new_key(), new_key(), new_key()
+    receipts = chain_at(server, 2)
+    bonded_and_paid(ledger, server, client, receipts[0].record.session_id)
+    twin = resign(receipts[0].record, server, input_digest=os.urandom(32))
+    skewed = T0 - MAX_REPORT_SKEW_MS  # as early as the ledger takes it
+    result = Convictions(ledger.engine, LEDGER_KEY, clock=lambda: T0).submit(
+        proof_wire(reporter, receipts[0], twin, at_ms=skewed)
+    )
+    dates = scalar(ledger, "SELECT min(at_ms) || ',' || max(at_ms) FROM movements WHERE event_seq = :s", s=result.seq)
+    assert dates == f"{T0},{T0}"
+    assert scalar(ledger, "SELECT recorded_ms FROM events WHERE seq = :s", s=result.seq) == T0
     assert ledger.audit().ok
 
 

@@ -160,4 +160,6 @@ def test_the_ledger_audits_clean_with_its_coins_awaiting_their_reveal(live: Live
     with live.db() as db:
         draws = db.execute("SELECT COUNT(*) FROM audit_draws").fetchone()[0]
     assert (report.coins_checked, report.coins_awaiting_reveal) == (0, draws)
-    assert {"seed_commitment", "audit_draw", "verdict", "outcome"} <= set(report.kinds)
+    # The audit re-ran every draw, round and outcome under the rules the ledger logged at its first write.
+    assert {"consensus_policy", "seed_commitment", "audit_draw", "verdict", "round", "outcome"} <= set(report.kinds)
+    assert report.kinds["consensus_policy"] == 1

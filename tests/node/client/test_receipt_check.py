@@ -4,11 +4,14 @@ import os
 from dataclasses import replace
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from node.canonical import pack
 from node.client.receipt_check import ReceiptFault, StepFacts, check_receipt
+from node.misbehaviour import RECEIPT_CLOCK_SLACK_MS
 from node.receipts import Receipt
-from node.signing import sign_record
+from node.signing import open_signed, sign_record
 from tests.builders import build_receipt, new_key
 
 SERVER = new_key()
@@ -77,3 +80,18 @@ def test_missing_forged_and_garbled_receipts_are_faults() -> None:
     with pytest.raises(ReceiptFault) as garbled:
         check_receipt(b"\x00garbage", facts)
     assert garbled.value.reason == "malformed"
+
+
+@settings(max_examples=200)
+@given(offset=st.integers(min_value=-10 * RECEIPT_CLOCK_SLACK_MS, max_value=10 * RECEIPT_CLOCK_SLACK_MS))
+def test_a_receipt_dated_off_the_clients_clock_is_a_fault(offset: int) -> None:
+    """Whatever date a server signs: accepted only within the slack of the client's clock, else a fault that
+    keeps the signed receipt (with another of the server's, it may convict)."""
+    wire, facts = honest()
+    signed_ms = open_signed(Receipt, wire).record.timestamp_ms
+    if abs(offset) <= RECEIPT_CLOCK_SLACK_MS:
+        assert check_receipt(wire, facts, now_ms=signed_ms + offset).record.step == 3
+    else:
+        with pytest.raises(ReceiptFault) as caught:
+            check_receipt(wire, facts, now_ms=signed_ms + offset)
+        assert caught.value.reason == "wrong_time" and caught.value.receipt is not None

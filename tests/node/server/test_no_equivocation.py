@@ -337,3 +337,32 @@ def test_the_wire_replies_carry_the_receipts_the_server_signed(span: Span, tmp_p
     assert response is not None
     receipt = open_signed(Receipt, unpack_metadata(response.metadata, StepReply).receipt or b"")
     assert receipt.digest == harness.signed[0].digest and receipt.record.timestamp_ms == T0
+
+
+def test_forwards_count_against_the_session_limit_and_a_refused_one_claims_no_id(span: Span, tmp_path: Path) -> None:
+    """A stateless forward claims an id on disk like an open: while ``max_sessions`` are busy it is refused
+    before it claims anything, and once it is done it holds no slot."""
+    harness = Harness(span, tmp_path)
+    harness.server = BlockServer(
+        span,
+        RecordingSigner(harness.signed),
+        BehaviorRuntime(Behavior()),
+        ServerLimits(max_session_tokens=64, max_sessions=1),
+        registry=harness.registry,
+    )
+
+    async def drive() -> tuple[int, int, int]:
+        try:
+            await harness.open(os.urandom(16), 2)  # the one slot, held by a live session
+            busy = os.urandom(16)
+            with pytest.raises(RequestRejectedError, match="busy"):
+                await harness.server.rpc_forward(harness.opening(busy, 2), _CONTEXT)  # type: ignore[arg-type]
+            refused_claimed = int(busy in harness.registry)
+            await harness.close(0)
+            await harness.forward(os.urandom(16))  # the slot is free again: served
+            return refused_claimed, len(harness.registry), harness.server.open_sessions
+        finally:
+            await harness.shutdown()
+
+    assert asyncio.run(drive()) == (0, 2, 0)
+    assert len(harness.signed) == 2

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from node.misbehaviour import DAY_MS, MAX_SESSION_AGE_MS, SESSION_MEMORY_MS
+from node.misbehaviour import DAY_MS, MAX_SESSION_AGE_MS, PROOF_HORIZON_MS, SESSION_MEMORY_MS
 from node.server.session_registry import SessionRefusedError, SessionRegistry, SessionRegistryError
 
 KEY = bytes(range(32))
@@ -54,13 +54,59 @@ def test_ids_are_forgotten_past_the_memory_and_the_clock_may_not_go_back_behind_
     registry.close()
     now[0] = T0 + SESSION_MEMORY_MS + 1
     registry = opened(tmp_path, now)
-    assert old not in registry and registry.forgotten_at_ms == now[0]
-    now[0] -= DAY_MS  # the clock set back
+    horizon_end = T0 + MAX_SESSION_AGE_MS + PROOF_HORIZON_MS + 1  # its last receipt's horizon, just past
+    assert old not in registry and registry.forgotten_at_ms == horizon_end
+    now[0] = horizon_end - 1  # the clock set back
     with pytest.raises(SessionRefusedError, match="clock"):
         registry.claim(old)
-    now[0] += DAY_MS
-    assert registry.claim(old) == T0 + SESSION_MEMORY_MS + 1
+    now[0] = horizon_end
+    assert registry.claim(old) == horizon_end
     registry.close()
+
+
+def test_a_clock_far_ahead_at_start_up_stops_signing_only_until_the_forgotten_ids_horizon(tmp_path: Path) -> None:
+    """A clock that read years ahead at one start-up forgot every id; once it is right again, the server
+    signs nothing until the horizon of the latest forgotten one has passed, and no longer."""
+    now = [T0]
+    registry = opened(tmp_path, now)
+    latest = os.urandom(16)
+    registry.claim(os.urandom(16))
+    now[0] = T0 + 1_000
+    registry.claim(latest)
+    registry.close()
+    now[0] = T0 + 50 * 365 * DAY_MS  # the clock reads fifty years ahead
+    registry = opened(tmp_path, now)
+    assert len(registry) == 0
+    registry.close()
+    now[0] = T0 + 2_000  # set right again
+    registry = opened(tmp_path, now)
+    until = T0 + 1_000 + MAX_SESSION_AGE_MS + PROOF_HORIZON_MS + 1
+    assert registry.forgotten_at_ms == until
+    with pytest.raises(SessionRefusedError, match="clock"):
+        registry.claim(latest)
+    now[0] = until
+    assert registry.claim(latest) == until, "and then it signs again: not fifty years later"
+    registry.close()
+
+
+def test_a_serving_registry_forgets_in_memory_once_a_day_and_the_file_agrees_at_start_up(tmp_path: Path) -> None:
+    now = [T0]
+    registry = opened(tmp_path, now)
+    old, fresh = os.urandom(16), os.urandom(16)
+    registry.claim(old)
+    now[0] = T0 + SESSION_MEMORY_MS + 1  # serving all along: no restart
+    registry.claim(fresh)
+    assert old not in registry and fresh in registry and len(registry) == 1
+    in_memory = registry.forgotten_at_ms
+    assert in_memory == T0 + MAX_SESSION_AGE_MS + PROOF_HORIZON_MS + 1
+    registry.close()
+    registry = opened(tmp_path, now)
+    assert old not in registry and fresh in registry and registry.forgotten_at_ms == in_memory
+    registry.close()
+
+
+def test_the_memory_is_never_shorter_than_the_horizon_past_a_sessions_last_receipt() -> None:
+    assert SESSION_MEMORY_MS > MAX_SESSION_AGE_MS + PROOF_HORIZON_MS  # so forgetting never stops signing now
 
 
 def test_a_session_signs_nothing_past_its_age(tmp_path: Path) -> None:
@@ -87,5 +133,6 @@ def test_a_torn_last_entry_is_dropped_and_a_foreign_file_refused(tmp_path: Path)
     assert kept in registry and len(registry) == 1
     registry.close()
     path.write_bytes(b"not a registry at all")
-    with pytest.raises(SessionRegistryError, match="move it aside"):
+    with pytest.raises(SessionRegistryError, match="swarmtrust node keygen") as refused:
         opened(tmp_path, [T0])
+    assert "aside" not in str(refused.value), "never the unsafe fix: an empty registry under the old key"

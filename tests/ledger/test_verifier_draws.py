@@ -1,0 +1,120 @@
+"""Who is drawn to verify, on SQLite and PostgreSQL with a clock: an apprentice's pass is audited by a verifier
+past its apprenticeship whenever one is present (a ring of fresh identities cannot audit each other out of
+it), and only verifiers serving a challenge's model are drawn for it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import text
+
+from ledger.consensus import APPRENTICE_AGREEMENTS
+from ledger.spotchecks import SpotCheckPolicy, SpotChecks
+from ledger.store import Ledger
+from tests.builders import challenge_for, evidence_session, new_key, signed_verdict
+
+SERVER, CLIENT, LEDGER = new_key(), new_key(), new_key()
+TRUSTED = new_key()
+RING = tuple(new_key() for _ in range(3))  # fresh identities of one operator
+
+
+@dataclass
+class Clock:
+    now: int = 1_795_000_000_000
+
+    def __call__(self) -> int:
+        return self.now
+
+
+def desk(ledger: Ledger, clock: Clock, rate: float) -> SpotChecks:
+    policy = SpotCheckPolicy(audit_rate=0.0, max_audit_rate=rate, assignment_ttl_ms=10_000)
+    return SpotChecks(ledger.engine, LEDGER, policy, clock=clock)
+
+
+def submit(checks: SpotChecks, model: str = "tiny") -> str:
+    receipts, evidence = evidence_session(SERVER, 1, hidden=8, model_id=model)
+    encoded = evidence.encode()
+    return checks.submit_challenge(challenge_for(CLIENT, receipts, encoded).to_wire(), encoded).challenge_id
+
+
+def key(verifier: Any) -> str:
+    return bytes(verifier.verify_key).hex()
+
+
+def auditors(ledger: Ledger, cid: str) -> list[str]:
+    with ledger.engine.connect() as connection:
+        query = "SELECT verifier_key FROM assignments WHERE challenge_id = :c AND round = 'audit'"
+        return list(connection.execute(text(query), {"c": cid}).scalars())
+
+
+def answer_all(checks: SpotChecks, clock: Clock, verifiers: tuple[Any, ...]) -> str | None:
+    """Each of ``verifiers`` answers (pass) whatever it holds, until nobody holds anything; the last phase."""
+    phase = None
+    for _ in range(10):
+        got = [(v, c) for v in verifiers if (c := checks.claim(bytes(v.verify_key))) is not None]
+        if not got:
+            return phase
+        for verifier, claimed in got:
+            phase = checks.submit_verdict(signed_verdict(verifier, claimed, "pass", clock.now)).phase
+    return phase
+
+
+def test_an_apprentices_pass_is_audited_by_a_trusted_verifier_while_one_is_present(ledger: Ledger) -> None:
+    clock = Clock()
+    warm_up = desk(ledger, clock, rate=0.0)
+    assert warm_up.claim(bytes(TRUSTED.verify_key)) is None
+    for _ in range(APPRENTICE_AGREEMENTS):  # alone, it earns its trust
+        submit(warm_up)
+        assert answer_all(warm_up, clock, (TRUSTED,)) == "decided"
+    checks = desk(ledger, clock, rate=1.0)  # apprentices' passes always audited
+    everyone = (TRUSTED, *RING)
+    for verifier in everyone:
+        assert checks.claim(bytes(verifier.verify_key)) is None
+    audited = 0
+    for _ in range(12):  # the ring's members are first about three times in four
+        cid = submit(checks)
+        first = next((v, c) for v in everyone if (c := checks.claim(bytes(v.verify_key))) is not None)
+        phase = checks.submit_verdict(signed_verdict(first[0], first[1], "pass", clock.now)).phase
+        if first[0] is not TRUSTED:
+            assert phase == "audit"
+            assert auditors(ledger, cid) == [key(TRUSTED)], "a fellow apprentice was drawn to audit"
+            audited += 1
+        answer_all(checks, clock, everyone)
+    assert audited >= 3
+    # Without a trusted verifier present, an apprentice's pass is still audited, by anyone eligible.
+    clock.now += 10 * 60_000
+    for verifier in RING:
+        assert checks.claim(bytes(verifier.verify_key)) is None
+    cid = submit(checks)
+    first = next((v, c) for v in RING if (c := checks.claim(bytes(v.verify_key))) is not None)
+    assert checks.submit_verdict(signed_verdict(first[0], first[1], "pass", clock.now)).phase == "audit"
+    (auditor,) = auditors(ledger, cid)
+    assert auditor in {key(v) for v in RING} - {key(first[0])}
+    assert answer_all(checks, clock, RING) == "decided"
+    assert ledger.audit().ok
+
+
+def test_only_verifiers_serving_the_model_are_drawn_and_others_models_cannot_crowd_it_out(ledger: Ledger) -> None:
+    clock = Clock()
+    checks = desk(ledger, clock, rate=0.0)
+    other, tiny = RING[0], RING[1]
+    for _ in range(501):  # more than one poll looks at, of a model nobody checks
+        submit(checks, model="nobody-checks-this")
+    assert checks.claim(bytes(other.verify_key), ["other-model"]) is None
+    assert checks.claim(bytes(tiny.verify_key), ["tiny"]) is None
+    cid = submit(checks)
+    for _ in range(5):  # whoever polls, the draw is among those that serve "tiny"
+        assert checks.claim(bytes(other.verify_key), ["other-model"]) is None
+    claimed = checks.claim(bytes(tiny.verify_key), ["tiny"])
+    assert claimed is not None and claimed.challenge["challenge_id"] == cid
+
+
+def test_a_verifier_that_drops_a_model_is_not_handed_its_open_assignment_of_it(ledger: Ledger) -> None:
+    clock = Clock()
+    checks = desk(ledger, clock, rate=0.0)
+    verifier = RING[2]
+    submit(checks)
+    assert checks.claim(bytes(verifier.verify_key)) is not None  # asked for any model: serves all
+    assert checks.claim(bytes(verifier.verify_key), ["other-model"]) is None
+    assert checks.claim(bytes(verifier.verify_key)) is not None, "still open, and its own again on any model"
