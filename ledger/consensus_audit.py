@@ -6,9 +6,11 @@ Fed by the spot-check replay (``ledger.spotcheck_projection``) with every event 
 with each verdict again *after*. After a verdict the ledger must, in that transaction, log what ``next_step``
 gives: an ``audit_draw`` for a first-round pass (its ``chance`` the verifier's ``audit_probability`` then,
 ``follow=audit`` followed by an audit round, ``decide`` by an outcome), a round, an outcome, or nothing when
-the challenge waits. Who was present is not logged, so the check allows the steps of either case ("eligible
-verifiers remain" or not, ``ledger.consensus.allowed_steps``): an operator may claim nobody else could answer,
-but a FAIL still needs its quorum and the weighted majority, and a coin's verdict is never skipped.
+the challenge waits. Where it waited, a later round or outcome (a vanished verifier nobody can replace) is
+judged by the reliabilities at that later point, which other challenges' outcomes may have moved. Who was
+present is not logged, so the check allows the steps of either case ("eligible verifiers remain" or not,
+``ledger.consensus.allowed_steps``): an operator may claim nobody else could answer, but a FAIL still needs
+its quorum and the weighted majority, and a coin's verdict is never skipped.
 """
 
 from __future__ import annotations
@@ -82,7 +84,7 @@ class ConsensusAudit:
         if isinstance(pending, _AfterDraw):
             self._after_draw(pending, event)
         elif isinstance(pending, _Situation):
-            self._after_verdict(rows, pending, event)
+            self._after_verdict(rows, challenge, pending, event)
         elif event.kind == "audit_draw":
             self._problem(event.seq, cid, "an audit draw that follows no first-round pass of this challenge")
         elif event.kind in ("round", "outcome"):
@@ -112,7 +114,9 @@ class ConsensusAudit:
         self._pending.clear()
         return self.problems
 
-    def _after_verdict(self, rows: RowStore, situation: _Situation, event: LoggedEvent) -> None:
+    def _after_verdict(
+        self, rows: RowStore, challenge: dict[str, Any], situation: _Situation, event: LoggedEvent
+    ) -> None:
         cid = event.signed.record.challenge_id.hex()
         if situation.needs_draw():
             if event.kind != "audit_draw":
@@ -123,7 +127,16 @@ class ConsensusAudit:
         if event.kind == "audit_draw":
             self._problem(event.seq, cid, "an audit draw where next_step consults no coin")
             return
-        self._judge(situation.steps(FORCED_COIN), event, cid, f"the verdict at seq {situation.seq}")
+        then = situation.steps(FORCED_COIN)
+        waited = any(step.action == "wait" for step in then)
+        if waited and event.kind in ("round", "outcome") and not _allows(then, event, self._verdicts.get(cid, [])):
+            # The ledger waited after the verdict and acts now (a vanished verifier nobody can replace): judged
+            # by the state now, as reliabilities moved with other challenges' outcomes meanwhile.
+            now = self._situation(rows, event.seq, challenge, cid)
+            cause = f"the state at seq {event.seq} (the ledger waited after the verdict at seq {situation.seq})"
+            self._judge(now.steps(FORCED_COIN), event, cid, cause)
+            return
+        self._judge(then, event, cid, f"the verdict at seq {situation.seq}")
 
     def _check_draw(self, rows: RowStore, situation: _Situation, event: LoggedEvent) -> None:
         draw = event.signed.record
@@ -149,19 +162,14 @@ class ConsensusAudit:
     def _judge(self, steps: Sequence[NextStep], event: LoggedEvent, cid: str, cause: str) -> None:
         """``event`` (the next about the challenge) is one of ``steps``; anything but a round or an outcome
         means the ledger waited."""
+        if _allows(steps, event, self._verdicts.get(cid, [])):
+            return
         record = event.signed.record
         if event.kind == "round":
-            if any(s.action == record.round and s.wanted == record.verifiers_wanted for s in steps):
-                return
             taken = f"opened a {record.round} round of {record.verifiers_wanted}"
         elif event.kind == "outcome":
-            verdicts = tuple(bytes.fromhex(aid) for aid in self._verdicts.get(cid, []))
-            if record.verdicts == verdicts and any(_same(s, record) for s in steps):
-                return
             taken = f"decided {record.outcome} on {len(record.verdicts)} verdicts"
         else:
-            if any(s.action == "wait" for s in steps):
-                return
             taken = "waited"
         allowed = sorted({_describe(s) for s in steps})
         self._problem(event.seq, cid, f"after {cause} the ledger {taken}; next_step allows {', '.join(allowed)}")
@@ -179,6 +187,18 @@ class ConsensusAudit:
 
     def _problem(self, seq: int, cid: str, detail: str) -> None:
         self.problems.append(AuditProblem(seq, f"consensus[{cid}]", detail))
+
+
+def _allows(steps: Sequence[NextStep], event: LoggedEvent, verdict_ids: Sequence[str]) -> bool:
+    """Whether ``event`` is one of ``steps``: the round, the outcome (on exactly the verdicts recorded), or,
+    for any other event about the challenge, a wait."""
+    record = event.signed.record
+    if event.kind == "round":
+        return any(s.action == record.round and s.wanted == record.verifiers_wanted for s in steps)
+    if event.kind == "outcome":
+        recorded = tuple(bytes.fromhex(aid) for aid in verdict_ids)
+        return record.verdicts == recorded and any(_same(s, record) for s in steps)
+    return any(s.action == "wait" for s in steps)
 
 
 def _same(step: NextStep, outcome: Any) -> bool:

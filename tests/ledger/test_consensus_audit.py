@@ -240,9 +240,9 @@ OUTCOMES = st.sampled_from(["pass", "fail", "invalid_evidence"])
 @given(
     rate=st.sampled_from([0.0, 0.3, 1.0]),
     verdicts=st.lists(st.lists(OUTCOMES, min_size=5, max_size=5), min_size=1, max_size=3),
-    waits=st.lists(st.sampled_from([0, 0, 11_000, 200_000]), min_size=40, max_size=40),
+    waits=st.lists(st.sampled_from([0, 0, 11_000, 200_000]), min_size=120, max_size=120),
 )
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 def test_whatever_verifiers_say_and_whenever_they_answer_an_honest_ledger_audits_clean(
     tmp_path: Path, rate: float, verdicts: list[list[str]], waits: list[int]
 ) -> None:
@@ -259,15 +259,18 @@ def test_whatever_verifiers_say_and_whenever_they_answer_an_honest_ledger_audits
             checks = desk(ledger, clock, audit_rate=rate)
             present(checks)
             tick = iter(waits)
-            for says in verdicts:
+            says_on: dict[bytes, list[str]] = {}
+            for says in verdicts:  # every challenge open at once: one's outcome moves reliabilities under another
                 receipts, evidence = evidence_session(SERVER, 1, hidden=8)
                 encoded = evidence.encode()
-                checks.submit_challenge(challenge_for(CLIENT, receipts, encoded).to_wire(), encoded)
-                for _ in range(12):
-                    for index, verifier in enumerate(VERIFIERS):
-                        claimed = checks.claim(bytes(verifier.verify_key))
-                        clock.now += next(tick, 0)
-                        if claimed is not None and index != 4:  # the last verifier never answers
-                            checks.submit_verdict(signed_verdict(verifier, claimed, says[index], clock.now))
+                submitted = checks.submit_challenge(challenge_for(CLIENT, receipts, encoded).to_wire(), encoded)
+                says_on[bytes.fromhex(submitted.challenge_id)] = says
+            for _ in range(12 * len(verdicts)):
+                for index, verifier in enumerate(VERIFIERS):
+                    claimed = checks.claim(bytes(verifier.verify_key))
+                    clock.now += next(tick, 0)
+                    if claimed is not None and index != 4:  # the last verifier never answers
+                        says = says_on[claimed.assignment.record.challenge_id]
+                        checks.submit_verdict(signed_verdict(verifier, claimed, says[index], clock.now))
             report = ledger.audit()
     assert report.ok, report.problems
