@@ -1,15 +1,18 @@
 """Administrator authentication: one secret token, never a default, always compared in constant time.
 
 The REST API takes it as ``Authorization: Bearer TOKEN``. The dashboard trades it once for a session
-cookie, ``EXPIRES.MAC`` with MAC = HMAC-SHA256(token, "session/" + EXPIRES), so any API process that
-knows the token can check a session without shared state, and changing the token ends every session.
-Forms carry a CSRF token derived from the session the same way.
+cookie, ``EXPIRES.ID.MAC`` with a random ID and MAC = HMAC-SHA256(token, "session/EXPIRES.ID"), so any
+API process that knows the token can check a session, and changing the token ends every session. Logging
+out ends one session in every process (``api.admin_sessions`` records it in the ledger database). Forms
+carry a CSRF token derived from the session the same way; the login form, which comes before any
+session, one derived from a random cookie of its own (``login_csrf_token``).
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import secrets
 import time
 from dataclasses import dataclass
 from typing import Annotated
@@ -22,6 +25,7 @@ from api.errors import ApiError
 MIN_TOKEN_LENGTH = 16
 SESSION_SECONDS = 8 * 3600
 SESSION_COOKIE = "swarmtrust_admin"
+LOGIN_COOKIE = "swarmtrust_login"  # the login form's own CSRF secret, set with the form
 
 
 class AdminTokenError(ValueError):
@@ -43,28 +47,57 @@ class AdminCredentials:
         return cls(token.strip().encode(), name)
 
     def token_matches(self, offered: str) -> bool:
-        return hmac.compare_digest(self.token, offered.encode())
+        return hmac.compare_digest(self.token, offered.encode("utf-8", "surrogatepass"))
 
     def _mac(self, purpose: str, value: str) -> str:
         return hmac.new(self.token, f"{purpose}/{value}".encode(), hashlib.sha256).hexdigest()
 
     def new_session(self, now: float | None = None) -> str:
         expires = int((now if now is not None else time.time()) + SESSION_SECONDS)
-        return f"{expires}.{self._mac('session', str(expires))}"
+        signed = f"{expires}.{secrets.token_hex(16)}"
+        return f"{signed}.{self._mac('session', signed)}"
 
     def session_valid(self, cookie: str | None, now: float | None = None) -> bool:
-        if not cookie or "." not in cookie:
+        """The cookie is a session this token made and it has not expired (whether it was ended by logging
+        out is ``api.admin_sessions``' to say)."""
+        parsed = _session_parts(cookie)
+        if parsed is None or parsed[0] < (now if now is not None else time.time()):
             return False
-        expires, mac = cookie.split(".", 1)
-        if not expires.isdigit() or int(expires) < (now if now is not None else time.time()):
-            return False
-        return hmac.compare_digest(mac, self._mac("session", expires))
+        expires, session_id, mac = parsed
+        return _same(mac, self._mac("session", f"{expires}.{session_id}"))
+
+    def login_csrf_token(self, login_cookie: str) -> str:
+        """What the login form must carry: bound to the random cookie set with the form, which another site
+        can neither read nor send (SameSite=Strict), so it cannot post the form in a visitor's browser."""
+        return self._mac("login", login_cookie)
+
+    def login_csrf_valid(self, login_cookie: str | None, offered: str) -> bool:
+        return bool(login_cookie) and _same(self.login_csrf_token(login_cookie or ""), offered)
 
     def csrf_token(self, cookie: str) -> str:
         return self._mac("csrf", cookie)
 
     def csrf_valid(self, cookie: str, offered: str) -> bool:
-        return hmac.compare_digest(self.csrf_token(cookie), offered)
+        return _same(self.csrf_token(cookie), offered)
+
+
+def session_expiry(cookie: str | None) -> tuple[int, str] | None:
+    """A session cookie's expiry (Unix seconds) and random id, unchecked; None if it is not shaped like one."""
+    parsed = _session_parts(cookie)
+    return None if parsed is None else (parsed[0], parsed[1])
+
+
+def _same(expected: str, offered: str) -> bool:
+    """Constant-time equality of a MAC and what a client sent, whatever characters it sent (``compare_digest``
+    refuses non-ASCII text with a TypeError: bytes it takes all)."""
+    return hmac.compare_digest(expected.encode(), offered.encode("utf-8", "surrogatepass"))
+
+
+def _session_parts(cookie: str | None) -> tuple[int, str, str] | None:
+    parts = (cookie or "").split(".")
+    if len(parts) != 3 or not parts[0].isascii() or not parts[0].isdigit() or len(parts[0]) > 12:
+        return None
+    return int(parts[0]), parts[1], parts[2]
 
 
 def admin_credentials(request: Request) -> AdminCredentials:

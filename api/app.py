@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 import nacl.signing
-from fastapi import FastAPI, Response
+from fastapi import Depends, FastAPI, Response
 from fastapi.middleware.cors import CORSMiddleware
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import Engine, select
@@ -17,11 +17,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api.admin_auth import AdminCredentials
 from api.dashboard.routes import router as dashboard_router
 from api.dashboard.routes import static_files
+from api.deps import plain_query
 from api.errors import error_body, install_error_handlers
+from api.login_throttle import LoginThrottle
 from api.metrics import ServiceMetrics
 from api.reputation_cache import ModelPageCache
 from api.routes import admin as admin_routes
-from api.routes import epochs, events, market, misbehaviour, receipts, reputation, servers, spotchecks
+from api.routes import epochs, events, market, misbehaviour, models, receipts, reputation, servers, spotchecks
 from api.routes import session_lengths as length_routes
 from api.schemas import Health
 from ledger.market import DEFAULT_WINDOW_MS
@@ -56,6 +58,7 @@ def create_app(
         "X-Swarmtrust-* headers); administrators' writes need the bearer token; reads are open. "
         'Every error has the body {"error": {"code", "message"}}.',
         lifespan=lifespan,
+        dependencies=[Depends(plain_query)],
     )
     app.state.engine = engine
     app.state.ledger_key = bytes(ledger_key.verify_key)
@@ -67,6 +70,7 @@ def create_app(
     app.state.dashboard_refresh_seconds = dashboard_refresh_seconds
     app.state.challenge_window_ms = challenge_window_ms
     app.state.reputation_pages = ModelPageCache()
+    app.state.login_throttle = LoginThrottle()  # the dashboard's login form, per client address
     install_error_handlers(app)
 
     app.add_middleware(Measure, metrics=metrics)
@@ -90,7 +94,18 @@ def create_app(
     def prometheus() -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    for module in (servers, reputation, receipts, epochs, spotchecks, misbehaviour, events, market, admin_routes):
+    for module in (
+        servers,
+        reputation,
+        receipts,
+        epochs,
+        spotchecks,
+        misbehaviour,
+        events,
+        market,
+        models,
+        admin_routes,
+    ):
         app.include_router(module.router)
     app.include_router(length_routes.router)
     app.include_router(dashboard_router)

@@ -8,6 +8,9 @@ from typing import Annotated
 from fastapi import Depends, Path, Query, Request
 from sqlalchemy import Engine
 
+from api.errors import ApiError
+from node.records import free_of_controls
+
 HEX_KEY = r"^[0-9a-f]{64}$"
 HEX_ID = r"^[0-9a-f]{32}$"
 
@@ -25,3 +28,11 @@ def ledger_engine(request: Request) -> Engine:
 
 
 LedgerEngine = Annotated[Engine, Depends(ledger_engine)]
+
+
+def plain_query(request: Request) -> None:
+    """Refuses query parameters holding control characters (a NUL, an escape), which no parameter of this API
+    takes and which some databases refuse deep in a query: a clear 400 at the door instead."""
+    for name, value in request.query_params.multi_items():
+        if not (free_of_controls(name) and free_of_controls(value)):
+            raise ApiError(400, "invalid_request", f"query parameter {name!r} holds control characters")

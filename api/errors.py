@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ledger.errors import RequestRefusedError, SchemaNotReadyError
+from node.errors import RecordTooLargeError, WireFormatError
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,13 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestRefusedError)
     async def _refused(_: Request, exc: RequestRefusedError) -> JSONResponse:
         return JSONResponse(error_body(exc.code, str(exc)), status_code=exc.status)
+
+    @app.exception_handler(WireFormatError)
+    async def _malformed(_: Request, exc: WireFormatError) -> JSONResponse:
+        # Routes name their own codes; this is the net under them: bytes that decode to no record are the
+        # sender's mistake (400, or 413 when over a record's size limit), never the service's.
+        too_large = isinstance(exc, RecordTooLargeError)
+        return JSONResponse(error_body("too_large" if too_large else "bad_body", str(exc)), 413 if too_large else 400)
 
     @app.exception_handler(SchemaNotReadyError)
     async def _schema(_: Request, exc: SchemaNotReadyError) -> JSONResponse:

@@ -16,6 +16,9 @@ from sqlalchemy import ColumnElement, Connection, Engine, select
 from sqlalchemy.orm import InstrumentedAttribute
 
 from api.errors import ApiError
+from node.records import free_of_controls
+
+MAX_CURSOR_INT = 2**63 - 1  # the largest BIGINT, the type of every column a list is ordered by
 
 Limit = Annotated[int, Query(ge=1, le=1000, description="Items per page")]
 Cursor = Annotated[
@@ -39,6 +42,11 @@ def decode_cursor(list_name: str, cursor: str | None, kind: type[int] | type[str
         raise ApiError(400, "invalid_cursor", "cursor is not one this API gave out; start again without it") from None
     if name != list_name or type(value) is not kind:
         raise ApiError(400, "invalid_cursor", f"cursor belongs to another list than {list_name}")
+    # The value goes into a query: one the database cannot hold (past a BIGINT, a NUL in text) would fail there.
+    if type(value) is int and not 0 <= value <= MAX_CURSOR_INT:
+        raise ApiError(400, "invalid_cursor", "cursor is out of range: it is not one this API gave out")
+    if type(value) is str and not free_of_controls(value):
+        raise ApiError(400, "invalid_cursor", "cursor holds control characters: it is not one this API gave out")
     return value
 
 

@@ -352,10 +352,18 @@ class Health(Schema):
     head_hash: str
 
 
-class AdminActionIn(Schema):
-    reason: str = Field(min_length=1, max_length=400, description="Why; recorded in the signed event")
+# Administrators' writes: strict types (an amount is a JSON integer: never "100", true, 1e3 or 1.0), plain text.
+PLAIN_TEXT = r"^[^\x00-\x1f\x7f-\x9f]*$"  # no control characters (node.records.Text refuses them too)
 
-    model_config = ConfigDict(json_schema_extra={"examples": [{"reason": "operator reported a faulty GPU"}]})
+
+class AdminActionIn(Schema):
+    reason: str = Field(
+        min_length=1, max_length=400, pattern=PLAIN_TEXT, description="Why; recorded in the signed event"
+    )
+
+    model_config = ConfigDict(
+        strict=True, json_schema_extra={"examples": [{"reason": "operator reported a faulty GPU"}]}
+    )
 
 
 class AdminActionOut(Schema):
@@ -456,8 +464,10 @@ class MintIn(Schema):
         description="A key's account (64 hex digits) or treasury",
         examples=[KEY_EXAMPLE],
     )
-    amount: int = Field(ge=1, le=10**15, description="Micro-credits", examples=[100_000_000])
-    reason: str = Field(min_length=1, max_length=400, examples=["faucet for the demo"])
+    amount: int = Field(ge=1, le=10**15, description="Micro-credits (a JSON integer)", examples=[100_000_000])
+    reason: str = Field(min_length=1, max_length=400, pattern=PLAIN_TEXT, examples=["faucet for the demo"])
+
+    model_config = ConfigDict(strict=True)
 
 
 class SettlementOut(Schema):

@@ -32,29 +32,75 @@ DTYPES = (torch.bfloat16, torch.float16, torch.float32)
 MiB = 2**20
 
 
-def session_states(dtype: torch.dtype) -> torch.Tensor:
+# A Llama-70B-shaped hop (issue 16): hidden size 8192 in bfloat16, 1,000 tokens (a 500-token prompt as one
+# prefill, then 500 decode steps), at several batch sizes.
+WIDE_HIDDEN = 8192
+WIDE_PROMPT, WIDE_DECODE = 500, 500
+WIDE_BATCHES = (1, 2, 4, 8)
+
+
+def session_states(
+    dtype: torch.dtype, hidden: int = HIDDEN, positions: int = STEPS + 1, batch: int = 1
+) -> torch.Tensor:
+    """(batch, positions, hidden) states drawn as the module docstring says."""
     generator = torch.Generator().manual_seed(0)
-    scale = torch.exp(torch.randn(HIDDEN, generator=generator))
+    scale = torch.exp(torch.randn(hidden, generator=generator))
     scale[7] *= 100
-    return (torch.randn(STEPS + 1, HIDDEN, generator=generator) * scale).to(dtype)
+    return (torch.randn(batch, positions, hidden, generator=generator) * scale).to(dtype)
 
 
-def keep(dtype: torch.dtype) -> tuple[HopEvidence, nacl.signing.SigningKey]:
+def keep(
+    dtype: torch.dtype, hidden: int = HIDDEN, tokens_per_step: tuple[int, ...] = (1,) * STEPS, batch: int = 1
+) -> tuple[HopEvidence, nacl.signing.SigningKey]:
+    """A session of ``tokens_per_step`` kept as a client keeps it; each step's output is the next positions' states."""
     key = nacl.signing.SigningKey.generate()
     name = wire_dtype(torch.empty(0, dtype=dtype))
-    signer = ReceiptSigner(key, "llama-7b-shaped", name)
-    states = session_states(dtype)
-    kept, prev, shape = HopEvidence("bench"), None, (1, 1, HIDDEN)
-    for step in range(STEPS):
-        data_in, data_out = bytes(little_endian_bytes(states[step])), bytes(little_endian_bytes(states[step + 1]))
+    signer = ReceiptSigner(key, "llama-shaped", name)
+    states = session_states(dtype, hidden, sum(tokens_per_step) + 1, batch)
+    kept, prev, position = HopEvidence("bench"), None, 0
+    for step, tokens in enumerate(tokens_per_step):
+        shape = (batch, tokens, hidden)
+        data_in = bytes(little_endian_bytes(states[:, position : position + tokens].contiguous()))
+        data_out = bytes(little_endian_bytes(states[:, position + 1 : position + 1 + tokens].contiguous()))
         signed = signer.sign_step(
             session_id=b"s" * 16, step=step, client_nonce=b"n" * 16, block_start=0, block_end=1,
             weights_digest=bytes(32), input_bytes=data_in, input_shape=shape, output_bytes=data_out,
             output_shape=shape, prev_receipt=prev,
         )  # fmt: skip
         prev = signed.digest
+        position += tokens
         kept.add(signed, data_in, data_out)
     return kept, key
+
+
+def wide_rows() -> tuple[list[list[str]], list[Target]]:
+    """The 70B-shaped hop at each batch size: bundle size and how many of its tokens the evidence covers."""
+    rows, targets = [], []
+    steps = (WIDE_PROMPT,) + (1,) * WIDE_DECODE
+    for batch in WIDE_BATCHES:
+        log.info("70B-shaped hop, batch %d ...", batch)
+        kept, _ = keep(torch.bfloat16, WIDE_HIDDEN, steps, batch)
+        challenge, encoded = build_challenge(nacl.signing.SigningKey.generate(), kept)
+        covered = sum(steps[: challenge.record.steps])
+        rows.append(
+            [
+                str(batch),
+                f"{kept.size / MiB:.1f} MiB",
+                f"{len(encoded) / MiB:.1f} MiB",
+                f"{covered:,} of {sum(steps):,}",
+                f"{challenge.record.steps:,} of {len(steps):,}",
+            ]
+        )
+        if batch == 1:
+            targets.append(
+                Target(
+                    "1,000-token 70B-shaped bfloat16 hop (hidden 8192, batch 1), evidence whole",
+                    f"{len(encoded) / MiB:.1f} MiB, {covered:,} tokens",
+                    f"≤ {MAX_EVIDENCE_BYTES // MiB} MiB, every token",
+                    covered == sum(steps) and len(encoded) <= MAX_EVIDENCE_BYTES,
+                )
+            )
+    return rows, targets
 
 
 def layer_output_ratio(dtype: torch.dtype) -> float:
@@ -69,6 +115,8 @@ def layer_output_ratio(dtype: torch.dtype) -> float:
 
 def run() -> Section:
     rows, targets = [], []
+    wide, wide_targets = wide_rows()
+    targets.extend(wide_targets)
     for dtype in DTYPES:
         name = wire_dtype(torch.empty(0, dtype=dtype))
         log.info("10,000-step session in %s ...", name)
@@ -114,6 +162,16 @@ def run() -> Section:
             ),
             "Target: the bfloat16 session fits whole. float16 keeps 10 mantissa bits and float32 23, which do not "
             "compress: such sessions are checked over their longest prefix that fits (see docs/verification.md).",
+            "### A Llama-70B-shaped hop (issue 16)",
+            f"Hidden size {WIDE_HIDDEN}, bfloat16: a {WIDE_PROMPT}-token prompt as one prefill, then {WIDE_DECODE} "
+            "decode steps, kept and encoded as above. The prompt step's output is always kept (a whole prefill), "
+            "so a wide hop's bundle is dominated by it and by the inputs.",
+            table(["batch", "kept", "bundle", "tokens covered", "steps in it"], wide),
+            "Where a bundle is cut, the session is still checked from step 0 up to the cut and the later decode "
+            'steps are given up; where even the prompt step alone is over the limit ("1 of" steps), the session '
+            "cannot be challenged at all, and the server can tell so at step 0 from the batch and prompt shape. "
+            "Receipts digest each tensor whole, so a bundle cannot carry a sample of rows or positions: per-row "
+            "digests in receipts are what would let wide, large-batch hops be checked within the budget (not yet).",
         ]
     )
     return Section("evidence-size", markdown, tuple(targets))

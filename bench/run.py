@@ -8,6 +8,8 @@ from collections.abc import Callable
 
 from bench import (
     api_load,
+    detection,
+    escalation,
     evidence_size,
     ledger_ingest,
     probe_classifier,
@@ -29,6 +31,8 @@ BENCHMARKS: dict[str, Callable[[], Section]] = {
     "simulation": simulation.run,
     "api-load": api_load.run,
     "probe-classifier": probe_classifier.run,
+    "escalation": escalation.run,
+    "detection": detection.run,
 }
 
 

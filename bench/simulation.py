@@ -1,5 +1,6 @@
 """The adversary simulation's outcomes for every adversary and malicious fraction, in float32 and bfloat16,
-with verifiers that catch a corrupted session at the measured rate; false alarms and first-come polling aside."""
+with verifiers that catch a corrupted session at the rate calibration measured (the shipped tolerance documents);
+false alarms and first-come polling aside."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ from typing import Any
 
 from bench.report import BENCHMARKS_MD, Section, Target, table
 from node.bond_rule import SPOT_CHECK_FLOOR
-from swarmtrust.simulation.config import ADVERSARIES, DETECTION_SOURCE, STEP_DETECTION, SimulationConfig
-from swarmtrust.simulation.detection import checks_bound, expected_sessions_to_conviction, session_detection
+from swarmtrust.simulation.config import ADVERSARIES, SimulationConfig
+from swarmtrust.simulation.detection import checks_bound, expected_sessions_to_conviction
+from swarmtrust.simulation.detection_table import shipped_table
 from swarmtrust.simulation.engine import simulate
 from swarmtrust.simulation.plots import write_plots, write_summary_plot
 
@@ -21,15 +23,16 @@ FRACTIONS = (0.1, 0.3, 0.5, 0.7)
 REQUESTS = 8000
 STEPS = 32
 IMAGES = BENCHMARKS_MD.parent / "img"
-# (dtype, what a corrupted step is, malicious fractions): float32 catches every corruption on every step;
-# bfloat16 catches no noise and 2 in 6,463 wrong-weights steps (skip-layers, caught always, is float32's case).
+# (dtype, what a corrupted step is, malicious fractions): the rates are the shipped calibration's (see the
+# detection table in the report).
 SWEEPS = (
     ("float32", "noise:0.01", FRACTIONS),
     ("bfloat16", "noise:0.01", (0.3, 0.7)),
     ("bfloat16", "wrong-weights", (0.3, 0.7)),
 )
-# Per-step false-positive rates: 3e-5 is the 95% upper bound of 0 seen in 100,007; 1e-3 is far beyond it.
-FALSE_POSITIVES = ((3e-5, "verifier"), (3e-5, "session"), (1e-3, "verifier"), (1e-3, "session"))
+# Per-session false-positive rates: 3e-3 is about the 95% upper bound of 0 seen in ~1,000 held-out span sessions;
+# 3e-2 is far beyond it.
+FALSE_POSITIVES = ((3e-3, "verifier"), (3e-3, "session"), (3e-2, "verifier"), (3e-2, "session"))
 
 
 def run() -> Section:
@@ -45,7 +48,7 @@ def run() -> Section:
                 sweeps.setdefault((dtype, corruption), []).append(simulate(config))
     alarms = []
     for rate, scope in FALSE_POSITIVES:
-        log.info("simulating false positives at %g per step, per %s ...", rate, scope)
+        log.info("simulating false positives at %g per session, per %s ...", rate, scope)
         config = replace(
             base, adversary="cheat:0.1", false_positive_rate=rate, false_positive_scope=scope, malicious_fraction=0.3
         )
@@ -58,12 +61,12 @@ def run() -> Section:
         )
 
     fp32 = sweeps[("float32", "noise:0.01")]
-    summary = write_summary_plot(fp32, IMAGES / "simulation-summary.png", "float32: every corruption caught per step")
+    summary = write_summary_plot(fp32, IMAGES / "simulation-summary.png", f"float32, noise:0.01: {caught(fp32)}")
     bf16 = sweeps[("bfloat16", "noise:0.01")] + sweeps[("bfloat16", "wrong-weights")]
     write_summary_plot(
         sweeps[("bfloat16", "wrong-weights")],
         IMAGES / "simulation-summary-bfloat16.png",
-        "bfloat16, wrong weights: 2 of 6,463 steps caught (d ≈ 1% per check)",
+        f"bfloat16, wrong weights: {caught(sweeps[('bfloat16', 'wrong-weights')])}",
     )
     for result in fp32:
         if result["scenario"]["malicious_fraction"] == 0.7 and result["scenario"]["adversary"] in (
@@ -80,29 +83,31 @@ def run() -> Section:
             f"`swarmtrust simulate --sweep` ({REQUESTS:,} client sessions of {STEPS} steps, 60 servers, 7 verifiers, "
             "2 of them colluding in the collude scenarios, seed 0), running the real reputation, spot-check "
             "sampling, consensus (unpredictable audit coins, conviction quorum, reliability-weighted first "
-            "verifier) and routing code. A verifier fails a corrupted session with the probability derived from "
-            f"the measured per-step detection ({DETECTION_SOURCE}) and an honest one never (0 false positives in "
-            "100,007) unless a false-positive rate is set. Corrupted outputs: share of sessions answered with at "
-            "least one corrupted hop. Flood traffic share: share of hops carried by sybil, whitewashed or "
-            "returning colluding identities after they appear (exploration budget: 5% of sessions; returning "
-            "colluders serve honestly until trusted, so they earn theirs).",
+            "verifier) and routing code. A verifier fails a corrupted session at the share of sessions calibration "
+            f"saw caught for that dtype and corruption ({shipped_table().source}; the sessions each rate rests on "
+            "are in the table below) and an honest one at the measured held-out rate unless a false-positive rate "
+            "is set. Corrupted outputs: share of sessions answered with at least one corrupted hop. Flood traffic "
+            "share: share of hops carried by sybil, whitewashed or returning colluding identities after they "
+            "appear (exploration budget: 5% of sessions; returning colluders serve honestly until trusted, so they "
+            "earn theirs).",
             "### What one check finds, and how long a cheater lasts",
-            "d = 1 − (1 − p)^32 for a session corrupting all of its 32 compared steps. Checks of corrupted "
-            "sessions convict with probability d each: 1/d of them in expectation, within the bound except 1 time "
-            "in 1,000. At spot-check rate r a cheater corrupting a share F of its sessions serves 1/(r·F·d) "
-            "sessions and corrupts 1/(r·d) before its conviction, whatever F.",
+            "d = caught / sessions: calibration corrupts every step of a session, as a cheater does here. Checks "
+            "of corrupted sessions convict with probability d each: 1/d of them in expectation, within the bound "
+            "except 1 time in 1,000. At spot-check rate r a cheater corrupting a share F of its sessions serves "
+            "1/(r·F·d) sessions and corrupts 1/(r·d) before its conviction, whatever F.",
             detection_table(),
-            "### float32 (noise at 1% of the RMS, caught on every step)",
+            f"### float32 (noise at 1% of the RMS: {caught(fp32)})",
             table(SWEEP_HEADER, [sweep_row(r) for r in fp32]),
             f"![corrupted outputs by adversary, float32]({Path(summary).relative_to(BENCHMARKS_MD.parent)})",
-            "### bfloat16 (per-step thresholds: noise never caught, wrong weights in 2 of 6,463 steps)",
+            f"### bfloat16 (noise:0.01: {caught(sweeps[('bfloat16', 'noise:0.01')])}; wrong weights: "
+            f"{caught(sweeps[('bfloat16', 'wrong-weights')])})",
             table(["corruption", *SWEEP_HEADER], [[r["scenario"]["corruption"], *sweep_row(r)] for r in bf16]),
             "![corrupted outputs by adversary, bfloat16 wrong weights](img/simulation-summary-bfloat16.png)",
             "### False positives (float32, cheat:0.1 at 30%)",
-            "Per-step false-positive rates set above the measured 0: `verifier`, each replay errs on its own; "
+            "Per-session false-positive rates set above the measured 0: `verifier`, each replay errs on its own; "
             "`session`, the false alarm is in the evidence and every replay sees it.",
             table(
-                ["per-step false-positive rate", "seen by", "per check", "honest quarantines", "disputes"],
+                ["per-session false-positive rate", "seen by", "per check", "honest quarantines", "disputes"],
                 [
                     [
                         f"{r['scenario']['false_positive_rate']:g}",
@@ -158,18 +163,22 @@ def sweep_row(r: dict[str, Any]) -> list[str]:
     ]
 
 
+def caught(results: list[dict[str, Any]]) -> str:
+    measured = results[0]["checking"]["measured"]
+    return f"{measured['caught']} of {measured['sessions']} sessions caught"
+
+
 def detection_table() -> str:
     rows = []
-    for dtype, row in STEP_DETECTION.items():
-        for corruption, (caught, compared) in row.items():
-            p = caught / compared
-            d = session_detection(p, STEPS, STEPS, STEPS)
+    for dtype, rates in shipped_table().rows.items():
+        for corruption, measured in rates.caught.items():
+            d = measured.rate
             bound = checks_bound(d)
             rows.append(
                 [
                     dtype,
                     corruption,
-                    f"{caught:,}/{compared:,}",
+                    f"{measured.failed:,}/{measured.sessions:,}",
                     f"{d:.4g}",
                     "∞" if d == 0 else f"{1 / d:.4g}",
                     "never" if bound is None else f"{bound:,}",
@@ -180,7 +189,7 @@ def detection_table() -> str:
         [
             "dtype",
             "corruption",
-            "steps caught (p)",
+            "sessions caught (calibration)",
             "d per check",
             "checks to conviction, expected (1/d)",
             "checks bound (miss 1e-3)",

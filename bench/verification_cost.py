@@ -83,7 +83,7 @@ def llama_cost() -> tuple[float, float]:
     """Seconds to serve a session on a Llama-7B-shaped layer and to replay and compare it."""
     span = llama7b_layer(torch.float32)
     key = nacl.signing.SigningKey.generate()
-    tolerance = load_tolerances()["float32"]
+    tolerance = load_tolerances().span("tiny", 0, 8, "float32").step  # per step: no model of this shape is calibrated
     serve_seconds, evidence, inputs = serve_session(span, key)
     decoded = Evidence.decode(evidence)
     started = time.perf_counter()

@@ -8,6 +8,9 @@ Modules:
 - ``ingest``: receipt ingest with per-item accepted / duplicate / rejected results;
 - ``misbehaviour``: convictions on a server's own contradictory receipts (a proof, or a conflict at ingest);
   ``misbehaviour_projection``: the ``convictions`` table, whose consequences the reputation and market folds take;
+- ``model_registry``: models' registrations (the dtypes each may be served in, signed by the ledger) and
+  calibrators' tolerance records; ``model_registry_projection``: the ``models``, ``model_registrations`` and
+  ``tolerances`` tables;
 - ``session_lengths``: the recent distribution of session lengths in the receipts (for verifiers' probes);
 - ``audit``: chain, signature and derived-table verification;
 - ``beacon`` (pure), ``beacon_keeper``, ``beacon_projection``: audit coins by commit-reveal: per-epoch seeds

@@ -1,8 +1,10 @@
-"""``swarmtrust ledger ...``: create or upgrade the schema, and audit the event log."""
+"""``swarmtrust ledger ...``: create or upgrade the schema, audit the event log, register models' dtypes and
+record calibrated tolerances (operators with the database and the ledger's key)."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -15,7 +17,7 @@ from ledger.migrate import upgrade as upgrade_schema
 from ledger.settings import LedgerSettings
 from ledger.store import Ledger
 
-app = typer.Typer(help="The SQL ledger: schema migrations and audits.", no_args_is_help=True)
+app = typer.Typer(help="The SQL ledger: schema migrations, audits, model registrations.", no_args_is_help=True)
 
 DbOption = Annotated[
     str | None,
@@ -102,3 +104,62 @@ def _print_report(report: AuditReport, where: str) -> None:
         console.print(f"  seq {seq:>8}  {problem.where}: {problem.message}", markup=False)
     if len(report.problems) > 50:
         console.print(f"  ... and {len(report.problems) - 50} more (use --json for all)")
+
+
+@app.command("register-model")
+def register_model(
+    model_id: Annotated[str, typer.Option(help="The model id clients, servers and receipts use, e.g. tiny.")],
+    dtype: Annotated[
+        list[str],
+        typer.Option(help="An allowed serving dtype (repeat; the first is the default): float32, bfloat16, float16."),
+    ],
+    ledger_key: Annotated[
+        Path,
+        typer.Option(envvar="SWARMTRUST_LEDGER_KEY", help="The ledger's signing key (the one `api serve --key` uses)."),
+    ],
+    db: DbOption = None,
+) -> None:
+    """Fix the dtypes a model may be served in: clients route only to those, servers refuse to start in
+    another, verifiers fail sessions served in another (judged by the registration when each session began)."""
+    from node.keys import load_signing_key
+
+    key = load_signing_key(ledger_key)
+    url = LedgerSettings().resolved_db_url(db)
+    with Ledger.open(url) as ledger:
+        done = ledger.register_model(key, model_id, dtype)
+    verb = "registered" if done.status == "recorded" else "was already registered"
+    typer.echo(f"model {model_id} {verb} for {', '.join(dtype)} (event {done.seq})")
+
+
+@app.command("add-tolerance")
+def add_tolerance(
+    record: Annotated[Path, typer.Option(help="A signed tolerance record (`swarmtrust verifier sign-tolerance`).")],
+    db: DbOption = None,
+) -> None:
+    """Record a calibrator-signed tolerance record for its model and dtype (the latest per pair is kept)."""
+    from ledger.model_registry import open_tolerance
+
+    wire = record.read_bytes()
+    signed = open_tolerance(wire)
+    url = LedgerSettings().resolved_db_url(db)
+    with Ledger.open(url) as ledger:
+        done = ledger.add_tolerance(wire)
+    r = signed.record
+    verb = "recorded" if done.status == "recorded" else "was already recorded"
+    typer.echo(f"tolerance for {r.model_id} in {r.dtype} on {r.hardware!r} {verb} (event {done.seq})")
+
+
+@app.command()
+def models(db: DbOption = None) -> None:
+    """Registered models: their allowed serving dtypes (the default first) and calibrated tolerances."""
+    url = LedgerSettings().resolved_db_url(db)
+    with Ledger.open(url) as ledger:
+        views = ledger.models()
+    if not views:
+        typer.echo("no model is registered: each is served and judged in its config.json torch_dtype")
+    for view in views:
+        tolerances = ", ".join(f"{d} ({t['hardware']})" for d, t in view["tolerances"].items()) or "none"
+        typer.echo(
+            f"{view['model_id']}: {', '.join(view['dtypes'])} since {view['registered_ms']} "
+            f"({len(view['history'])} registrations); tolerances: {tolerances}"
+        )

@@ -89,15 +89,18 @@ def act_on_server(
         raise RequestRefusedError("reason_required", "say why: every administrator's action is recorded with a reason")
     if len(reason) > 400:
         raise RequestRefusedError("reason_too_long", "a reason holds at most 400 characters")
-    record = AdminAction(
-        ledger_key=bytes(ledger_key.verify_key),
-        action=action,
-        server_key=server_key,
-        model_id=model_id,
-        reason=reason,
-        admin=admin,
-        acted_ms=clock(),
-    )
+    try:
+        record = AdminAction(
+            ledger_key=bytes(ledger_key.verify_key),
+            action=action,
+            server_key=server_key,
+            model_id=model_id,
+            reason=reason,
+            admin=admin,
+            acted_ms=clock(),
+        )
+    except WireFormatError as exc:  # e.g. a control character in the reason
+        raise RequestRefusedError("bad_action", str(exc)) from None
     with open_writer(engine, clock) as writer:
         (event,) = writer.append([EventDraft("admin_action", sign_record(record, ledger_key))])
     return event.seq

@@ -36,6 +36,7 @@ from node.digests import blake2b_256
 from node.errors import WireFormatError
 from node.market_records import BondDeposit, PriceQuote, SessionPayment, Transfer
 from node.misbehaviour import MisbehaviourProof
+from node.model_records import ModelRegistration, ToleranceRecord
 from node.receipts import Receipt
 from node.records import WireRecord
 from node.signing import Signed, verify_record
@@ -76,6 +77,8 @@ EVENT_KINDS: dict[str, EventKind] = {
         EventKind("seed_reveal", SeedReveal, lambda record: None),
         EventKind("audit_draw", AuditDraw, lambda record: record.server_key),
         EventKind("consensus_policy", ConsensusPolicy, lambda record: None),
+        EventKind("model_registration", ModelRegistration, lambda record: None),
+        EventKind("tolerance", ToleranceRecord, lambda record: None),
     )
 }
 

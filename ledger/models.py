@@ -477,3 +477,46 @@ class ConsensusPolicyRow(Base):
     dispute_verifiers: Mapped[int] = mapped_column(Integer)
     audit_rate: Mapped[float] = mapped_column(Float)
     max_audit_rate: Mapped[float] = mapped_column(Float)
+
+
+# --- models: the dtypes each may be served in, and calibrated tolerances ------------------------------
+
+
+class ModelRow(Base):
+    """Derived: each registered model's latest registration (``model_registration`` events; the latest by
+    ``registered_ms``, then by sequence). Earlier ones stay in ``model_registrations``."""
+
+    __tablename__ = "models"
+
+    model_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    dtypes: Mapped[str] = mapped_column(String(80))  # comma-separated, the default first
+    registered_ms: Mapped[int] = mapped_column(BigInteger)
+    event_seq: Mapped[int] = mapped_column(BigInteger, ForeignKey("events.seq"))  # the latest registration
+    first_seq: Mapped[int] = mapped_column(BigInteger)  # the model's first registration
+
+
+class ModelRegistrationRow(Base):
+    """Derived: every registration of every model, one row per ``model_registration`` event (the history a
+    verifier judges old sessions by)."""
+
+    __tablename__ = "model_registrations"
+
+    event_seq: Mapped[int] = mapped_column(BigInteger, ForeignKey("events.seq"), primary_key=True, autoincrement=False)
+    model_id: Mapped[str] = mapped_column(String(200), index=True)
+    dtypes: Mapped[str] = mapped_column(String(80))
+    registered_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class ToleranceRow(Base):
+    """Derived: the latest calibrated tolerance record per (model, dtype) (``tolerance`` events; the latest by
+    ``created_ms``, then by sequence). ``slot`` is ``dtype:model_id``."""
+
+    __tablename__ = "tolerances"
+
+    slot: Mapped[str] = mapped_column(String(220), primary_key=True)
+    model_id: Mapped[str] = mapped_column(String(200), index=True)
+    dtype: Mapped[str] = mapped_column(String(16))
+    hardware: Mapped[str] = mapped_column(String(120))
+    calibrator_key: Mapped[str] = mapped_column(HEX_KEY)
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+    event_seq: Mapped[int] = mapped_column(BigInteger, ForeignKey("events.seq"))

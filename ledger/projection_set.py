@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from ledger.directory_projection import DirectoryProjection
 from ledger.market_projection import MarketProjection
 from ledger.misbehaviour_projection import MisbehaviourProjection
+from ledger.model_registry_projection import ModelRegistryProjection
 from ledger.projections import Projection, ReceiptProjection
 from ledger.spotcheck_projection import SpotCheckProjection
 
@@ -16,6 +17,7 @@ PROJECTIONS: tuple[Projection, ...] = (
     DirectoryProjection(),
     MarketProjection(),
     MisbehaviourProjection(),
+    ModelRegistryProjection(),
 )
 
 

@@ -52,6 +52,7 @@ from ledger.verifier_pool import draw, mark_present, verifier_reliability
 from node.challenges import ID_SIZE, Challenge, Verdict
 from node.errors import SignatureError, WireFormatError
 from node.evidence import MAX_EVIDENCE_BYTES, Evidence, EvidenceError, evidence_digest, verify_evidence
+from node.records import CONTROL_CHARACTERS
 from node.signing import Signed, open_signed, sign_record, verify_record
 
 log = logging.getLogger(__name__)
@@ -184,7 +185,7 @@ class SpotChecks:
             server_key=challenge.server_key,
             evidence_digest=challenge.evidence_digest,
             reason=reason[:64],
-            detail=detail[:400] or reason,
+            detail=CONTROL_CHARACTERS.sub("\ufffd", detail[:400]) or reason,  # an error may quote what was sent
             rejected_ms=self._clock(),
         )
         with self._writer() as writer:

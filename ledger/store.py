@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
+import nacl.signing
 from sqlalchemy import Engine
 
 from ledger.audit import AuditReport, audit_ledger
@@ -12,6 +14,7 @@ from ledger.errors import RecordRejectedError
 from ledger.eventlog import Clock, now_ms
 from ledger.ingest import IngestResult, ingest_receipts
 from ledger.migrate import require_current_schema
+from ledger.model_registry import Registered, add_tolerance, list_models, model_view, register_model
 
 
 class Ledger:
@@ -49,6 +52,23 @@ class Ledger:
         if result.status == "rejected":
             raise RecordRejectedError(result.reason or "rejected", result.message or "receipt rejected")
         return result
+
+    def register_model(self, ledger_key: nacl.signing.SigningKey, model_id: str, dtypes: Sequence[str]) -> Registered:
+        """Register the dtypes ``model_id`` may be served in (the first the default), signed by ``ledger_key``."""
+        return register_model(self.engine, ledger_key, model_id=model_id, dtypes=dtypes, clock=self._clock)
+
+    def add_tolerance(self, wire: bytes) -> Registered:
+        """Log a signed tolerance record (``[body, signature]``); the caller vouches that an admin sent it."""
+        return add_tolerance(self.engine, wire, clock=self._clock)
+
+    def model(self, model_id: str) -> dict[str, Any] | None:
+        """A model's registration, history and tolerances; None when it was never registered."""
+        with self.engine.connect() as connection:
+            return model_view(connection, model_id)
+
+    def models(self) -> list[dict[str, Any]]:
+        with self.engine.connect() as connection:
+            return list_models(connection)
 
     def audit(self, *, anchor: str | None = None) -> AuditReport:
         return audit_ledger(self.engine, anchor=anchor)

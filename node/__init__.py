@@ -10,5 +10,7 @@ Modules:
 - ``receipts``: the activation ``Receipt`` (wire format v1);
 - ``misbehaviour``: two receipts one server cannot honestly have signed, and the signed proof of them;
 - ``merkle``: Merkle roots and inclusion proofs over receipt digests, for epochs;
-- ``bond_rule``: the bond a server must hold at its price so that cheating never pays (client and ledger).
+- ``bond_rule``: the bond a server must hold at its price so that cheating never pays (client and ledger);
+- ``model_records``: a model's ledger-signed registration (the dtypes it may be served in) and calibrators'
+  tolerance records; ``serving_dtypes``: who follows a registration and how (clients, servers, verifiers).
 """

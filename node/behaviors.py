@@ -8,6 +8,10 @@ drops receipts, which a client notices at once.
     noise:SCALE            add Gaussian noise of SCALE times the output's RMS to every step
     skip-layers            skip every second block of the requested span
     wrong-weights          serve perturbed weights (1% noise) while claiming the real weights' digest
+    int8-weights           serve every Linear weight round-tripped through int8 (symmetric, one scale per output
+                           channel: a cheap quantised model) while claiming the real weights' digest
+    fp8-weights            serve every Linear weight round-tripped through float8_e4m3fn (one scale per tensor)
+                           while claiming the real weights' digest
     cheat-rate:F           corrupt a random fraction F of steps (noise at 1% of the RMS)
     honest-then-cheat:N    serve N steps honestly, then corrupt every step
     withhold               compute honestly, send no receipts
@@ -27,6 +31,7 @@ from node.errors import SwarmtrustError
 
 CHEAT_NOISE = 0.01  # relative noise of a corrupted step, for cheat-rate and honest-then-cheat
 WRONG_WEIGHTS_NOISE = 0.01  # relative perturbation of every weight, for wrong-weights
+WEIGHT_CHANGES = ("wrong-weights", "int8-weights", "fp8-weights")  # the behaviours ``perturb_weights`` serves
 
 
 class BehaviorError(SwarmtrustError):
@@ -40,7 +45,7 @@ class Behavior:
     cheat_rate: float = 0.0  # probability that a step (after the honest ones) is corrupted
     honest_steps: int = 0  # steps served honestly before corruption may start
     skip_layers: bool = False
-    wrong_weights: bool = False
+    wrong_weights: bool = False  # serves changed weights under the real digest; how: ``spec`` (WEIGHT_CHANGES)
     withhold: bool = False
     equivocate: bool = False
 
@@ -58,7 +63,7 @@ def parse_behavior(spec: str) -> Behavior:
             return Behavior(spec, noise_scale=_positive(float(argument)), cheat_rate=1.0)
         if spec == "skip-layers":
             return Behavior(spec, skip_layers=True, cheat_rate=1.0)
-        if spec == "wrong-weights":
+        if spec in WEIGHT_CHANGES:
             return Behavior(spec, wrong_weights=True)
         if name == "cheat-rate" and argument:
             rate = float(argument)
@@ -74,8 +79,8 @@ def parse_behavior(spec: str) -> Behavior:
     except ValueError as exc:
         raise BehaviorError(f"--behavior {spec!r}: {exc}") from exc
     raise BehaviorError(
-        f"--behavior {spec!r} is not one of: honest, noise:SCALE, skip-layers, wrong-weights, cheat-rate:F, "
-        "honest-then-cheat:N, withhold, equivocate"
+        f"--behavior {spec!r} is not one of: honest, noise:SCALE, skip-layers, wrong-weights, int8-weights, "
+        "fp8-weights, cheat-rate:F, honest-then-cheat:N, withhold, equivocate"
     )
 
 
@@ -115,11 +120,37 @@ class BehaviorRuntime:
 
 
 @torch.inference_mode()
-def perturb_weights(layers: list[torch.nn.Module], seed: int = 0) -> None:
-    """``wrong-weights``: shift every parameter by 1% of its own scale, in place."""
+def perturb_weights(layers: list[torch.nn.Module], spec: str = "wrong-weights", *, seed: int = 0) -> None:
+    """Change the weights in place as the weight-changing behaviour ``spec`` serves them (WEIGHT_CHANGES)."""
+    if spec not in WEIGHT_CHANGES:
+        raise BehaviorError(f"--behavior {spec!r} changes no weights; one of {', '.join(WEIGHT_CHANGES)} does")
+    if spec == "wrong-weights":
+        _add_noise(layers, seed)
+        return
+    for layer in layers:
+        for module in layer.modules():
+            if isinstance(module, torch.nn.Linear):
+                weight = module.weight
+                weight.copy_(_round_trip(weight.float(), spec).to(weight.dtype))
+
+
+def _add_noise(layers: list[torch.nn.Module], seed: int) -> None:
+    """``wrong-weights``: shift every parameter by 1% of its own scale."""
     generator = torch.Generator().manual_seed(seed)
     for layer in layers:
         for parameter in layer.parameters():
             scale = parameter.float().abs().mean() * WRONG_WEIGHTS_NOISE
             noise = torch.randn(parameter.shape, generator=generator) * scale
             parameter.add_(noise.to(parameter.dtype))
+
+
+FP8_MAX = float(torch.finfo(torch.float8_e4m3fn).max)  # 448: the per-tensor scale maps the largest weight here
+
+
+def _round_trip(weight: torch.Tensor, spec: str) -> torch.Tensor:
+    """A float32 (out, in) weight as a quantised server stores it, back in float32."""
+    if spec == "int8-weights":  # symmetric, one scale per output channel (row): what int8 kernels use
+        scale = (weight.abs().amax(dim=1, keepdim=True) / 127.0).clamp_min(1e-30)
+        return (weight / scale).round().clamp(-127, 127) * scale
+    scale = (weight.abs().max() / FP8_MAX).clamp_min(1e-30)  # fp8-weights: one scale per tensor
+    return (weight / scale).to(torch.float8_e4m3fn).float() * scale

@@ -2,6 +2,7 @@
 
 A ``Challenge`` is a client's request that one server's session be recomputed; it names the evidence
 bundle by digest. A ``Verdict`` is a verifier's signed finding on one assignment of a challenge.
+``pack_submission`` and ``unpack_submission`` frame a signed challenge with its evidence for the ledger.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import ClassVar
 
+from node.canonical import pack, unpack_list
 from node.digests import DIGEST_SIZE, DTYPE_SIZES
 from node.errors import WireFormatError
 from node.receipts import MAX_BLOCK, MAX_MODEL_ID, MAX_TIMESTAMP_MS, SESSION_ID_SIZE
@@ -95,3 +97,17 @@ class Verdict(WireRecord):
     max_rel_threshold: float  # the tolerance the verifier applied
     mean_rel_threshold: float
     decided_ms: int
+
+
+def pack_submission(challenge_wire: bytes, evidence: bytes) -> bytes:
+    """What a client posts to the ledger: msgpack ``[signed challenge envelope, evidence bundle]``."""
+    return pack([challenge_wire, evidence])
+
+
+def unpack_submission(body: bytes, *, max_bytes: int) -> tuple[bytes, bytes]:
+    """The signed challenge and the evidence of a submission; WireFormatError for anything but two byte strings
+    (neither is checked further here: the ledger verifies both)."""
+    parts = unpack_list(body, max_bytes=max_bytes, what="challenge submission", canonical=False, max_items=2)
+    if len(parts) != 2 or type(parts[0]) is not bytes or type(parts[1]) is not bytes:
+        raise WireFormatError("challenge submission: expected [signed challenge bytes, evidence bytes]")
+    return parts[0], parts[1]

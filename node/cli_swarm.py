@@ -80,7 +80,10 @@ def node_start(
     blocks: Annotated[str, typer.Option(help="Blocks to serve, START:END (END exclusive), e.g. 0:4.")],
     initial_peers: InitialPeers,
     model: Annotated[str, typer.Option(help="'tiny' or a local Hugging Face model directory.")] = "tiny",
-    dtype: Annotated[str, typer.Option(help="Compute dtype: float32 or bfloat16.")] = "float32",
+    dtype: Annotated[
+        str,
+        typer.Option(help="Compute dtype: float32, bfloat16 or float16 (one the model's ledger registration allows)."),
+    ] = "float32",
     behavior: Annotated[
         str, typer.Option(help="honest, or an adversary for tests and the demo (see docs).")
     ] = "honest",
@@ -106,15 +109,13 @@ def node_start(
 ) -> None:
     """Serve blocks of a model, signing a receipt for every step. Prints one JSON line when ready."""
     configure_logging(verbose)
-    import torch
-
     from node.behaviors import parse_behavior
     from node.server.app import run_server
     from node.server.config import ServerConfig, ServerLimits
+    from node.tensors import TORCH_DTYPES as dtypes
 
-    dtypes = {"float32": torch.float32, "bfloat16": torch.bfloat16}
     if dtype not in dtypes:
-        raise typer.BadParameter(f"--dtype {dtype!r}: use float32 or bfloat16")
+        raise typer.BadParameter(f"--dtype {dtype!r}: use one of {', '.join(dtypes)}")
     peers = split_peers(initial_peers)
     if not peers:
         raise UsageError(
@@ -182,6 +183,13 @@ def generate(
         bool,
         typer.Option(help="Pay servers through the ledger's market (needs --ledger and --client-key with credits)."),
     ] = False,
+    allow_dtype: Annotated[
+        list[str],
+        typer.Option(
+            help="Also route to servers announcing this dtype (repeatable), beyond what the model's registration at "
+            "the ledger (else its config.json torch_dtype) allows; verifiers still judge by the registration."
+        ),
+    ] = [],  # noqa: B006 - typer reads the default, never mutates it
     host: Host = "127.0.0.1",
     port: Port = 0,
     nat_port_map: NatPortMap = None,
@@ -224,6 +232,7 @@ def generate(
         enforce_bonds=enforce_bonds,
         bond_session_tokens=len(ids) + max_new_tokens,  # this session's length: the most it can be billed
         pay=pay,
+        allow_dtypes=tuple(_serving_dtypes(allow_dtype)),
     )
     key = load_signing_key(client_key) if client_key else None
     with SwarmClient(peers, network=network, config=config, ledger_url=ledger, client_key=key) as client:
@@ -241,6 +250,15 @@ def generate(
 
         result = client.generate(source, ids, max_new_tokens, on_event=on_event)
     _print_result({"model": source.model_id, "prompt_ids": ids, **result.to_json()}, source.directory, as_json)
+
+
+def _serving_dtypes(dtypes: list[str]) -> list[str]:
+    from node.model_records import SERVING_DTYPES
+
+    for dtype in dtypes:
+        if dtype not in SERVING_DTYPES:
+            raise typer.BadParameter(f"--allow-dtype {dtype!r}: one of {', '.join(SERVING_DTYPES)}")
+    return dtypes
 
 
 def _prompt_ids(directory: Path, prompt: str | None, prompt_ids: str | None) -> list[int]:

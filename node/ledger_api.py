@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 import httpx
-import msgpack
 import nacl.signing
 
+from node.challenges import pack_submission
 from node.errors import SwarmtrustError
 from node.http_signing import sign_request
 
@@ -56,7 +57,7 @@ class LedgerApi:
         return response
 
     def submit_challenge(self, challenge_wire: bytes, evidence: bytes) -> dict[str, Any]:
-        body = msgpack.packb([challenge_wire, evidence], use_bin_type=True)
+        body = pack_submission(challenge_wire, evidence)
         result: dict[str, Any] = self.request("POST", "/challenges", body, "application/x-msgpack").json()
         return result
 
@@ -85,3 +86,25 @@ class LedgerApi:
         """The recent distribution of session lengths of ``model_id`` (``GET /session-lengths``)."""
         result: dict[str, Any] = self.get("/session-lengths", model=model_id)
         return result
+
+    def model(self, model_id: str) -> dict[str, Any] | None:
+        """The model's registration, its history and tolerances (``GET /models/{model_id}``); None when the
+        ledger knows no registration of it (or is older than model registrations)."""
+        try:
+            result: dict[str, Any] = self.get(f"/models/{quote(model_id, safe='')}")
+        except LedgerApiError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return result
+
+    def tolerance_record(self, model_id: str, dtype: str) -> bytes | None:
+        """The latest signed tolerance record's envelope for ``model_id`` in ``dtype``
+        (``GET /models/{model_id}/tolerances/{dtype}``); None when the ledger holds none. The caller verifies it
+        (``verifier.ledger_tolerances.open_record``): the ledger only relays what a calibrator signed."""
+        try:
+            return self.request("GET", f"/models/{quote(model_id, safe='')}/tolerances/{quote(dtype, safe='')}").content
+        except LedgerApiError as exc:
+            if exc.status == 404:
+                return None
+            raise

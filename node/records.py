@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol, TypeVar
@@ -34,6 +35,9 @@ MAX_U32 = 2**32 - 1
 MAX_U64 = 2**64 - 1
 MAX_SHAPE_DIMS = 8
 MAX_DIM = 2**31 - 1
+# C0 and C1 control characters (NUL, escape, newline, DEL, ...): no name, memo, model id or reason needs one,
+# and each can make text lie where it is shown (a terminal, a log line, a dashboard cell).
+CONTROL_CHARACTERS = re.compile("[\x00-\x1f\x7f-\x9f]")
 
 
 class Check(Protocol):
@@ -88,25 +92,41 @@ class Float:
         return f"type({var}) is float and {constant(math.isfinite)}({var})", var
 
 
+def free_of_controls(text: str) -> bool:
+    """True unless ``text`` holds a control character; ``isprintable`` answers most text at C speed."""
+    return text.isprintable() or CONTROL_CHARACTERS.search(text) is None
+
+
 @dataclass(frozen=True)
 class Text:
+    """A non-empty string without control characters (other Unicode, bidi controls included, is kept: it is
+    for the places that show text to neutralise what could mislead there)."""
+
     max_length: int
     choices: frozenset[str] | None = None
+
+    def __post_init__(self) -> None:
+        if self.choices is not None and not all(free_of_controls(choice) for choice in self.choices):
+            raise TypeError("Text: a choice holds a control character, which the check itself refuses")
 
     def __call__(self, what: str, value: Any) -> str:
         if type(value) is not str:
             raise WireFormatError(f"{what}: expected a string, got {_describe(value)}")
         if not value or len(value) > self.max_length:
             raise WireFormatError(f"{what}: length {len(value)} is outside [1, {self.max_length}]")
+        if not free_of_controls(value):
+            found = CONTROL_CHARACTERS.search(value)
+            where = found.start() if found else 0
+            raise WireFormatError(f"{what}: control character U+{ord(value[where]):04X} at {where}; send plain text")
         if self.choices is not None and value not in self.choices:
             raise WireFormatError(f"{what}: {value!r} is not one of {sorted(self.choices)}")
         return value
 
     def inline(self, var: str, constant: Constant) -> Inline:
         test = f"type({var}) is str and 0 < len({var}) <= {literal(self.max_length)}"
-        if self.choices is not None:
-            test += f" and {var} in {constant(self.choices)}"
-        return test, var
+        if self.choices is not None:  # a choice is plain text already
+            return f"{test} and {var} in {constant(self.choices)}", var
+        return f"{test} and {constant(free_of_controls)}({var})", var
 
 
 @dataclass(frozen=True)
@@ -214,6 +234,10 @@ class WireRecord:
 
     @classmethod
     def from_values(cls: type[R], values: Sequence[Any]) -> R:
+        """A record from its decoded wire values (``[version, field, ...]``); WireFormatError for anything else,
+        a map or a string where the list belongs included."""
+        if type(values) not in (list, tuple):
+            raise WireFormatError(f"{cls.__name__}: expected a list of fields, got {_describe(values)}")
         if not values or type(values[0]) is not int:
             raise WireFormatError(f"{cls.__name__}: the first field must be the integer version")
         if values[0] != cls.VERSION:

@@ -81,6 +81,14 @@ def open_signed(record_type: type[R], wire: bytes) -> Signed[R]:
     return verify_record(record_type, body, signature)
 
 
+def peek_record(record_type: type[R], wire: bytes) -> R:
+    """The record in a ``[body, signature]`` envelope, decoded strictly but its signature not yet checked: for
+    choosing what to do with a request (whose is it?) before the checks that count. WireFormatError for
+    anything that is not such an envelope (a map, a string, a truncated array ...)."""
+    body, _ = _envelope(record_type, wire)
+    return record_type.decode(body)
+
+
 def open_signed_many(
     record_type: type[R], wires: Sequence[bytes]
 ) -> list[Signed[R] | WireFormatError | SignatureError]:
@@ -111,6 +119,8 @@ def open_signed_many(
 def _envelope(record_type: type[WireRecord], wire: bytes) -> tuple[bytes, bytes]:
     """The body and signature of a ``[body, signature]`` envelope (neither checked yet)."""
     # Only the body is signed, so only the body must be canonical; the envelope is just framing.
+    if type(wire) is not bytes:
+        raise WireFormatError(f"signed {record_type.__name__}: expected bytes, got {type(wire).__name__}")
     parts = unpack_list(
         wire,
         max_bytes=record_type.MAX_BYTES + _ENVELOPE_OVERHEAD,

@@ -45,7 +45,7 @@ from swarmtrust.demo_stages import (
     wait_for_decisions,
 )
 from swarmtrust.demo_traffic import run_traffic, tokenize
-from swarmtrust.launcher import ChildProcess, LocalSwarm
+from swarmtrust.launcher import TINY_FLOAT32, ChildProcess, LocalSwarm
 
 PROMPT = "Hello, swarm! "
 CHALLENGE_WINDOW = 8.0  # seconds a payment waits in escrow for a challenge, shortened for the demo
@@ -205,7 +205,7 @@ def _start(swarm: LocalSwarm, plan: DemoPlan, console: Console) -> tuple[dict[st
     swarm.start_dht()
     swarm.start_api(
         "--assignment-ttl", "10", "--challenge-window", str(CHALLENGE_WINDOW), "--settle-interval", "2",
-        admin_token=secrets.token_urlsafe(24),
+        admin_token=secrets.token_urlsafe(24), models=TINY_FLOAT32,
     )  # fmt: skip
     console.print(f"DHT bootstrap at {swarm.peer}; ledger service and dashboard at {swarm.api_url}")
     processes = {s.name: swarm.launch_server(s.name, s.blocks, "--behavior", s.behavior) for s in plan.servers}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import sqlite3
 import time
 from dataclasses import replace
@@ -164,7 +165,10 @@ def settle_now(swarm: LocalSwarm) -> None:
 def dashboard_shows_quarantined(swarm: LocalSwarm, keys: list[str]) -> bool:
     """Whether the admin dashboard's page of each of ``keys`` shows it quarantined, as an administrator sees it."""
     with httpx.Client(base_url=swarm.api_url, timeout=30, follow_redirects=True) as browser:
-        browser.post("/dashboard/login", data={"token": admin_token(swarm)}).raise_for_status()
+        form = browser.get("/dashboard/login").text  # the login form's CSRF token, bound to its cookie
+        found = re.search(r'name="csrf" value="([0-9a-f]+)"', form)
+        csrf = found.group(1) if found else ""
+        browser.post("/dashboard/login", data={"token": admin_token(swarm), "csrf": csrf}).raise_for_status()
         pages = [browser.get(f"/dashboard/servers/{key}").text for key in keys]
     return all('id="server-state" class="quarantined"' in page for page in pages)
 

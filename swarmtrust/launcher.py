@@ -19,6 +19,7 @@ import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -27,6 +28,7 @@ from node.errors import SwarmtrustError
 
 SWARMTRUST = [sys.executable, "-m", "swarmtrust"]
 START_TIMEOUT = 120.0  # seconds for a child to print its first line (imports, model load, DHT join)
+TINY_FLOAT32: Mapping[str, Sequence[str]] = {"tiny": ("float32",)}  # what the demo and live tests register
 EOF = ""  # what ``read_line`` finds once a child closed its output (every real line ends with a newline)
 
 
@@ -98,6 +100,43 @@ class ChildProcess:
         return found
 
 
+def tolerance_records(
+    calibration_file: Path | None,
+    model_id: str,
+    dtypes: Sequence[str],
+    calibrator: Any,
+    held: Mapping[str, Any],
+) -> list[bytes]:
+    """Signed tolerance records of ``model_id`` for those of ``dtypes`` the calibration file (default: shipped)
+    holds a document for, skipping any the ledger ``held`` already (the same document by the same calibrator: a
+    restart on the same database logs nothing new)."""
+    from importlib import resources
+
+    from node.model_records import ToleranceRecord
+    from node.signing import open_signed
+    from verifier.tolerance_records import sign_tolerance
+
+    if calibration_file is None:
+        text = resources.files("verifier").joinpath("tolerances.json").read_text()
+    else:
+        text = calibration_file.read_text()
+    data = json.loads(text)
+    candidates = data if isinstance(data, list) else list(data.values()) if "format" not in data else [data]
+    ours = [d for d in candidates if isinstance(d, dict) and d.get("model") == model_id]
+    wires = []
+    for dtype in dtypes:
+        if not any(d.get("dtype") == dtype for d in ours):
+            continue
+        signed = sign_tolerance(ours, dtype, calibrator)
+        stored = held.get(dtype)
+        if stored is not None:
+            kept = open_signed(ToleranceRecord, bytes.fromhex(stored["record"])).record
+            if (kept.calibrator_key, kept.document) == (signed.record.calibrator_key, signed.record.document):
+                continue
+        wires.append(signed.to_wire())
+    return wires
+
+
 def launch(name: str, args: list[str], env: dict[str, str] | None = None) -> ChildProcess:
     popen = subprocess.Popen(
         [*SWARMTRUST, *args],
@@ -157,9 +196,22 @@ class LocalSwarm:
         self.processes.append(server)
         return server
 
-    def start_api(self, *extra: str, db_url: str | None = None, admin_token: str | None = None) -> str:
+    def start_api(
+        self,
+        *extra: str,
+        db_url: str | None = None,
+        admin_token: str | None = None,
+        models: Mapping[str, Sequence[str]] | None = None,
+        tolerances: Path | None = None,
+    ) -> str:
         """Start ``swarmtrust api serve`` on a free port (default: a SQLite ledger in the workdir); its URL.
-        With ``admin_token``, administration and the dashboard are on (the token goes through a 0600 file)."""
+        With ``admin_token``, administration and the dashboard are on (the token goes through a 0600 file).
+        ``models``: model id -> the dtypes it may be served in (the default first), registered at once (e.g.
+        ``TINY_FLOAT32``); without, the ledger starts with no event at all and models fall back to their config.
+        Each registered (model, dtype) that the calibration file ``tolerances`` (default: the shipped
+        ``verifier/tolerances.json``) holds a document for gets it as a tolerance record, signed by a calibrator key
+        of the workdir's (``calibrator.key``), so that verifiers judge by ledger-served tolerances; the others get
+        none, and verifiers give their sessions no verdict."""
         db = db_url or f"sqlite:///{self.workdir / 'ledger.db'}"
         args = ["api", "serve", "--db", db, "--port", "0", "--key", str(self.workdir / "ledger.key"), *extra]
         if admin_token is not None:
@@ -173,7 +225,28 @@ class LocalSwarm:
         if "http://" not in line:
             raise LaunchError(f"the ledger service printed {line!r}:\n{api.stderr()}")
         self.api_url = line.split()[4]
+        if models:
+            self._register(db, models, tolerances)
         return self.api_url
+
+    def _register(self, db_url: str, models: Mapping[str, Sequence[str]], tolerances: Path | None) -> None:
+        """Register models in the ledger the service just migrated, signed with its key (as the operator's
+        ``swarmtrust ledger register-model`` does), and add their calibrated tolerance records (as an
+        administrator's ``swarmtrust verifier sign-tolerance`` and ``swarmtrust ledger add-tolerance`` do)."""
+        from ledger.store import Ledger
+        from node.keys import generate_key_file, load_signing_key
+
+        key = load_signing_key(self.workdir / "ledger.key")
+        calibrator_key = self.workdir / "calibrator.key"
+        if not calibrator_key.exists():
+            generate_key_file(calibrator_key)
+        calibrator = load_signing_key(calibrator_key)
+        with Ledger.open(db_url) as ledger:
+            for model_id, dtypes in models.items():
+                ledger.register_model(key, model_id, dtypes)
+                held = ledger.model(model_id) or {}
+                for wire in tolerance_records(tolerances, model_id, dtypes, calibrator, held.get("tolerances", {})):
+                    ledger.add_tolerance(wire)
 
     def launch_verifier(self, name: str, *extra: str) -> ChildProcess:
         """Start ``swarmtrust verifier start`` against this swarm's ledger service."""

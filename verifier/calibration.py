@@ -1,192 +1,382 @@
-"""Calibrating the tolerance: honest error distributions, thresholds, and what they catch.
+"""Calibrating tolerance documents: honest session statistics, tail-fitted thresholds, and what they catch.
 
-For each dtype, honest servers run sessions exactly as a block server does (a prefill of the prompt,
-then one-token decode steps with a KV cache, batches of 1, 2 or 4) and stateless forward passes over
-several spans; a verifier replays each as one prefill, with the same batch and with each sequence alone,
-measuring the residual stream inside the span as a check does (``verifier.replay``). Every step gives
-(max_rel, mean_rel), against the same inner scales a check uses. Thresholds are the largest honest value
-seen in the first half of the comparisons times a margin; the second half, never seen by the threshold,
-gives the measured false-positive count. Finally the adversary behaviours of ``node.behaviors`` run over
-the same sessions, and the share of their affected steps beyond the thresholds is reported.
+For each dtype, honest servers run sessions exactly as a block server does (a prefill of the prompt, then
+one-token decode steps with a KV cache per block, batches of 1, 2, 4 or 8) through every block of the model,
+from real token embeddings, so each block sees the inputs it would see in the swarm. Each session yields a
+single-block session per block (that block's inputs and outputs) and one on a random span of 1 to all blocks;
+a verifier replays each as a check does (one prefill, inner scales: ``verifier.replay``) and computes the
+session statistics (``verifier.statistics``).
+
+Sessions alternate between a fitting half and a held-out half. On the fitting half each block's thresholds
+are fitted to the tail of its single-block statistics (``verifier.tail_fit``) at a target false-positive
+rate per session, shared among the statistics; the composition factors are fitted the same way to the ratio
+of each multi-block span's statistic to its blocks' summed thresholds. The held-out half, which no fit
+saw, gives the false positives of every span checked and their 95% upper bound. Finally each adversary
+behaviour of ``node.behaviors`` re-serves the held-out sessions' random spans, and the share of those
+sessions it is caught in is recorded; and those sessions, served again on their spans at several torch
+thread counts, measure whether a stepwise replay reproduces a server's bits (``stepwise_replay``, which
+exact comparison in ``verifier.escalation`` relies on).
 """
 
 from __future__ import annotations
 
-import math
+import os
 import random
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
 
-from node.behaviors import BehaviorRuntime, parse_behavior, perturb_weights
+from node.behaviors import WEIGHT_CHANGES, BehaviorRuntime, parse_behavior, perturb_weights
+from node.errors import SwarmtrustError
 from node.model.head import ModelHead
-from node.model.source import resolve_model
+from node.model.source import ModelSource, resolve_model
 from node.model.span import CacheState, Span
 from node.tensors import TORCH_DTYPES
+from verifier.escalation import measured_record, replay_stepwise
 from verifier.replay import ReplayedStep, ResidualReplay
-from verifier.tolerance import Tolerance, compare_step
+from verifier.statistics import STATISTICS, SessionStatistics, SessionThresholds, session_statistics, step_error
+from verifier.tail_fit import TAIL_FRACTION, false_positive_bound, fit_tail
+from verifier.tolerance_document import FORMAT, ToleranceDocument
+from verifier.tolerance_records import hardware_class
 
-ADVERSARIES = ("noise:0.001", "noise:0.003", "noise:0.01", "skip-layers", "wrong-weights")
+ADVERSARIES = (
+    "noise:0.001", "noise:0.003", "noise:0.01", "wrong-weights", "int8-weights", "fp8-weights", "skip-layers",
+)  # fmt: skip
+BATCHES = (1, 2, 4, 8)
+PROMPT_TOKENS = (1, 64)  # range of a session's prompt length
+DECODE_STEPS = (0, 48)  # range of its decode steps
+TARGET_RATE = 1e-9  # false positives per honest session the thresholds aim at (shared among the statistics)
+
+Progress = Callable[[str], None]
+
+
+class CalibrationError(SwarmtrustError):
+    """A calibration that cannot fit thresholds as asked."""
 
 
 @dataclass(frozen=True)
-class Session:
-    """One honest session on one span: the inputs of each step and what the server returned."""
+class ServedSession:
+    """One honest session through every block: ``states[b]`` are block ``b``'s inputs step by step, and
+    ``states[b + 1]`` its outputs (so a span ``[s, e)`` took ``states[s]`` and returned ``states[e]``)."""
 
-    span: tuple[int, int]
-    inputs: list[torch.Tensor]
-    outputs: list[torch.Tensor]
-    stateless: bool  # a single forward pass rather than prefill + decode steps
+    states: list[list[torch.Tensor]]
+    span: tuple[int, int]  # the random span this session is also checked on
 
 
-def honest_sessions(
-    spans: dict[tuple[int, int], Span], head: ModelHead, num_blocks: int, rng: random.Random
-) -> Iterator[Session]:
-    """Endless honest sessions with realistic inputs: real token embeddings through the preceding blocks."""
-    dtype = next(iter(spans.values())).dtype
-    upstream = {start: Span.load(head.source, 0, start, dtype) for (start, _) in spans if start}
-    while True:
-        span_range = rng.choice(sorted(spans))
-        span = spans[span_range]
-        batch, prompt, decode = rng.choice((1, 2, 4)), rng.randint(1, 64), rng.randint(0, 48)
-        stateless = rng.random() < 0.2
-        vocab = head.embed_tokens.num_embeddings
+def serve_through(blocks: list[Span], steps: list[torch.Tensor]) -> list[list[torch.Tensor]]:
+    """Every block's inputs and outputs when ``blocks`` serve a session's ``steps`` in a chain (see
+    ``ServedSession.states``): each block with its own KV cache, as servers of one block each would."""
+    states = [[x.to(blocks[0].dtype) for x in steps]]
+    for block in blocks:
+        states.append(serve_chain([block], states[-1], frozenset()))
+    return states
+
+
+def judge(replay: list[ReplayedStep], outputs: list[torch.Tensor]) -> SessionStatistics:
+    """The statistics a check computes for a session's claimed outputs against the verifier's replay."""
+    return session_statistics(
+        [step_error(i, claimed, r.output, r.inner) for i, (claimed, r) in enumerate(zip(outputs, replay, strict=True))]
+    )
+
+
+def replay_of(span: Span, inputs: list[torch.Tensor]) -> list[ReplayedStep]:
+    return ResidualReplay.of(span, torch.cat(inputs, dim=1)).steps([x.shape[1] for x in inputs])
+
+
+class Calibration:
+    """One dtype's calibration of one model (see the module docstring)."""
+
+    def __init__(self, source: ModelSource, head: ModelHead, dtype_name: str, seed: int) -> None:
+        self.source, self.head, self.dtype_name = source, head, dtype_name
+        self.dtype = TORCH_DTYPES[dtype_name]
+        self.num_blocks = head.num_blocks
+        self.blocks = [Span.load(source, b, b + 1, self.dtype) for b in range(self.num_blocks)]
+        self._spans: dict[tuple[int, int], Span] = {}
+        self.rng = random.Random(seed)
+
+    def span(self, start: int, end: int) -> Span:
+        if (start, end) not in self._spans:
+            self._spans[(start, end)] = Span.load(self.source, start, end, self.dtype)
+        return self._spans[(start, end)]
+
+    def session(self) -> ServedSession:
+        """A new honest session from random tokens (a prompt prefill, then one token per step)."""
+        rng = self.rng
+        batch, prompt, decode = rng.choice(BATCHES), rng.randint(*PROMPT_TOKENS), rng.randint(*DECODE_STEPS)
+        vocab = self.head.embed_tokens.num_embeddings
         ids = torch.tensor([[rng.randint(3, vocab - 1) for _ in range(prompt + decode)] for _ in range(batch)])
-        hidden = head.embed(ids).to(span.dtype)
-        if span_range[0]:
-            hidden = upstream[span_range[0]].forward(hidden)
-        if stateless:
-            yield Session(span_range, [hidden], [span.forward(hidden)], True)
-            continue
-        state = CacheState()
-        inputs = [hidden[:, :prompt]] + [hidden[:, t : t + 1] for t in range(prompt, prompt + decode)]
-        yield Session(span_range, inputs, [span.forward(x, state) for x in inputs], False)
+        embeddings = self.head.embed(ids)
+        start = rng.randrange(self.num_blocks)
+        end = rng.randint(start + 1, self.num_blocks)
+        steps = [embeddings[:, :prompt]] + [embeddings[:, t : t + 1] for t in range(prompt, prompt + decode)]
+        return ServedSession(serve_through(self.blocks, steps), (start, end))
+
+    def spans(self) -> list[tuple[int, int]]:
+        return [(a, b) for a in range(self.num_blocks) for b in range(a + 1, self.num_blocks + 1)]
+
+    def statistics(self, served: ServedSession) -> dict[tuple[int, int], SessionStatistics]:
+        """The session's statistics on every span of the model (each a session a server of it could serve)."""
+        states = served.states
+        return {(a, b): judge(replay_of(self.span(a, b), states[a]), states[b]) for a, b in self.spans()}
 
 
-def replays(span: Span, session: Session) -> list[list[ReplayedStep]]:
-    """The verifier's replays of a session: the whole batch at once, and (for batches) each sequence alone."""
-    whole = torch.cat(session.inputs, dim=1)
-    candidates = [ResidualReplay.of(span, whole)]
-    if whole.shape[0] > 1:
-        candidates.append(
-            ResidualReplay.cat([ResidualReplay.of(span, whole[i : i + 1]) for i in range(whole.shape[0])])
+SpanStatistics = dict[tuple[int, int], SessionStatistics]
+
+
+def _values(stats: list[SessionStatistics], name: str) -> list[float]:
+    """A statistic's honest values; decode statistics only from sessions that had decode steps."""
+    if name in ("decode_max_rel", "pooled_rel"):
+        return [s.value(name) for s in stats if s.decode_steps > 0]
+    return [s.value(name) for s in stats]
+
+
+def fit_thresholds(stats: list[SessionStatistics], rate: float) -> tuple[SessionThresholds, dict[str, Any]]:
+    """Each statistic's threshold, fitted to the tail of its honest values at ``rate``.
+
+    The prompt's thresholds are never below the later steps' (``rel_max`` below the largest step's, ``rel_mean``
+    below the pooled one): a prompt replayed in a longer prefill is often bit-identical, so its honest values
+    can be all zeros in the fitting half, yet it may take any kernel path a decode step takes.
+    """
+    fits = {name: fit_tail(_values(stats, name), rate) for name in STATISTICS}
+    found = {name: fit.threshold for name, fit in fits.items()}
+    found["prompt_max_rel"] = max(found["prompt_max_rel"], found["decode_max_rel"])
+    found["prompt_mean_rel"] = max(found["prompt_mean_rel"], found["pooled_rel"])
+    return SessionThresholds(*(found[name] for name in STATISTICS)), {n: f.as_json() for n, f in fits.items()}
+
+
+def composition_ratios(sessions: list[SpanStatistics], blocks: list[SessionThresholds]) -> dict[str, list[float]]:
+    """For each statistic, each multi-block span's value over its blocks' summed thresholds."""
+    ratios: dict[str, list[float]] = {name: [] for name in STATISTICS}
+    for spans in sessions:
+        for (start, end), stats in spans.items():
+            if end - start < 2:
+                continue
+            for name in STATISTICS:
+                if name in ("decode_max_rel", "pooled_rel") and stats.decode_steps == 0:
+                    continue
+                ratios[name].append(stats.value(name) / sum(b.value(name) for b in blocks[start:end]))
+    return ratios
+
+
+def calibrate_dtype(
+    source: ModelSource, head: ModelHead, dtype_name: str, *, seconds: float, max_sessions: int,
+    adversary_sessions: int, seed: int, progress: Progress,
+) -> dict[str, Any]:  # fmt: skip
+    started = time.perf_counter()
+    run = Calibration(source, head, dtype_name, seed)
+    fitting: list[SpanStatistics] = []
+    held_out: list[SpanStatistics] = []
+    kept: list[ServedSession] = []  # the first held-out sessions, re-served by each adversary
+    while len(fitting) + len(held_out) < max_sessions and time.perf_counter() - started < seconds:
+        served = run.session()
+        stats = run.statistics(served)
+        if (len(fitting) + len(held_out)) % 2 == 0:
+            fitting.append(stats)
+        else:
+            held_out.append(stats)
+            if len(kept) < adversary_sessions:
+                kept.append(served)
+        done = len(fitting) + len(held_out)
+        if done % 50 == 0:
+            progress(f"[{dtype_name}] {done} honest sessions, {time.perf_counter() - started:.0f} s")
+    if len(fitting) < 20:
+        raise CalibrationError(
+            f"[{dtype_name}] {len(fitting)} fitting sessions cannot fit a tail (20 at least): give --seconds more"
         )
-    return [replay.steps([step_input.shape[1] for step_input in session.inputs]) for replay in candidates]
+    rate = TARGET_RATE / len(STATISTICS)
+    entries: dict[tuple[int, int], SessionThresholds] = {}
+    fits: dict[str, Any] = {}
+    for span in run.spans():
+        entries[span], fits[f"{span[0]}:{span[1]}"] = fit_thresholds([f[span] for f in fitting], rate)
+    blocks = [entries[(b, b + 1)] for b in range(run.num_blocks)]
+    ratios = composition_ratios(fitting, blocks)
+    composition_fits = {name: fit_tail(values, rate).as_json() for name, values in ratios.items() if values}
+    factors = {n: float(composition_fits[n]["threshold"]) if n in composition_fits else 1.0 for n in STATISTICS}
+    composed = ToleranceDocument(source.model_id, dtype_name, hardware_class(), tuple(blocks), factors, "composed")
+    document = replace(composed, spans=entries, source="calibration")
+    progress(f"[{dtype_name}] fitted on {len(fitting)} sessions; composition factors "
+             + ", ".join(f"{n} {f:.3g}" for n, f in factors.items()))  # fmt: skip
+    held: dict[str, Any] = {"sessions": len(held_out), "per_span": _held_out(document, held_out, 1)}
+    held["composed"] = _held_out(composed, held_out, 2)
+    for label in ("per_span", "composed"):
+        fp, n, bound = (held[label][k] for k in ("false_positives", "span_sessions", "false_positive_rate_upper_95"))
+        progress(f"[{dtype_name}] held out, {label}: {fp} false positives in {n} span sessions (95% {bound:.2g}), "
+                 f"{held[label]['false_positives_by_statistic']}")  # fmt: skip
+    adversaries = {}
+    for behavior in ADVERSARIES:
+        measured = adversaries[behavior] = _adversary(run, document, composed, behavior, kept)
+        progress(f"[{dtype_name}] {behavior}: caught in {measured['caught']} of {measured['sessions']} sessions "
+                 f"({measured['caught_composed']} at composed thresholds)")  # fmt: skip
+    stepwise = stepwise_exactness(run, kept)
+    progress(f"[{dtype_name}] stepwise replay bit-exact: {stepwise['bit_exact']} over {stepwise['sessions']} "
+             f"sessions at {stepwise['threads']} threads")  # fmt: skip
+    return {
+        "format": FORMAT,
+        "model": source.model_id,
+        "dtype": dtype_name,
+        "hardware": document.hardware,
+        "statistics": list(STATISTICS),
+        "spans": {f"{a}:{b}": {name: t.value(name) for name in STATISTICS} for (a, b), t in entries.items()},
+        "blocks": [{name: b.value(name) for name in STATISTICS} for b in blocks],
+        "composition": {
+            "rule": "a span without an entry: its blocks' thresholds summed, times the statistic's factor, and never "
+            "below its largest block's",
+            "factors": factors,
+            "fits": composition_fits,
+        },
+        "fit": {
+            "method": "generalised Pareto tail (scipy.stats.genpareto, location 0) on the exceedances over the "
+            f"{1 - TAIL_FRACTION:.0%} quantile of the fitting sessions; threshold at the target rate, never below "
+            "the largest fitting value; a fitted shape below 0 (bounded tail) is replaced by 0 (exponential)",
+            "target_false_positive_rate_per_session": TARGET_RATE,
+            "rate_per_statistic": rate,
+            "seed": seed,
+            "fitting_sessions": len(fitting),
+            "spans": fits,
+        },
+        "sessions": {
+            "batches": list(BATCHES),
+            "prompt_tokens": list(PROMPT_TOKENS),
+            "decode_steps": list(DECODE_STEPS),
+        },
+        "held_out": held,
+        "adversaries": adversaries,
+        "stepwise_replay": stepwise,
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+
+
+def _held_out(document: ToleranceDocument, sessions: list[SpanStatistics], shortest: int) -> dict[str, Any]:
+    """False positives of the held-out sessions on every span of at least ``shortest`` blocks."""
+    total = false = 0
+    worst = 0.0
+    by_statistic = dict.fromkeys(STATISTICS, 0)
+    for spans in sessions:
+        for (start, end), stats in spans.items():
+            if end - start < shortest:
+                continue
+            thresholds = document.span(start, end).thresholds
+            total += 1
+            exceeded = thresholds.exceeded(stats)
+            false += bool(exceeded)
+            for name in exceeded:
+                by_statistic[name] += 1
+            worst = max(worst, *thresholds.severity(stats).values())
+    return {
+        "span_sessions": total,  # spans of the held-out sessions: each one a session a server could serve
+        "false_positives": false,
+        "false_positives_by_statistic": by_statistic,
+        "false_positive_rate_upper_95": false_positive_bound(false, total),
+        "false_positive_rate_upper_95_by_sessions": false_positive_bound(false, len(sessions)),
+        "largest_severity": worst,  # the honest statistic closest to its threshold (1: at the threshold)
+    }
+
+
+def _adversary(
+    run: Calibration, document: ToleranceDocument, composed: ToleranceDocument, behavior: str,
+    sessions: list[ServedSession],
+) -> dict[str, Any]:  # fmt: skip
+    """The share of held-out sessions (each on its random span) caught when ``behavior`` serves them, at the
+    document's thresholds (and at the composed ones alone)."""
+    spec = parse_behavior(behavior)
+    cheaters = run.blocks
+    if behavior in WEIGHT_CHANGES:
+        cheaters = [Span.load(run.source, b, b + 1, run.dtype) for b in range(run.num_blocks)]
+        for block in cheaters:
+            perturb_weights(block.layers, behavior)
+    caught = caught_composed = 0
+    by_statistic, least = dict.fromkeys(STATISTICS, 0), float("inf")
+    for index, served in enumerate(sessions):
+        start, end = served.span
+        inputs = served.states[start]
+        runtime = BehaviorRuntime(spec, seed=index)
+        if spec.noise_scale > 0:
+            outputs = [runtime.finish_step(y) for y in served.states[end]]
+        else:
+            outputs = serve_chain(cheaters[start:end], inputs, runtime.skipped_blocks(start, end))
+        stats = judge(replay_of(run.span(start, end), inputs), outputs)
+        thresholds = document.span(start, end).thresholds
+        exceeded = thresholds.exceeded(stats)
+        caught += bool(exceeded)
+        caught_composed += bool(composed.span(start, end).thresholds.exceeded(stats))
+        for name in exceeded:
+            by_statistic[name] += 1
+        least = min(least, max(thresholds.severity(stats).values()))
+    return {
+        "sessions": len(sessions),
+        "caught": caught,
+        "share_caught": caught / len(sessions) if sessions else 0.0,
+        "caught_composed": caught_composed,
+        "caught_by": by_statistic,
+        "least_severity": least,  # the adversary's session closest to passing (above 1: caught)
+    }
+
+
+def stepwise_exactness(run: Calibration, sessions: list[ServedSession]) -> dict[str, Any]:
+    """Whether a stepwise replay (one thread) reproduces the bits a server of each session's span computes at
+    each thread count tried, and the block-by-block chain's of the calibration; the record and the shapes it
+    covers (``verifier.escalation.ExactReplay``)."""
+    threads = sorted({1, 2, os.cpu_count() or 1})
+    before = torch.get_num_threads()
+    differing = dict.fromkeys(threads, 0)
+    try:
+        for served in sessions:
+            start, end = served.span
+            span, inputs = run.span(start, end), served.states[start]
+            torch.set_num_threads(1)
+            replayed = replay_stepwise(span, inputs)
+            chained = all(torch.equal(a, b) for a, b in zip(replayed, served.states[end], strict=True))
+            for count in threads:
+                torch.set_num_threads(count)
+                served_here = replay_stepwise(span, inputs)  # what a server of the span computes
+                same = all(torch.equal(a, b) for a, b in zip(served_here, replayed, strict=True))
+                differing[count] += not (same and chained)
+    finally:
+        torch.set_num_threads(before)
+    first = [s.states[s.span[0]][0] for s in sessions]
+    record = measured_record(
+        bool(sessions) and not any(differing.values()),
+        threads,
+        sorted({x.shape[0] for x in first}),
+        max((x.shape[1] for x in first), default=0),
+        max((sum(x.shape[1] for x in s.states[0]) for s in sessions), default=0),
+    )
+    return record | {"sessions": len(sessions), "differing_sessions_by_threads": differing}
+
+
+def serve_chain(blocks: list[Span], inputs: list[torch.Tensor], skip: frozenset[int]) -> list[torch.Tensor]:
+    """A span's outputs for a session's step inputs, served block by block with a KV cache each."""
+    caches = [CacheState() for _ in blocks]
+    outputs = []
+    for x in inputs:
+        for block, cache in zip(blocks, caches, strict=True):
+            if block.start not in skip:
+                x = block.forward(x, cache)
+        outputs.append(x)
+    return outputs
 
 
 def calibrate(
-    model: str,
-    dtypes: list[str],
-    *,
-    comparisons: int,
-    margin: float,
-    seed: int,
-    progress: Callable[[str], None] = lambda _: None,
-) -> dict[str, Any]:
+    model: str, dtypes: list[str], *, seconds: float, max_sessions: int, adversary_sessions: int, seed: int,
+    progress: Progress = lambda _: None,
+) -> list[dict[str, Any]]:  # fmt: skip
+    """One tolerance document per dtype (``verifier.tolerance_document``), with its fit and measurements."""
     torch.set_num_threads(1)
     source = resolve_model(model)
     head = ModelHead(source)
-    num_blocks = head.num_blocks
-    half = num_blocks // 2
-    ranges = sorted({(0, half), (half, num_blocks), (0, num_blocks), (min(2, num_blocks - 1), min(3, num_blocks))})
-    report: dict[str, Any] = {
-        "model": source.model_id,
-        "margin": margin,
-        "comparisons_per_dtype": comparisons,
-        "thresholds": {},
-        "dtypes": {},
-    }
-    for dtype_name in dtypes:
-        dtype = TORCH_DTYPES[dtype_name]
-        started = time.perf_counter()
-        spans = {r: Span.load(source, *r, dtype) for r in ranges}
-        rng = random.Random(seed)
-        honest: list[tuple[float, float]] = []
-        kept: list[Session] = []
-        sessions = honest_sessions(spans, head, num_blocks, rng)
-        while len(honest) < comparisons:
-            session = next(sessions)
-            for replay in replays(spans[session.span], session):
-                for step, (claimed, replayed) in enumerate(zip(session.outputs, replay, strict=True)):
-                    c = compare_step(step, claimed, replayed.output, _INFINITE, inner=replayed.inner)
-                    honest.append((c.max_rel, c.mean_rel))
-            if len(kept) < 300:
-                kept.append(session)
-            if len(honest) % 10_000 < 50:
-                progress(f"[{dtype_name}] {len(honest):,} honest comparisons, {time.perf_counter() - started:.0f} s")
-        fitting, held_out = honest[: len(honest) // 2], honest[len(honest) // 2 :]
-        tolerance = Tolerance(
-            dtype_name,
-            max(m for m, _ in fitting) * margin,
-            max(a for _, a in fitting) * margin,
-            f"calibrated on {len(fitting):,} honest comparisons, margin {margin}",
+    return [
+        calibrate_dtype(
+            source,
+            head,
+            name,
+            seconds=seconds,
+            max_sessions=max_sessions,
+            adversary_sessions=adversary_sessions,
+            seed=seed,
+            progress=progress,
         )
-        false_positives = sum(m > tolerance.max_rel or a > tolerance.mean_rel for m, a in held_out)
-        report["thresholds"][dtype_name] = {"max_rel": tolerance.max_rel, "mean_rel": tolerance.mean_rel}
-        report["dtypes"][dtype_name] = {
-            "honest": _quantiles(honest),
-            "held_out_comparisons": len(held_out),
-            "held_out_false_positives": false_positives,
-            "adversaries": {a: _detection(a, kept, spans, source, tolerance) for a in ADVERSARIES},
-            "seconds": round(time.perf_counter() - started, 1),
-        }
-        progress(f"[{dtype_name}] thresholds max_rel {tolerance.max_rel:.3g}, mean_rel {tolerance.mean_rel:.3g}; "
-                 f"{false_positives} false positives in {len(held_out):,} held-out comparisons")  # fmt: skip
-    return report
-
-
-_INFINITE = Tolerance("any", math.inf, math.inf)
-
-
-def _quantiles(values: list[tuple[float, float]]) -> dict[str, dict[str, float]]:
-    out = {}
-    for index, name in ((0, "max_rel"), (1, "mean_rel")):
-        ordered = sorted(v[index] for v in values)
-        out[name] = {"max": ordered[-1]} | {
-            label: ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-            for label, q in (("p99.99", 0.9999), ("p99.9", 0.999), ("median", 0.5))
-        }
-    return out
-
-
-def _detection(
-    behavior: str, sessions: list[Session], spans: dict[tuple[int, int], Span], source: Any, tolerance: Tolerance
-) -> dict[str, Any]:
-    """Share of an adversary's steps that fail at ``tolerance``, over the kept honest sessions' inputs."""
-    caught = total = 0
-    smallest = math.inf
-    runtime = BehaviorRuntime(parse_behavior(behavior), seed=1)
-    cheaters: dict[tuple[int, int], Span] = {}
-    for session in sessions:
-        honest_span = spans[session.span]
-        if behavior == "wrong-weights":
-            if session.span not in cheaters:
-                cheaters[session.span] = Span.load(source, *session.span, honest_span.dtype)
-                perturb_weights(cheaters[session.span].layers)
-            outputs = _serve(cheaters[session.span], session, set())
-        elif behavior == "skip-layers":
-            outputs = _serve(honest_span, session, set(runtime.skipped_blocks(*session.span)))
-        else:
-            outputs = [runtime.finish_step(out) for out in session.outputs]
-        replay = replays(honest_span, session)[0]
-        for step, (claimed, replayed) in enumerate(zip(outputs, replay, strict=True)):
-            comparison = compare_step(step, claimed, replayed.output, tolerance, inner=replayed.inner)
-            caught += not comparison.passed
-            total += 1
-            smallest = min(smallest, comparison.severity(tolerance))
-    return {
-        "steps": total,
-        "caught": caught,
-        "share_caught": caught / total if total else 0.0,
-        "least_severity": smallest,
-    }
-
-
-def _serve(span: Span, session: Session, skip: set[int]) -> list[torch.Tensor]:
-    if session.stateless:
-        return [span.forward(session.inputs[0], skip=skip)]
-    state = CacheState()
-    return [span.forward(x, state, skip=skip) for x in session.inputs]
+        for name in dtypes
+    ]

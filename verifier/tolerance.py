@@ -3,8 +3,9 @@
 Exact comparison is impossible: prefill and decode, batch shapes and kernels change low bits. Two
 relative errors are computed per step, over its positions: ``max |a-b| / scale_max`` (catches a few large
 deviations) and ``mean |a-b| / scale_mean`` (catches small noise spread everywhere). A step fails when
-either exceeds its threshold. Thresholds come from calibration (``swarmtrust verifier calibrate``): the
-honest distribution's extreme quantile times a safety margin; see ``docs/verification.md``.
+either exceeds its threshold. A check judges a whole session by statistics pooled over its steps
+(``verifier.statistics``), with thresholds from a calibrated tolerance document
+(``verifier.tolerance_document``); see ``docs/verification.md``.
 
 The scales are what an honest error is proportional to. Rounding errors scale with the magnitudes summed
 inside the blocks, not with the output's: a client who chooses its inputs so that a block's output nearly
@@ -18,11 +19,13 @@ which only the submitter chose) is not judged: its steps pass with ``judged`` fa
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from importlib import resources
+from typing import TYPE_CHECKING
 
 import torch
+
+if TYPE_CHECKING:
+    from verifier.tolerance_document import Tolerances
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,18 @@ class StepComparison:
         return max(self.max_rel / tolerance.max_rel, self.mean_rel / tolerance.mean_rel)
 
 
+def step_scales(claimed: torch.Tensor, inner: InnerScale | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(scale_max, scale_mean) a step's errors are relative to: the claimed output's magnitudes, raised to the
+    replay's inner ones (``inner``) so that crafted inputs cannot shrink them; never zero."""
+    claimed = claimed.float()
+    scale_max = claimed.abs().max().clamp_min(1e-30)
+    scale_mean = claimed.abs().mean().clamp_min(1e-30)
+    if inner is not None:
+        scale_max = scale_max.clamp_min(inner.max_abs)
+        scale_mean = scale_mean.clamp_min(inner.mean_abs)
+    return scale_max, scale_mean
+
+
 def compare_step(
     step: int,
     claimed: torch.Tensor,
@@ -72,11 +87,7 @@ def compare_step(
         return StepComparison(step, 0.0, 0.0, True, judged=False)
     claimed, replayed = claimed.float(), replayed.float()
     difference = (replayed - claimed).abs()
-    scale_max = claimed.abs().max().clamp_min(1e-30)
-    scale_mean = claimed.abs().mean().clamp_min(1e-30)
-    if inner is not None:
-        scale_max = scale_max.clamp_min(inner.max_abs)
-        scale_mean = scale_mean.clamp_min(inner.mean_abs)
+    scale_max, scale_mean = step_scales(claimed, inner)
     max_rel = float(difference.max() / scale_max)
     mean_rel = float(difference.mean() / scale_mean)
     if not (torch.isfinite(claimed).all() and torch.isfinite(replayed).all()):
@@ -85,17 +96,9 @@ def compare_step(
     return StepComparison(step, max_rel, mean_rel, passed)
 
 
-def load_tolerances(path: str | None = None) -> dict[str, Tolerance]:
-    """Thresholds by dtype: from ``path`` (a calibration's output) or the shipped ``tolerances.json``."""
-    if path is None:
-        text = resources.files("verifier").joinpath("tolerances.json").read_text()
-        source = "shipped defaults (verifier/tolerances.json)"
-    else:
-        with open(path) as handle:
-            text = handle.read()
-        source = path
-    data = json.loads(text)
-    return {
-        dtype: Tolerance(dtype, float(entry["max_rel"]), float(entry["mean_rel"]), source)
-        for dtype, entry in data["thresholds"].items()
-    }
+def load_tolerances(path: str | None = None) -> Tolerances:
+    """The tolerance documents of ``path`` (a calibration's output) or the shipped ones (``tiny``); see
+    ``verifier.tolerance_document``. ToleranceError when the file holds none that can be read."""
+    from verifier.tolerance_document import read_tolerances  # it builds on this module
+
+    return read_tolerances(path)

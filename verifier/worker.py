@@ -4,6 +4,11 @@
 and ``always-fail`` (a lying verifier, which consensus must outvote); ``stall`` (claims work and never
 answers, like a verifier that died mid-check).
 
+Sessions are judged by the model's registration at the ledger (the dtypes it may be served in, with their
+history: ``node.serving_dtypes``) and by the calibrator-signed tolerance records the ledger serves with it
+(``verifier.ledger_tolerances``; a local ``--tolerances`` file overrides them), fetched together and kept for
+``registration_ttl`` seconds. A session in a dtype with no tolerances gets no verdict, and the log says why.
+
 A verifier signs one verdict per assignment: when the ledger refuses it or cannot be reached, the same bytes
 are sent again on the next try (a new signature would give a new audit coin, ``ledger.beacon``, so an
 operator refusing verdicts could draw coins until one suits it). They are kept in memory for the
@@ -24,10 +29,13 @@ import nacl.signing
 from node.challenges import Verdict
 from node.errors import SwarmtrustError
 from node.ledger_api import LedgerApi, LedgerApiError
+from node.serving_dtypes import RegistrationHistory, history_from_answer
 from node.signing import sign_record
 from verifier.checking import Finding, check_evidence
+from verifier.escalation import DEFAULT_ESCALATION, EscalationPolicy
+from verifier.ledger_tolerances import LEDGER_TRUST, CalibratorTrust, LedgerTolerances
 from verifier.replay import SpanCache
-from verifier.tolerance import Tolerance
+from verifier.tolerance_document import Tolerances
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +52,9 @@ class VerifierBehaviorError(SwarmtrustError):
 class WorkerConfig:
     poll_interval: float = 0.5  # seconds between asking for work when there is none
     behavior: str = "honest"
+    registration_ttl: float = 10.0  # seconds a fetched model registration (and its tolerance records) is reused
+    trust: CalibratorTrust = LEDGER_TRUST  # whose tolerance records are taken (default: the ledger's)
+    escalation: EscalationPolicy = DEFAULT_ESCALATION  # when a check is replayed step by step (audits: always)
 
 
 class VerifierWorker:
@@ -52,23 +63,30 @@ class VerifierWorker:
         api: LedgerApi,
         key: nacl.signing.SigningKey,
         spans: SpanCache,
-        tolerances: dict[str, Tolerance],
+        tolerances: Tolerances | None = None,
         config: WorkerConfig | None = None,
     ) -> None:
+        """``tolerances``: a local override (``--tolerances FILE``) of the ledger's records for the pairs it holds."""
         self.api = api
         self.key = key
         self.public_key = bytes(key.verify_key)
         self.spans = spans
-        self.tolerances = tolerances
         self.config = config or WorkerConfig()
+        self._tolerances = LedgerTolerances(spans.source.model_id, self.config.trust, tolerances)
         if self.config.behavior not in VERIFIER_BEHAVIORS:
             raise VerifierBehaviorError(f"--behavior {self.config.behavior!r}: one of {', '.join(VERIFIER_BEHAVIORS)}")
         self.verdicts_submitted = 0
         self._signed: OrderedDict[str, bytes] = OrderedDict()  # assignment id -> its verdict's wire, until taken
+        self._judging: tuple[float, RegistrationHistory, Tolerances] | None = None  # (fetched at, what to judge by)
 
     def run(self, stop: threading.Event) -> None:
         """Work until ``stop`` is set; a ledger that cannot be reached is retried with back-off."""
         backoff = self.config.poll_interval
+        if self.config.behavior == "honest":
+            try:
+                self.judging()  # logs at once which dtypes it judges by what, and which it cannot judge
+            except SwarmtrustError as exc:
+                log.warning("cannot read the model's registration and tolerances yet: %s", exc)
         while not stop.is_set():
             try:
                 worked = self.work_once()
@@ -80,6 +98,7 @@ class VerifierWorker:
             except SwarmtrustError as exc:  # e.g. a challenge this verifier cannot judge: no verdict, go on
                 log.warning("skipped an assignment: %s", exc)
                 worked = False
+                backoff = min(backoff * 2, 30.0)  # the ledger hands it back until its deadline: ask less often
             if not worked:
                 stop.wait(backoff)
 
@@ -97,7 +116,7 @@ class VerifierWorker:
         wire = self._signed.get(aid)
         detail = "sent again, unchanged"
         if wire is None:
-            finding = self._finding(challenge)
+            finding = self._finding(challenge, str(assignment.get("round", "initial")))
             wire = sign_record(self._verdict(assignment, finding), self.key).to_wire()
             detail = f"{finding.outcome} ({finding.detail})"
             self._keep(aid, wire)
@@ -121,13 +140,31 @@ class VerifierWorker:
         while len(self._signed) > MAX_KEPT_VERDICTS:
             self._signed.popitem(last=False)
 
-    def _finding(self, challenge: dict[str, Any]) -> Finding:
+    def _finding(self, challenge: dict[str, Any], round_name: str) -> Finding:
         behavior = self.config.behavior
         if behavior in ("always-pass", "always-fail"):
             outcome = "pass" if behavior == "always-pass" else "fail"
             return Finding(outcome, 0, None, None, f"{behavior} (test behaviour)")
         evidence = self.api.evidence(str(challenge["evidence_digest"]))
-        return check_evidence(evidence, bytes.fromhex(str(challenge["server_key"])), self.spans, self.tolerances)
+        server = bytes.fromhex(str(challenge["server_key"]))
+        escalation = self.config.escalation.for_round(round_name)
+        registration, tolerances = self.judging()
+        return check_evidence(
+            evidence, server, self.spans, tolerances, registration=registration, escalation=escalation
+        )
+
+    def judging(self) -> tuple[RegistrationHistory, Tolerances]:
+        """The held model's registrations and tolerances at the ledger (cached briefly); LedgerApiError when it
+        cannot say, so that no verdict is given on a guess."""
+        now = time.monotonic()
+        if self._judging is not None and now - self._judging[0] < self.config.registration_ttl:
+            return self._judging[1], self._judging[2]
+        model_id = self.spans.source.model_id
+        answer = self.api.model(model_id)
+        history = history_from_answer(model_id, answer)
+        tolerances = self._tolerances.update(answer, history)
+        self._judging = (now, history, tolerances)
+        return history, tolerances
 
     def _verdict(self, assignment: dict[str, Any], finding: Finding) -> Verdict:
         challenge = assignment["challenge"]

@@ -1,8 +1,14 @@
-"""Dashboard pages and form actions, behind the administrator's session cookie (see ``api.admin_auth``)."""
+"""Dashboard pages and form actions, behind the administrator's session cookie (see ``api.admin_auth``).
+
+Logging in is throttled per client address (``api.login_throttle``) and guarded against cross-site posts
+(an Origin check and a CSRF token bound to a cookie set with the form); logging out ends the session in
+every process (``api.admin_sessions``).
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -13,17 +19,21 @@ from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
-from api.admin_auth import SESSION_COOKIE, SESSION_SECONDS, AdminCredentials
+from api.admin_auth import LOGIN_COOKIE, SESSION_COOKIE, SESSION_SECONDS, AdminCredentials
+from api.admin_sessions import end_session, session_ended
 from api.administration import act
 from api.dashboard import views
+from api.dashboard.text import neutralise_bidi
 from api.deps import KeyPath, now_ms
 from api.errors import ApiError
+from api.login_throttle import LoginThrottle
 from ledger.consensus import conviction_quorum
 from ledger.directory import run_audit
 from ledger.errors import RequestRefusedError
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")  # autoescapes .html: names are untrusted text
+templates.env.finalize = neutralise_bidi  # before any template compiles: every printed value passes through it
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
 SECURITY_HEADERS = {
     # Nothing inline runs or styles, even if some text slipped past escaping.
@@ -60,7 +70,8 @@ def _admin_enabled(request: Request) -> AdminCredentials:
 def logged_in(request: Request) -> AdminCredentials:
     """The administrator of a valid session; anyone else is sent to the login page."""
     admin = _admin_enabled(request)
-    if not admin.session_valid(request.cookies.get(SESSION_COOKIE)):
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if not admin.session_valid(cookie) or session_ended(request.app.state.engine, cookie or ""):
         raise HTTPException(303, "log in first", headers={"Location": "/dashboard/login"})
     return admin
 
@@ -90,15 +101,31 @@ def _check_csrf(request: Request, admin: AdminCredentials, offered: str) -> None
 
 @router.get("/login", response_class=HTMLResponse)
 def login_page(request: Request) -> HTMLResponse:
-    _admin_enabled(request)
-    return render(request, "login.html")
+    return _login_form(request, _admin_enabled(request))
 
 
 @router.post("/login", response_class=HTMLResponse)
-def login(request: Request, token: Annotated[str, Form(max_length=1024)] = "") -> Response:
+def login(
+    request: Request,
+    token: Annotated[str, Form(max_length=1024)] = "",
+    csrf: Annotated[str, Form(max_length=200)] = "",
+) -> Response:
     admin = _admin_enabled(request)
+    address = request.client.host if request.client else "unknown"
+    throttle: LoginThrottle = request.app.state.login_throttle
+    wait = throttle.retry_after(address)
+    if wait:
+        message = f"Too many wrong tokens from your address: try again in {wait} s."
+        refused = _login_form(request, admin, status=429, error=message)
+        refused.headers["Retry-After"] = str(wait)
+        return refused
+    if not _same_origin(request) or not admin.login_csrf_valid(request.cookies.get(LOGIN_COOKIE), csrf):
+        message = "This login form was not sent by this dashboard, or it is stale: log in from a fresh page."
+        return _login_form(request, admin, status=403, error=message, renew=True)
     if not token or not admin.token_matches(token):
-        return render(request, "login.html", status=401, error="That is not the administrator token.")
+        throttle.failed(address)
+        return _login_form(request, admin, status=401, error="That is not the administrator token.")
+    throttle.succeeded(address)
     response = RedirectResponse("/dashboard", status_code=303)
     response.set_cookie(
         SESSION_COOKIE,
@@ -109,12 +136,40 @@ def login(request: Request, token: Annotated[str, Form(max_length=1024)] = "") -
         secure=request.url.scheme == "https",
         path="/dashboard",
     )
+    response.delete_cookie(LOGIN_COOKIE, path="/dashboard/login")
     return response
+
+
+def _login_form(
+    request: Request, admin: AdminCredentials, status: int = 200, error: str | None = None, renew: bool = False
+) -> HTMLResponse:
+    """The login page, with a CSRF token bound to the login cookie (kept if the browser has one, else new)."""
+    secret = request.cookies.get(LOGIN_COOKIE, "")
+    if renew or not (secret.isascii() and secret.isalnum() and len(secret) == 32):
+        secret = secrets.token_hex(16)
+    response = render(request, "login.html", status=status, error=error, login_csrf=admin.login_csrf_token(secret))
+    response.set_cookie(
+        LOGIN_COOKIE,
+        secret,
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+        path="/dashboard/login",
+    )
+    return response
+
+
+def _same_origin(request: Request) -> bool:
+    """False for a form another site made the browser post (browsers name the page's origin); requests without
+    an Origin header (older browsers, scripts) rest on the CSRF token alone."""
+    origin = request.headers.get("origin")
+    return origin is None or origin == str(request.base_url).rstrip("/")
 
 
 @router.post("/logout")
 def logout(request: Request, admin: LoggedIn, csrf: Annotated[str, Form(max_length=200)] = "") -> Response:
     _check_csrf(request, admin, csrf)
+    end_session(request.app.state.engine, request.cookies.get(SESSION_COOKIE, ""))
     response = RedirectResponse("/dashboard/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/dashboard")
     return response

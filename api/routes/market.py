@@ -10,6 +10,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.admin_auth import Admin
 from api.auth import SignedBy
+from api.bodies import UNSUPPORTED_MEDIA, MsgpackBody
 from api.deps import KeyQuery, LedgerEngine
 from api.pagination import Cursor, Limit, newest_first
 from api.schemas import (
@@ -80,18 +81,19 @@ def escrow(
     summary="A signed market record of the request's key: transfer, bond, price or payment",
     openapi_extra=BINARY_BODY,
     responses={
+        **UNSUPPORTED_MEDIA,
         401: {"model": ErrorBody, "description": "The request is not signed, stale or replayed"},
         403: {"model": ErrorBody, "description": "The record is signed by another key than the request"},
         409: {"model": ErrorBody, "description": "Refused by a market rule: nothing was written"},
     },
 )
 async def take(
-    request: Request,
+    body: MsgpackBody,
     caller: SignedBy,
     engine: LedgerEngine,
     kind: Annotated[str, Path(pattern="^(" + "|".join(NODE_RECORDS) + ")$")],
 ) -> MarketTaken:
-    taken: Any = await run_in_threadpool(take_node_record, engine, kind, await request.body(), caller)
+    taken: Any = await run_in_threadpool(take_node_record, engine, kind, body, caller)
     return MarketTaken(seq=taken.seq, kind=taken.kind)
 
 

@@ -10,6 +10,7 @@ from pydantic import Field
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import SignedBy
+from api.bodies import UNSUPPORTED_MEDIA, MsgpackBody
 from api.deps import HEX_ID, KeyQuery, LedgerEngine
 from api.pagination import Cursor, Limit, newest_first
 from api.schemas import COMMON_ERRORS, ErrorBody, Page, Schema
@@ -54,6 +55,7 @@ Desk = Annotated[Convictions, Depends(convictions)]
     summary="Report two contradictory receipts of one server (signed by the reporter): it is convicted at once",
     response_model=ConvictionAccepted,
     responses={
+        **UNSUPPORTED_MEDIA,
         200: {"model": ConvictionAccepted, "description": "The server already stands convicted for this session"},
         401: {"model": ErrorBody},
         403: {"model": ErrorBody, "description": "The request is not signed by the proof's reporter"},
@@ -67,8 +69,8 @@ Desk = Annotated[Convictions, Depends(convictions)]
         }
     },
 )
-async def report_misbehaviour(request: Request, caller: SignedBy, desk: Desk) -> JSONResponse:
-    result = await run_in_threadpool(desk.submit, await request.body(), caller)
+async def report_misbehaviour(wire: MsgpackBody, caller: SignedBy, desk: Desk) -> JSONResponse:
+    result = await run_in_threadpool(desk.submit, wire, caller)
     body = {k: getattr(result, k) for k in ("status", "server_key", "session_id", "kind", "step", "seq")}
     return JSONResponse(body, 201 if result.status == "accepted" else 200)
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-import msgpack
 from fastapi import APIRouter, Path, Query, Request
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import SignedBy
+from api.bodies import UNSUPPORTED_MEDIA, MsgpackBody, msgpack_list
 from api.deps import HEX_ID, KeyQuery, LedgerEngine, now_ms
 from api.errors import ApiError
 from api.pagination import Cursor, Limit, newest_first
@@ -24,7 +24,7 @@ router = APIRouter(prefix="/api/v1", tags=["receipts"], responses=COMMON_ERRORS)
 @router.post(
     "/receipts",
     summary="Submit a batch of signed receipts (any signed request; each receipt carries its server's signature)",
-    responses={400: {"model": ErrorBody}, 401: {"model": ErrorBody}, 413: {"model": ErrorBody}},
+    responses={400: {"model": ErrorBody}, 401: {"model": ErrorBody}, 413: {"model": ErrorBody}, **UNSUPPORTED_MEDIA},
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -33,12 +33,11 @@ router = APIRouter(prefix="/api/v1", tags=["receipts"], responses=COMMON_ERRORS)
         }
     },
 )
-async def submit_receipts(request: Request, caller: SignedBy, engine: LedgerEngine) -> ReceiptBatchResult:
-    try:
-        wires = msgpack.unpackb(await request.body(), raw=False)
-    except (ValueError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError) as exc:
-        raise ApiError(400, "bad_body", f"expected a msgpack array of signed receipts: {exc}") from None
-    if not isinstance(wires, list) or not all(isinstance(w, bytes) for w in wires):
+async def submit_receipts(
+    request: Request, body: MsgpackBody, caller: SignedBy, engine: LedgerEngine
+) -> ReceiptBatchResult:
+    wires = msgpack_list(body, "receipt batch")
+    if not all(type(w) is bytes for w in wires):
         raise ApiError(400, "bad_body", "expected a msgpack array of byte strings (signed receipt envelopes)")
     try:
         conflicts = request.app.state.convictions.conflict_hook()  # a receipt contradicting a stored one convicts

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import SignedBy
+from api.bodies import UNSUPPORTED_MEDIA, MsgpackBody
 from api.deps import KeyPath, LedgerEngine, now_ms
 from api.errors import ApiError
 from api.pagination import Cursor, Limit, decode_cursor, page
@@ -53,7 +54,7 @@ def server(engine: LedgerEngine, key: KeyPath) -> ServerOut:
 @router.post(
     "/servers/announce",
     summary="A server announces itself (signed by the server): name, model, span, online state",
-    responses={400: {"model": ErrorBody}, 401: {"model": ErrorBody}, 403: {"model": ErrorBody}},
+    responses={400: {"model": ErrorBody}, 401: {"model": ErrorBody}, 403: {"model": ErrorBody}, **UNSUPPORTED_MEDIA},
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -62,8 +63,8 @@ def server(engine: LedgerEngine, key: KeyPath) -> ServerOut:
         }
     },
 )
-async def announce(request: Request, caller: SignedBy, engine: LedgerEngine) -> AnnouncementResult:
-    signed = open_announcement(await request.body())
+async def announce(body: MsgpackBody, caller: SignedBy, engine: LedgerEngine) -> AnnouncementResult:
+    signed = open_announcement(body)
     if signed.record.server_key != caller:
         raise ApiError(403, "not_yours", "a server announces itself: sign the request with the announced key")
     result: Any = await run_in_threadpool(record_announcement, engine, signed)

@@ -5,13 +5,13 @@ from __future__ import annotations
 import base64
 from typing import Annotated, Any
 
-import msgpack
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy import Connection, select
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import SignedBy
+from api.bodies import UNSUPPORTED_MEDIA, MsgpackBody
 from api.deps import HEX_ID, HEX_KEY, KeyQuery, LedgerEngine
 from api.errors import ApiError
 from api.pagination import Cursor, Limit, decode_cursor, newest_first, page
@@ -31,8 +31,9 @@ from api.schemas import (
 from ledger.consensus import conviction_quorum, reliability
 from ledger.models import AssignmentRow, ChallengeRow, DisputeRow, VerdictRow, VerifierRow
 from ledger.spotchecks import SpotChecks
-from node.challenges import Challenge, Verdict
+from node.challenges import Challenge, Verdict, unpack_submission
 from node.errors import WireFormatError
+from node.signing import peek_record
 
 router = APIRouter(prefix="/api/v1", tags=["spot checks"], responses=COMMON_ERRORS)
 SIGNED: dict[int | str, dict[str, Any]] = {
@@ -62,15 +63,18 @@ Desk = Annotated[SpotChecks, Depends(spot_checks)]
     status_code=201,
     summary="Submit a challenge with its evidence (signed by the submitter)",
     response_model=ChallengeAccepted,
-    responses={**SIGNED, 200: {"model": ChallengeAccepted, "description": "The same challenge again"}},
+    responses={
+        **SIGNED,
+        **UNSUPPORTED_MEDIA,
+        200: {"model": ChallengeAccepted, "description": "The same challenge again"},
+    },
     openapi_extra=_binary_body("application/x-msgpack", "msgpack [signed challenge envelope, evidence bytes]"),
 )
-async def submit_challenge(request: Request, caller: SignedBy, checks: Desk) -> JSONResponse:
-    body = await request.body()
+async def submit_challenge(body: MsgpackBody, caller: SignedBy, checks: Desk) -> JSONResponse:
     try:
-        challenge_wire, evidence = msgpack.unpackb(body, raw=False)
-        challenge = Challenge.decode(msgpack.unpackb(challenge_wire, raw=False)[0])
-    except (ValueError, TypeError, IndexError, msgpack.ExtraData, msgpack.FormatError, WireFormatError) as exc:
+        challenge_wire, evidence = unpack_submission(body, max_bytes=len(body))
+        challenge = peek_record(Challenge, challenge_wire)
+    except WireFormatError as exc:
         raise ApiError(400, "bad_body", f"expected msgpack [signed challenge, evidence bytes]: {exc}") from None
     if challenge.submitter_key != caller:
         raise ApiError(403, "not_yours", "a challenge is submitted by the key that signed it")
@@ -126,14 +130,13 @@ async def get_evidence(
     "/verdicts",
     summary="Submit a signed verdict on an assignment (signed by its verifier)",
     response_model=VerdictAccepted,
-    responses=SIGNED,
+    responses={**SIGNED, **UNSUPPORTED_MEDIA},
     openapi_extra=_binary_body("application/octet-stream", "A signed Verdict envelope (msgpack [body, signature])"),
 )
-async def submit_verdict(request: Request, caller: SignedBy, checks: Desk) -> JSONResponse:
-    wire = await request.body()
+async def submit_verdict(wire: MsgpackBody, caller: SignedBy, checks: Desk) -> JSONResponse:
     try:
-        verdict = Verdict.decode(msgpack.unpackb(wire, raw=False)[0])
-    except (ValueError, TypeError, IndexError, msgpack.ExtraData, msgpack.FormatError, WireFormatError) as exc:
+        verdict = peek_record(Verdict, wire)
+    except WireFormatError as exc:
         raise ApiError(400, "bad_body", f"expected a signed verdict: {exc}") from None
     if verdict.verifier_key != caller:
         raise ApiError(403, "not_yours", "a verdict is submitted by the verifier that signed it")

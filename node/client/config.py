@@ -32,3 +32,4 @@ class ClientConfig:
     max_ban_seconds: float = 300.0  # ... up to this
     reputation_ttl: float = 10.0  # seconds a fetched reputation book is reused
     pay: bool = False  # pay servers through the ledger's market for each finished generation (needs a ledger)
+    allow_dtypes: tuple[str, ...] = ()  # dtypes routed to beyond the model's registration (or config) allows

@@ -11,7 +11,10 @@
   premium per block, ``risk_seconds_per_block * (1 - p)``, where ``p`` is a Thompson sample of the
   server's posterior (or its 5% lower bound in conservative mode), so trusted servers carry most traffic
   while the others still get a chance in proportion to what the evidence allows;
-- servers that failed are avoided for a while (``BanList``).
+- servers that failed are avoided for a while (``BanList``);
+- servers announcing a dtype the model does not allow (``node.serving_dtypes``: its ledger registration, else
+  its config, plus what the user admits) are never used: a server cannot pick a looser dtype than the model's.
+  When no chain can be built without them, the error names their dtype and the allowed ones.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from node.client.discovery import ServerInfo
 from node.client.latency import LatencyTracker
 from node.client.reputation import ReputationBook, ServerTrust
 from node.client.routing import Candidate, Hop, NoRouteError, choose_chain
+from node.serving_dtypes import AllowedDtypes
 
 NEWCOMER_PRIOR_CAP = 0.9  # the ledger's highest newcomer prior mean: a full exploration budget
 FULL, SHORT_OF_BOND, NEWCOMER, QUARANTINED = "full", "short_of_bond", "newcomer", "quarantined"
@@ -42,12 +46,14 @@ class Router:
         bans: BanList,
         book: ReputationBook | None = None,
         rng: random.Random | None = None,
+        dtypes: AllowedDtypes | None = None,
     ) -> None:
         self.config = config
         self.latency = latency
         self.bans = bans
         self.book = book or ReputationBook()
         self.rng = rng or random.Random()
+        self.dtypes = dtypes  # None: any dtype (only for callers that filtered servers themselves)
 
     def explores(self) -> bool:
         """Whether a new session may use newcomers (drawn once per session). The budget shrinks with the
@@ -95,7 +101,7 @@ class Router:
     ) -> list[Candidate]:
         out = []
         for server in servers:
-            if self.standing(server, session_tokens) not in admitted:
+            if not self.admits_dtype(server) or self.standing(server, session_tokens) not in admitted:
                 continue
             trust = self.book.of(server.key)
             p = trust.lower_bound() if self.config.conservative_routing else trust.sample(self.rng)
@@ -131,7 +137,33 @@ class Router:
                 return choose_chain(self._candidates(servers, tier, session_tokens), start, end, exclude=excluded)
             except NoRouteError:
                 continue  # widen to the next tier
-        return choose_chain(self._candidates(servers, tiers[-1], session_tokens), start, end, exclude=excluded)
+        try:
+            return choose_chain(self._candidates(servers, tiers[-1], session_tokens), start, end, exclude=excluded)
+        except NoRouteError as exc:
+            refused = self._refused_dtypes(servers, excluded)
+            if refused:
+                raise NoRouteError(f"{exc}. {refused}") from None
+            raise
+
+    def admits_dtype(self, server: ServerInfo) -> bool:
+        """Whether the server's announced dtype is one this client routes to."""
+        return self.dtypes is None or self.dtypes.admits(server.announcement.dtype)
+
+    def _refused_dtypes(self, servers: Collection[ServerInfo], excluded: set[str]) -> str:
+        """Why servers that would otherwise be usable were left out for their dtype ('' when none was)."""
+        if self.dtypes is None:
+            return ""
+        by_dtype: dict[str, int] = {}
+        for server in servers:
+            if server.key not in excluded and not self.admits_dtype(server):
+                by_dtype[server.announcement.dtype] = by_dtype.get(server.announcement.dtype, 0) + 1
+        if not by_dtype:
+            return ""
+        found = ", ".join(f"{n} serve {d}" for d, n in sorted(by_dtype.items()))
+        return (
+            f"Servers left out for their dtype: {found}; this model allows {self.dtypes.describe()}. Admit another "
+            f"dtype only knowingly (--allow-dtype {min(by_dtype)}): its sessions would fail verification"
+        )
 
     def spot_check_rate(self, key: str, server: ServerInfo | None = None, session_tokens: int | None = None) -> float:
         """The configured rate when one is forced, else the one the server's reputation sets, except that a

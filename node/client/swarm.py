@@ -37,10 +37,12 @@ from node.client.router import Router
 from node.client.routing import Candidate, NoRouteError, choose_chain
 from node.client.session import HopRecord, InferenceSession
 from node.dht import start_dht
-from node.ledger_api import LedgerApi
+from node.errors import WireFormatError
+from node.ledger_api import LedgerApi, LedgerApiError
 from node.model.head import ModelHead
 from node.model.source import ModelSource
 from node.network import NetworkOptions
+from node.serving_dtypes import AllowedDtypes, config_dtype, history_from_answer, routing_dtypes
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -80,6 +82,7 @@ class SwarmClient:
         self.latency = LatencyTracker(self.config.latency_smoothing)
         self.bans = BanList(self.config.ban_seconds, self.config.max_ban_seconds)
         self._books: dict[str, tuple[float, ReputationBook]] = {}
+        self._dtypes: dict[str, tuple[float, AllowedDtypes]] = {}
         self._initial_peers = list(initial_peers)
         self._network = network or NetworkOptions()
         self.dht = start_dht(initial_peers, self._network, client_mode=True)  # forks: before threads
@@ -134,8 +137,37 @@ class SwarmClient:
         self._books[model_id] = (time.monotonic(), book)
         return book
 
-    def router(self, model_id: str, config: ClientConfig | None = None) -> Router:
-        return Router(config or self.config, self.latency, self.bans, self.reputation(model_id))
+    def allowed_dtypes(self, source: ModelSource) -> AllowedDtypes:
+        """The dtypes this client routes to for ``source``: its registration at the ledger (cached for
+        ``reputation_ttl`` seconds), else its config.json ``torch_dtype``, plus the config's ``allow_dtypes``.
+        A ledger that cannot be reached, or answers nonsense, counts as no registration (with a warning)."""
+        model_id = source.model_id
+        cached = self._dtypes.get(model_id)
+        if cached is not None and time.monotonic() - cached[0] < self.config.reputation_ttl:
+            return cached[1]
+        history = None
+        if self.ledger_url is not None:
+            try:
+                with LedgerApi(self.ledger_url, self.client_key, timeout=5.0) as api:
+                    history = history_from_answer(model_id, api.model(model_id), ledger_key=self.ledger_key)
+            except (LedgerApiError, WireFormatError) as exc:
+                log.warning(
+                    "no registration of %s from %s (%s); routing by its config's dtype", model_id, self.ledger_url, exc
+                )
+        allowed = routing_dtypes(history, config_dtype(source.directory), self.config.allow_dtypes)
+        self._dtypes[model_id] = (time.monotonic(), allowed)
+        return allowed
+
+    def router(self, source: ModelSource, config: ClientConfig | None = None) -> Router:
+        """A routing policy for one session of ``source``: reputations, bans, and the dtypes it allows."""
+        model_id = source.model_id
+        return Router(
+            config or self.config,
+            self.latency,
+            self.bans,
+            self.reputation(model_id),
+            dtypes=self.allowed_dtypes(source),
+        )
 
     def head(self, source: ModelSource) -> ModelHead:
         if source.model_id not in self._heads:
@@ -168,7 +200,7 @@ class SwarmClient:
             config = replace(config, spot_check_rate=spot_check_rate)
         if self.ledger_url is None:
             config = replace(config, spot_check_rate=0.0)  # nowhere to send evidence: keep none
-        router = self.router(source.model_id, config)
+        router = self.router(source, config)
         if config.pay and self.ledger_url is not None:  # servers this client cannot pay are routed around
             with LedgerApi(self.ledger_url, client_key or self.client_key) as api:
                 servers = affordable(api, client_key or self.client_key, servers, len(prompt_ids) + max_new_tokens)
@@ -238,7 +270,7 @@ class SwarmClient:
             servers = self.servers(source.model_id, head.num_blocks)
         output, hops, faults = self.run(
             forward_through_chain(
-                self.p2p, servers, source.model_id, head.num_blocks, hidden, router=self.router(source.model_id)
+                self.p2p, servers, source.model_id, head.num_blocks, hidden, router=self.router(source)
             )
         )
         return ForwardResult(output, hops, faults)

@@ -50,17 +50,17 @@ CONFIG: dict[str, object] = {
 }
 
 
-def tensor_shapes() -> dict[str, tuple[int, ...]]:
+def tensor_shapes(config: dict[str, object] = CONFIG) -> dict[str, tuple[int, ...]]:
     """Every tensor of the checkpoint with its shape, in LlamaForCausalLM's naming."""
-    hidden, inner = int(CONFIG["hidden_size"]), int(CONFIG["intermediate_size"])  # type: ignore[call-overload]
-    heads, kv_heads = int(CONFIG["num_attention_heads"]), int(CONFIG["num_key_value_heads"])  # type: ignore[call-overload]
-    head_dim = int(CONFIG["head_dim"])  # type: ignore[call-overload]
+    hidden, inner = int(config["hidden_size"]), int(config["intermediate_size"])  # type: ignore[call-overload]
+    heads, kv_heads = int(config["num_attention_heads"]), int(config["num_key_value_heads"])  # type: ignore[call-overload]
+    head_dim = int(config["head_dim"])  # type: ignore[call-overload]
     shapes: dict[str, tuple[int, ...]] = {
         "model.embed_tokens.weight": (VOCAB_SIZE, hidden),
         "model.norm.weight": (hidden,),
         "lm_head.weight": (VOCAB_SIZE, hidden),
     }
-    for i in range(int(CONFIG["num_hidden_layers"])):  # type: ignore[call-overload]
+    for i in range(int(config["num_hidden_layers"])):  # type: ignore[call-overload]
         p = f"model.layers.{i}."
         shapes |= {
             p + "input_layernorm.weight": (hidden,),
@@ -84,11 +84,11 @@ def _uniform(name: str, shape: tuple[int, ...], bound: float) -> np.ndarray:
     return ((unit * 2.0 - 1.0) * bound).astype(np.float32).reshape(shape)
 
 
-def tiny_tensors() -> dict[str, np.ndarray]:
+def tiny_tensors(config: dict[str, object] = CONFIG) -> dict[str, np.ndarray]:
     """The checkpoint's tensors. Linear weights ~ U(±sqrt(3/fan_in)) (unit variance through a layer),
     embeddings ~ U(±1), norms with weights near 1, so that activations and logits have a useful spread."""
     out: dict[str, np.ndarray] = {}
-    for name, shape in tensor_shapes().items():
+    for name, shape in tensor_shapes(config).items():
         if name.endswith("norm.weight"):
             out[name] = (1.0 + _uniform(name, shape, 0.1)).astype(np.float32)
         elif name == "model.embed_tokens.weight":
@@ -98,13 +98,16 @@ def tiny_tensors() -> dict[str, np.ndarray]:
     return out
 
 
-def write_tiny_model(directory: Path) -> None:
-    """Write the tiny model as a normal Hugging Face model directory (config, safetensors, tokenizer)."""
+def write_tiny_model(directory: Path, config: dict[str, object] = CONFIG) -> None:
+    """Write the tiny model as a normal Hugging Face model directory (config, safetensors, tokenizer).
+
+    Another ``config`` (other sizes of the same architecture) writes a model built the same way: benchmarks and
+    calibrations use wider ones (``bench.wide_model``)."""
     from safetensors.numpy import save_file
 
     directory.mkdir(parents=True, exist_ok=True)
-    (directory / "config.json").write_text(json.dumps(CONFIG, indent=2, sort_keys=True) + "\n")
-    save_file(tiny_tensors(), str(directory / "model.safetensors"), metadata={"format": "pt"})
+    (directory / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+    save_file(tiny_tensors(config), str(directory / "model.safetensors"), metadata={"format": "pt"})
     _write_tokenizer(directory)
 
 

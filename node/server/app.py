@@ -23,9 +23,9 @@ from node.server.config import ServerConfig
 from node.server.handler import BlockServer
 from node.server.pushes import PushOutbox
 from node.server.receipting import ReceiptSigner
-from node.server.registration import LedgerRegistration
+from node.server.registration import LedgerRegistration, check_registered_dtype
 from node.server.session_registry import SessionRegistry
-from node.tensors import wire_dtype
+from node.tensors import TORCH_DTYPES, wire_dtype
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +47,9 @@ def run_server(config: ServerConfig, ready: Any = print) -> None:
         torch.set_num_threads(config.torch_threads)
     key = load_signing_key(config.key_path)
     source = resolve_model(config.model)
+    if config.ledger_url:  # before anything is loaded or joined: a dtype the model does not allow stops here
+        served = next(name for name, dtype in TORCH_DTYPES.items() if dtype == config.dtype)
+        check_registered_dtype(config.ledger_url, key, source.model_id, served)
     dht = start_dht(config.initial_peers, config.network)  # forks: before torch starts its thread pools
     try:
         # Opened after the fork, so that the DHT's process never inherits (and holds) its lock.
@@ -54,7 +57,7 @@ def run_server(config: ServerConfig, ready: Any = print) -> None:
         try:
             span = Span.load(source, config.block_start, config.block_end, config.dtype)
             if config.behavior.wrong_weights:
-                perturb_weights(span.layers)  # the announced digests stay those of the real weights
+                perturb_weights(span.layers, config.behavior.spec)  # the announced digests stay the real ones
             throughput = measure_throughput(span)
             asyncio.run(_serve(config, key, span, throughput, dht, registry, ready))
         finally:

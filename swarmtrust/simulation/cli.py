@@ -11,13 +11,12 @@ import typer
 
 from swarmtrust.simulation.config import (
     ADVERSARIES,
-    CORRUPTIONS,
-    DTYPES,
     FALSE_POSITIVE_SCOPES,
     FIRST_ASSIGNMENTS,
-    ScenarioError,
     SimulationConfig,
 )
+from swarmtrust.simulation.detection_table import read_table
+from swarmtrust.simulation.errors import ScenarioError
 
 FRACTIONS = (0.1, 0.3, 0.5, 0.7)
 
@@ -29,12 +28,26 @@ def simulate(
     verifiers: Annotated[int, typer.Option(min=3, help="Verifiers.")] = 7,
     requests: Annotated[int, typer.Option(min=1, help="Client sessions to simulate.")] = 6000,
     seed: Annotated[int, typer.Option(help="Seed: the same seed gives the same results.")] = 0,
-    dtype: Annotated[str, typer.Option(help=f"The swarm's dtype: {', '.join(DTYPES)}.")] = "float32",
+    dtype: Annotated[
+        str, typer.Option(help="The swarm's dtype: one the calibration holds (shipped: float32, bfloat16, float16).")
+    ] = "float32",
     corruption: Annotated[
-        str, typer.Option(help=f"What a cheater does to a step: {', '.join(CORRUPTIONS)}.")
+        str,
+        typer.Option(
+            help="What a cheater does to a step: an adversary the calibration measured (noise:0.001, noise:0.003, "
+            "noise:0.01, wrong-weights, int8-weights, fp8-weights, skip-layers)."
+        ),
     ] = "noise:0.01",
+    calibration: Annotated[
+        Path | None,
+        typer.Option(
+            help="Detection rates from this calibration file (`swarmtrust verifier calibrate --out`); default: the "
+            "shipped verifier/tolerances.json."
+        ),
+    ] = None,
     false_positive_rate: Annotated[
-        float | None, typer.Option(help="Per honest step, the chance a replay fails it (default: measured, 0).")
+        float | None,
+        typer.Option(help="Per honest session checked, the chance a replay fails it (default: measured held out)."),
     ] = None,
     false_positive_scope: Annotated[
         str, typer.Option(help=f"Who sees a false alarm: {' (every replay) or '.join(FALSE_POSITIVE_SCOPES)}.")
@@ -43,7 +56,8 @@ def simulate(
         str, typer.Option(help=f"How a challenge's first verifier is picked: {', '.join(FIRST_ASSIGNMENTS)}.")
     ] = "draw",
     sweep: Annotated[
-        bool, typer.Option("--sweep", help="Every adversary at 10, 30, 50 and 70% malicious, in float32 and bfloat16.")
+        bool,
+        typer.Option("--sweep", help="Every adversary at 10, 30, 50 and 70% malicious, in every calibrated dtype."),
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
     plots: Annotated[Path | None, typer.Option(help="Write PNG plots into this directory.")] = None,
@@ -53,6 +67,7 @@ def simulate(
     from swarmtrust.simulation.engine import simulate as run
 
     try:
+        table = read_table(calibration)
         base = SimulationConfig(
             adversary=adversary,
             malicious_fraction=malicious_fraction,
@@ -65,24 +80,31 @@ def simulate(
             false_positive_rate=false_positive_rate,
             false_positive_scope=false_positive_scope,
             first_assignment=first_assignment,
+            detection=table,
+        )
+        # The sweep covers every dtype the calibration holds (each must have measured the corruption).
+        configs = (
+            [
+                replace(base, adversary=a, malicious_fraction=f, dtype=d)
+                for d in table.dtypes
+                for a in ADVERSARIES
+                for f in FRACTIONS
+            ]
+            if sweep
+            else [base]
         )
     except ScenarioError as exc:
         raise typer.BadParameter(str(exc)) from exc
-    configs = (
-        [
-            replace(base, adversary=a, malicious_fraction=f, dtype=d)
-            for d in DTYPES
-            for a in ADVERSARIES
-            for f in FRACTIONS
-        ]
-        if sweep
-        else [base]
-    )
     results: list[dict[str, Any]] = []
+    sources: set[str] = set()
     for config in configs:
         result = run(config)
         results.append(result)
         if not as_json:
+            source = result["checking"]["source"]
+            if source not in sources:  # once per dtype: which file, and the sessions the rates rest on
+                sources.add(source)
+                typer.echo(f"detection rates: {source}")
             typer.echo(summary_line(result))
     if plots is not None:
         from swarmtrust.simulation.plots import write_plots, write_summary_plot
@@ -90,7 +112,7 @@ def simulate(
         for result in results:
             write_plots(result, plots)
         if len(results) > 1:
-            for dtype in DTYPES:
+            for dtype in table.dtypes:
                 of_dtype = [r for r in results if r["scenario"]["dtype"] == dtype]
                 suffix = "" if dtype == "float32" else f"-{dtype}"
                 if of_dtype:

@@ -1,11 +1,12 @@
-"""Simulation scenarios: who cheats how, how many, how big the swarm and the run are, and what one check of a
-session can see (the measured detection table)."""
+"""Simulation scenarios: who cheats how, how many, how big the swarm and the run are, and the calibration whose
+measured rates say what one check of a session finds (``detection_table``)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from node.errors import SwarmtrustError
+from swarmtrust.simulation.detection_table import DetectionTable, Measured, shipped_table
+from swarmtrust.simulation.errors import ScenarioError
 
 ADVERSARIES = (
     "cheat:1",  # corrupt every session
@@ -22,37 +23,8 @@ ADVERSARIES = (
     "collude-frame",  # cheaters at rate 0.1, and colluding verifiers that pass them and fail everyone else
 )
 
-# Per-step detection measured on the `tiny` model: affected steps that fail at the shipped thresholds, out of
-# those compared (docs/verification.md, "Results on the `tiny` model (CPU)": `swarmtrust verifier calibrate
-# --comparisons 200000`, seed 0, 300 honest sessions re-served by each adversary). bfloat16: only the
-# per-step figures (a pooled per-session statistic is not built yet).
-DETECTION_SOURCE = "docs/verification.md, Results on the tiny model (verifier calibrate --comparisons 200000, seed 0)"
-STEP_DETECTION: dict[str, dict[str, tuple[int, int]]] = {
-    "float32": {
-        "noise:0.001": (6463, 6463),
-        "noise:0.003": (6463, 6463),
-        "noise:0.01": (6463, 6463),  # what cheat-rate and honest-then-cheat servers add to a corrupted step
-        "skip-layers": (6463, 6463),
-        "wrong-weights": (6463, 6463),
-    },
-    "bfloat16": {
-        "noise:0.001": (0, 6463),
-        "noise:0.003": (0, 6463),
-        "noise:0.01": (0, 6463),
-        "skip-layers": (6463, 6463),
-        "wrong-weights": (2, 6463),
-    },
-}
-# Honest steps that failed, of the held-out comparisons the thresholds never saw.
-STEP_FALSE_POSITIVES: dict[str, tuple[int, int]] = {"float32": (0, 100_007), "bfloat16": (0, 100_007)}
-DTYPES = tuple(STEP_DETECTION)
-CORRUPTIONS = tuple(STEP_DETECTION["float32"])
 FALSE_POSITIVE_SCOPES = ("session", "verifier")
 FIRST_ASSIGNMENTS = ("draw", "first-come")
-
-
-class ScenarioError(SwarmtrustError):
-    """A scenario that cannot be simulated as asked."""
 
 
 @dataclass(frozen=True)
@@ -64,11 +36,11 @@ class SimulationConfig:
     colluding_verifiers: int = 2  # for "collude": a minority of the verifiers
     requests: int = 6000  # client sessions in the run
     steps_per_request: int = 32  # decode steps of one session (serving work counts them)
-    dtype: str = "float32"  # the swarm's dtype: which row of STEP_DETECTION applies
-    corruption: str = "noise:0.01"  # what a cheater does to a corrupted step (a column of STEP_DETECTION)
+    dtype: str = "float32"  # the swarm's dtype: a dtype the calibration holds
+    corruption: str = "noise:0.01"  # what a cheater does to a corrupted step: an adversary the calibration measured
     corrupted_steps: int | None = None  # steps a corrupted session corrupts (None: all of them)
     compared_steps: int | None = None  # steps of a session one check compares (None: all; less: evidence budget)
-    # Per honest step, the chance a replay fails it (None: the measured rate, 0 in 100,007).
+    # Per honest session checked, the chance a replay fails it (None: the calibration's held-out rate).
     false_positive_rate: float | None = None
     # "session": a false alarm is in the evidence, so every verifier replaying it sees it (the replay is
     # deterministic); "verifier": each replay errs independently.
@@ -86,6 +58,8 @@ class SimulationConfig:
     intermittent_period: int = 40  # sessions per honest or cheating stretch of an intermittent server
     whitewash_delay: int = 50  # requests a whitewasher waits before returning under a new identity
     seed: int = 0
+    # The measured rates (``detection_table``): the shipped calibration unless another is given.
+    detection: DetectionTable = field(default_factory=shipped_table, repr=False)
 
     def __post_init__(self) -> None:
         if self.adversary not in ADVERSARIES:
@@ -96,16 +70,13 @@ class SimulationConfig:
             raise ScenarioError("at least 4 servers, 3 verifiers and 1 request")
         if self.colluding and not 0 < self.colluding_verifiers < self.verifiers / 2:
             raise ScenarioError("colluding verifiers must be a minority of the verifiers")
-        if self.dtype not in STEP_DETECTION:
-            raise ScenarioError(f"--dtype {self.dtype!r}: one of {', '.join(DTYPES)}")
-        if self.corruption not in CORRUPTIONS:
-            raise ScenarioError(f"--corruption {self.corruption!r}: one of {', '.join(CORRUPTIONS)}")
+        self.detection.detection(self.dtype, self.corruption)  # ScenarioError: not measured
         for name in ("corrupted_steps", "compared_steps"):
             value = getattr(self, name)
             if value is not None and not 1 <= value <= self.steps_per_request:
                 raise ScenarioError(f"{name} is between 1 and steps_per_request ({self.steps_per_request})")
         if self.false_positive_rate is not None and not 0.0 <= self.false_positive_rate < 1.0:
-            raise ScenarioError("--false-positive-rate is a per-step probability in [0, 1)")
+            raise ScenarioError("--false-positive-rate is a per-session probability in [0, 1)")
         if self.false_positive_scope not in FALSE_POSITIVE_SCOPES:
             raise ScenarioError(f"--false-positive-scope: one of {', '.join(FALSE_POSITIVE_SCOPES)}")
         if self.first_assignment not in FIRST_ASSIGNMENTS:
@@ -125,14 +96,14 @@ class SimulationConfig:
         return 0.1 if self.adversary == "collude-frame" else 1.0
 
     @property
-    def step_detection(self) -> float:
-        """Chance that one compared corrupted step fails at the thresholds (measured, this dtype)."""
-        caught, compared = STEP_DETECTION[self.dtype][self.corruption]
-        return caught / compared
+    def measured_detection(self) -> Measured:
+        """Sessions corrupted on every step that calibration saw caught, in this dtype, by this corruption."""
+        return self.detection.detection(self.dtype, self.corruption)
 
     @property
-    def step_false_positive_rate(self) -> float:
+    def session_false_positive_rate(self) -> float:
+        """Per honest session checked, the chance a replay fails it: as given, else as measured held out (0 when
+        none failed: the measured count says how little that rests on)."""
         if self.false_positive_rate is not None:
             return self.false_positive_rate
-        failed, compared = STEP_FALSE_POSITIVES[self.dtype]
-        return failed / compared
+        return self.detection.false_positives(self.dtype).rate

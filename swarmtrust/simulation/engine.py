@@ -1,6 +1,6 @@
 """The simulation loop: requests routed by the real router, checked and judged by the real consensus
 and reputation code, against servers and verifiers that behave as the scenario says. A check finds a
-corrupted session with the probability derived from the measured per-step rates (``detection``)."""
+corrupted session with the probability the calibration's measured session rates give (``detection``)."""
 
 from __future__ import annotations
 
@@ -20,8 +20,8 @@ from node.client.latency import LatencyTracker
 from node.client.reputation import ReputationBook, ServerTrust
 from node.client.router import Router
 from node.client.routing import NoRouteError
-from swarmtrust.simulation.config import DETECTION_SOURCE, SimulationConfig
-from swarmtrust.simulation.detection import checks_bound, session_detection
+from swarmtrust.simulation.config import SimulationConfig
+from swarmtrust.simulation.detection import check_detection, checks_bound
 from swarmtrust.simulation.metrics import Metrics, report
 from swarmtrust.simulation.world import BLOCKS, Evidence, SimServer, SimVerifier, Tactics, World
 
@@ -41,7 +41,7 @@ class PendingCheck:
 
 @dataclass(frozen=True)
 class CheckModel:
-    """What one check of a session finds, from the measured per-step rates (``config.STEP_DETECTION``)."""
+    """What one check of a session finds, from the calibration's measured session rates (``config.detection``)."""
 
     detection: float  # chance a check of a corrupted session fails it
     false_alarm: float  # chance a check of an honest session fails it
@@ -53,8 +53,8 @@ class CheckModel:
         compared = config.compared_steps or steps
         corrupted = config.corrupted_steps or steps
         return cls(
-            session_detection(config.step_detection, steps, corrupted, compared),
-            session_detection(config.step_false_positive_rate, steps, steps, compared),
+            check_detection(config.measured_detection.rate, steps, corrupted, compared),
+            config.session_false_positive_rate,
             config.false_positive_scope == "session",
         )
 
@@ -193,18 +193,25 @@ def simulate(config: SimulationConfig) -> dict[str, Any]:
         "malicious_fraction": config.malicious_fraction,
         "dtype": config.dtype,
         "corruption": config.corruption,
-        "false_positive_rate": config.step_false_positive_rate,
+        "false_positive_rate": config.session_false_positive_rate,
         "false_positive_scope": config.false_positive_scope,
         "first_assignment": config.first_assignment,
         "seed": config.seed,
     }
+    caught, false = config.measured_detection, config.detection.false_positives(config.dtype)
     checking = {
-        "step_detection": config.step_detection,
-        "session_detection": model.detection,
+        "measured_session_detection": caught.rate,  # sessions corrupted on every step, caught in calibration
+        "session_detection": model.detection,  # a check of a corrupted session here (fewer steps: less)
         "session_false_alarm": model.false_alarm,
+        "measured": {
+            "caught": caught.failed,
+            "sessions": caught.sessions,
+            "false_positives": false.failed,
+            "held_out_span_sessions": false.sessions,
+        },
         "checks_bound": checks_bound(model.detection),
         "cheat_rate": cheat_rate if config.malicious_fraction > 0 else None,
-        "source": DETECTION_SOURCE,
+        "source": config.detection.describe(config.dtype, config.corruption),
     }
     return report(metrics, world, scenario, checking, client.exploration)
 

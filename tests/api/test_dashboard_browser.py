@@ -297,3 +297,36 @@ def test_a_convicted_cheat_is_refunded_slashed_and_its_catchers_paid_on_the_mark
     page.goto(f"{url}/dashboard/servers")
     row = page.locator(f"#servers tbody tr[data-key='{swarm.honest}']")
     assert row.locator("td").all_inner_texts()[-2:] == ["20", "0"], "bond 20 credits, nothing earned yet"
+
+
+def test_logging_out_ends_the_session_and_other_sites_cannot_post_the_login_form(
+    browser: Any, dashboard: tuple[str, Swarm], shots: Path
+) -> None:
+    url, _swarm = dashboard
+    page = logged_in_page(browser, url)
+    kept = page.context.cookies()
+    assert any(c["name"] == "swarmtrust_admin" for c in kept)
+    page.click("form.logout button[type=submit]")
+    page.wait_for_url(f"{url}/dashboard/login")
+    page.close()
+
+    # Someone who copied the cookie before the logout gets nowhere with it.
+    context = browser.new_context()
+    context.add_cookies(kept)
+    stale = context.new_page()
+    stale.goto(f"{url}/dashboard")
+    assert stale.url.endswith("/dashboard/login"), "the ended session is refused by the service, not just forgotten"
+    context.close()
+
+    # A page on another origin posting the login form, token and all, is refused, and no session is made.
+    other = browser.new_page()
+    other.set_content(
+        f'<form method="post" action="{url}/dashboard/login"><input name="token" value="{TOKEN}">'
+        '<button type="submit">go</button></form>'
+    )
+    with other.expect_navigation():
+        other.click("button")
+    assert "not sent by this dashboard" in other.inner_text("[role=alert]")
+    assert not any(c["name"] == "swarmtrust_admin" for c in other.context.cookies())
+    other.screenshot(path=shots / "cross-site-login-refused.png")
+    other.close()

@@ -58,6 +58,7 @@ def near(check: Any) -> st.SearchStrategy[Any]:
     if isinstance(check, Text):
         lengths = st.sampled_from([0, 1, check.max_length, check.max_length + 1])
         texts = lengths.map(lambda n: "a" * n)
+        texts = texts | st.sampled_from(["a\x00", "\x1b[31m", "é\x85", "tab\there", "\u202e", "naïve"])
         if check.choices:
             texts = texts | st.sampled_from(sorted(check.choices))
         return texts | wrong

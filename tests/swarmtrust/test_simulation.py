@@ -1,29 +1,42 @@
 """The adversary simulation: reproducible, and the properties its report must show even on short runs.
 
-Detection follows the measured table (``config.STEP_DETECTION``); the bounds a cheater must be caught within
+Detection follows a calibration's measured session rates (``detection_table``; here a crafted calibration,
+``calibrations.crafted_table``, with rates of 0, in between and 1); the bounds a cheater must be caught within
 are those of ``swarmtrust.simulation.detection``.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from typer.testing import CliRunner
 
 from node.bond_rule import SPOT_CHECK_FLOOR
-from swarmtrust.simulation.config import ADVERSARIES, DTYPES, STEP_DETECTION, ScenarioError, SimulationConfig
-from swarmtrust.simulation.detection import checks_bound, session_detection
+from swarmtrust.cli import app
+from swarmtrust.simulation.config import ADVERSARIES, SimulationConfig
+from swarmtrust.simulation.detection import check_detection, checks_bound, compares_corruption
+from swarmtrust.simulation.detection_table import table_of
 from swarmtrust.simulation.engine import AUDIT_RATE, CheckModel, colluders_first_share, simulate
+from swarmtrust.simulation.errors import ScenarioError
+from tests.swarmtrust.calibrations import calibration_document, crafted_table, write_calibration
+
+TABLE = crafted_table()
+DTYPES = TABLE.dtypes
+
+
+def config(adversary: str = "cheat:1", fraction: float = 0.3, **extra: Any) -> SimulationConfig:
+    return SimulationConfig(adversary, fraction, **({"detection": TABLE} | extra))
 
 
 def run(adversary: str, fraction: float = 0.3, requests: int = 1500, seed: int = 1, **extra: Any) -> dict[str, Any]:
-    return simulate(
-        SimulationConfig(adversary=adversary, malicious_fraction=fraction, requests=requests, seed=seed, **extra)
-    )
+    return simulate(config(adversary, fraction, requests=requests, seed=seed, **extra))
 
 
 def test_a_fixed_seed_reproduces_the_run() -> None:
@@ -44,7 +57,7 @@ def test_honest_servers_are_never_quarantined(adversary: str, dtype: str) -> Non
 @given(
     st.sampled_from(ADVERSARIES),
     st.sampled_from(DTYPES),
-    st.sampled_from(("noise:0.01", "skip-layers", "wrong-weights")),
+    st.sampled_from(("noise:0.001", "noise:0.01", "skip-layers", "int8-weights")),
     st.floats(0.0, 0.9),
     st.sampled_from(("draw", "first-come")),
     st.integers(0, 2**32),
@@ -53,10 +66,10 @@ def test_no_scenario_quarantines_an_honest_server(
     adversary: str, dtype: str, corruption: str, fraction: float, first: str, seed: int
 ) -> None:
     """Over adversaries, detection rates, malicious shares, first-assignment rules and seeds (short runs)."""
-    config = SimulationConfig(
+    scenario = config(
         adversary, fraction, requests=400, seed=seed, dtype=dtype, corruption=corruption, first_assignment=first
     )
-    assert simulate(config)["honest_false_quarantines"] == 0
+    assert simulate(scenario)["honest_false_quarantines"] == 0
 
 
 def test_colluders_polling_first_come_still_frame_nobody() -> None:
@@ -65,22 +78,27 @@ def test_colluders_polling_first_come_still_frame_nobody() -> None:
         assert report["honest_false_quarantines"] == 0
 
 
-MEASURED = [(dtype, corruption) for dtype, row in STEP_DETECTION.items() for corruption in row]
+# One corruption per distinct (dtype, rate) of the crafted calibration: 0, 0.2, 0.6, 0.75, 0.85 and 1.
+DISTINCT_RATES = {(dtype, rates.caught[c].rate): c for dtype, rates in TABLE.rows.items() for c in rates.caught}
+MEASURED = sorted((dtype, corruption) for (dtype, _), corruption in DISTINCT_RATES.items())
 
 
 @pytest.mark.parametrize(("dtype", "corruption"), MEASURED)
 def test_a_cheater_is_caught_within_the_bound_of_its_detection_rate(dtype: str, corruption: str) -> None:
-    """A check of a corrupted session convicts with probability d, so a cheater is convicted within
-    ``checks_bound(d)`` checks of corrupted sessions (all but 1e-3 of the time; exactly 1 when d = 1), and the
-    convictions over all checks of corrupted sessions estimate d. Sessions of 128 steps (d = 3.9% for bf16
-    wrong-weights), over a few seeds when d is neither 0 nor 1, so the estimate has something to count."""
-    config = SimulationConfig("cheat:1", 0.5, requests=1200, dtype=dtype, corruption=corruption, steps_per_request=128)
-    d = CheckModel.of(config).detection
-    reports = [simulate(replace(config, seed=seed)) for seed in ((1,) if d in (0.0, 1.0) else (1, 2, 3, 4))]
+    """A check of a corrupted session convicts with probability d, the calibration's share of sessions caught, so a
+    cheater is convicted within ``checks_bound(d)`` checks of corrupted sessions (all but 1e-3 of the time;
+    exactly 1 when d = 1), and the convictions over all checks of corrupted sessions estimate d. Each distinct
+    rate of the crafted calibration, over a few seeds when d is neither 0 nor 1, so the estimate has something
+    to count."""
+    scenario = config("cheat:1", 0.5, requests=1200, dtype=dtype, corruption=corruption)
+    d = CheckModel.of(scenario).detection
+    assert d == TABLE.detection(dtype, corruption).rate  # every step corrupted and compared: the measured rate
+    reports = [simulate(replace(scenario, seed=seed)) for seed in ((1,) if d in (0.0, 1.0) else (1, 2, 3, 4))]
     records = [record for report in reports for record in report["malicious_records"]]
     bound = checks_bound(d)
-    if bound is None:  # nothing convicts it: the documented bf16 limit
+    if bound is None:  # caught in no calibrated session: nothing convicts it
         assert d == 0.0 and not any(convicted for _, _, convicted, _ in records)
+        assert sum(checks for _, checks, _, _ in records) > 0  # it was checked, and passed every time
         assert reports[0]["corrupted_output_share"] > 0.2
         return
     for key, checks, convicted, _ in records:
@@ -99,11 +117,11 @@ def test_a_partial_cheater_corrupts_about_one_over_r_d_sessions_before_convictio
     probability d (skip-layers: 1 in both dtypes), so a cheater corrupts more than ``checks_bound(r·d)``
     sessions unconvicted only 1e-3 of the time, whatever its rate (plus those served while its last check was
     being decided)."""
-    config = SimulationConfig("cheat:0.1", 0.5, requests=2500, seed=3, dtype=dtype, corruption="skip-layers")
-    report = simulate(config)
+    scenario = config("cheat:0.1", 0.5, requests=2500, seed=3, dtype=dtype, corruption="skip-layers")
+    report = simulate(scenario)
     bound = checks_bound(SPOT_CHECK_FLOOR * report["checking"]["session_detection"])
     assert bound is not None
-    in_flight = config.check_latency * 2  # sessions a server may answer while its check is decided
+    in_flight = scenario.check_latency * 2  # sessions a server may answer while its check is decided
     assert any(convicted for _, _, convicted, _ in report["malicious_records"])
     for key, _, _, corrupted in report["malicious_records"]:
         assert corrupted <= bound + in_flight, (key, corrupted, bound)
@@ -114,8 +132,7 @@ def test_smart_colluders_stay_trusted_and_take_only_the_share_the_draw_gives_the
     reliability draw they get about their head count's share of first looks (first come, first served they
     would get most), and partners' cheats are still convicted within the bound of d·(1 − escape)."""
     drawn = run("collude", 0.5, requests=2500)
-    config = SimulationConfig("collude", 0.5, requests=2500, seed=1)
-    share = colluders_first_share(config)
+    share = colluders_first_share(config("collude", 0.5, requests=2500, seed=1))
     assert abs(drawn["colluder_first_look_share"] - share) < 0.06
     assert drawn["verifier_reliability"]["colluding_mean"] > 0.8
     assert drawn["honest_false_quarantines"] == 0
@@ -133,18 +150,111 @@ def test_framing_colluders_lose_their_reliability_and_their_first_looks() -> Non
     report = run("collude-frame", 0.5, requests=2500)
     assert report["honest_false_quarantines"] == 0
     assert report["verifier_reliability"]["colluding_mean"] < 0.5 < report["verifier_reliability"]["honest_mean"]
-    assert report["colluder_first_look_share"] < 0.75 * colluders_first_share(SimulationConfig("collude-frame"))
+    assert report["colluder_first_look_share"] < 0.75 * colluders_first_share(config("collude-frame"))
 
 
 def test_independent_false_alarms_are_outvoted_but_an_alarm_in_the_evidence_convicts() -> None:
-    """A per-step false-positive rate of 1e-3 (far above the measured 0 in 100,007): when each replay errs on
+    """A per-session false-positive rate of 3% (far above the measured 0 in 1,080): when each replay errs on
     its own, the dispute outvotes the one verifier that failed; when the false alarm is in the evidence, every
     replay sees it and the honest server is convicted. The measured rate is what keeps that from happening."""
-    independent = run("cheat:0.1", 0.3, requests=1500, false_positive_rate=1e-3, false_positive_scope="verifier")
+    independent = run("cheat:0.1", 0.3, requests=1500, false_positive_rate=0.03, false_positive_scope="verifier")
     assert independent["honest_false_quarantines"] == 0
     assert independent["disputes"] > 0
-    shared = run("cheat:0.1", 0.3, requests=1500, false_positive_rate=1e-3, false_positive_scope="session")
+    shared = run("cheat:0.1", 0.3, requests=1500, false_positive_rate=0.03, false_positive_scope="session")
     assert shared["honest_false_quarantines"] > 0
+
+
+def test_a_corruption_calibration_never_caught_is_never_convicted() -> None:
+    """bfloat16 noise:0.001, caught in 0 of 200 calibrated sessions: checked many times, never convicted, and
+    its corrupted outputs stay in the swarm."""
+    report = run("cheat:1", 0.3, requests=1000, dtype="bfloat16", corruption="noise:0.001")
+    assert report["checking"]["session_detection"] == 0.0
+    assert report["checks"] > 50
+    assert report["malicious_quarantined"] == 0
+    assert report["corrupted_output_share"] > 0.2
+
+
+def test_a_corruption_calibration_always_caught_is_convicted_at_its_first_check() -> None:
+    """bfloat16 fp8-weights, caught in 200 of 200 calibrated sessions: every cheater checked is convicted by
+    that one check (some were never routed to or checked in so short a run)."""
+    report = run("cheat:1", 0.3, requests=1000, dtype="bfloat16", corruption="fp8-weights")
+    assert report["checking"]["session_detection"] == 1.0
+    checked = [(checks, convicted) for _, checks, convicted, _ in report["malicious_records"] if checks]
+    assert checked and all(record == (1, True) for record in checked), checked
+    assert report["max_checks_to_quarantine"] == 1
+
+
+def test_a_check_comparing_part_of_a_sparsely_corrupted_session_finds_less() -> None:
+    """Calibration corrupts every step; a session corrupting 1 of 32 steps, checked on 8 of them, is caught
+    only when that step is compared (a quarter of the time), at most at the measured rate."""
+    measured = TABLE.detection("bfloat16", "noise:0.01").rate
+    full = CheckModel.of(config(dtype="bfloat16", corruption="noise:0.01"))
+    sparse = CheckModel.of(config(dtype="bfloat16", corruption="noise:0.01", corrupted_steps=1, compared_steps=8))
+    assert full.detection == measured == 0.6
+    assert sparse.detection == pytest.approx(measured * 8 / 32)
+
+
+def test_honest_sessions_fail_at_the_held_out_rate_unless_one_is_given() -> None:
+    alarming = table_of(
+        [calibration_document("float32", {"skip-layers": (20, 20)}, false_positives=(540, 1080))], "alarming"
+    )
+    measured = run("cheat:0.1", 0.3, requests=800, corruption="skip-layers", detection=alarming)
+    assert measured["checking"]["session_false_alarm"] == 0.5
+    assert measured["scenario"]["false_positive_rate"] == 0.5
+    assert measured["honest_false_quarantines"] > 0  # half of all honest checks fail: the evidence convicts
+    assert run("cheat:0.1", 0.3, requests=200)["checking"]["session_false_alarm"] == 0.0  # 0 in 1,080 seen
+    given = run("cheat:0.1", 0.3, requests=800, corruption="skip-layers", detection=alarming, false_positive_rate=0.0)
+    assert given["checking"]["session_false_alarm"] == 0.0
+    assert given["honest_false_quarantines"] == 0
+
+
+def test_the_report_says_which_calibration_and_how_many_sessions_each_rate_rests_on() -> None:
+    report = run("cheat:1", 0.3, requests=200, dtype="bfloat16", corruption="int8-weights")
+    checking = report["checking"]
+    assert checking["measured"] == {
+        "caught": 170,
+        "sessions": 200,
+        "false_positives": 0,
+        "held_out_span_sessions": 1080,
+    }
+    assert checking["measured_session_detection"] == checking["session_detection"] == 0.85
+    source = checking["source"]
+    assert source.startswith("tests/swarmtrust/calibrations.py, tiny bfloat16")
+    assert "int8-weights caught in 170 of 200 sessions" in source and "0 false positives in 1,080" in source
+
+
+def test_simulate_takes_its_rates_from_the_calibration_file_given(tmp_path: Path) -> None:
+    path = write_calibration(
+        tmp_path / "calibration.json",
+        [calibration_document("float16", {"wrong-weights": (9, 12)}, false_positives=(1, 500))],
+    )
+    runner = CliRunner()
+    args = ["simulate", "--calibration", str(path), "--requests", "60", "--servers", "8"]
+    result = runner.invoke(app, [*args, "--dtype", "float16", "--corruption", "wrong-weights"])
+    assert result.exit_code == 0, result.output
+    assert f"detection rates: {path}, tiny float16" in result.output
+    assert "wrong-weights caught in 9 of 12 sessions; 1 false positives in 500" in result.output
+    as_json = runner.invoke(app, [*args, "--dtype", "float16", "--corruption", "wrong-weights", "--json"])
+    assert json.loads(as_json.output)["checking"]["session_detection"] == 0.75
+
+
+def test_simulate_refuses_a_calibration_without_what_is_asked_and_writes_nothing(tmp_path: Path) -> None:
+    path = write_calibration(tmp_path / "calibration.json", [calibration_document("float16", {"skip-layers": (1, 1)})])
+    first_format = tmp_path / "first-format.json"
+    first_format.write_text(json.dumps({"model": "tiny", "margin": 4.0, "thresholds": {}}))
+    plots = tmp_path / "plots"
+    runner = CliRunner()
+    cases = [
+        ([str(path), "--dtype", "float32"], "holds float16"),
+        ([str(path), "--dtype", "float16", "--corruption", "noise:0.01"], "measured, in float16: skip-layers"),
+        ([str(first_format)], "format 2"),
+        ([str(tmp_path / "missing.json")], "cannot read the calibration file"),
+    ]
+    for args, message in cases:
+        result = runner.invoke(app, ["simulate", "--requests", "20", "--plots", str(plots), "--calibration", *args])
+        assert result.exit_code == 2, result.output
+        assert message in " ".join(result.output.split()), result.output
+    assert not plots.exists()
 
 
 def test_floods_get_no_more_than_the_exploration_budget() -> None:
@@ -162,18 +272,24 @@ def test_verification_stays_a_small_share_of_serving() -> None:
     st.floats(0.0, 1.0),
     st.integers(1, 64).flatmap(lambda n: st.tuples(st.just(n), st.integers(0, n), st.integers(0, n))),
 )
-def test_session_detection_is_a_probability_that_grows_with_what_is_compared(
+def test_a_check_finds_the_session_rate_at_most_and_only_when_it_compares_a_corrupted_step(
     rate: float, sizes: tuple[int, int, int]
 ) -> None:
+    """d = c · P(a corrupted step is compared): the calibration's rate c when every corrupted step is compared
+    (or every step is corrupted), less as the check compares fewer of them, 0 when it can compare none."""
     steps, corrupted, compared = sizes
-    d = session_detection(rate, steps, corrupted, compared)
-    assert 0.0 <= d <= 1.0
+    seen = compares_corruption(steps, corrupted, compared)
+    d = check_detection(rate, steps, corrupted, compared)
+    assert 0.0 <= seen <= 1.0 and 0.0 <= d <= rate
+    assert d == pytest.approx(rate * seen)
     if compared < steps:
-        assert session_detection(rate, steps, corrupted, compared + 1) >= d - 1e-12
+        assert compares_corruption(steps, corrupted, compared + 1) >= seen - 1e-12
     if corrupted < steps:
-        assert session_detection(rate, steps, corrupted + 1, compared) >= d - 1e-12
-    if compared == steps:  # every corrupted step is compared
-        assert d == pytest.approx(1 - (1 - rate) ** corrupted)
+        assert compares_corruption(steps, corrupted + 1, compared) >= seen - 1e-12
+    if corrupted > 0 and compared > steps - corrupted:  # every step corrupted, or every step compared, or ...
+        assert seen == 1.0 and d == rate
+    if compared + corrupted <= steps:  # the check can miss every corrupted step: the chance it does
+        assert 1.0 - seen == pytest.approx(math.comb(steps - corrupted, compared) / math.comb(steps, compared))
     if corrupted == 0 or compared == 0 or rate == 0.0:
         assert d == 0.0
 
@@ -189,18 +305,20 @@ def test_checks_bound_is_the_least_count_that_misses_rarely_enough(d: float, mis
 
 def test_scenarios_are_validated() -> None:
     with pytest.raises(ScenarioError, match="--adversary"):
-        SimulationConfig(adversary="bribe")
+        config(adversary="bribe")
     with pytest.raises(ScenarioError, match="some honest servers"):
-        SimulationConfig(malicious_fraction=1.0)
+        config(fraction=1.0)
     with pytest.raises(ScenarioError, match="minority"):
-        SimulationConfig(adversary="collude", verifiers=4, colluding_verifiers=2)
-    with pytest.raises(ScenarioError, match="--dtype"):
-        SimulationConfig(dtype="float16")
-    with pytest.raises(ScenarioError, match="--corruption"):
-        SimulationConfig(corruption="noise:0.5")
+        config(adversary="collude", verifiers=4, colluding_verifiers=2)
+    with pytest.raises(ScenarioError, match=r"--dtype 'float16'.*holds float32, bfloat16"):
+        config(dtype="float16")
+    with pytest.raises(ScenarioError, match=r"--corruption 'noise:0.5'.*skip-layers"):
+        config(corruption="noise:0.5")
     with pytest.raises(ScenarioError, match="compared_steps"):
-        SimulationConfig(compared_steps=33)
+        config(compared_steps=33)
     with pytest.raises(ScenarioError, match="false-positive-rate"):
-        SimulationConfig(false_positive_rate=1.5)
+        config(false_positive_rate=1.5)
     with pytest.raises(ValueError, match="corrupted, compared"):
-        session_detection(0.5, 4, 5, 4)
+        compares_corruption(4, 5, 4)
+    with pytest.raises(ValueError, match="probability"):
+        check_detection(1.5, 4, 4, 4)

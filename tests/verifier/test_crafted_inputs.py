@@ -45,8 +45,9 @@ def span_of(start: int, end: int) -> Span:
     return span
 
 
-def float32() -> Tolerance:
-    return load_tolerances()["float32"]
+def float32(span: Span) -> Tolerance:
+    """The shipped per-step thresholds of the span (the looser of its prompt's and later steps')."""
+    return load_tolerances().span("tiny", span.start, span.end, "float32").step
 
 
 def residual_states(span: Span, hidden: torch.Tensor) -> list[torch.Tensor]:
@@ -118,7 +119,7 @@ def judge(span: Span, inputs: list[torch.Tensor], outputs: list[torch.Tensor]) -
     """The verifier's comparison: one prefill replay, errors against the inner scales it measured."""
     replayed = replay_with_scales(span, inputs)
     return [
-        compare_step(step, claimed, replay.output, float32(), inner=replay.inner)
+        compare_step(step, claimed, replay.output, float32(span), inner=replay.inner)
         for step, (claimed, replay) in enumerate(zip(outputs, replayed, strict=True))
     ]
 
@@ -126,7 +127,7 @@ def judge(span: Span, inputs: list[torch.Tensor], outputs: list[torch.Tensor]) -
 def judge_by_output_alone(span: Span, inputs: list[torch.Tensor], outputs: list[torch.Tensor]) -> list[StepComparison]:
     """The comparison before inner scales: errors against the claimed output's own magnitudes."""
     replayed = replay_session(span, inputs)
-    return [compare_step(i, c, r, float32()) for i, (c, r) in enumerate(zip(outputs, replayed, strict=True))]
+    return [compare_step(i, c, r, float32(span)) for i, (c, r) in enumerate(zip(outputs, replayed, strict=True))]
 
 
 @pytest.mark.parametrize("span_range", SPANS)

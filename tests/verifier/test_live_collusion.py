@@ -30,7 +30,7 @@ from node.challenges import Verdict
 from node.client.swarm import SwarmClient
 from node.keys import load_signing_key
 from node.signing import verify_record
-from swarmtrust.launcher import LocalSwarm
+from swarmtrust.launcher import TINY_FLOAT32, LocalSwarm
 from tests.builders import new_key
 from tests.node.swarm_helpers import PROMPT, tiny
 from tests.rest import rest_get
@@ -69,7 +69,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     tiny()
     with LocalSwarm(tmp_path_factory.mktemp("collusion")) as swarm:
         swarm.start_dht()
-        swarm.start_api("--assignment-ttl", "60", "--initial-peers", swarm.peer)  # audit rate: the default
+        swarm.start_api("--assignment-ttl", "60", "--initial-peers", swarm.peer, models=TINY_FLOAT32)  # audit: default
         servers = {
             "a": swarm.launch_server("a", "0:4"),
             "x": swarm.launch_server("x", "4:8", "--behavior", "noise:0.01"),

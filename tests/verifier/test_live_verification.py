@@ -20,7 +20,7 @@ from node.client.evidence import build_challenge, challenge_of
 from node.client.swarm import SwarmClient
 from node.evidence import Evidence
 from node.ledger_api import LedgerApi, LedgerApiError
-from swarmtrust.launcher import LocalSwarm
+from swarmtrust.launcher import TINY_FLOAT32, LocalSwarm
 from tests.builders import new_key
 from tests.node.swarm_helpers import PROMPT, tiny
 from tests.rest import rest_get
@@ -70,7 +70,8 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
         # Every pass is re-checked by a second verifier, so that the always-pass verifier cannot wave a
         # cheating session through on its own.
         swarm.start_api(
-            "--assignment-ttl", "4", "--initial-peers", swarm.peer, "--snapshot-interval", "2", "--audit-rate", "1.0"
+            "--assignment-ttl", "4", "--initial-peers", swarm.peer, "--snapshot-interval", "2", "--audit-rate", "1.0",
+            models=TINY_FLOAT32,
         )  # fmt: skip
         servers = {
             "a": swarm.launch_server("a", "0:4"),

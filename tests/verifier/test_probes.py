@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from swarmtrust.launcher import ChildProcess, LocalSwarm
+from swarmtrust.launcher import TINY_FLOAT32, ChildProcess, LocalSwarm
 from tests.node.swarm_helpers import tiny
 from tests.rest import rest_get
 
@@ -56,7 +56,7 @@ def probed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Probed]:
     tiny()
     with LocalSwarm(tmp_path_factory.mktemp("probes")) as swarm:
         swarm.start_dht()
-        swarm.start_api("--assignment-ttl", "4", "--audit-rate", "1.0")
+        swarm.start_api("--assignment-ttl", "4", "--audit-rate", "1.0", models=TINY_FLOAT32)  # with tolerances
         # The only route through the model's 8 blocks: every probe goes through the cheater.
         servers = {
             "a": swarm.launch_server("a", "0:4"),

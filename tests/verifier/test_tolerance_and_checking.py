@@ -24,8 +24,14 @@ SERVER = new_key()
 
 def test_shipped_tolerances_load_for_every_dtype() -> None:
     tolerances = load_tolerances()
-    assert set(tolerances) >= {"float32", "bfloat16"}
-    assert tolerances["float32"].max_rel < tolerances["bfloat16"].max_rel
+    assert tolerances.dtypes("tiny") == {"float32", "bfloat16", "float16"}
+    assert (
+        tolerances.span("tiny", 4, 8, "float32").step.max_rel < tolerances.span("tiny", 4, 8, "bfloat16").step.max_rel
+    )
+
+
+def float32_steps() -> Tolerance:
+    return load_tolerances().span("tiny", 4, 8, "float32").step
 
 
 def test_compare_step_measures_relative_errors() -> None:
@@ -73,7 +79,7 @@ def test_a_prefill_replay_reproduces_the_decode_steps(session_inputs: list[torch
     span = Span.load(tiny(), 4, 8)
     outputs = serve(span, session_inputs)
     for step, (got, want) in enumerate(zip(replay_session(span, session_inputs), outputs, strict=True)):
-        assert compare_step(step, want, got, load_tolerances()["float32"]).passed
+        assert compare_step(step, want, got, float32_steps()).passed
 
 
 @pytest.mark.parametrize(
@@ -172,7 +178,7 @@ def test_replay_with_scales_matches_replay_session(session_inputs: list[torch.Te
     for step, (p, s, claimed) in enumerate(zip(plain, scaled, outputs, strict=True)):
         assert torch.equal(p, s.output) and s.inner.finite
         assert s.inner.max_abs >= float(p.abs().max()) and s.inner.mean_abs >= float(p.abs().mean()) * (1 - 1e-6)
-        assert compare_step(step, claimed, s.output, load_tolerances()["float32"], inner=s.inner).passed
+        assert compare_step(step, claimed, s.output, float32_steps(), inner=s.inner).passed
 
 
 def test_a_session_whose_inputs_make_the_replay_non_finite_is_invalid_evidence(

@@ -1,0 +1,9 @@
+"""The simulation's one error: a scenario that cannot be simulated as asked (under ``SwarmtrustError``)."""
+
+from __future__ import annotations
+
+from node.errors import SwarmtrustError
+
+
+class ScenarioError(SwarmtrustError):
+    """A scenario that cannot be simulated as asked: a bad option, or a calibration without the rates it needs."""

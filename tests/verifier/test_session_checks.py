@@ -1,0 +1,115 @@
+"""Checks by session statistics in bfloat16 and float16, on the real tiny model with the shipped tolerances:
+honest sessions pass; quantised weights, noise at 1% and skipped layers fail; no thresholds, no verdict."""
+
+from __future__ import annotations
+
+import functools
+
+import pytest
+import torch
+
+from node.behaviors import WEIGHT_CHANGES, BehaviorRuntime, parse_behavior, perturb_weights
+from node.model.head import ModelHead
+from node.model.span import CacheState, Span
+from node.serving_dtypes import RegistrationHistory
+from node.tensors import TORCH_DTYPES
+from tests.node.swarm_helpers import tiny
+from tests.verifier.exactness import needs_shipped_exactness
+from tests.verifier.test_tolerance_and_checking import SERVER, evidence_of
+from verifier.checking import CheckingError, Finding, check_evidence
+from verifier.escalation import EscalationPolicy
+from verifier.replay import SpanCache
+from verifier.tolerance import load_tolerances
+from verifier.tolerance_document import Tolerances
+
+START, END = 2, 6
+ALLOWED = RegistrationHistory.allowing("tiny", *TORCH_DTYPES)
+
+
+@functools.cache
+def span_of(dtype: str, behavior: str = "honest") -> Span:
+    span = Span.load(tiny(), START, END, TORCH_DTYPES[dtype])
+    if behavior in WEIGHT_CHANGES:
+        perturb_weights(span.layers, behavior)  # the receipts still name the real weights' digest
+    return span
+
+
+def client_steps(dtype: str, seed: int, batch: int = 2, prompt: int = 12, decode: int = 24) -> list[torch.Tensor]:
+    """What a client sends blocks 2:6: real token embeddings through blocks 0:2, a prompt then one token a step."""
+    generator = torch.Generator().manual_seed(seed)
+    ids = torch.randint(3, 259, (batch, prompt + decode), generator=generator)
+    hidden = Span.load(tiny(), 0, START, TORCH_DTYPES[dtype]).forward(ModelHead(tiny()).embed(ids))
+    return [hidden[:, :prompt]] + [hidden[:, t : t + 1] for t in range(prompt, prompt + decode)]
+
+
+def serve(dtype: str, inputs: list[torch.Tensor], behavior: str = "honest") -> list[torch.Tensor]:
+    """As a block server computes (one KV cache for the session), cheating as ``behavior`` says."""
+    span = span_of(dtype, behavior)
+    runtime = BehaviorRuntime(parse_behavior(behavior), seed=3)
+    state = CacheState()
+    skip = runtime.skipped_blocks(START, END)
+    return [runtime.finish_step(span.forward(x, state, skip=skip)) for x in inputs]
+
+
+def check(
+    dtype: str,
+    seed: int,
+    behavior: str = "honest",
+    tolerances: Tolerances | None = None,
+    escalation: EscalationPolicy | None = None,
+) -> Finding:
+    """Judged by the prefill statistics alone unless an ``escalation`` policy is given."""
+    inputs = client_steps(dtype, seed)
+    encoded = evidence_of(span_of(dtype), inputs, serve(dtype, inputs, behavior))
+    chosen = tolerances if tolerances is not None else load_tolerances()
+    return check_evidence(
+        encoded, bytes(SERVER.verify_key), SpanCache(tiny()), chosen, registration=ALLOWED, escalation=escalation
+    )
+
+
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_an_honest_half_precision_session_passes(dtype: str, seed: int) -> None:
+    finding = check(dtype, seed)
+    assert finding.outcome == "pass", finding.detail
+    assert finding.statistics is not None and finding.statistics.decode_steps == 24
+    assert finding.worst is not None and finding.tolerance is not None and finding.worst.passed
+
+
+CAUGHT_BY_STATISTICS = [
+    (dtype, behavior)
+    for dtype in ("bfloat16", "float16")
+    for behavior in ("int8-weights", "fp8-weights", "noise:0.01", "skip-layers", "wrong-weights")
+    if (dtype, behavior) != ("bfloat16", "noise:0.01")  # within bfloat16's honest rounding here: see below
+]
+
+
+@pytest.mark.parametrize(("dtype", "behavior"), CAUGHT_BY_STATISTICS)
+def test_a_cheating_half_precision_session_fails(dtype: str, behavior: str) -> None:
+    finding = check(dtype, 0, behavior)
+    assert finding.outcome == "fail", (behavior, finding.detail)
+    assert "beyond the tolerance" in finding.detail
+    worst, tolerance = finding.worst, finding.tolerance
+    assert worst is not None and tolerance is not None and not worst.passed
+    # the verdict's figures are the statistic pair that failed, with its thresholds
+    assert worst.max_rel > tolerance.max_rel or worst.mean_rel > tolerance.mean_rel
+
+
+@needs_shipped_exactness
+@pytest.mark.parametrize("seed", [0, 1])
+def test_bfloat16_noise_within_the_prefill_tolerance_fails_a_stepwise_replay_bit_for_bit(seed: int) -> None:
+    """Noise at 1% in bfloat16 can pass one prefill's statistics on this span; replayed step by step as the server
+    computed it, with bits compared (the shipped document measured that replay exact here), it fails."""
+    exact = EscalationPolicy(share=1.0, exact=True)
+    finding = check("bfloat16", seed, "noise:0.01", escalation=exact)
+    assert finding.outcome == "fail", finding.detail
+    assert check("bfloat16", seed, escalation=exact).outcome == "pass"  # the honest server's bits match
+
+
+def test_a_dtype_without_thresholds_gets_no_verdict() -> None:
+    float32_only = Tolerances([doc for doc in load_tolerances() if doc.dtype == "float32"])
+    with pytest.raises(CheckingError, match=r"no tolerance is calibrated for tiny in bfloat16.*verifier calibrate"):
+        check("bfloat16", 0, tolerances=float32_only)
+    with pytest.raises(CheckingError, match="no tolerance is calibrated for tiny in float16"):
+        check("float16", 0, tolerances=Tolerances([]))
+    assert check("float32", 0, tolerances=float32_only).outcome == "pass"
