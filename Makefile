@@ -9,7 +9,7 @@ INSTALLED := $(VENV)/.installed
 TORCH_PIN := torch==2.13.0
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint format bench clean-venv
+.PHONY: demo test test-fast lint format bench clean-venv
 
 $(INSTALLED): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,10 @@ demo: $(INSTALLED)
 
 test: $(INSTALLED)
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The fast tier: pure logic, no process, server or database started (about a minute); `make test` runs all.
+test-fast: $(INSTALLED)
+	$(PY) -m pytest -m "not processes and not postgres and not slow" $(PYTEST_ARGS)
 
 lint: $(INSTALLED)
 	$(VENV)/bin/ruff check .

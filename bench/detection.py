@@ -38,6 +38,14 @@ def _caught(measured: dict[str, Any]) -> str:
     return f"{measured['caught'] / measured['sessions']:.0%} ({measured['caught']}/{measured['sessions']})"
 
 
+def _crafted_reach(document: dict[str, Any]) -> str:
+    """How far crafted inputs pushed an honest server past the thresholds fitted on ordinary sessions."""
+    crafted = document.get("crafted")
+    if not isinstance(crafted, dict):
+        return "not searched"
+    return f"{max(crafted['worst_severity_over_fitted_by_family'].values()):.1f}×"
+
+
 def rows(docs: Iterable[dict[str, Any]]) -> list[list[str]]:
     out = []
     for d in docs:
@@ -50,6 +58,7 @@ def rows(docs: Iterable[dict[str, Any]]) -> list[list[str]]:
                 f"{d['fit']['fitting_sessions']:,}",
                 f"{d['held_out']['sessions']:,} ({held['span_sessions']:,} span sessions)",
                 f"{held['false_positives']} (≤ {held['false_positive_rate_upper_95']:.1e})",
+                _crafted_reach(d),
                 *(_caught(adversaries[a]) if a in adversaries else "—" for a in ADVERSARIES),
             ]
         )
@@ -60,7 +69,7 @@ def run() -> Section:
     docs = documents()
     header = [
         "model", "dtype", "fitting sessions", "held-out sessions", "held-out false positives (95% bound)",
-        *ADVERSARIES,
+        "crafted inputs reached (× fitted)", *ADVERSARIES,
     ]  # fmt: skip
     targets = []
     for d in docs:
@@ -83,7 +92,10 @@ def run() -> Section:
             "positive on the held-out honest sessions (the fit never saw them; each session is checked on every "
             "span of the model, so the span sessions are what the bound counts). Adversaries re-serve held-out "
             "sessions on a random span each. Sessions: batches 1/2/4/8, prompts of 1–64 tokens, 0–48 decode "
-            f'steps. Hardware: {"; ".join(hardware)}. Escalation to a stepwise replay: section "Escalation".',
+            "steps. Every threshold stands at twice the worst that a search of crafted inputs gave an honest server "
+            "of its span; the column says how far past the thresholds fitted on ordinary sessions that search went "
+            f"(`verifier.crafted`). Hardware: {'; '.join(hardware)}. Escalation to a stepwise replay: section "
+            '"Escalation".',
             "",
             table(header, rows(docs)),
         ]

@@ -1,5 +1,5 @@
 """Escalation to a stepwise replay (``verifier.escalation``): its cost against a prefill replay, whether it
-reproduces a server's bits, and what it catches of noise at 1e-3 and 3e-3 that one prefill does not.
+reproduces a server's bits, and what it catches of noise at 1e-3, 3e-3 and 1e-2 that one prefill does not.
 
 ``python -m bench.escalation [--tolerances FILE] [--sessions N]`` prints its section; ``python -m bench.run
 escalation`` writes it into docs/BENCHMARKS.md. Sessions are the calibration's (``verifier.calibration``: real
@@ -28,7 +28,7 @@ from verifier.tolerance_document import Tolerances
 log = logging.getLogger(__name__)
 
 DTYPES = ("float32", "bfloat16", "float16")
-NOISES = ("noise:0.001", "noise:0.003")
+NOISES = ("noise:0.001", "noise:0.003", "noise:0.01")
 SESSIONS = 120  # per dtype
 THREADED = 4  # every this many sessions, also served at 2 threads
 LOW_NEAR = 0.3  # a lower nearness, for comparison
@@ -94,7 +94,7 @@ def measure(dtype: str, tolerances: Tolerances, sessions: int) -> DtypeRun:
         served = run.session()
         start, end = served.span
         span, inputs, honest = run.span(start, end), served.states[start], served.states[end]
-        thresholds = tolerances.span("tiny", start, end, dtype).thresholds
+        tolerance = tolerances.span("tiny", start, end, dtype)  # fails by its thresholds, escalates by suspicion
         began = time.perf_counter()
         prefill = replay_of(span, inputs)
         result.prefill_seconds += time.perf_counter() - began
@@ -119,9 +119,9 @@ def measure(dtype: str, tolerances: Tolerances, sessions: int) -> DtypeRun:
             outcomes[behavior] = (result.noise[behavior], [runtime.finish_step(y) for y in honest])
         for caught, outputs in outcomes.values():
             statistics = judge(prefill, outputs)
-            severity = max(thresholds.severity(statistics).values())
+            severity = max(tolerance.suspicion.severity(statistics).values())
             differs = first_difference(steps, outputs, stepwise) is not None
-            caught.judged.append(Judged(bool(thresholds.exceeded(statistics)), severity, differs))
+            caught.judged.append(Judged(bool(tolerance.thresholds.exceeded(statistics)), severity, differs))
     return result
 
 
@@ -198,10 +198,10 @@ def _section(runs: list[DtypeRun], sessions: int) -> Section:
             f"{SHARE:.0%} of the others are escalated at random. Extra cost: the time escalation adds to a check on "
             "average, in prefill replays.",
             table(cost_header, cost_rows),
-            "Noise at 1e-3 and 3e-3 of the output's RMS on every step (`noise:SCALE`): the share of sessions caught "
-            "by the prefill statistics alone, the share it passes that nearness escalates, the expected share caught "
-            f"with escalation as the default policy draws it (near {NEAR}, share {SHARE}) with bits compared (exact "
-            f"comparison on), the same at near {LOW_NEAR}, and the share if every check were escalated.",
+            "Noise at 1e-3, 3e-3 and 1e-2 of the output's RMS on every step (`noise:SCALE`): the share of sessions "
+            "caught by the prefill statistics alone, the share it passes that nearness escalates, the expected share "
+            f"caught with escalation as the default policy draws it (near {NEAR}, share {SHARE}) with bits compared "
+            f"(exact comparison on), the same at near {LOW_NEAR}, and the share if every check were escalated.",
             table(detect_header, detect_rows),
             "Exact comparison is off by default (`EscalationPolicy.exact`): receipts do not say which hardware a "
             "server ran on, and an honest server on another class differs in its bits (docs/verification.md).",

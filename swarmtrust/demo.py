@@ -17,38 +17,18 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import secrets
 import signal
 import sys
 import tempfile
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
-import httpx
-import nacl.signing
 import typer
 from rich.console import Console
 
-from node.receipts import Receipt
-from node.signing import Signed
-from swarmtrust.demo_plan import DemoPlan, DemoPlanError, plan_demo
-from swarmtrust.demo_report import build_report, show_report
-from swarmtrust.demo_stages import (
-    dashboard_shows_quarantined,
-    failover_stage,
-    ledger_stage,
-    open_market,
-    settle_now,
-    wait_for_decisions,
-)
-from swarmtrust.demo_traffic import run_traffic, tokenize
-from swarmtrust.launcher import TINY_FLOAT32, ChildProcess, LocalSwarm
+from swarmtrust.demo_plan import DemoPlanError, plan_demo
 
-PROMPT = "Hello, swarm! "
-CHALLENGE_WINDOW = 8.0  # seconds a payment waits in escrow for a challenge, shortened for the demo
 # The turncoat serves half a session's worth of steps (a session is one step per token) honestly, then cheats
 # on every step: within its first session, while it still carries traffic. Once the honest server beside it is
 # trusted, a newcomer only gets the routing's exploration budget, which shrinks as newcomers fail: with one or
@@ -91,6 +71,8 @@ def demo(
     console = Console(quiet=as_json, highlight=False, width=None if sys.stdout.isatty() else 120)
     workdir = data_dir or Path(tempfile.mkdtemp(prefix="swarmtrust-demo-"))
     workdir.mkdir(parents=True, exist_ok=True)
+    from swarmtrust.demo_run import run_demo  # the swarm's imports (torch, hivemind): only when the demo runs
+
     with _terminated_by_signals():
         report = run_demo(plan, workdir, duration, max_new_tokens, keep, console)
     if as_json:
@@ -131,114 +113,3 @@ def _terminated_by_signals() -> Iterator[None]:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-
-
-def run_demo(
-    plan: DemoPlan, workdir: Path, duration: float, max_new_tokens: int, keep: bool, console: Console
-) -> dict[str, Any]:
-    from node.client.config import ClientConfig
-    from node.client.swarm import SwarmClient
-    from node.model.source import resolve_model
-
-    console.rule("swarmtrust demo: a swarm with cheaters, and the trust layer catching them")
-    started = time.monotonic()
-    source = resolve_model("tiny")
-    client_keys = [nacl.signing.SigningKey.generate() for _ in range(2)]
-    with LocalSwarm(workdir) as swarm:
-        names, processes = _start(swarm, plan, console)
-        open_market(swarm, plan, client_keys, console)
-        # Reputations are read afresh for every session, so that a quarantine shows in the routing at once.
-        config = ClientConfig(pay=True, reputation_ttl=0.0)
-        with SwarmClient([swarm.peer], ledger_url=swarm.api_url, client_key=client_keys[0], config=config) as client:
-            client.wait_for_blocks(source.model_id, 8, min_servers=len(plan.servers))
-            failover: dict[str, Any] | None = None
-            receipts: list[Signed[Receipt]] = []
-            if plan.spare_honest() is not None:
-                prompt = tokenize(source.directory, PROMPT)
-                failover, receipts = failover_stage(
-                    client, source, plan, processes, names, prompt, max_new_tokens, console
-                )
-            killed = {k for k, n in names.items() if failover is not None and n == failover["killed_server"]}
-            console.print(f"traffic for up to {duration:.0f} s, routed by reputation; every session paid for")
-            traffic = run_traffic(
-                client=client,
-                source=source,
-                plan=plan,
-                names=names,
-                client_keys=client_keys,
-                api_url=swarm.api_url,
-                duration=duration,
-                max_new_tokens=max_new_tokens,
-                avoid=killed,
-                console=console,
-            )
-        traffic_ended = time.monotonic()
-        undecided = wait_for_decisions(swarm.api_url, timeout=30)
-        time.sleep(max(0.0, traffic_ended + CHALLENGE_WINDOW + 0.5 - time.monotonic()))  # the last payments' window
-        settle_now(swarm)
-        market = httpx.get(f"{swarm.api_url}/api/v1/market", timeout=30).json()
-        report = build_report(plan, names, traffic, market)
-        report["undecided_spot_checks"] = undecided
-        report["failover"] = failover
-        cheater_keys = report["cheaters"]
-        report["dashboard_shows_cheaters_quarantined"] = dashboard_shows_quarantined(swarm, cheater_keys)
-        report["dashboard_url"] = f"{swarm.api_url}/dashboard"
-        report["process_groups"] = [process.pid for process in swarm.processes]
-        show_report(report, console)
-        if not receipts:  # no failover stage: take a session's receipts for the ledger's checks
-            receipts = _receipts_of_one_session(client_keys[0], swarm, source)
-        report |= ledger_stage(swarm.api_url, workdir, receipts, console)
-        report["data_dir"] = str(workdir)
-        report["seconds"] = round(time.monotonic() - started, 1)
-        console.print(f"admin dashboard: {report['dashboard_url']} (token in {workdir / 'admin.token'})")
-        if keep:
-            _wait_for_interrupt(console)
-    _save_logs(swarm, workdir)
-    console.print(
-        f"stopped {len(report['process_groups'])} processes; their logs are in {workdir / 'logs'}; "
-        f"{report['seconds']} s in all"
-    )
-    return report
-
-
-def _start(swarm: LocalSwarm, plan: DemoPlan, console: Console) -> tuple[dict[str, str], dict[str, ChildProcess]]:
-    swarm.start_dht()
-    swarm.start_api(
-        "--assignment-ttl", "10", "--challenge-window", str(CHALLENGE_WINDOW), "--settle-interval", "2",
-        admin_token=secrets.token_urlsafe(24), models=TINY_FLOAT32,
-    )  # fmt: skip
-    console.print(f"DHT bootstrap at {swarm.peer}; ledger service and dashboard at {swarm.api_url}")
-    processes = {s.name: swarm.launch_server(s.name, s.blocks, "--behavior", s.behavior) for s in plan.servers}
-    processes |= {name: swarm.launch_verifier(name) for name in plan.verifiers}
-    names: dict[str, str] = {}
-    for server in plan.servers:
-        info = LocalSwarm.ready(processes[server.name])
-        names[info["public_key"]] = server.name
-        key = info["public_key"]
-        console.print(f"server {server.name}: blocks {server.blocks}, {server.behavior}, key {key[:16]}…")
-    for name in plan.verifiers:
-        names[LocalSwarm.ready(processes[name])["public_key"]] = name
-    console.print(f"verifiers {', '.join(plan.verifiers)} ready")
-    return names, processes
-
-
-def _receipts_of_one_session(key: Any, swarm: LocalSwarm, source: Any) -> list[Signed[Receipt]]:
-    from node.client.swarm import SwarmClient
-
-    with SwarmClient([swarm.peer], ledger_url=swarm.api_url, client_key=key) as client:
-        result = client.generate(source, tokenize(source.directory, PROMPT), 8)
-    return [hop.receipt for step in result.steps for hop in step if hop.receipt is not None]
-
-
-def _wait_for_interrupt(console: Console) -> None:
-    console.print("--keep: everything stays up; Ctrl-C (or SIGTERM) stops it")
-    with contextlib.suppress(KeyboardInterrupt):
-        threading.Event().wait()
-
-
-def _save_logs(swarm: LocalSwarm, workdir: Path) -> None:
-    """Each child's stderr into ``workdir/logs/NAME.log``, once it has stopped."""
-    logs = workdir / "logs"
-    logs.mkdir(exist_ok=True)
-    for process in swarm.processes:
-        process.save_log(logs / f"{process.name}.log")

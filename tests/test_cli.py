@@ -17,6 +17,8 @@ import pytest
 from ledger.store import Ledger
 from tests.builders import new_key, session_receipts
 
+pytestmark = pytest.mark.processes  # starts processes or servers: not in the fast tier
+
 SWARMTRUST = [sys.executable, "-m", "swarmtrust"]
 WIDE = {"COLUMNS": "400"}  # rich wraps error boxes at the terminal width; keep messages on one line
 

@@ -6,11 +6,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from ledger.store import Ledger
 from node.keys import generate_key_file
 from node.model_records import ToleranceRecord
 from node.signing import open_signed
 from tests.test_cli import run
+
+pytestmark = pytest.mark.processes  # runs the command line as a process: not in the fast tier
 
 
 def test_register_sign_add_and_list(tmp_path: Path) -> None:

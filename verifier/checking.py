@@ -121,7 +121,7 @@ def check_evidence(
     if (
         finding.outcome != "pass"
         or escalation is None
-        or not should_escalate(statistics, thresholds.thresholds, escalation.share, near=escalation.near)
+        or not should_escalate(statistics, thresholds.suspicion, escalation.share, near=escalation.near)
     ):
         return finding
     kept = [

@@ -137,11 +137,15 @@ def calibrate(
     adversary_sessions: Annotated[
         int, typer.Option(min=1, help="Held-out sessions each adversary re-serves per dtype.")
     ] = 200,
+    crafted_seconds: Annotated[
+        float, typer.Option(min=0, help="CPU seconds per span searching crafted inputs that inflate honest errors.")
+    ] = 4.0,
     out: Annotated[Path | None, typer.Option(help="Write the tolerance documents (JSON) here; default: print.")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the random prompts, batches and spans.")] = 0,
 ) -> None:
-    """Run honest sessions as servers do, fit each block's thresholds to their tail, measure the held-out false
-    positives and what each adversary behaviour is caught at: one tolerance document per dtype."""
+    """Run honest sessions as servers do, fit each block's thresholds to their tail, raise them above what crafted
+    inputs give an honest server, measure the held-out false positives and what each adversary behaviour is caught
+    at: one tolerance document per dtype."""
     configure_logging(False)
     from node.tensors import TORCH_DTYPES
     from verifier.calibration import calibrate as run_calibration
@@ -152,7 +156,7 @@ def calibrate(
         raise typer.BadParameter(f"unknown dtype(s) {', '.join(unknown)}: use {', '.join(TORCH_DTYPES)}")
     documents = run_calibration(
         model, dtypes, seconds=seconds, max_sessions=sessions, adversary_sessions=adversary_sessions, seed=seed,
-        progress=typer.echo,
+        crafted_seconds=crafted_seconds, progress=typer.echo,
     )  # fmt: skip
     text = json.dumps(documents, indent=1)
     if out is None:

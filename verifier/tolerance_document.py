@@ -49,6 +49,13 @@ class SpanTolerance:
     dtype: str
     thresholds: SessionThresholds
     source: str
+    ordinary: SessionThresholds | None = None  # fitted on ordinary sessions, before the crafted-input raise
+
+    @property
+    def suspicion(self) -> SessionThresholds:
+        """What ordinary honest sessions stay under: a session near these is unusual, not failed (escalation
+        takes it from here, ``verifier.escalation``); the document's thresholds where it holds no such entry."""
+        return self.ordinary or self.thresholds
 
     @property
     def prompt(self) -> Tolerance:
@@ -82,6 +89,7 @@ class ToleranceDocument:
     source: str  # where it was read from
     spans: dict[tuple[int, int], SessionThresholds] = field(default_factory=dict)  # entries fitted per span
     stepwise: dict[str, Any] = field(default_factory=dict)  # "stepwise_replay" as measured (verifier.escalation)
+    ordinary: dict[tuple[int, int], SessionThresholds] = field(default_factory=dict)  # per span, before the raise
 
     @classmethod
     def parse(cls, data: Any, source: str) -> ToleranceDocument:
@@ -110,9 +118,8 @@ class ToleranceDocument:
             raise ToleranceError(f"{source}: {model} {dtype}: composition factors must be positive, not {chosen}")
         stepwise = data.get("stepwise_replay")
         stepwise = stepwise if isinstance(stepwise, dict) else {}  # absent or malformed: no exact comparison
-        return cls(
-            model, dtype, hardware, parsed, chosen, source, _span_entries(data.get("spans", {}), source), stepwise
-        )
+        spans = _span_entries(data.get("spans", {}), source)
+        return cls(model, dtype, hardware, parsed, chosen, source, spans, stepwise, _crafted(data, dtype, source))
 
     def span(self, start: int, end: int) -> SpanTolerance:
         if not 0 <= start < end <= len(self.blocks):
@@ -126,7 +133,9 @@ class ToleranceDocument:
         else:
             thresholds = compose(self.blocks[start:end], self.factors)
             where = f"{self.source} ({self.hardware}), composed over blocks {start}:{end}"
-        return SpanTolerance(self.model, start, end, self.dtype, floored(thresholds, self.dtype), where)
+        ordinary = self.ordinary.get((start, end))
+        suspicion = floored(ordinary, self.dtype) if ordinary is not None else None
+        return SpanTolerance(self.model, start, end, self.dtype, floored(thresholds, self.dtype), where, suspicion)
 
 
 # Thresholds never below these (max_rel-like, mean_rel-like), whatever a calibration fitted. Calibration samples
@@ -145,6 +154,29 @@ def floored(thresholds: SessionThresholds, dtype: str) -> SessionThresholds:
         max(thresholds.decode_max_rel, floor_max),
         max(thresholds.pooled_rel, floor_mean),
     )
+
+
+# Half precision's honest errors depend on the inputs far more than float32's: a document must have been raised
+# above what crafted inputs reach (``verifier.crafted``), or a client could get an honest server failed at will.
+NEEDS_CRAFTED = frozenset({"bfloat16", "float16"})
+
+
+def _crafted(data: dict[str, Any], dtype: str, source: str) -> dict[tuple[int, int], SessionThresholds]:
+    """The ordinary (fitted) thresholds per span from a document's ``crafted`` record; ToleranceError for a
+    half-precision document calibrated without the crafted-input search."""
+    crafted = data.get("crafted")
+    if crafted is None and dtype not in NEEDS_CRAFTED:
+        return {}
+    crafted = crafted if isinstance(crafted, dict) else {}
+    margin, spans = crafted.get("margin"), crafted.get("spans")
+    if not isinstance(margin, int | float) or not margin >= 1 or not isinstance(spans, dict):
+        raise ToleranceError(
+            f"{source}: {data.get('model')} {dtype}: calibrated without the crafted-input search, whose thresholds "
+            "an honest server can be made to fail by a client's chosen inputs; recalibrate with this version's "
+            "`swarmtrust verifier calibrate`"
+        )
+    fitted = {key: value.get("fitted") if isinstance(value, dict) else value for key, value in spans.items()}
+    return _span_entries(fitted, source)
 
 
 def _span_entries(spans: Any, source: str) -> dict[tuple[int, int], SessionThresholds]:

@@ -24,9 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from swarmtrust.simulation.errors import ScenarioError
-from verifier.tolerance_document import FORMAT, SHIPPED, ToleranceDocument, ToleranceError
 
 CALIBRATE = "swarmtrust verifier calibrate --model tiny --out FILE"
+SHIPPED_FILE = "tolerances.json"  # verifier.tolerance_document.SHIPPED, named here so that importing stays light
 
 
 @dataclass(frozen=True)
@@ -109,9 +109,10 @@ def table_of(data: Any, source: str) -> DetectionTable:
 
 def read_table(path: str | Path | None = None) -> DetectionTable:
     """The table of the calibration file ``path``, or of the shipped documents (``verifier/tolerances.json``)."""
-    source = f"shipped verifier/{SHIPPED}" if path is None else str(path)
+    source = f"shipped verifier/{SHIPPED_FILE}" if path is None else str(path)
     try:
-        text = resources.files("verifier").joinpath(SHIPPED).read_text() if path is None else Path(path).read_text()
+        shipped = resources.files("verifier").joinpath(SHIPPED_FILE)
+        text = shipped.read_text() if path is None else Path(path).read_text()
     except (OSError, UnicodeDecodeError) as exc:
         raise ScenarioError(f"cannot read the calibration file {source}: {exc}") from None
     try:
@@ -137,13 +138,16 @@ def _documents(data: Any, source: str) -> list[dict[str, Any]]:
     found = [c for c in candidates if isinstance(c, dict) and "format" in c]
     if not found:
         raise ScenarioError(
-            f"{source}: holds no tolerance document of format {FORMAT}, so no measured detection rates; "
+            f"{source}: holds no tolerance document of format 2, so no measured detection rates; "
             f"calibrate with `{CALIBRATE}`"
         )
     return found
 
 
 def _rates(document: dict[str, Any], source: str) -> DtypeRates:
+    # Imported here: the verifier's modules pull in torch, which `swarmtrust`'s other commands do not need.
+    from verifier.tolerance_document import ToleranceDocument, ToleranceError
+
     try:  # a document the verifier would refuse to judge with measures nothing the simulation should use
         parsed = ToleranceDocument.parse(document, source)
     except ToleranceError as exc:

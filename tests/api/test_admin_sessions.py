@@ -23,6 +23,8 @@ from node.ledger_api import LedgerApi, LedgerApiError
 from swarmtrust.launcher import LocalSwarm
 from tests.builders import new_key, signed_announcement
 
+pytestmark = pytest.mark.processes  # starts processes or servers: not in the fast tier
+
 TOKEN = secrets.token_urlsafe(24)
 OTHER_TOKEN = secrets.token_urlsafe(24)
 

@@ -21,6 +21,8 @@ from node.signing import sign_record
 from swarmtrust.launcher import LocalSwarm
 from tests.builders import new_key, signed_announcement
 
+pytestmark = pytest.mark.processes  # starts processes or servers: not in the fast tier
+
 TOKEN = secrets.token_urlsafe(24)
 
 

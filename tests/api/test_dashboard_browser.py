@@ -32,6 +32,8 @@ from swarmtrust.launcher import LocalSwarm
 from tests.builders import challenge_for, evidence_session, new_key, signed_announcement, signed_verdict
 from tests.conftest import missing_real_component
 
+pytestmark = pytest.mark.processes  # starts processes or servers: not in the fast tier
+
 TOKEN = secrets.token_urlsafe(24)
 XSS_NAME = "<script>window.pwned=1</script><img src=x onerror=pwned=2>"
 CHROMIUM_ENV = "SWARMTRUST_CHROMIUM"

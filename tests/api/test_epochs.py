@@ -19,6 +19,8 @@ from node.merkle import InclusionProof, merkle_root, verify_inclusion
 from swarmtrust.launcher import LocalSwarm
 from tests.builders import new_key, session_receipts
 
+pytestmark = pytest.mark.processes  # starts processes or servers: not in the fast tier
+
 
 @pytest.fixture
 def api_url(db_url: str, tmp_path: Path) -> Iterator[str]:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import msgpack
+import pytest
 
 from ledger.store import Ledger
 from node.http_signing import sign_request
@@ -20,6 +21,8 @@ from node.ledger_api import LedgerApi
 from swarmtrust.launcher import LocalSwarm
 from tests.api.hostile import Probe, World, cursor_of, probes
 from tests.builders import new_key, session_receipts, signed_announcement
+
+pytestmark = pytest.mark.processes  # starts processes or servers: not in the fast tier
 
 TOKEN = secrets.token_urlsafe(24)
 # 3,000 per database keeps the suite within CI's time; SWARMTRUST_HOSTILE_REQUESTS=10000 (and other seeds) for more

@@ -19,6 +19,8 @@ from node.signing import sign_record
 from swarmtrust.launcher import LocalSwarm
 from tests.builders import new_key
 
+pytestmark = pytest.mark.processes  # starts processes or servers: not in the fast tier
+
 TOKEN = secrets.token_urlsafe(24)
 T0 = 1_795_000_000_000
 

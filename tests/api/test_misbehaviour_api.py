@@ -22,6 +22,8 @@ from swarmtrust.launcher import LocalSwarm
 from tests.builders import new_key, resign, session_receipts
 from tests.rest import rest_get
 
+pytestmark = pytest.mark.processes  # starts processes or servers: not in the fast tier
+
 
 @pytest.fixture
 def api(db_url: str, tmp_path: Path) -> Iterator[tuple[str, str]]:

@@ -21,6 +21,8 @@ from node.signing import open_signed, sign_record
 from swarmtrust.launcher import LocalSwarm
 from tests.builders import new_key
 
+pytestmark = pytest.mark.processes  # starts processes or servers: not in the fast tier
+
 TOKEN = secrets.token_urlsafe(24)
 CALIBRATOR = new_key()
 

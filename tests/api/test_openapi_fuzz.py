@@ -11,9 +11,12 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 
 from swarmtrust.launcher import LocalSwarm
 from tests.conftest import missing_real_component
+
+pytestmark = pytest.mark.processes  # starts processes or servers: not in the fast tier
 
 TOKEN = secrets.token_urlsafe(24)
 ROOT = Path(__file__).resolve().parents[2]

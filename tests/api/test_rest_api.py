@@ -18,6 +18,8 @@ from node.ledger_api import LedgerApi, LedgerApiError
 from swarmtrust.launcher import LocalSwarm
 from tests.builders import new_key, session_receipts, signed_announcement
 
+pytestmark = pytest.mark.processes  # starts processes or servers: not in the fast tier
+
 TOKEN = secrets.token_urlsafe(24)
 MAX_BODY = 200_000
 

@@ -14,6 +14,8 @@ from node.ledger_api import LedgerApi, LedgerApiError
 from swarmtrust.launcher import LocalSwarm
 from tests.builders import challenge_for, evidence_session, new_key
 
+pytestmark = pytest.mark.processes  # starts processes or servers: not in the fast tier
+
 SERVER, CLIENT, VERIFIER = new_key(), new_key(), new_key()
 
 

@@ -19,7 +19,7 @@ from node.ledger_api import LedgerApi
 from swarmtrust.launcher import LocalSwarm
 from tests.builders import new_key, session_receipts
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, pytest.mark.processes]
 
 BATCHES = 12
 STEPS = 40

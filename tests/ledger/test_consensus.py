@@ -98,6 +98,7 @@ def run(history: tuple[str, int, list[RoundVerdict], int, bool, float], **rates:
 
 @given(histories())
 @settings(max_examples=2000, deadline=None)
+@pytest.mark.slow  # heavy: in the full tier only
 def test_no_fail_stands_on_fewer_verdicts_than_the_quorum(history: Any) -> None:
     """However verifiers vanish or arrive late (``wanted`` shrunk by the ledger, ``can_escalate`` false), a
     conviction needs 1 + k verdicts."""
@@ -108,6 +109,7 @@ def test_no_fail_stands_on_fewer_verdicts_than_the_quorum(history: Any) -> None:
 
 @given(histories())
 @settings(max_examples=2000, deadline=None)
+@pytest.mark.slow  # heavy: in the full tier only
 def test_a_fail_is_unanimous_while_the_pool_is_not_exhausted(history: Any) -> None:
     decided = run(history)
     fail = decided.action == "decide" and decided.decision is not None and decided.decision.outcome == "fail"
@@ -118,6 +120,7 @@ def test_a_fail_is_unanimous_while_the_pool_is_not_exhausted(history: Any) -> No
 
 @given(histories())
 @settings(max_examples=2000, deadline=None)
+@pytest.mark.slow  # heavy: in the full tier only
 def test_a_first_pass_is_audited_exactly_when_its_coin_falls_under_its_chance(history: Any) -> None:
     phase, wanted, verdicts, _k, _esc, coin = history
     decided = run(history)

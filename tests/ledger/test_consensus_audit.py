@@ -243,6 +243,7 @@ OUTCOMES = st.sampled_from(["pass", "fail", "invalid_evidence"])
     waits=st.lists(st.sampled_from([0, 0, 11_000, 200_000]), min_size=120, max_size=120),
 )
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@pytest.mark.slow  # heavy: in the full tier only
 def test_whatever_verifiers_say_and_whenever_they_answer_an_honest_ledger_audits_clean(
     tmp_path: Path, rate: float, verdicts: list[list[str]], waits: list[int]
 ) -> None:

@@ -145,6 +145,7 @@ def build(market: Market, op: tuple[Any, ...]) -> tuple[str, Any] | None:
 
 @settings(max_examples=300, deadline=None)
 @given(operations=st.lists(operation, min_size=20, max_size=80))
+@pytest.mark.slow  # heavy: in the full tier only
 def test_every_sequence_of_operations_keeps_the_books_balanced(operations: list[tuple[Any, ...]]) -> None:
     market = Market()
     for op in operations:

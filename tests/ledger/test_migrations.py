@@ -17,6 +17,8 @@ from ledger.settings import LedgerSettings, default_db_url
 from ledger.store import Ledger
 from tests.builders import new_key, session_receipts
 
+pytestmark = pytest.mark.processes  # starts processes or servers: not in the fast tier
+
 REPO = Path(__file__).resolve().parents[2]
 TABLES = {
     "events", "chain_head", "servers", "receipts", "alembic_version",

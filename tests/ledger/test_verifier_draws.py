@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import pytest
 from sqlalchemy import text
 
 from ledger.consensus import APPRENTICE_AGREEMENTS
@@ -95,6 +96,7 @@ def test_an_apprentices_pass_is_audited_by_a_trusted_verifier_while_one_is_prese
     assert ledger.audit().ok
 
 
+@pytest.mark.slow  # heavy: in the full tier only
 def test_only_verifiers_serving_the_model_are_drawn_and_others_models_cannot_crowd_it_out(ledger: Ledger) -> None:
     clock = Clock()
     checks = desk(ledger, clock, rate=0.0)

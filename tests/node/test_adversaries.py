@@ -22,6 +22,8 @@ from tests.node.swarm_helpers import (
     tiny,
 )
 
+pytestmark = pytest.mark.processes  # starts processes or servers: not in the fast tier
+
 STEPS = 10
 ADVERSARIES = ["noise:0.001", "skip-layers", "wrong-weights", "cheat-rate:0.5", "honest-then-cheat:3", "withhold"]
 

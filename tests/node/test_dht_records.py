@@ -20,6 +20,8 @@ from node.network import NetworkOptions
 from node.signing import sign_record
 from tests.builders import new_key
 
+pytestmark = pytest.mark.processes  # starts processes or servers: not in the fast tier
+
 SERVER = new_key()
 MALLORY = new_key()
 

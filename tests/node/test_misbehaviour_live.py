@@ -18,6 +18,8 @@ from swarmtrust.launcher import LocalSwarm
 from tests.node.swarm_helpers import PROMPT, local_reference, tiny
 from tests.rest import rest_get
 
+pytestmark = pytest.mark.processes  # starts processes or servers: not in the fast tier
+
 
 def test_an_equivocating_server_is_convicted_on_a_clients_proof(tmp_path: Path) -> None:
     tiny()  # build the model once before the servers race to

@@ -8,6 +8,8 @@ from hivemind.proto import runtime_pb2
 from node.errors import WireFormatError
 from node.protocol import StepMeta, pack_metadata, tensor_from_proto, tensor_to_proto, unpack_metadata
 
+pytestmark = pytest.mark.processes  # starts processes or servers: not in the fast tier
+
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16])
 def test_tensors_cross_the_wire_exactly(dtype: torch.dtype) -> None:

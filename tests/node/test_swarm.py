@@ -48,6 +48,8 @@ from tests.node.swarm_helpers import (
     tiny,
 )
 
+pytestmark = pytest.mark.processes  # starts processes or servers: not in the fast tier
+
 STEPS = 12
 
 

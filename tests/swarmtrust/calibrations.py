@@ -51,6 +51,7 @@ def calibration_document(
         "blocks": [thresholds for _ in range(BLOCKS)],
         "composition": {"rule": "summed, times the factor", "factors": dict.fromkeys(STATISTICS, 1.5), "fits": {}},
         "fit": {"method": "generalised Pareto tail", "seed": 0, "fitting_sessions": 30, "spans": {}},
+        "crafted": {"margin": 2.0, "spans": {}},
         "sessions": {"batches": [1, 2, 4, 8], "prompt_tokens": [1, 64], "decode_steps": [0, 48]},
         "held_out": {"sessions": 30, "per_span": held, "composed": held},
         "adversaries": {

@@ -9,8 +9,11 @@ with a KV cache); the verifier replays the session as one prefill, exactly as ``
 from __future__ import annotations
 
 import functools
+import json
 import math
+import random
 from collections.abc import Iterator
+from importlib import resources
 
 import pytest
 import torch
@@ -19,9 +22,15 @@ from hypothesis import strategies as st
 
 from node.behaviors import BehaviorRuntime, parse_behavior
 from node.model.span import CacheState, Span
+from node.tensors import TORCH_DTYPES
 from tests.node.swarm_helpers import tiny
+from verifier.crafted import FAMILIES as FAMILIES_CRAFTED
+from verifier.crafted import MARGIN, Session, ascend, crafted_ratios, honest_statistics, raise_by, worst_statistics
+from verifier.crafted import crafted as crafted_inputs
 from verifier.replay import replay_session, replay_with_scales
+from verifier.statistics import SessionThresholds, session_statistics, step_error
 from verifier.tolerance import StepComparison, Tolerance, compare_step, load_tolerances
+from verifier.tolerance_document import FLOORS, SpanTolerance
 
 SPANS = ((0, 4), (4, 8), (3, 4))
 FAMILIES = ("gaussian", "sparse", "repeated", "cancel", "cancel-inner", "bulge", "non-finite")
@@ -115,11 +124,18 @@ def serve(span: Span, inputs: list[torch.Tensor], behavior: str = "honest") -> l
     return [runtime.finish_step(span.forward(x, state, skip=skip)) for x in inputs]
 
 
-def judge(span: Span, inputs: list[torch.Tensor], outputs: list[torch.Tensor]) -> list[StepComparison]:
+# The lowest per-step tolerance any float32 document may hold (``FLOORS``): an honest server that passes it passes
+# every shipped threshold, which calibration's crafted-input search may have raised further.
+FLOOR = Tolerance("float32", *FLOORS["float32"], "floor")
+
+
+def judge(
+    span: Span, inputs: list[torch.Tensor], outputs: list[torch.Tensor], tolerance: Tolerance = FLOOR
+) -> list[StepComparison]:
     """The verifier's comparison: one prefill replay, errors against the inner scales it measured."""
     replayed = replay_with_scales(span, inputs)
     return [
-        compare_step(step, claimed, replay.output, float32(span), inner=replay.inner)
+        compare_step(step, claimed, replay.output, tolerance, inner=replay.inner)
         for step, (claimed, replay) in enumerate(zip(outputs, replayed, strict=True))
     ]
 
@@ -127,7 +143,7 @@ def judge(span: Span, inputs: list[torch.Tensor], outputs: list[torch.Tensor]) -
 def judge_by_output_alone(span: Span, inputs: list[torch.Tensor], outputs: list[torch.Tensor]) -> list[StepComparison]:
     """The comparison before inner scales: errors against the claimed output's own magnitudes."""
     replayed = replay_session(span, inputs)
-    return [compare_step(i, c, r, float32(span)) for i, (c, r) in enumerate(zip(outputs, replayed, strict=True))]
+    return [compare_step(i, c, r, FLOOR) for i, (c, r) in enumerate(zip(outputs, replayed, strict=True))]
 
 
 @pytest.mark.parametrize("span_range", SPANS)
@@ -179,7 +195,7 @@ def test_a_cheater_still_fails_on_ordinary_and_crafted_inputs(
 ) -> None:
     span = span_of(*span_range)
     inputs = session(crafted_once(family, knob, span_range), 4)
-    comparisons = judge(span, inputs, serve(span, inputs, behavior))
+    comparisons = judge(span, inputs, serve(span, inputs, behavior), float32(span))  # the shipped thresholds
     assert all(c.judged and not c.passed for c in comparisons), [c for c in comparisons if c.passed]
 
 
@@ -211,3 +227,97 @@ def test_observing_the_residual_stream_changes_nothing_and_leaves_no_hook() -> N
     assert all(
         not (m._forward_hooks or m._forward_pre_hooks) for layer in span.layers for m in layer.modules()
     )  # the server's forward runs no hook after the verifier looked
+
+
+# Half precision: the client's inputs move honest rounding errors far more than in float32, so calibration
+# searches crafted inputs per span and raises the thresholds above them (``verifier.crafted``).
+HALF = ("bfloat16", "float16")
+
+
+@functools.cache
+def half_span(start: int, end: int, dtype: str) -> Span:
+    return Span.load(tiny(), start, end, TORCH_DTYPES[dtype])
+
+
+def half_tolerance(start: int, end: int, dtype: str) -> SpanTolerance:
+    return load_tolerances().span("tiny", start, end, dtype)
+
+
+@settings(max_examples=100, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    dtype=st.sampled_from(HALF),
+    family=st.sampled_from(FAMILIES_CRAFTED),
+    span_range=st.sampled_from(SPANS),
+    session=st.builds(Session, st.sampled_from((1, 2, 4, 8)), st.integers(1, 24), st.integers(0, 24)),
+    seed=st.integers(0, 2**16),
+)
+@pytest.mark.slow  # heavy: in the full tier only
+def test_an_honest_half_precision_server_passes_whatever_the_client_sends(
+    dtype: str, family: str, span_range: tuple[int, int], session: Session, seed: int
+) -> None:
+    """Every family the calibration searched (and the search itself, briefly), on any span and session shape:
+    an honest server's session passes the shipped thresholds."""
+    span, rng = half_span(*span_range, dtype), random.Random(seed)
+    tolerance = half_tolerance(*span_range, dtype)
+    if family == "ascent":
+        hidden = ascend(span, session, tolerance.suspicion, rng, 15)
+    else:
+        hidden = crafted_inputs(family, session, span.hidden_size, rng, span_of(*span_range))
+    statistics = honest_statistics(span, session, hidden)
+    assert not tolerance.thresholds.exceeded(statistics), (
+        f"an honest {dtype} server fails on {family} inputs: {tolerance.thresholds.severity(statistics)}"
+    )
+
+
+@pytest.mark.parametrize("dtype", HALF)
+def test_the_shipped_half_precision_thresholds_stand_above_what_crafted_inputs_reached(dtype: str) -> None:
+    """The shipped documents record the search: crafted inputs went past the thresholds fitted on ordinary
+    sessions (the attack is real), and every span's thresholds stand at the margin above the worst found."""
+    document = json.loads(resources.files("verifier").joinpath("tolerances.json").read_text())
+    (doc,) = [d for d in document if d["dtype"] == dtype]
+    assert max(doc["crafted"]["worst_severity_over_fitted_by_family"].values()) > 1.0
+    assert doc["crafted"]["margin"] == MARGIN and set(doc["crafted"]["spans"]) == set(doc["spans"])
+    assert max(doc["crafted"]["ratios"].values()) > 1.0 / MARGIN
+    for key, found in doc["crafted"]["spans"].items():
+        start, end = (int(part) for part in key.split(":"))
+        thresholds = half_tolerance(start, end, dtype).thresholds
+        for name, largest in found["largest"].items():
+            assert thresholds.value(name) >= MARGIN * largest
+
+
+@pytest.mark.parametrize("dtype", HALF)
+@pytest.mark.parametrize("family", ["gaussian", "sparse", "cancel"])
+def test_a_skipping_server_still_fails_on_crafted_half_precision_inputs(dtype: str, family: str) -> None:
+    span, rng = half_span(4, 8, dtype), random.Random(7)
+    session = Session(2, 10, 8)
+    hidden = crafted_inputs(family, session, span.hidden_size, rng, span_of(4, 8))
+    inputs = [x.to(span.dtype) for x in session.steps(hidden)]
+    outputs = serve(span, inputs, "skip-layers")
+    replay = replay_with_scales(span, inputs)
+    statistics = session_statistics(
+        [step_error(i, claimed, r.output, r.inner) for i, (claimed, r) in enumerate(zip(outputs, replay, strict=True))]
+    )
+    assert half_tolerance(4, 8, dtype).thresholds.exceeded(statistics)
+
+
+def test_thresholds_are_raised_by_the_worst_ratio_over_every_span_and_the_prompt_stays_looser() -> None:
+    fitted = {(0, 1): SessionThresholds(0.01, 0.002, 0.01, 0.002), (0, 2): SessionThresholds(0.02, 0.004, 0.02, 0.004)}
+    found = {
+        (0, 1): {"prompt_max_rel": 0.0, "prompt_mean_rel": 0.001, "decode_max_rel": 0.02, "pooled_rel": 0.001},
+        (0, 2): {"prompt_max_rel": 0.0, "prompt_mean_rel": 0.001, "decode_max_rel": 0.01, "pooled_rel": 0.012},
+    }
+    ratios = crafted_ratios(found, fitted)
+    assert ratios == pytest.approx({"prompt_max_rel": 0.0, "prompt_mean_rel": 0.5, "decode_max_rel": 2.0,
+                                    "pooled_rel": 3.0})  # fmt: skip
+    raised = raise_by(fitted[(0, 1)], ratios)  # a span is raised by what another span's search found
+    assert raised == pytest.approx(SessionThresholds(0.04, 0.012, 0.04, 0.012))
+    assert raise_by(fitted[(0, 1)], dict.fromkeys(ratios, 0.1)) == fitted[(0, 1)]  # never lowered
+
+
+def test_a_crafted_search_tries_every_family_and_keeps_the_largest_values() -> None:
+    span = half_span(3, 4, "bfloat16")
+    fitted = half_tolerance(3, 4, "bfloat16").suspicion
+    worst = worst_statistics(span, span_of(3, 4), fitted, seconds=0.0, rng=random.Random(1))
+    assert worst.sessions == len(FAMILIES_CRAFTED)
+    assert set(worst.by_family) == set(FAMILIES_CRAFTED)
+    assert all(value >= 0 for value in worst.largest.values()) and max(worst.largest.values()) > 0

@@ -57,6 +57,7 @@ def document(dtype: str, stepwise: dict[str, Any] | None = None, threshold: floa
     data: dict[str, Any] = {
         "format": 2, "model": "tiny", "dtype": dtype, "hardware": hardware_class(),
         "blocks": [dict.fromkeys(STATISTICS, threshold)] * 8, "composition": {"factors": {}},
+        "crafted": {"margin": 2.0, "spans": {}},
     }  # fmt: skip
     if stepwise is not None:
         data["stepwise_replay"] = stepwise
@@ -136,6 +137,7 @@ def test_an_honest_session_passes_escalation_bit_for_bit(dtype: str) -> None:
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.slow  # heavy: in the full tier only
 def test_noise_on_one_decode_step_passes_the_prefill_and_fails_exact_comparison(dtype: str) -> None:
     inputs = client_steps(dtype, 2)
     outputs = noisy_on(9, serve(dtype, inputs))
@@ -173,6 +175,7 @@ REFUSALS = {
 
 
 @pytest.mark.parametrize("case", list(REFUSALS))
+@pytest.mark.slow  # heavy: in the full tier only
 def test_exact_comparison_is_refused_where_it_was_not_measured(case: str) -> None:
     """Refused, the stepwise replay is judged by the thresholds: noise at 1e-3 passes them, as in a prefill."""
     changes, policy, why = REFUSALS[case]
@@ -192,6 +195,7 @@ def test_chunks_after_the_prompt_are_not_compared_bit_for_bit() -> None:
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.slow  # heavy: in the full tier only
 def test_without_exact_comparison_the_stepwise_replay_gives_statistics_nearer_the_server(dtype: str) -> None:
     """Judged by statistics, an honest session's stepwise replay differs by nothing at all here, and the
     noise of one step shows in the pooled error of the later steps."""
@@ -267,6 +271,7 @@ def test_a_policy_refuses_nonsense_and_rechecks_always_escalate() -> None:
     st.sampled_from(DTYPES), st.sampled_from([1, 2, 4]), st.integers(1, 20), st.integers(0, 6),
     st.booleans(), st.integers(0, 2**31),
 )  # fmt: skip
+@pytest.mark.slow  # heavy: in the full tier only
 def test_an_honest_session_never_fails_an_escalated_check(
     dtype: str, batch: int, prompt: int, decode: int, exact: bool, seed: int
 ) -> None:
@@ -280,6 +285,7 @@ def test_an_honest_session_never_fails_an_escalated_check(
 # --- calibration measures it ----------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # heavy: in the full tier only
 def test_calibration_records_whether_a_stepwise_replay_is_bit_exact() -> None:
     run = Calibration(tiny(), ModelHead(tiny()), "bfloat16", seed=5)
     sessions = [run.session() for _ in range(2)]

@@ -26,6 +26,8 @@ from verifier.replay import SpanCache
 from verifier.tolerance_document import ToleranceError
 from verifier.worker import VerifierWorker
 
+pytestmark = pytest.mark.processes  # starts processes or servers: not in the fast tier
+
 TOKEN = secrets.token_urlsafe(24)
 
 

@@ -37,7 +37,8 @@ def document(model: str = "tiny", dtype: str = "bfloat16", threshold: float = 0.
     """A format-2 document for an 8-block model, every statistic's threshold ``threshold`` per block."""
     block = dict.fromkeys(STATISTICS, threshold)
     return {"format": 2, "model": model, "dtype": dtype, "hardware": "test", "blocks": [block] * 8,
-            "composition": {"factors": dict.fromkeys(STATISTICS, 1.0)}}  # fmt: skip
+            "composition": {"factors": dict.fromkeys(STATISTICS, 1.0)},
+            "crafted": {"margin": 2.0, "spans": {}}}  # fmt: skip
 
 
 def record_wire(doc: dict[str, Any] | None = None, *, key: Any = CALIBRATOR, **changes: Any) -> bytes:

@@ -35,6 +35,8 @@ from tests.builders import new_key
 from tests.node.swarm_helpers import PROMPT, tiny
 from tests.rest import rest_get
 
+pytestmark = pytest.mark.processes  # starts processes or servers: not in the fast tier
+
 SESSIONS = 3  # each makes one challenge of the honest server and one of its cheating partner
 STEPS = 6
 VERIFIERS = ("colluder", "h1", "h2")

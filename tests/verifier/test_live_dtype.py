@@ -19,6 +19,8 @@ from swarmtrust.launcher import TINY_FLOAT32, ChildProcess, LaunchError, LocalSw
 from tests.node.swarm_helpers import PROMPT, tiny
 from tests.rest import rest_get
 
+pytestmark = pytest.mark.processes  # starts processes or servers: not in the fast tier
+
 STEPS = 6
 
 

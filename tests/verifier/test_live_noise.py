@@ -25,6 +25,8 @@ from tests.rest import rest_get
 from tests.verifier.exactness import needs_shipped_exactness
 from verifier.tolerance_records import select_document
 
+pytestmark = pytest.mark.processes  # starts processes or servers: not in the fast tier
+
 STEPS = 24  # decode steps per session: enough that the noise's pooled error nears the threshold and escalates
 MAX_CHECKS = 3
 VERIFIERS = ("v1", "v2", "v3")

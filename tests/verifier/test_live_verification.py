@@ -25,6 +25,8 @@ from tests.builders import new_key
 from tests.node.swarm_helpers import PROMPT, tiny
 from tests.rest import rest_get
 
+pytestmark = pytest.mark.processes  # starts processes or servers: not in the fast tier
+
 SESSIONS = 4  # through each pair of servers
 STEPS = 12
 

@@ -23,6 +23,8 @@ from tests.node.swarm_helpers import tiny
 from verifier.lengths import LengthDistribution, fallback_lengths
 from verifier.probes import ProbeConfig, Prober
 
+pytestmark = pytest.mark.processes  # starts processes or servers: not in the fast tier
+
 MAX_LENGTH = 1024  # positions of the tiny model
 
 # --- the summary (pure) ---------------------------------------------------------------------------------

@@ -41,6 +41,7 @@ def test_a_prompt_has_exactly_the_tokens_asked_for_and_starts_like_a_client_s(to
     assert all(isinstance(i, int) and 0 <= i < 300 for i in ids)
 
 
+@pytest.mark.slow  # heavy: in the full tier only
 def test_prompts_do_not_repeat_and_come_from_no_fixed_list() -> None:
     """2,000 prompts of one common length: all different, and nothing like a handful of texts re-cut: most
     openings (first 8 tokens after BOS) are their own (only the forms clients use, "User:", "Explain",

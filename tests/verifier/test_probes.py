@@ -17,6 +17,8 @@ from swarmtrust.launcher import TINY_FLOAT32, ChildProcess, LocalSwarm
 from tests.node.swarm_helpers import tiny
 from tests.rest import rest_get
 
+pytestmark = pytest.mark.processes  # starts processes or servers: not in the fast tier
+
 PROBE_INTERVAL = "0.5"  # mean seconds between probe sessions
 CAUGHT_TIMEOUT = 180.0  # seconds for the probes to get the cheater a decided failure
 PROBES_WANTED = 3  # probes seen before their identities are compared

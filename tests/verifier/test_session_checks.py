@@ -69,6 +69,7 @@ def check(
 
 @pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
 @pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.slow  # heavy: in the full tier only
 def test_an_honest_half_precision_session_passes(dtype: str, seed: int) -> None:
     finding = check(dtype, seed)
     assert finding.outcome == "pass", finding.detail
@@ -76,15 +77,20 @@ def test_an_honest_half_precision_session_passes(dtype: str, seed: int) -> None:
     assert finding.worst is not None and finding.tolerance is not None and finding.worst.passed
 
 
+# What one prefill's statistics catch on this span at the shipped thresholds, which stand above what crafted
+# inputs give an honest server (docs/verification.md, "What the checks catch"); the rest pass them here, and a
+# stepwise replay compared bit for bit catches them (below).
 CAUGHT_BY_STATISTICS = [
-    (dtype, behavior)
-    for dtype in ("bfloat16", "float16")
-    for behavior in ("int8-weights", "fp8-weights", "noise:0.01", "skip-layers", "wrong-weights")
-    if (dtype, behavior) != ("bfloat16", "noise:0.01")  # within bfloat16's honest rounding here: see below
-]
+    ("bfloat16", "skip-layers"), ("float16", "fp8-weights"), ("float16", "skip-layers"), ("float16", "wrong-weights"),
+]  # fmt: skip
+MISSED_BY_STATISTICS = [
+    ("bfloat16", "int8-weights"), ("bfloat16", "fp8-weights"), ("bfloat16", "noise:0.01"),
+    ("bfloat16", "wrong-weights"), ("float16", "int8-weights"), ("float16", "noise:0.01"),
+]  # fmt: skip
 
 
 @pytest.mark.parametrize(("dtype", "behavior"), CAUGHT_BY_STATISTICS)
+@pytest.mark.slow  # heavy: in the full tier only
 def test_a_cheating_half_precision_session_fails(dtype: str, behavior: str) -> None:
     finding = check(dtype, 0, behavior)
     assert finding.outcome == "fail", (behavior, finding.detail)
@@ -96,16 +102,19 @@ def test_a_cheating_half_precision_session_fails(dtype: str, behavior: str) -> N
 
 
 @needs_shipped_exactness
-@pytest.mark.parametrize("seed", [0, 1])
-def test_bfloat16_noise_within_the_prefill_tolerance_fails_a_stepwise_replay_bit_for_bit(seed: int) -> None:
-    """Noise at 1% in bfloat16 can pass one prefill's statistics on this span; replayed step by step as the server
-    computed it, with bits compared (the shipped document measured that replay exact here), it fails."""
+@pytest.mark.parametrize(("dtype", "behavior"), MISSED_BY_STATISTICS)
+@pytest.mark.slow  # heavy: in the full tier only
+def test_what_the_prefill_statistics_miss_fails_a_stepwise_replay_bit_for_bit(dtype: str, behavior: str) -> None:
+    """Cheats within one prefill's thresholds on this span, replayed step by step as the server computed them, with
+    bits compared (the shipped document measured that replay exact here): they fail, and the honest server passes."""
     exact = EscalationPolicy(share=1.0, exact=True)
-    finding = check("bfloat16", seed, "noise:0.01", escalation=exact)
+    assert check(dtype, 0, behavior).outcome == "pass"  # the prefill alone lets it through
+    finding = check(dtype, 0, behavior, escalation=exact)
     assert finding.outcome == "fail", finding.detail
-    assert check("bfloat16", seed, escalation=exact).outcome == "pass"  # the honest server's bits match
+    assert check(dtype, 0, escalation=exact).outcome == "pass"  # the honest server's bits match
 
 
+@pytest.mark.slow  # heavy: in the full tier only
 def test_a_dtype_without_thresholds_gets_no_verdict() -> None:
     float32_only = Tolerances([doc for doc in load_tolerances() if doc.dtype == "float32"])
     with pytest.raises(CheckingError, match=r"no tolerance is calibrated for tiny in bfloat16.*verifier calibrate"):

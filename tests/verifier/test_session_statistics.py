@@ -163,6 +163,7 @@ def document(**overrides: Any) -> dict[str, Any]:
         "blocks": [block, block],
         "composition": {"factors": {"pooled_rel": 0.5}},
         "spans": {"0:2": dict.fromkeys(STATISTICS, 0.05)},
+        "crafted": {"margin": 2.0, "spans": {"0:2": {"fitted": dict.fromkeys(STATISTICS, 0.02)}}},
     }
     return fields | overrides
 
@@ -174,6 +175,18 @@ def test_a_document_gives_span_entries_first_then_composed_thresholds() -> None:
     one = Tolerances(documents_in(document(spans={}), "test")).span("tiny", 0, 2, "bfloat16")
     assert one.thresholds == SessionThresholds(0.02, 0.02, 0.02, 0.01) and "composed" in one.source
     assert one.decode.max_rel == 0.02 and one.decode.mean_rel == 0.01  # the verdict's (decode max, pooled)
+
+
+def test_ordinary_thresholds_raise_suspicion_and_the_raised_ones_decide() -> None:
+    """A document's thresholds are raised above what crafted inputs reach; the fitted (ordinary) ones are kept to
+    tell unusual sessions from ordinary ones (escalation)."""
+    span = Tolerances(documents_in(document(), "test")).span("tiny", 0, 2, "bfloat16")
+    assert span.thresholds == SessionThresholds(0.05, 0.05, 0.05, 0.05)
+    assert span.suspicion == SessionThresholds(0.02, 0.02, 0.02, 0.02)
+    composed = Tolerances(documents_in(document(), "test")).span("tiny", 1, 2, "bfloat16")
+    assert composed.suspicion == composed.thresholds  # no ordinary entry: the thresholds themselves
+    float32 = Tolerances(documents_in(document(dtype="float32", crafted=None), "test")).span("tiny", 0, 2, "float32")
+    assert float32.suspicion == float32.thresholds  # float32 keeps its crafted-input floor (FLOORS) instead
 
 
 def test_missing_thresholds_say_how_to_calibrate_them() -> None:
@@ -197,6 +210,10 @@ def test_missing_thresholds_say_how_to_calibrate_them() -> None:
         (document(blocks=[dict.fromkeys(STATISTICS, -1.0)]), "bad thresholds"),
         (document(composition={"factors": {"pooled_rel": 0}}), "factors must be positive"),
         (document(spans={"0-2": dict.fromkeys(STATISTICS, 1.0)}), "span entry"),
+        (document(crafted=None), "calibrated without the crafted-input search"),
+        (document(crafted={"spans": {}}), "calibrated without the crafted-input search"),
+        (document(crafted={"margin": 0.5, "spans": {}}), "calibrated without the crafted-input search"),
+        (document(crafted={"margin": 2, "spans": {"0:2": {"largest": {}}}}), "span entry '0:2'"),
         ([document(), document()], "two tolerance documents for tiny bfloat16"),
     ],
 )
@@ -216,7 +233,8 @@ json_values = st.recursive(
 
 @settings(max_examples=200, deadline=None)
 @given(
-    field=st.sampled_from(["format", "model", "dtype", "hardware", "blocks", "composition", "spans"]), value=json_values
+    field=st.sampled_from(["format", "model", "dtype", "hardware", "blocks", "composition", "spans", "crafted"]),
+    value=json_values,
 )
 def test_any_value_in_any_field_is_read_or_refused_with_a_tolerance_error(field: str, value: Any) -> None:
     """Whatever a tolerance file holds, reading it gives documents or a ToleranceError, never another exception."""

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import nacl.signing
+import pytest
 
 from ledger.market import mint, take_node_record
 from ledger.spotchecks import SpotCheckPolicy, SpotChecks
@@ -29,6 +30,8 @@ from node.market_records import BondDeposit, PriceQuote
 from node.signing import sign_record
 from swarmtrust.launcher import LocalSwarm
 from tests.builders import challenge_for, evidence_session, new_key, signed_verdict
+
+pytestmark = pytest.mark.processes  # starts processes or servers: not in the fast tier
 
 LEDGER_KEY = new_key()
 VERIFIER = new_key()

@@ -8,6 +8,7 @@ import random
 from collections import Counter
 from collections.abc import Sequence
 
+import pytest
 import torch
 from scipy.stats import chisquare
 
@@ -61,6 +62,7 @@ def test_a_short_session_compares_every_step() -> None:
     assert sorted(kept.outputs) == list(range(6))
 
 
+@pytest.mark.slow  # heavy: in the full tier only
 def test_later_steps_are_compared_uniformly() -> None:
     steps, slots, trials = 30, 4, 3000
     rng = random.Random(7)
@@ -80,6 +82,7 @@ def test_which_steps_are_compared_comes_from_the_operating_systems_randomness() 
     assert isinstance(HopEvidence("k").rng, random.SystemRandom)
 
 
+@pytest.mark.slow  # heavy: in the full tier only
 def test_a_long_llama_7b_sized_bfloat16_session_fits_the_budget_whole() -> None:
     """10,000 decode steps of hidden size 4096 in bfloat16 (80 MB of inputs) make one bundle under 64 MiB."""
     torch.manual_seed(0)

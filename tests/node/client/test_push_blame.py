@@ -10,6 +10,8 @@ from node.client.receipt_check import ReceiptFault
 from node.client.transport import HopTimeoutError, HopUnavailableError
 from node.errors import WireFormatError
 
+pytestmark = pytest.mark.processes  # starts processes or servers: not in the fast tier
+
 OWN_FAULTS = [
     ReceiptFault("missing", "no receipt"),
     ReceiptFault("bad_signature", "forged"),

@@ -15,6 +15,7 @@ def halves() -> tuple[Span, Span]:
     return Span.load(tiny(), 0, 4), Span.load(tiny(), 4, 8)
 
 
+@pytest.mark.slow  # heavy: in the full tier only
 def test_two_spans_with_kv_caches_reproduce_the_whole_model(halves: tuple[Span, Span]) -> None:
     first, second = halves
     head = ModelHead(tiny())

@@ -13,6 +13,8 @@ from node.serving_dtypes import DtypeNotAllowedError
 from swarmtrust.launcher import LocalSwarm
 from tests.builders import new_key
 
+pytestmark = pytest.mark.processes  # starts processes or servers: not in the fast tier
+
 KEY = new_key()
 
 

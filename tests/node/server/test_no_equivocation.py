@@ -36,6 +36,8 @@ from node.server.session_registry import SessionRegistry
 from node.signing import Signed, open_signed
 from tests.node.swarm_helpers import tiny
 
+pytestmark = pytest.mark.processes  # starts processes or servers: not in the fast tier
+
 KEY = nacl.signing.SigningKey.generate()
 T0 = 1_795_000_000_000
 SESSION_IDS = [bytes([n]) * 16 for n in range(3)]  # few ids, so that clients collide on them often

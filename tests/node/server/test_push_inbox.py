@@ -11,6 +11,8 @@ from hivemind.proto import runtime_pb2
 from node.protocol import PushMeta
 from node.server.pushes import PushError, PushInbox
 
+pytestmark = pytest.mark.processes  # starts processes or servers: not in the fast tier
+
 SESSION = bytes(range(16))
 OTHER_SESSION = bytes(16)
 

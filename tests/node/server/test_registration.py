@@ -10,8 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from swarmtrust.launcher import LocalSwarm
+
+pytestmark = pytest.mark.processes  # starts processes or servers: not in the fast tier
 
 
 def wait_for(probe: Callable[[], Any], timeout: float = 60.0) -> Any:
