@@ -232,6 +232,7 @@ def test_a_pass_recorded_after_its_seed_was_revealed_is_audited(ledger: Ledger) 
     assert report.ok and report.coins_checked == 1
 
 
+@pytest.mark.slow  # heavy: in the full tier only
 def test_the_verifier_that_polls_fastest_does_not_get_the_first_looks(ledger: Ledger) -> None:
     """V1 asks for work before anyone else every time, as a colluder polling fastest would. First come,
     first served gave it 30 first looks of 30; the draw by reliability about a third. Even at the most

@@ -138,6 +138,7 @@ def test_a_first_pass_is_audited_exactly_when_its_coin_falls_under_its_chance(hi
 
 @given(histories())
 @settings(max_examples=500, deadline=None)
+@pytest.mark.slow  # heavy: in the full tier only
 def test_the_coin_never_matters_outside_a_first_pass(history: Any) -> None:
     phase, wanted, verdicts, k, can_escalate, _coin = history
     outcomes = {run((phase, wanted, verdicts, k, can_escalate, coin)) for coin in (0.0, 0.5, 0.999)}

@@ -214,6 +214,7 @@ def _weights(decision: Decision) -> tuple[float, float, float]:
 
 
 @pytest.mark.parametrize("how", ["flag", "environment"])
+@pytest.mark.slow  # heavy: in the full tier only
 def test_api_serve_refuses_fewer_than_two_dispute_verifiers_before_doing_anything(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, how: str
 ) -> None:

@@ -61,6 +61,7 @@ def answer_all(checks: SpotChecks, clock: Clock, verifiers: tuple[Any, ...]) -> 
     return phase
 
 
+@pytest.mark.slow  # heavy: in the full tier only
 def test_an_apprentices_pass_is_audited_by_a_trusted_verifier_while_one_is_present(ledger: Ledger) -> None:
     clock = Clock()
     warm_up = desk(ledger, clock, rate=0.0)

@@ -38,6 +38,7 @@ terms_strategy = st.builds(
 
 @settings(max_examples=2000, deadline=None)
 @given(price=st.integers(0, MAX_PRICE), block_tokens=st.integers(0, 10**7), terms=terms_strategy)
+@pytest.mark.slow  # heavy: in the full tier only
 def test_at_the_required_bond_cheating_costs_its_margin_and_below_it_does_not(
     price: int, block_tokens: int, terms: BondTerms
 ) -> None:
@@ -59,6 +60,7 @@ def test_at_the_required_bond_cheating_costs_its_margin_and_below_it_does_not(
     detection=probabilities,
     slash_ppm=st.integers(1, PPM),
 )
+@pytest.mark.slow  # heavy: in the full tier only
 def test_with_nothing_in_flight_it_is_the_plain_rule(
     price: int, block_tokens: int, rate: float, detection: float, slash_ppm: int
 ) -> None:

@@ -112,6 +112,7 @@ def compiled(cls: type[WireRecord]) -> Any:
 @pytest.mark.parametrize("cls", record_types(), ids=lambda cls: cls.__name__)
 @settings(max_examples=200, deadline=None)
 @given(data=st.data())
+@pytest.mark.slow  # heavy: in the full tier only
 def test_compiled_checks_never_accept_more_nor_give_other_values(cls: type[WireRecord], data: st.DataObject) -> None:
     checks = list(cls.CHECKS.items())
     # Valid values with none, one or two fields on or past an edge: a record with one bad field

@@ -49,6 +49,7 @@ def only_wire_errors(decode: Any, *args: Any, **kwargs: Any) -> None:
 @pytest.mark.parametrize("cls", record_types(), ids=lambda cls: cls.__name__)
 @settings(max_examples=150, deadline=None)
 @given(value=values)
+@pytest.mark.slow  # heavy: in the full tier only
 def test_any_msgpack_value_decodes_or_raises_wire_format_error(cls: type[WireRecord], value: Any) -> None:
     body = packed(value)
     only_wire_errors(cls.decode, body)
@@ -60,6 +61,7 @@ def test_any_msgpack_value_decodes_or_raises_wire_format_error(cls: type[WireRec
 
 @settings(max_examples=300, deadline=None)
 @given(value=values)
+@pytest.mark.slow  # heavy: in the full tier only
 def test_any_challenge_submission_unpacks_or_raises_wire_format_error(value: Any) -> None:
     only_wire_errors(unpack_submission, packed(value), max_bytes=1 << 20)
     only_wire_errors(unpack_submission, value, max_bytes=1 << 20)  # not even bytes

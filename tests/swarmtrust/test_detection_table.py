@@ -156,6 +156,7 @@ counts = st.integers(1, 10_000).flatmap(lambda n: st.tuples(st.integers(0, n), s
     ),
     st.sampled_from(("list", "single", "by-dtype")),
 )
+@pytest.mark.slow  # heavy: in the full tier only
 def test_rates_are_the_documents_counts(
     made_up: dict[str, tuple[dict[str, tuple[int, int]], tuple[int, int]]], container: str
 ) -> None:
@@ -198,6 +199,7 @@ def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
 
 @settings(max_examples=300, deadline=None)
 @given(st.data(), json_values)
+@pytest.mark.slow  # heavy: in the full tier only
 def test_any_document_gives_a_table_or_a_scenario_error(data: st.DataObject, replacement: Any) -> None:
     """A calibration file is whatever its author wrote: one value anywhere in a valid document replaced by any
     JSON (or the whole file any JSON) gives a table whose rates are counts it holds, or a ScenarioError."""

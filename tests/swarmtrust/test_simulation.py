@@ -62,6 +62,7 @@ def test_honest_servers_are_never_quarantined(adversary: str, dtype: str) -> Non
     st.sampled_from(("draw", "first-come")),
     st.integers(0, 2**32),
 )
+@pytest.mark.slow  # heavy: in the full tier only
 def test_no_scenario_quarantines_an_honest_server(
     adversary: str, dtype: str, corruption: str, fraction: float, first: str, seed: int
 ) -> None:
@@ -84,6 +85,7 @@ MEASURED = sorted((dtype, corruption) for (dtype, _), corruption in DISTINCT_RAT
 
 
 @pytest.mark.parametrize(("dtype", "corruption"), MEASURED)
+@pytest.mark.slow  # heavy: in the full tier only
 def test_a_cheater_is_caught_within_the_bound_of_its_detection_rate(dtype: str, corruption: str) -> None:
     """A check of a corrupted session convicts with probability d, the calibration's share of sessions caught, so a
     cheater is convicted within ``checks_bound(d)`` checks of corrupted sessions (all but 1e-3 of the time;
@@ -127,6 +129,7 @@ def test_a_partial_cheater_corrupts_about_one_over_r_d_sessions_before_convictio
         assert corrupted <= bound + in_flight, (key, corrupted, bound)
 
 
+@pytest.mark.slow  # heavy: in the full tier only
 def test_smart_colluders_stay_trusted_and_take_only_the_share_the_draw_gives_them() -> None:
     """Colluders that judge everyone but their partners honestly keep their reliability; under the
     reliability draw they get about their head count's share of first looks (first come, first served they

@@ -114,6 +114,7 @@ entries = st.lists(
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(entries=entries, dtype=st.sampled_from(["float32", "bfloat16"]))
+@pytest.mark.slow  # heavy: in the full tier only
 def test_any_history_judges_a_session_by_what_was_allowed_when_it_began(
     sessions: dict[str, bytes], spans: SpanCache, entries: list[tuple[int, tuple[str, ...]]], dtype: str
 ) -> None:

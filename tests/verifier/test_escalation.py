@@ -112,6 +112,7 @@ def noisy_on(step: int, outputs: list[torch.Tensor]) -> list[torch.Tensor]:
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize(("server_threads", "verifier_threads"), [(1, 1), (2, 1), (1, 2)])
+@pytest.mark.slow  # heavy: in the full tier only
 def test_a_stepwise_replay_reproduces_an_honest_servers_bits(
     dtype: str, server_threads: int, verifier_threads: int
 ) -> None:
@@ -129,6 +130,7 @@ def test_a_stepwise_replay_reproduces_an_honest_servers_bits(
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.slow  # heavy: in the full tier only
 def test_an_honest_session_passes_escalation_bit_for_bit(dtype: str) -> None:
     inputs = client_steps(dtype, 1)
     finding = check(dtype, inputs, serve(dtype, inputs), document(dtype, measured()))

@@ -168,6 +168,7 @@ def challenges_against_server(ledger: Ledger) -> int:
         )
 
 
+@pytest.mark.slow  # heavy: in the full tier only
 def test_an_honest_server_is_never_failed_by_any_bundle_of_its_genuine_work(
     ledger: Ledger, sessions: list[list[Step]], spans: SpanCache
 ) -> None:

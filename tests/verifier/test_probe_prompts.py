@@ -34,6 +34,7 @@ def generator(seed: int) -> PromptGenerator:
 
 @settings(max_examples=60, deadline=None)
 @given(tokens=st.integers(min_value=1, max_value=400), seed=st.integers(min_value=0, max_value=2**32))
+@pytest.mark.slow  # heavy: in the full tier only
 def test_a_prompt_has_exactly_the_tokens_asked_for_and_starts_like_a_client_s(tokens: int, seed: int) -> None:
     ids = generator(seed).prompt(tokens)
     assert len(ids) == tokens
