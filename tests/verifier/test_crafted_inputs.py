@@ -249,7 +249,7 @@ def half_tolerance(start: int, end: int, dtype: str) -> SpanTolerance:
     return load_tolerances().span("tiny", start, end, dtype)
 
 
-@settings(max_examples=100, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=60, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(
     dtype=st.sampled_from(HALF),
     family=st.sampled_from(FAMILIES_CRAFTED),

@@ -83,9 +83,8 @@ def test_an_honest_half_precision_session_passes(dtype: str, seed: int) -> None:
 CAUGHT_BY_STATISTICS = [
     ("bfloat16", "skip-layers"), ("float16", "fp8-weights"), ("float16", "skip-layers"), ("float16", "wrong-weights"),
 ]  # fmt: skip
-MISSED_BY_STATISTICS = [
-    ("bfloat16", "int8-weights"), ("bfloat16", "fp8-weights"), ("bfloat16", "noise:0.01"),
-    ("bfloat16", "wrong-weights"), ("float16", "int8-weights"), ("float16", "noise:0.01"),
+MISSED_BY_STATISTICS = [  # one of each kind (added noise, changed weights) per dtype: each check costs seconds
+    ("bfloat16", "noise:0.01"), ("bfloat16", "wrong-weights"), ("float16", "int8-weights"), ("float16", "noise:0.01"),
 ]  # fmt: skip
 
 
