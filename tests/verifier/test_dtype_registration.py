@@ -3,27 +3,21 @@ dtype than the model's is a fail, whatever its tolerance would say; a later regi
 
 from __future__ import annotations
 
-import os
-
 import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from node.evidence import Evidence
 from node.model.span import CacheState, Span
 from node.model_records import SERVING_DTYPES
-from node.receipts import Receipt, receipt_id_for
 from node.serving_dtypes import RegisteredDtypes, RegistrationHistory
-from node.signing import Signed, sign_record
-from node.tensors import TORCH_DTYPES, fingerprint, little_endian_bytes
-from tests.builders import new_key
+from node.tensors import TORCH_DTYPES
 from tests.node.swarm_helpers import tiny
+from tests.verifier.test_tolerance_and_checking import SERVER, evidence_of
 from verifier.checking import CheckingError, check_evidence
 from verifier.replay import SpanCache
 from verifier.tolerance import load_tolerances
 
-SERVER = new_key()
 SESSION_MS = 1_795_000_000_000
 
 
@@ -34,22 +28,7 @@ def honest_session(dtype: str, *, model_id: str = "tiny", timestamp_ms: int = SE
     inputs = [hidden[:, :6]] + [hidden[:, t : t + 1] for t in range(6, 10)]
     state = CacheState()
     outputs = [span.forward(x, state) for x in inputs]
-    server, session, nonce = bytes(SERVER.verify_key), os.urandom(16), os.urandom(16)
-    receipts: list[Signed[Receipt]] = []
-    prev = None
-    for step, (x, y) in enumerate(zip(inputs, outputs, strict=True)):
-        fx, fy = fingerprint(x), fingerprint(y)
-        receipt = Receipt(
-            receipt_id_for(server, session, step), session, step, server, model_id, span.weights_digest, span.start,
-            span.end, fx.dtype, fx.digest, fx.shape, fy.digest, fy.shape, prev, nonce, timestamp_ms + step,
-        )  # fmt: skip
-        receipts.append(sign_record(receipt, SERVER))
-        prev = receipts[-1].digest
-    return Evidence(
-        tuple(r.to_wire() for r in receipts),
-        tuple(bytes(little_endian_bytes(x)) for x in inputs),
-        tuple(bytes(little_endian_bytes(y)) for y in outputs),
-    ).encode()
+    return evidence_of(span, inputs, outputs, model_id=model_id, timestamp_ms=timestamp_ms)
 
 
 @pytest.fixture(scope="module")

@@ -50,15 +50,19 @@ def serve(span: Span, inputs: list[torch.Tensor], behavior: str = "honest") -> l
     return [runtime.finish_step(span.forward(x, state, skip=skip)) for x in inputs]
 
 
-def evidence_of(span: Span, inputs: list[torch.Tensor], outputs: list[torch.Tensor]) -> bytes:
+def evidence_of(
+    span: Span, inputs: list[torch.Tensor], outputs: list[torch.Tensor], *, model_id: str = "tiny",
+    timestamp_ms: int = 1,
+) -> bytes:  # fmt: skip
+    """A session's signed evidence as ``SERVER`` serves it, step ``k``'s receipt dated ``timestamp_ms + k``."""
     server, session, nonce = bytes(SERVER.verify_key), os.urandom(16), os.urandom(16)
     receipts: list[Signed[Receipt]] = []
     prev = None
     for step, (x, y) in enumerate(zip(inputs, outputs, strict=True)):
         fx, fy = fingerprint(x), fingerprint(y)
         receipt = Receipt(
-            receipt_id_for(server, session, step), session, step, server, "tiny", span.weights_digest, span.start,
-            span.end, fx.dtype, fx.digest, fx.shape, fy.digest, fy.shape, prev, nonce, 1,
+            receipt_id_for(server, session, step), session, step, server, model_id, span.weights_digest, span.start,
+            span.end, fx.dtype, fx.digest, fx.shape, fy.digest, fy.shape, prev, nonce, timestamp_ms + step,
         )  # fmt: skip
         receipts.append(sign_record(receipt, SERVER))
         prev = receipts[-1].digest
