@@ -119,9 +119,10 @@ def measure(dtype: str, tolerances: Tolerances, sessions: int) -> DtypeRun:
             outcomes[behavior] = (result.noise[behavior], [runtime.finish_step(y) for y in honest])
         for caught, outputs in outcomes.values():
             statistics = judge(prefill, outputs)
-            severity = max(tolerance.suspicion.severity(statistics).values())
+            severity = max(tolerance.suspicion_for(statistics).severity(statistics).values())
             differs = first_difference(steps, outputs, stepwise) is not None
-            caught.judged.append(Judged(bool(tolerance.thresholds.exceeded(statistics)), severity, differs))
+            failed = bool(tolerance.for_session(statistics).exceeded(statistics))
+            caught.judged.append(Judged(failed, severity, differs))
     return result
 
 

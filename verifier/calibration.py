@@ -197,13 +197,14 @@ def calibrate_dtype(
     fits: dict[str, Any] = {}
     for span in run.spans():
         entries[span], fits[f"{span[0]}:{span[1]}"] = fit_thresholds([f[span] for f in fitting], rate)
-    crafted = raise_for_crafted_inputs(run, entries, crafted_seconds, progress)
+    gains = {span: max(f[span].gain for f in fitting) for span in run.spans()}
+    crafted = raise_for_crafted_inputs(run, entries, gains, crafted_seconds, progress)
     blocks = [entries[(b, b + 1)] for b in range(run.num_blocks)]
     ratios = composition_ratios(fitting, blocks)
     composition_fits = {name: fit_tail(values, rate).as_json() for name, values in ratios.items() if values}
     factors = {n: float(composition_fits[n]["threshold"]) if n in composition_fits else 1.0 for n in STATISTICS}
     composed = ToleranceDocument(source.model_id, dtype_name, hardware_class(), tuple(blocks), factors, "composed")
-    document = replace(composed, spans=entries, source="calibration")
+    document = replace(composed, spans=entries, source="calibration", gains=gains)
     progress(f"[{dtype_name}] fitted on {len(fitting)} sessions; composition factors "
              + ", ".join(f"{n} {f:.3g}" for n, f in factors.items()))  # fmt: skip
     held: dict[str, Any] = {"sessions": len(held_out), "per_span": _held_out(document, held_out, 1)}
@@ -258,21 +259,26 @@ def calibrate_dtype(
 
 
 def raise_for_crafted_inputs(
-    run: Calibration, entries: dict[tuple[int, int], SessionThresholds], seconds: float, progress: Progress
-) -> dict[str, Any]:
+    run: Calibration, entries: dict[tuple[int, int], SessionThresholds], gains: dict[tuple[int, int], float],
+    seconds: float, progress: Progress,
+) -> dict[str, Any]:  # fmt: skip
     """Raise every span's fitted thresholds (in place) by ``MARGIN`` times the largest ratio, over all spans, of
-    what crafted inputs gave an honest server to the fitted threshold (``verifier.crafted``); what was found."""
+    what crafted inputs gave an honest server (over its session's gain factor against the span's ordinary
+    ``gains``) to the fitted threshold (``verifier.crafted``); what was found."""
     spans: dict[str, Any] = {}
     found: dict[tuple[int, int], dict[str, float]] = {}
     reach = dict.fromkeys(FAMILIES, 0.0)
     fitted = dict(entries)
     for start, end in run.spans():
         worst = worst_statistics(
-            run.span(start, end), run.span(start, end, torch.float32), fitted[(start, end)], seconds=seconds,
-            rng=run.rng,
+            run.span(start, end), run.span(start, end, torch.float32), fitted[(start, end)], gains[(start, end)],
+            seconds=seconds, rng=run.rng,
         )  # fmt: skip
         found[(start, end)] = worst.largest
-        spans[f"{start}:{end}"] = worst.as_json() | {"fitted": {n: fitted[(start, end)].value(n) for n in STATISTICS}}
+        spans[f"{start}:{end}"] = worst.as_json() | {
+            "fitted": {n: fitted[(start, end)].value(n) for n in STATISTICS},
+            "gain_reference": gains[(start, end)],
+        }
         for family, value in worst.by_family.items():
             reach[family] = max(reach[family], value)
     ratios = crafted_ratios(found, fitted)
@@ -284,8 +290,12 @@ def raise_for_crafted_inputs(
     return {
         "method": "on every span, a search over crafted inputs served honestly (verifier.crafted: Gaussian, scaled, "
         "sparse, repeated, gradient attacks through the span, and an evolution strategy on the honest error); per "
-        "statistic, the largest ratio over all spans of a value found to its span's fitted threshold; every span's "
-        "fitted threshold multiplied by the margin times that ratio, where that is more",
+        "statistic, the largest ratio over all spans of a value found, over its session's gain factor, to its "
+        "span's fitted threshold; every span's fitted threshold multiplied by the margin times that ratio, where "
+        "that is more",
+        "conditioning": "gain",
+        "gain_rule": "a session whose gain (verifier.replay.StreamWatch) is beyond its span's gain_reference (the "
+        "largest of the fitting sessions) is judged by thresholds times gain / gain_reference",
         "margin": MARGIN,
         "seconds_per_span": seconds,
         "ratios": ratios,
@@ -303,7 +313,7 @@ def _held_out(document: ToleranceDocument, sessions: list[SpanStatistics], short
         for (start, end), stats in spans.items():
             if end - start < shortest:
                 continue
-            thresholds = document.span(start, end).thresholds
+            thresholds = document.span(start, end).for_session(stats)
             total += 1
             exceeded = thresholds.exceeded(stats)
             false += bool(exceeded)
@@ -343,10 +353,10 @@ def _adversary(
         else:
             outputs = serve_chain(cheaters[start:end], inputs, runtime.skipped_blocks(start, end))
         stats = judge(replay_of(run.span(start, end), inputs), outputs)
-        thresholds = document.span(start, end).thresholds
+        thresholds = document.span(start, end).for_session(stats)
         exceeded = thresholds.exceeded(stats)
         caught += bool(exceeded)
-        caught_composed += bool(composed.span(start, end).thresholds.exceeded(stats))
+        caught_composed += bool(composed.span(start, end).for_session(stats).exceeded(stats))
         for name in exceeded:
             by_statistic[name] += 1
         least = min(least, max(thresholds.severity(stats).values()))

@@ -121,7 +121,7 @@ def check_evidence(
     if (
         finding.outcome != "pass"
         or escalation is None
-        or not should_escalate(statistics, thresholds.suspicion, escalation.share, near=escalation.near)
+        or not should_escalate(statistics, thresholds.suspicion_for(statistics), escalation.share, near=escalation.near)
     ):
         return finding
     kept = [
@@ -156,10 +156,12 @@ def _escalated(finding: Finding, span: SpanTolerance, stepwise: StepwiseCheck) -
 def _decide(statistics: SessionStatistics, span: SpanTolerance, steps: int) -> Finding:
     """The finding, with the verdict's figures taken from the prompt step or the decode steps, whichever
     failed (or came closest to failing): (max_rel, mean_rel) or (largest per-step max_rel, pooled_rel)."""
-    severity = span.thresholds.severity(statistics)
+    thresholds = span.for_session(statistics)
+    span = replace(span, thresholds=thresholds)  # the verdict reports the thresholds the session was judged by
+    severity = thresholds.severity(statistics)
     prompt = max(severity["prompt_max_rel"], severity["prompt_mean_rel"])
     decode = max(severity["decode_max_rel"], severity["pooled_rel"]) if statistics.decode_steps else 0.0
-    exceeded = span.thresholds.exceeded(statistics)
+    exceeded = thresholds.exceeded(statistics)
     passed = not exceeded
     if prompt >= decode:
         worst = StepComparison(0, statistics.prompt_max_rel, statistics.prompt_mean_rel, passed)
@@ -168,7 +170,7 @@ def _decide(statistics: SessionStatistics, span: SpanTolerance, steps: int) -> F
         worst = StepComparison(statistics.worst_decode_step, statistics.decode_max_rel, statistics.pooled_rel, passed)
         tolerance = span.decode
     if exceeded:
-        over = ", ".join(f"{n} {statistics.value(n):.3g} > {span.thresholds.value(n):.3g}" for n in exceeded)
+        over = ", ".join(f"{n} {statistics.value(n):.3g} > {thresholds.value(n):.3g}" for n in exceeded)
         return Finding("fail", steps, worst, tolerance, f"beyond the tolerance: {over}", statistics)
     detail = f"every statistic within the tolerance (the prompt and {statistics.decode_steps} later steps)"
     return Finding("pass", steps, worst, tolerance, detail, statistics)

@@ -7,10 +7,16 @@ depends on the inputs. Gaussian states of a small scale, sparse states, or state
 output cancels its input drive `tiny`'s honest single-block statistics in bfloat16 to 2.5 times the thresholds
 fitted on ordinary sessions: a client could get an honest server failed at will.
 
+Most of that reach is the span's gain (``verifier.replay.StreamWatch``): inputs whose stream nearly cancels make
+a half-block amplify the rounding differences before it. The verifier measures the gain in its own replay, so
+thresholds are loosened by a session's gain beyond the span's ordinary sessions' (``statistics.gain_factor``), and
+the search measures what remains: each value found is divided by its session's gain factor.
+
 So calibration also searches, on every span, for the inputs that make an honest server's statistics largest
-(``worst_statistics``). Per statistic it takes the largest ratio, over all spans, of a value found to the span's
-fitted threshold (``crafted_ratios``), and multiplies every span's fitted threshold by ``MARGIN`` times that ratio
-(``raise_by``). The search tries, round-robin within a time budget per span:
+against those loosened thresholds (``worst_statistics``). Per statistic it takes the largest ratio, over all
+spans, of a value found to the span's fitted threshold (``crafted_ratios``), and multiplies every span's fitted
+threshold by ``MARGIN`` times that ratio (``raise_by``). The search tries, round-robin within a time budget per
+span:
 
 - ``gaussian``, ``scaled`` (Gaussian at 1e-6 to 1e6), ``sparse`` (a few non-zero coordinates per position),
   ``repeated`` (one state at every position: tied attention keys);
@@ -37,7 +43,14 @@ import torch
 
 from node.model.span import CacheState, Span
 from verifier.replay import ResidualReplay
-from verifier.statistics import STATISTICS, SessionStatistics, SessionThresholds, session_statistics, step_error
+from verifier.statistics import (
+    STATISTICS,
+    SessionStatistics,
+    SessionThresholds,
+    gain_factor,
+    session_statistics,
+    step_error,
+)
 
 FAMILIES = ("gaussian", "scaled", "sparse", "repeated", "cancel", "cancel-inner", "bulge", "ascent")
 GRADIENT_ATTACKS = ("cancel", "cancel-inner", "bulge")
@@ -77,12 +90,14 @@ def honest_statistics(span: Span, session: Session, hidden: torch.Tensor) -> Ses
     )
 
 
-def severity(stats: SessionStatistics, thresholds: SessionThresholds) -> float:
-    """The session's worst statistic over its threshold (0 for a session that gets no verdict)."""
+def severity(stats: SessionStatistics, thresholds: SessionThresholds, gain_reference: float | None = None) -> float:
+    """The session's worst statistic over its threshold, loosened for its gain beyond ``gain_reference`` (0 for
+    a session that gets no verdict)."""
     if not stats.judged:
         return 0.0
+    judged_by = thresholds.times(gain_factor(stats.gain, gain_reference))
     return max(
-        value for name, value in thresholds.severity(stats).items() if stats.decode_steps or name.startswith("prompt")
+        value for name, value in judged_by.severity(stats).items() if stats.decode_steps or name.startswith("prompt")
     )
 
 
@@ -141,15 +156,15 @@ def crafted(
 
 
 def ascend(
-    span: Span, session: Session, thresholds: SessionThresholds, rng: random.Random, evaluations: int,
-    until: float = math.inf,
+    span: Span, session: Session, thresholds: SessionThresholds, gain_reference: float | None, rng: random.Random,
+    evaluations: int, until: float = math.inf,
 ) -> torch.Tensor:  # fmt: skip
-    """A (1+1) evolution strategy on the inputs, keeping whatever raises the session's severity (until
-    ``until``, ``time.perf_counter``, if its evaluations have not ended before)."""
+    """A (1+1) evolution strategy on the inputs, keeping whatever raises the session's severity against its
+    gain-loosened thresholds (until ``until``, ``time.perf_counter``, if its evaluations have not ended before)."""
     generator = torch.Generator().manual_seed(rng.randrange(2**31))
     best = torch.randn(session.batch, session.prompt + session.decode, span.hidden_size, generator=generator)
     best = best * float(10.0 ** rng.uniform(-3, 1))
-    best_value = severity(honest_statistics(span, session, best), thresholds)
+    best_value = severity(honest_statistics(span, session, best), thresholds, gain_reference)
     step = 0.5
     for _ in range(evaluations):
         if time.perf_counter() > until:
@@ -157,7 +172,7 @@ def ascend(
         trial = best + step * best.abs().mean() * torch.randn(best.shape, generator=generator)
         if rng.random() < 0.25:  # rescale one position: rounding errors live in a few places
             trial[:, rng.randrange(trial.shape[1])] *= 10.0 ** rng.uniform(-1, 1)
-        value = severity(honest_statistics(span, session, trial), thresholds)
+        value = severity(honest_statistics(span, session, trial), thresholds, gain_reference)
         if value > best_value:
             best, best_value, step = trial, value, min(step * 1.5, 2.0)
         else:
@@ -167,7 +182,8 @@ def ascend(
 
 @dataclass
 class CraftedWorst:
-    """The largest value of each statistic that crafted inputs gave an honest server of one span."""
+    """The largest value of each statistic that crafted inputs gave an honest server of one span, each divided by
+    its session's gain factor (``statistics.gain_factor``)."""
 
     largest: dict[str, float]
     sessions: int = 0
@@ -185,10 +201,12 @@ class CraftedWorst:
 
 
 def worst_statistics(
-    span: Span, span32: Span, thresholds: SessionThresholds, *, seconds: float, rng: random.Random
-) -> CraftedWorst:
+    span: Span, span32: Span, thresholds: SessionThresholds, gain_reference: float | None, *, seconds: float,
+    rng: random.Random,
+) -> CraftedWorst:  # fmt: skip
     """Search crafted inputs on ``span`` (its float32 copy ``span32`` for gradients) for ``seconds``, every
-    family at least once; ``thresholds`` (the fitted ones) steer the ascent and measure each family's reach."""
+    family at least once; ``thresholds`` (the fitted ones), loosened by each session's gain beyond
+    ``gain_reference``, steer the ascent and measure each family's reach."""
     worst = CraftedWorst(dict.fromkeys(STATISTICS, 0.0))
     started = time.perf_counter()
     rounds = 0
@@ -196,7 +214,7 @@ def worst_statistics(
         for family in FAMILIES:
             session = Session.draw(rng)
             if family == "ascent":
-                hidden = ascend(span, session, thresholds, rng, ASCENT_EVALUATIONS, started + seconds)
+                hidden = ascend(span, session, thresholds, gain_reference, rng, ASCENT_EVALUATIONS, started + seconds)
             else:
                 hidden = crafted(family, session, span.hidden_size, rng, span32, started + seconds)
             stats = honest_statistics(span, session, hidden)
@@ -204,10 +222,11 @@ def worst_statistics(
             if not stats.judged:
                 worst.unjudged += 1
                 continue
+            factor = gain_factor(stats.gain, gain_reference)
             for name in STATISTICS:
                 if stats.decode_steps or name.startswith("prompt"):
-                    worst.largest[name] = max(worst.largest[name], stats.value(name))
-            worst.by_family[family] = max(worst.by_family[family], severity(stats, thresholds))
+                    worst.largest[name] = max(worst.largest[name], stats.value(name) / factor)
+            worst.by_family[family] = max(worst.by_family[family], severity(stats, thresholds, gain_reference))
         rounds += 1
     return worst
 

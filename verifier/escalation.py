@@ -32,7 +32,7 @@ from typing import Any
 import torch
 
 from node.model.span import CacheState, Span
-from verifier.replay import ReplayedStep
+from verifier.replay import ReplayedStep, StreamWatch
 from verifier.statistics import STATISTICS, SessionStatistics, SessionThresholds, session_statistics, step_error
 from verifier.tolerance import InnerScale
 from verifier.tolerance_document import ToleranceDocument, Tolerances
@@ -101,26 +101,21 @@ def replay_stepwise(span: Span, inputs: Sequence[torch.Tensor]) -> list[torch.Te
 def replay_stepwise_with_scales(span: Span, inputs: Sequence[torch.Tensor]) -> list[ReplayedStep]:
     """As ``replay_stepwise``, with each step's inner magnitudes (``verifier.replay.ResidualReplay``'s, taken
     step by step); ``inner.finite`` is session-wide, as there."""
-    largest: list[torch.Tensor] = []  # per step: (batch, tokens)
-    typical: list[torch.Tensor] = []
-
-    def observe(hidden: torch.Tensor) -> None:
-        magnitude = hidden.detach().float().abs()
-        torch.maximum(largest[-1], magnitude.amax(dim=-1), out=largest[-1])
-        torch.maximum(typical[-1], magnitude.mean(dim=-1), out=typical[-1])
-
+    watches: list[StreamWatch] = []  # one per step: its forward pass
     outputs = []
     state = CacheState()
-    with span.observing_residual_stream(observe):
+    with span.observing_residual_stream(lambda hidden: watches[-1].observe(hidden)):
         for x in inputs:
-            largest.append(torch.zeros(x.shape[:2]))
-            typical.append(torch.zeros(x.shape[:2]))
-            observe(x.to(span.dtype))
+            watches.append(StreamWatch(x.shape[0], x.shape[1]))
+            watches[-1].observe(x.to(span.dtype))
             outputs.append(span.forward(x, state))
-    finite = all(bool(torch.isfinite(part).all()) for part in largest)
+    finite = all(watch.finite for watch in watches)
     return [
-        ReplayedStep(output, InnerScale(float(big.max()), float(mean.mean()), finite))
-        for output, big, mean in zip(outputs, largest, typical, strict=True)
+        ReplayedStep(
+            output,
+            InnerScale(float(w.largest.max()), float(w.typical.mean()), finite, float(w.gain.max())),
+        )
+        for output, w in zip(outputs, watches, strict=True)
     ]
 
 

@@ -2,7 +2,7 @@
 
 ``replay_with_scales`` also measures the residual stream inside the span at every position (see
 ``verifier.tolerance.InnerScale``): the scale an honest error is judged against, which crafted inputs
-cannot shrink.
+cannot shrink, and the span's gain there, how much it amplifies a rounding difference (``StreamWatch``).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import torch
 from node.model.source import ModelSource
 from node.model.span import Span
 from node.tensors import TORCH_DTYPES
+from verifier.statistics import GAIN_CAP
 from verifier.tolerance import InnerScale
 
 
@@ -63,6 +64,42 @@ class ReplayedStep:
     inner: InnerScale
 
 
+class StreamWatch:
+    """What one forward pass's residual stream shows at each position: its largest |value|, its largest mean
+    |value| over hidden, and the span's gain.
+
+    The gain is the product, over consecutive residual states, of ``1 + mean|change| / mean|state|``. Each
+    half-block normalises its input before adding to it, so a rounding difference in a state of small
+    magnitude comes out of the next half-block multiplied by about the ratio of what that adds to that
+    magnitude; the product is how much the span can amplify an honest rounding difference at that position.
+    Ordinary inputs keep it modest; inputs crafted so that the stream nearly cancels make it large, and with
+    it the honest error (``verifier.crafted``): checks loosen their thresholds by it (``statistics.gain_factor``).
+    """
+
+    def __init__(self, batch: int, positions: int) -> None:
+        self.largest = torch.zeros(batch, positions, dtype=torch.float32)
+        self.typical = torch.zeros(batch, positions, dtype=torch.float32)
+        self.gain = torch.ones(batch, positions, dtype=torch.float32)
+        self._previous: torch.Tensor | None = None
+
+    def observe(self, state: torch.Tensor) -> None:
+        """One residual state, in the order the forward pass makes them (its input first)."""
+        state = state.detach().float()
+        magnitude = state.abs()
+        # maximum propagates NaN and inf, so a non-finite state shows in ``largest`` at the end
+        torch.maximum(self.largest, magnitude.amax(dim=-1), out=self.largest)
+        torch.maximum(self.typical, magnitude.mean(dim=-1), out=self.typical)
+        if self._previous is not None:
+            before = self._previous.abs().mean(dim=-1).clamp_min(torch.finfo(torch.float32).tiny)
+            step = (state - self._previous).abs().mean(dim=-1) / before
+            self.gain = (self.gain * (1 + step.nan_to_num(nan=GAIN_CAP))).clamp_max(GAIN_CAP)
+        self._previous = state
+
+    @property
+    def finite(self) -> bool:
+        return bool(torch.isfinite(self.largest).all())
+
+
 @dataclass(frozen=True)
 class ResidualReplay:
     """A replay over all a session's positions, with per-position magnitudes of the residual stream."""
@@ -71,25 +108,16 @@ class ResidualReplay:
     largest: torch.Tensor  # (batch, positions): max |value| over hidden and over every residual state
     typical: torch.Tensor  # (batch, positions): max over the residual states of the mean |value| over hidden
     finite: bool  # every residual state, at every position, was finite
+    gain: torch.Tensor  # (batch, positions): the span's gain there (``StreamWatch``)
 
     @classmethod
     def of(cls, span: Span, hidden: torch.Tensor) -> ResidualReplay:
         """Run ``span`` statelessly over ``hidden`` (one prefill), watching its residual stream."""
-        shape = (hidden.shape[0], hidden.shape[1])
-        largest = torch.zeros(shape, dtype=torch.float32)
-        typical = torch.zeros(shape, dtype=torch.float32)
-
-        def observe(state: torch.Tensor) -> None:
-            magnitude = state.detach().float().abs()
-            # maximum propagates NaN and inf, so a non-finite state shows in ``largest`` at the end
-            torch.maximum(largest, magnitude.amax(dim=-1), out=largest)
-            torch.maximum(typical, magnitude.mean(dim=-1), out=typical)
-
-        observe(hidden.to(span.dtype))  # the input is a state too (a block-free span would have no other)
-        with span.observing_residual_stream(observe):
+        watch = StreamWatch(hidden.shape[0], hidden.shape[1])
+        watch.observe(hidden.to(span.dtype))  # the input is a state too (a block-free span would have no other)
+        with span.observing_residual_stream(watch.observe):
             output = span.forward(hidden)
-        finite = bool(torch.isfinite(largest).all())
-        return cls(output, largest, typical, finite)
+        return cls(output, watch.largest, watch.typical, watch.finite, watch.gain)
 
     @classmethod
     def cat(cls, parts: Sequence[ResidualReplay]) -> ResidualReplay:
@@ -99,6 +127,7 @@ class ResidualReplay:
             torch.cat([p.largest for p in parts]),
             torch.cat([p.typical for p in parts]),
             all(p.finite for p in parts),
+            torch.cat([p.gain for p in parts]),
         )
 
     def steps(self, tokens_per_step: Sequence[int]) -> list[ReplayedStep]:
@@ -109,7 +138,12 @@ class ResidualReplay:
         position = 0
         for tokens in tokens_per_step:
             window = slice(position, position + tokens)
-            inner = InnerScale(float(self.largest[:, window].max()), float(self.typical[:, window].mean()), self.finite)
+            inner = InnerScale(
+                float(self.largest[:, window].max()),
+                float(self.typical[:, window].mean()),
+                self.finite,
+                float(self.gain[:, window].max()),
+            )
             out.append(ReplayedStep(self.output[:, window], inner))
             position += tokens
         return out

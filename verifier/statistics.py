@@ -14,6 +14,12 @@ while a cheat's do not, so a session is judged by four statistics, each with its
 The scales are ``compare_step``'s (``verifier.tolerance.step_scales``): the claimed output's magnitudes raised
 to the replay's inner ones, so crafted inputs cannot shrink them. Thresholds come from a tolerance document
 (``verifier.tolerance``), composed over a span's blocks (``compose``).
+
+A session also carries its gain: the largest, over its compared positions, of how much the span amplifies a
+rounding difference there (``verifier.replay.StreamWatch``), measured by the verifier's own replay. Honest
+half-precision errors grow with it, and a client can raise it at will by crafting inputs that nearly cancel in
+the stream; so a span's thresholds are loosened for a session whose gain is beyond what ordinary sessions
+showed at calibration (``gain_factor``), and only there.
 """
 
 from __future__ import annotations
@@ -25,6 +31,8 @@ from dataclasses import dataclass, fields
 import torch
 
 from verifier.tolerance import InnerScale, step_scales
+
+GAIN_CAP = 1e12  # as ``verifier.replay.GAIN_CAP``: loosening stops there (thresholds stay finite)
 
 STATISTICS = ("prompt_max_rel", "prompt_mean_rel", "decode_max_rel", "pooled_rel")
 
@@ -39,6 +47,7 @@ class StepError:
     abs_sum: float  # sum |replayed - claimed| over the step's values
     scale_sum: float  # numel * scale_mean
     judged: bool = True  # False: the replay was not finite (only submitted inputs can cause that)
+    gain: float = 1.0  # the replay's largest gain at the step's positions (``InnerScale.gain``)
 
 
 def step_error(step: int, claimed: torch.Tensor, replayed: torch.Tensor, inner: InnerScale | None) -> StepError:
@@ -48,8 +57,9 @@ def step_error(step: int, claimed: torch.Tensor, replayed: torch.Tensor, inner: 
     claimed, replayed = claimed.float(), replayed.float()
     difference = (replayed - claimed).abs()
     scale_max, scale_mean = step_scales(claimed, inner)
+    gain = inner.gain if inner is not None else 1.0
     if not (torch.isfinite(claimed).all() and torch.isfinite(replayed).all()):
-        return StepError(step, math.inf, math.inf, math.inf, float(claimed.numel() * scale_mean))
+        return StepError(step, math.inf, math.inf, math.inf, float(claimed.numel() * scale_mean), gain=gain)
     numel = claimed.numel()
     return StepError(
         step,
@@ -57,6 +67,7 @@ def step_error(step: int, claimed: torch.Tensor, replayed: torch.Tensor, inner: 
         float(difference.mean() / scale_mean) if numel else 0.0,
         float(difference.double().sum()),
         float(numel * scale_mean.double()),
+        gain=gain,
     )
 
 
@@ -69,6 +80,7 @@ class SessionStatistics:
     decode_steps: int  # later compared steps pooled
     worst_decode_step: int  # the decode step with the largest max_rel (0 when none)
     judged: bool = True
+    gain: float = 1.0  # the largest gain over the compared steps (``StepError.gain``)
 
     def value(self, name: str) -> float:
         return float(getattr(self, name))
@@ -95,6 +107,7 @@ def session_statistics(steps: Sequence[StepError]) -> SessionStatistics:
         error / scale if scale > 0 else (math.inf if error > 0 else 0.0),
         len(decode),
         worst.step if worst else 0,
+        gain=max(s.gain for s in steps),
     )
 
 
@@ -125,6 +138,17 @@ class SessionThresholds:
     def severity(self, statistics: SessionStatistics) -> dict[str, float]:
         """Each statistic over its threshold: above 1 fails."""
         return {name: statistics.value(name) / self.value(name) for name in STATISTICS}
+
+    def times(self, factor: float) -> SessionThresholds:
+        return self if factor == 1.0 else SessionThresholds(*(self.value(name) * factor for name in STATISTICS))
+
+
+def gain_factor(gain: float, reference: float | None) -> float:
+    """How many times looser a session's thresholds are for its ``gain``: its excess over the ``reference``
+    (the largest gain of a span's ordinary calibration sessions), never less than 1; 1 without a reference."""
+    if reference is None or not gain > reference:
+        return 1.0
+    return min(gain, GAIN_CAP) / reference
 
 
 def compose(blocks: Sequence[SessionThresholds], factors: dict[str, float] | None = None) -> SessionThresholds:

@@ -43,6 +43,7 @@ class InnerScale:
     max_abs: float  # largest |value| of any residual state at these positions
     mean_abs: float  # mean over the positions of each one's largest mean |value| over the residual states
     finite: bool  # every state of the session's replay was finite (False: the step cannot be judged)
+    gain: float = 1.0  # the span's largest gain at these positions (``verifier.replay.StreamWatch``)
 
 
 @dataclass(frozen=True)

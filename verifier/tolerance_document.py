@@ -28,7 +28,7 @@ from typing import Any
 
 from node.errors import SwarmtrustError
 from node.tensors import TORCH_DTYPES
-from verifier.statistics import STATISTICS, SessionThresholds, compose
+from verifier.statistics import STATISTICS, SessionStatistics, SessionThresholds, compose, gain_factor
 from verifier.tolerance import Tolerance
 
 FORMAT = 2
@@ -50,12 +50,22 @@ class SpanTolerance:
     thresholds: SessionThresholds
     source: str
     ordinary: SessionThresholds | None = None  # fitted on ordinary sessions, before the crafted-input raise
+    gain_reference: float | None = None  # the largest gain of the span's ordinary calibration sessions
 
     @property
     def suspicion(self) -> SessionThresholds:
         """What ordinary honest sessions stay under: a session near these is unusual, not failed (escalation
         takes it from here, ``verifier.escalation``); the document's thresholds where it holds no such entry."""
         return self.ordinary or self.thresholds
+
+    def for_session(self, statistics: SessionStatistics) -> SessionThresholds:
+        """The thresholds ``statistics`` are judged by: loosened where the session's gain is beyond the
+        ordinary sessions' (``verifier.statistics.gain_factor``)."""
+        return self.thresholds.times(gain_factor(statistics.gain, self.gain_reference))
+
+    def suspicion_for(self, statistics: SessionStatistics) -> SessionThresholds:
+        """``suspicion``, loosened as ``for_session`` loosens the thresholds."""
+        return self.suspicion.times(gain_factor(statistics.gain, self.gain_reference))
 
     @property
     def prompt(self) -> Tolerance:
@@ -90,6 +100,7 @@ class ToleranceDocument:
     spans: dict[tuple[int, int], SessionThresholds] = field(default_factory=dict)  # entries fitted per span
     stepwise: dict[str, Any] = field(default_factory=dict)  # "stepwise_replay" as measured (verifier.escalation)
     ordinary: dict[tuple[int, int], SessionThresholds] = field(default_factory=dict)  # per span, before the raise
+    gains: dict[tuple[int, int], float] = field(default_factory=dict)  # per span: ordinary sessions' largest gain
 
     @classmethod
     def parse(cls, data: Any, source: str) -> ToleranceDocument:
@@ -119,7 +130,8 @@ class ToleranceDocument:
         stepwise = data.get("stepwise_replay")
         stepwise = stepwise if isinstance(stepwise, dict) else {}  # absent or malformed: no exact comparison
         spans = _span_entries(data.get("spans", {}), source)
-        return cls(model, dtype, hardware, parsed, chosen, source, spans, stepwise, _crafted(data, dtype, source))
+        ordinary, gains = _crafted(data, dtype, source)
+        return cls(model, dtype, hardware, parsed, chosen, source, spans, stepwise, ordinary, gains)
 
     def span(self, start: int, end: int) -> SpanTolerance:
         if not 0 <= start < end <= len(self.blocks):
@@ -135,7 +147,10 @@ class ToleranceDocument:
             where = f"{self.source} ({self.hardware}), composed over blocks {start}:{end}"
         ordinary = self.ordinary.get((start, end))
         suspicion = floored(ordinary, self.dtype) if ordinary is not None else None
-        return SpanTolerance(self.model, start, end, self.dtype, floored(thresholds, self.dtype), where, suspicion)
+        gain = self.gains.get((start, end)) if entry is not None else None
+        return SpanTolerance(
+            self.model, start, end, self.dtype, floored(thresholds, self.dtype), where, suspicion, gain
+        )
 
 
 # Thresholds never below these (max_rel-like, mean_rel-like), whatever a calibration fitted. Calibration samples
@@ -161,12 +176,15 @@ def floored(thresholds: SessionThresholds, dtype: str) -> SessionThresholds:
 NEEDS_CRAFTED = frozenset({"bfloat16", "float16"})
 
 
-def _crafted(data: dict[str, Any], dtype: str, source: str) -> dict[tuple[int, int], SessionThresholds]:
-    """The ordinary (fitted) thresholds per span from a document's ``crafted`` record; ToleranceError for a
-    half-precision document calibrated without the crafted-input search."""
+def _crafted(
+    data: dict[str, Any], dtype: str, source: str
+) -> tuple[dict[tuple[int, int], SessionThresholds], dict[tuple[int, int], float]]:
+    """The ordinary (fitted) thresholds and gain references per span from a document's ``crafted`` record;
+    ToleranceError for a half-precision document calibrated without the crafted-input search, or one whose
+    raise assumed gain conditioning (``"conditioning": "gain"``) without a span's reference."""
     crafted = data.get("crafted")
     if crafted is None and dtype not in NEEDS_CRAFTED:
-        return {}
+        return {}, {}
     crafted = crafted if isinstance(crafted, dict) else {}
     margin, spans = crafted.get("margin"), crafted.get("spans")
     if not isinstance(margin, int | float) or not margin >= 1 or not isinstance(spans, dict):
@@ -176,7 +194,19 @@ def _crafted(data: dict[str, Any], dtype: str, source: str) -> dict[tuple[int, i
             "`swarmtrust verifier calibrate`"
         )
     fitted = {key: value.get("fitted") if isinstance(value, dict) else value for key, value in spans.items()}
-    return _span_entries(fitted, source)
+    entries = _span_entries(fitted, source)  # every key read as START:END, or ToleranceError
+    gains: dict[tuple[int, int], float] = {}
+    if crafted.get("conditioning") == "gain":
+        for key, value in spans.items():
+            reference = value.get("gain_reference") if isinstance(value, dict) else None
+            if not isinstance(reference, int | float) or not (math.isfinite(reference) and reference >= 1):
+                raise ToleranceError(
+                    f"{source}: {data.get('model')} {dtype}: span {key!r} has no gain reference (a number ≥ 1), "
+                    "which its thresholds assume; recalibrate with `swarmtrust verifier calibrate`"
+                )
+            start, end = (int(part) for part in str(key).split(":"))
+            gains[(start, end)] = float(reference)
+    return entries, gains
 
 
 def _span_entries(spans: Any, source: str) -> dict[tuple[int, int], SessionThresholds]:

@@ -30,8 +30,8 @@ from tests.node.swarm_helpers import tiny
 from verifier.crafted import FAMILIES as FAMILIES_CRAFTED
 from verifier.crafted import MARGIN, Session, ascend, crafted_ratios, honest_statistics, raise_by, worst_statistics
 from verifier.crafted import crafted as crafted_inputs
-from verifier.replay import replay_session, replay_with_scales
-from verifier.statistics import SessionThresholds, session_statistics, step_error
+from verifier.replay import StreamWatch, replay_session, replay_with_scales
+from verifier.statistics import GAIN_CAP, STATISTICS, SessionThresholds, session_statistics, step_error
 from verifier.tolerance import StepComparison, Tolerance, compare_step, load_tolerances
 from verifier.tolerance_document import FLOORS, SpanTolerance
 
@@ -266,12 +266,14 @@ def test_an_honest_half_precision_server_passes_whatever_the_client_sends(
     span, rng = half_span(*span_range, dtype), random.Random(seed)
     tolerance = half_tolerance(*span_range, dtype)
     if family == "ascent":
-        hidden = ascend(span, session, tolerance.suspicion, rng, 15)
+        hidden = ascend(span, session, tolerance.suspicion, tolerance.gain_reference, rng, 15)
     else:
         hidden = crafted_inputs(family, session, span.hidden_size, rng, span_of(*span_range))
     statistics = honest_statistics(span, session, hidden)
-    assert not tolerance.thresholds.exceeded(statistics), (
-        f"an honest {dtype} server fails on {family} inputs: {tolerance.thresholds.severity(statistics)}"
+    judged_by = tolerance.for_session(statistics)
+    assert not judged_by.exceeded(statistics), (
+        f"an honest {dtype} server fails on {family} inputs (gain {statistics.gain:.3g}, reference "
+        f"{tolerance.gain_reference}): {judged_by.severity(statistics)}"
     )
 
 
@@ -283,11 +285,14 @@ def test_the_shipped_half_precision_thresholds_stand_above_what_crafted_inputs_r
     (doc,) = [d for d in document if d["dtype"] == dtype]
     assert max(doc["crafted"]["worst_severity_over_fitted_by_family"].values()) > 1.0
     assert doc["crafted"]["margin"] == MARGIN and set(doc["crafted"]["spans"]) == set(doc["spans"])
+    assert doc["crafted"]["conditioning"] == "gain"
     assert max(doc["crafted"]["ratios"].values()) > 1.0 / MARGIN
     for key, found in doc["crafted"]["spans"].items():
         start, end = (int(part) for part in key.split(":"))
-        thresholds = half_tolerance(start, end, dtype).thresholds
-        for name, largest in found["largest"].items():
+        tolerance = half_tolerance(start, end, dtype)
+        thresholds = tolerance.thresholds
+        assert tolerance.gain_reference == found["gain_reference"] >= 1.0
+        for name, largest in found["largest"].items():  # each over its session's gain factor
             assert thresholds.value(name) >= MARGIN * largest
 
 
@@ -304,7 +309,7 @@ def test_a_skipping_server_still_fails_on_crafted_half_precision_inputs(dtype: s
     statistics = session_statistics(
         [step_error(i, claimed, r.output, r.inner) for i, (claimed, r) in enumerate(zip(outputs, replay, strict=True))]
     )
-    assert half_tolerance(4, 8, dtype).thresholds.exceeded(statistics)
+    assert half_tolerance(4, 8, dtype).for_session(statistics).exceeded(statistics)
 
 
 def test_thresholds_are_raised_by_the_worst_ratio_over_every_span_and_the_prompt_stays_looser() -> None:
@@ -323,8 +328,67 @@ def test_thresholds_are_raised_by_the_worst_ratio_over_every_span_and_the_prompt
 
 def test_a_crafted_search_tries_every_family_and_keeps_the_largest_values() -> None:
     span = half_span(3, 4, "bfloat16")
-    fitted = half_tolerance(3, 4, "bfloat16").suspicion
-    worst = worst_statistics(span, span_of(3, 4), fitted, seconds=0.0, rng=random.Random(1))
+    tolerance = half_tolerance(3, 4, "bfloat16")
+    worst = worst_statistics(span, span_of(3, 4), tolerance.suspicion, tolerance.gain_reference, seconds=0.0,
+                             rng=random.Random(1))  # fmt: skip
     assert worst.sessions == len(FAMILIES_CRAFTED)
     assert set(worst.by_family) == set(FAMILIES_CRAFTED)
     assert all(value >= 0 for value in worst.largest.values()) and max(worst.largest.values()) > 0
+
+
+def test_the_stream_gain_is_the_product_of_each_states_change_over_its_magnitude() -> None:
+    watch = StreamWatch(1, 2)
+    base = torch.tensor([[[1.0, -1.0], [2.0, 2.0]]])  # two positions, mean |value| 1 and 2
+    watch.observe(base)
+    watch.observe(base * torch.tensor([[[3.0], [1.0]]]))  # position 0 changes by 2, position 1 not at all
+    watch.observe(base * torch.tensor([[[3.0], [1.0]]]))  # an unchanged state (a block's output, the next input)
+    assert torch.allclose(watch.gain, torch.tensor([[3.0, 1.0]]))
+    watch.observe(torch.zeros(1, 2, 2))  # cancelling to 0: each change over the state before it
+    assert torch.allclose(watch.gain, torch.tensor([[6.0, 2.0]]))
+    watch.observe(torch.ones(1, 2, 2))  # growing out of 0: capped, never infinite
+    assert torch.equal(watch.gain, torch.full((1, 2), GAIN_CAP))
+
+
+def test_inputs_small_against_what_the_blocks_add_show_a_large_gain() -> None:
+    """Each half-block normalises its input: fed a state a thousand times smaller, it adds as much as before,
+    and a rounding difference in the input comes out that much larger."""
+    span, rng = half_span(4, 6, "bfloat16"), random.Random(5)
+    session = Session(2, 8, 4)
+    hidden = crafted_inputs("gaussian", session, span.hidden_size, rng, span_of(4, 6))
+    ordinary = honest_statistics(span, session, hidden)
+    small = honest_statistics(span, session, hidden * 1e-3)
+    assert 1.0 < ordinary.gain < 100.0 and small.gain > 100 * ordinary.gain
+
+
+@settings(max_examples=25, deadline=None, derandomize=True)
+@given(
+    scale=st.floats(1e-6, 10.0),
+    positions=st.lists(st.integers(0, 9), min_size=1, max_size=10),
+    seed=st.integers(0, 2**16),
+)
+def test_a_server_cannot_move_the_gain_its_session_is_judged_by(scale: float, positions: list[int], seed: int) -> None:
+    """The gain comes from the verifier's replay of the submitted inputs alone: whatever a server answers
+    (noise of any size, at any positions), its session is judged at the same gain, and loosening never
+    tightens (so no answer of an honest server fails for it)."""
+    span = half_span(2, 3, "bfloat16")
+    tolerance = half_tolerance(2, 3, "bfloat16")
+    generator = torch.Generator().manual_seed(seed)
+    inputs = [torch.randn(1, 6, span.hidden_size, generator=generator).to(span.dtype)] + [
+        torch.randn(1, 1, span.hidden_size, generator=generator).to(span.dtype) for _ in range(4)
+    ]
+    replay = replay_with_scales(span, inputs)
+    honest = [r.output for r in replay]
+    answered = [o.clone() for o in honest]
+    for position in positions:
+        step = answered[position % len(answered)]
+        step += (scale * torch.randn(step.shape, generator=generator)).to(step.dtype)
+    judged = [
+        session_statistics(
+            [step_error(i, c, r.output, r.inner) for i, (c, r) in enumerate(zip(out, replay, strict=True))]
+        )
+        for out in (honest, answered)
+    ]
+    assert judged[0].gain == judged[1].gain >= 1.0
+    for statistics in judged:
+        loosened = tolerance.for_session(statistics)
+        assert all(loosened.value(n) >= tolerance.thresholds.value(n) for n in STATISTICS)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,15 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from verifier.statistics import STATISTICS, SessionThresholds, compose, session_statistics, step_error
+from verifier.statistics import (
+    STATISTICS,
+    SessionStatistics,
+    SessionThresholds,
+    compose,
+    gain_factor,
+    session_statistics,
+    step_error,
+)
 from verifier.tail_fit import false_positive_bound, fit_tail
 from verifier.tolerance import InnerScale, load_tolerances
 from verifier.tolerance_document import ToleranceDocument, ToleranceError, Tolerances, documents_in
@@ -187,6 +196,42 @@ def test_ordinary_thresholds_raise_suspicion_and_the_raised_ones_decide() -> Non
     assert composed.suspicion == composed.thresholds  # no ordinary entry: the thresholds themselves
     float32 = Tolerances(documents_in(document(dtype="float32", crafted=None), "test")).span("tiny", 0, 2, "float32")
     assert float32.suspicion == float32.thresholds  # float32 keeps its crafted-input floor (FLOORS) instead
+
+
+def test_a_session_beyond_its_spans_ordinary_gain_is_judged_more_loosely_and_no_other() -> None:
+    crafted = {"margin": 2.0, "conditioning": "gain",
+               "spans": {"0:2": {"fitted": dict.fromkeys(STATISTICS, 0.02), "gain_reference": 4.0}}}  # fmt: skip
+    tolerances = Tolerances(documents_in(document(crafted=crafted), "test"))
+    span = tolerances.span("tiny", 0, 2, "bfloat16")
+    assert span.gain_reference == 4.0
+    ordinary = SessionStatistics(0.1, 0.1, 0.1, 0.1, 3, 1, gain=3.9)
+    crafted_session = replace(ordinary, gain=12.0)
+    assert span.for_session(ordinary) == span.thresholds and span.suspicion_for(ordinary) == span.suspicion
+    loosened, suspicion = span.for_session(crafted_session), span.suspicion_for(crafted_session)
+    assert [loosened.value(n) for n in STATISTICS] == pytest.approx([0.05 * 3] * 4)  # gain 12 over 4
+    assert [suspicion.value(n) for n in STATISTICS] == pytest.approx([0.02 * 3] * 4)
+    composed = tolerances.span("tiny", 1, 2, "bfloat16")  # no span entry: no reference, no loosening
+    assert composed.gain_reference is None and composed.for_session(crafted_session) == composed.thresholds
+
+
+@given(gain=st.floats(0.0, 1e300), reference=st.one_of(st.none(), st.floats(1.0, 1e6)))
+def test_the_gain_factor_only_loosens_and_stays_finite(gain: float, reference: float | None) -> None:
+    factor = gain_factor(gain, reference)
+    assert 1.0 <= factor < math.inf
+    if reference is None or gain <= reference:
+        assert factor == 1.0
+    thresholds = SessionThresholds(0.01, 0.01, 0.01, 0.01).times(factor)
+    assert thresholds.pooled_rel >= 0.01
+
+
+@pytest.mark.parametrize("reference", [None, "4", 0.5, float("nan")])
+def test_a_gain_conditioned_document_without_a_valid_reference_is_refused(reference: Any) -> None:
+    entry: dict[str, Any] = {"fitted": dict.fromkeys(STATISTICS, 0.02)}
+    if reference is not None:
+        entry["gain_reference"] = reference
+    crafted = {"margin": 2.0, "conditioning": "gain", "spans": {"0:2": entry}}
+    with pytest.raises(ToleranceError, match=r"span '0:2' has no gain reference.*recalibrate"):
+        documents_in(document(crafted=crafted), "test")
 
 
 def test_missing_thresholds_say_how_to_calibrate_them() -> None:
