@@ -31,6 +31,7 @@ from node.evidence import evidence_digest
 from node.http_signing import sign_request
 from node.market_records import BondDeposit, PriceQuote, SessionPayment, Transfer
 from node.misbehaviour import MisbehaviourProof
+from node.model_records import ToleranceRecord
 from node.receipts import Receipt
 from node.records import Float, Int, ListOf, Optional, Shape, Text, WireRecord
 from node.signing import open_signed
@@ -348,6 +349,51 @@ def admin_probe(w: World) -> Probe:
     return Probe("POST", f"/api/v1/admin/servers/{w.server_key_hex}/{action}", raw, auth, "refused", "admin/action")
 
 
+BAD_DTYPE_LISTS: tuple[Any, ...] = (
+    [],
+    ["float64"],
+    ["float32", "float32"],
+    ["FLOAT32"],
+    ["bfloat16\x00"],
+    [1],
+    [None],
+    [["float32"]],
+    "float32",
+    None,
+    {"0": "float32"},
+    ["float32", "bfloat16", "float16", "float32"],
+    ["float32"] * 1000,
+    ["int8"],
+    [""],
+)
+
+
+def model_probe(w: World) -> Probe:
+    """The model routes' writes: a registration whose dtypes no registration can hold (any model id, hostile or
+    not), or a tolerance record mutated into one that must not decode, signed by its calibrator."""
+    rng = w.rng
+    auth = {"Authorization": f"Bearer {w.admin_token}"}
+    if rng.random() < 0.1:  # no token, or a wrong one: refused before the body is read
+        wrong = rng.choice(["-", "wrong", "x" * 3000, "' OR 1=1 --", w.admin_token + "x", w.admin_token[:-1]])
+        auth = rng.choice([{}, {"Authorization": f"Bearer {wrong}"}, {"Authorization": "Basic x"}])
+    if rng.random() < 0.5:
+        model: Any = rng.choice([*HOSTILE_TEXT, "tiny", 7, None, ["tiny"], {"id": "tiny"}])
+        body: Any = {"model_id": model, "dtypes": rng.choice(BAD_DTYPE_LISTS)}
+        if rng.random() < 0.2:
+            body = rng.choice([[model], model, {"model_id": "tiny"}, {"dtypes": ["float32"]}, {}])
+        raw = json.dumps(body).encode()
+        if rng.random() < 0.1:
+            raw = raw[: rng.randrange(len(raw))]  # cut short: not JSON
+        headers = auth | {"Content-Type": "application/json"}
+        return Probe("POST", "/api/v1/admin/models", raw, headers, "refused", "admin/models")
+    wire = envelope(ToleranceRecord, hostile_body(ToleranceRecord, template(ToleranceRecord, w.signer, rng), rng),
+                    w.key, rng)  # fmt: skip
+    headers = auth | {"Content-Type": "application/x-msgpack"}
+    if rng.random() < 0.08:  # a wrong media type: 415
+        headers["Content-Type"] = rng.choice(WRONG_CONTENT_TYPES)
+    return Probe("POST", "/api/v1/admin/tolerances", wire, headers, "refused", "admin/tolerances")
+
+
 def read_probe(w: World) -> Probe:
     """A read of any GET route in the spec, each parameter hostile or left out (signed where the route is)."""
     rng = w.rng
@@ -399,6 +445,7 @@ GENERATORS: tuple[tuple[Callable[[World], Probe], int], ...] = (
     (market_probe, 8),
     (misbehaviour_probe, 7),
     (admin_probe, 6),
+    (model_probe, 5),
     (dashboard_probe, 4),
 )
 

@@ -121,3 +121,51 @@ def test_a_verifier_that_drops_a_model_is_not_handed_its_open_assignment_of_it(l
     assert checks.claim(bytes(verifier.verify_key)) is not None  # asked for any model: serves all
     assert checks.claim(bytes(verifier.verify_key), ["other-model"]) is None
     assert checks.claim(bytes(verifier.verify_key)) is not None, "still open, and its own again on any model"
+
+
+def test_presence_written_into_the_database_for_verifiers_that_never_ask_decides_nothing(ledger: Ledger) -> None:
+    """Presence is operational state outside the chain (docs/auditing.md, "Presence"): whoever can write the
+    database can make verifiers look present. Such a ghost can be drawn, but it never answers: its assignment
+    lapses at its deadline to a verifier that asks, the challenge is decided by signed verdicts alone, and the
+    audit is clean. What the tampering bought is delay, which the operator could cause anyway."""
+    clock = Clock()
+    checks = desk(ledger, clock, rate=0.0)
+    verifier = RING[0]
+    ghosts = [bytes(new_key().verify_key).hex() for _ in range(5)]
+
+    def haunt() -> None:  # the tamperer keeps every ghost freshly "present"
+        with ledger.engine.begin() as connection:
+            connection.execute(text("DELETE FROM verifier_presence WHERE public_key != :v"), {"v": key(verifier)})
+            for ghost in ghosts:
+                connection.execute(
+                    text("INSERT INTO verifier_presence (public_key, last_poll_ms, models) VALUES (:k, :t, NULL)"),
+                    {"k": ghost, "t": clock.now},
+                )
+
+    assert checks.claim(bytes(verifier.verify_key)) is None
+    lapsed = 0
+    for _ in range(30):  # until a ghost was drawn at least once: (1/6)^30 that none ever is
+        cid = submit(checks)
+        claimed, deadlines = None, 0
+        while claimed is None and deadlines < 300:  # a ghost is drawn 5 times in 6; (5/6)^300 is about 1e-24
+            haunt()
+            claimed = checks.claim(bytes(verifier.verify_key))
+            if claimed is None:
+                clock.now += 10_001  # past the ghost's deadline
+                deadlines += 1
+        assert claimed is not None and claimed.challenge["challenge_id"] == cid
+        assert checks.submit_verdict(signed_verdict(verifier, claimed, "pass", clock.now)).phase == "decided"
+        with ledger.engine.connect() as connection:
+            verdicts = connection.execute(text("SELECT verifier_key FROM verdicts WHERE challenge_id = :c"), {"c": cid})
+            assert list(verdicts.scalars()) == [key(verifier)]
+            ghosted = connection.execute(
+                text("SELECT count(*) FROM assignments WHERE challenge_id = :c AND verifier_key != :v"),
+                {"c": cid, "v": key(verifier)},
+            ).scalar_one()
+        assert ghosted == deadlines  # every lapsed assignment was a ghost's, replaced at its deadline
+        lapsed += deadlines
+        if lapsed:
+            break
+    assert lapsed > 0
+    report = ledger.audit()
+    assert report.ok, report.problems[:5]
