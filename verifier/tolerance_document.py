@@ -14,7 +14,13 @@ margin over the largest honest value) is no longer read: a verifier refuses to j
     {"format": 2, "model": "tiny", "dtype": "bfloat16", "hardware": "cpu x86_64 torch 2.13.0+cpu",
      "blocks": [{"prompt_max_rel": ..., "prompt_mean_rel": ..., "decode_max_rel": ..., "pooled_rel": ...}, ...],
      "composition": {"factors": {"prompt_max_rel": 1.0, ...}, ...}, "fit": {...}, "held_out": {...},
-     "adversaries": {...}}
+     "adversaries": {...},
+     "crafted": {"margin": 2.0, "conditioning": "gain",
+                 "spans": {"0:1": {"fitted": {...}, "gain_reference": 5.3, ...}, ...}, ...}}
+
+``crafted`` records the crafted-input search (``verifier.crafted``): each span's thresholds fitted on ordinary
+sessions (kept as the suspicion level) and, with ``"conditioning": "gain"``, the largest gain of those sessions,
+beyond which a session's thresholds are loosened (``SpanTolerance.for_session``).
 """
 
 from __future__ import annotations
