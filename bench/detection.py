@@ -92,8 +92,9 @@ def run() -> Section:
             "positive on the held-out honest sessions (the fit never saw them; each session is checked on every "
             "span of the model, so the span sessions are what the bound counts). Adversaries re-serve held-out "
             "sessions on a random span each. Sessions: batches 1/2/4/8, prompts of 1–64 tokens, 0–48 decode "
-            "steps. Every threshold stands at twice the worst that a search of crafted inputs gave an honest server "
-            "of its span; the column says how far past the thresholds fitted on ordinary sessions that search went "
+            "steps. Thresholds are loosened for a session whose span gain is beyond ordinary sessions' and stand at "
+            "twice the worst ratio, over all spans, of what a search of crafted inputs gave an honest server beyond "
+            "that to the thresholds fitted on ordinary sessions; the column is that ratio's largest "
             f"(`verifier.crafted`). Hardware: {'; '.join(hardware)}. Escalation to a stepwise replay: section "
             '"Escalation".',
             "",

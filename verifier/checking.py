@@ -140,6 +140,8 @@ def _escalated(finding: Finding, span: SpanTolerance, stepwise: StepwiseCheck) -
         difference = stepwise.difference
         if difference is None:
             return replace(finding, detail=f"{finding.detail}; escalated: bit-identical to a stepwise replay")
+        if finding.statistics is not None:  # the thresholds the prefill judged it by
+            span = replace(span, thresholds=span.for_session(finding.statistics))
         tolerance = span.prompt if difference.step == 0 else span.decode
         # the figures of the differing step, within the tolerance (else the prefill had failed it)
         worst = StepComparison(difference.step, difference.max_rel, difference.mean_rel, False)

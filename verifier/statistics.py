@@ -32,7 +32,7 @@ import torch
 
 from verifier.tolerance import InnerScale, step_scales
 
-GAIN_CAP = 1e12  # as ``verifier.replay.GAIN_CAP``: loosening stops there (thresholds stay finite)
+GAIN_CAP = 1e12  # the largest gain a replay records (``verifier.replay.StreamWatch``): thresholds stay finite
 
 STATISTICS = ("prompt_max_rel", "prompt_mean_rel", "decode_max_rel", "pooled_rel")
 

@@ -221,3 +221,10 @@ def test_any_document_gives_a_table_or_a_scenario_error(data: st.DataObject, rep
     for rates in table.rows.values():
         for measured in (*rates.caught.values(), rates.false_positives):
             assert 0 <= measured.failed <= measured.sessions and 0.0 <= measured.rate <= 1.0
+
+
+def test_the_names_kept_here_for_a_light_import_are_the_verifiers() -> None:
+    from swarmtrust.simulation.detection_table import SHIPPED_FILE
+    from verifier.tolerance_document import FORMAT, SHIPPED
+
+    assert SHIPPED_FILE == SHIPPED and FORMAT == 2  # detection_table's refusal names format 2
