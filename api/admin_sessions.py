@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from api.admin_auth import session_expiry
 from ledger.db import write_transaction
 from ledger.models import SeenRequest
-from node.digests import blake2b_256
+from protocol.digests import blake2b_256
 
 _DOMAIN = b"swarmtrust/ended-session/v1"
 

@@ -18,8 +18,8 @@ from starlette.concurrency import run_in_threadpool
 from api.errors import ApiError
 from ledger.db import write_transaction
 from ledger.models import SeenRequest
-from node.digests import blake2b_256
-from node.http_signing import (
+from protocol.digests import blake2b_256
+from protocol.http_signing import (
     KEY_HEADER,
     NONCE_HEADER,
     REPLAY_WINDOW_MS,

@@ -14,8 +14,8 @@ from fastapi import Depends, Request
 
 from api.errors import ApiError
 from api.schemas import ErrorBody
-from node.canonical import unpack_list
-from node.errors import WireFormatError
+from protocol.canonical import unpack_list
+from protocol.errors import WireFormatError
 
 MSGPACK_TYPES = frozenset(
     {"application/x-msgpack", "application/msgpack", "application/vnd.msgpack", "application/octet-stream"}

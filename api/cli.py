@@ -68,7 +68,7 @@ def serve(
     from ledger.migrate import upgrade
     from ledger.settings import LedgerSettings
     from ledger.spotchecks import SpotCheckPolicy
-    from node.keys import generate_key_file, load_signing_key
+    from protocol.keys import generate_key_file, load_signing_key
 
     settings = ApiSettings()
     try:  # the rules of consensus are logged and audited: refuse ones out of range before serving anything
@@ -139,7 +139,7 @@ def _settle_heap() -> None:
     """
     import gc
 
-    from node.beta import Beta
+    from protocol.beta import Beta
 
     Beta(1.0, 1.0).lower_bound()
     gc.collect()

@@ -9,7 +9,7 @@ from fastapi import Depends, Path, Query, Request
 from sqlalchemy import Engine
 
 from api.errors import ApiError
-from node.records import free_of_controls
+from protocol.records import free_of_controls
 
 HEX_KEY = r"^[0-9a-f]{64}$"
 HEX_ID = r"^[0-9a-f]{32}$"

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ledger.errors import RequestRefusedError, SchemaNotReadyError
-from node.errors import RecordTooLargeError, WireFormatError
+from protocol.errors import RecordTooLargeError, WireFormatError
 
 log = logging.getLogger(__name__)
 

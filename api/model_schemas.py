@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pydantic import ConfigDict, Field
 
-from api.schemas import PLAIN_TEXT, Schema
-from node.model_records import MAX_REGISTERED_DTYPES, SERVING_DTYPES
-from node.receipts import MAX_MODEL_ID
+from api.schemas import PLAIN_TEXT
+from protocol.model_records import MAX_REGISTERED_DTYPES, SERVING_DTYPES
+from protocol.receipts import MAX_MODEL_ID
+from protocol.rest import Schema
 
 DTYPE_PATTERN = "^(" + "|".join(SERVING_DTYPES) + ")$"
 WIRE_EXAMPLE = "92c4..."

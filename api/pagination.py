@@ -16,7 +16,7 @@ from sqlalchemy import ColumnElement, Connection, Engine, select
 from sqlalchemy.orm import InstrumentedAttribute
 
 from api.errors import ApiError
-from node.records import free_of_controls
+from protocol.records import free_of_controls
 
 MAX_CURSOR_INT = 2**63 - 1  # the largest BIGINT, the type of every column a list is ordered by
 

@@ -1,6 +1,7 @@
 """The shapes of the REST API's answers: what the OpenAPI document promises, with examples.
 
-Keys and digests are lowercase hex (64 characters for a 32-byte key, 32 for a 16-byte id); times are
+The answers clients parse themselves (reputations) and the ``Schema`` base are in ``protocol.rest``, which
+both sides import. Keys and digests are lowercase hex (64 characters for a 32-byte key, 32 for a 16-byte id); times are
 integer milliseconds since the Unix epoch; binary bodies inside JSON are base64.
 """
 
@@ -8,81 +9,11 @@ from __future__ import annotations
 
 from typing import Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
+
+from protocol.rest import HASH_EXAMPLE, ID_EXAMPLE, KEY_EXAMPLE, ReputationView, Schema
 
 T = TypeVar("T")
-
-KEY_EXAMPLE = "3b6a27bcceb6a42d62a3a8d02a6f0d73653215771de243a63ac048a18b59da29"
-ID_EXAMPLE = "9f86d081884c7d659a2feaa0c55ad015"
-
-
-HASH_EXAMPLE = "5d41402abc4b2a76b9719d911017c592ae4e0f1c1e6a3b2c9fcd0e9f7a1b2c3d"
-MS_EXAMPLE = 1_795_000_000_000
-BASE64_EXAMPLE = "kqRzd2FybXRydXN0"
-# Examples of fields by name, for every field that does not give its own: the naming conventions of this
-# module (``*_key`` hex keys, ``*_id`` hex ids, ``*_ms`` times, ...) make one example serve every schema.
-EXAMPLES_BY_NAME: dict[str, Any] = {
-    "model_id": "tiny",
-    "seq": 42,
-    "dtype": "float32",
-    "name": "gpu-box-7",
-    "block_start": 0,
-    "block_end": 4,
-    "throughput": 812.5,
-    "round": "initial",
-    "outcome": "pass",
-    "status": "accepted",
-    "action": "quarantine",
-    "reason": "operator reported a faulty GPU",
-    "message": "receipt signature does not verify",
-    "where": "reputations",
-    "input_shape": [1, 1, 4096],
-    "output_shape": [1, 1, 4096],
-    "interval": [0.91, 0.99],
-    "trust": 0.93,
-    "spot_check_rate": 0.42,
-    "reliability": 0.95,
-    "max_rel_error": 2.4e-7,
-    "mean_rel_error": 3.1e-8,
-    "announced_state": "online",
-    "payload": BASE64_EXAMPLE,
-    "signature": BASE64_EXAMPLE,
-    "signed_assignment": BASE64_EXAMPLE,
-    "next_cursor": "eyJrIjoiM2I2YSJ9",
-}
-SUFFIX_EXAMPLES: tuple[tuple[str, Any], ...] = (
-    ("_key", KEY_EXAMPLE),
-    ("signer", KEY_EXAMPLE),
-    ("_id", ID_EXAMPLE),
-    ("receipt", ID_EXAMPLE),
-    ("replaces", ID_EXAMPLE),
-    ("_ms", MS_EXAMPLE),
-    ("digest", HASH_EXAMPLE),
-    ("hash", HASH_EXAMPLE),
-    ("_seq", 42),
-)
-TYPE_EXAMPLES: dict[str, Any] = {"integer": 3, "number": 0.5, "boolean": True, "string": "text"}
-
-
-def _field_examples(schema: dict[str, Any]) -> None:
-    """Give each property of a model's JSON schema an example, unless it has one or is another model."""
-    for name, prop in schema.get("properties", {}).items():
-        nested = "$ref" in prop or "$ref" in prop.get("items", {}) or "additionalProperties" in prop
-        if "examples" in prop or nested:
-            continue
-        if name in EXAMPLES_BY_NAME:
-            example = EXAMPLES_BY_NAME[name]
-        else:
-            example = next((e for suffix, e in SUFFIX_EXAMPLES if name.endswith(suffix)), None)
-            if example is None:
-                kinds = [k.get("type") for k in prop.get("anyOf", [prop]) if k.get("type") != "null"]
-                example = TYPE_EXAMPLES.get(kinds[0] if kinds else "")
-        if example is not None:
-            prop["examples"] = [example]
-
-
-class Schema(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra=_field_examples)
 
 
 class ErrorDetail(Schema):
@@ -113,46 +44,6 @@ class Page(Schema, Generic[T]):
 
     items: list[T]
     next_cursor: str | None = Field(description="Opaque; absent on the last page")
-
-
-# --- reputation -----------------------------------------------------------------------------------------
-
-
-class Posterior(Schema):
-    alpha: float
-    beta: float
-
-
-class ReputationView(Schema):
-    state: str = Field(description="newcomer, trusted or quarantined", examples=["trusted"])
-    trust: float = Field(description="5% credible lower bound of the long posterior (0 when quarantined)")
-    interval: list[float] = Field(description="[5%, 95%] credible bounds of the long posterior")
-    posterior: Posterior = Field(description="The long-horizon Beta posterior, decayed to now")
-    short_posterior: Posterior = Field(description="The short-horizon posterior that triggers quarantine")
-    spot_check_rate: float = Field(description="Share of this server's sessions clients should challenge")
-    checks: int
-    passes: int
-    fails: int
-    consecutive_passes: int
-    bonded: bool = Field(
-        description="Its bond meets the bond rule at its price, for a full-length session through its announced "
-        "span: clients route it beyond the exploration budget (see docs/market.md)"
-    )
-    bond: int = Field(0, description="Micro-credits in its bond, which a confirmed cheat is slashed from")
-    price: int = Field(0, description="Micro-credits per block-token it quoted (0: none, it works for free)")
-
-
-class ServerReputation(ReputationView):
-    server_key: str = Field(examples=[KEY_EXAMPLE])
-    checked: bool = Field(description="False: never checked, so this is today's newcomer prior")
-    model_id: str | None = None
-
-
-class ReputationBatch(Schema):
-    model_id: str | None = Field(description="The model asked for, if any")
-    as_of_ms: int
-    newcomer: ReputationView = Field(description="What a server never checked gets today")
-    servers: dict[str, ReputationView] = Field(description="By hex server key")
 
 
 # --- servers --------------------------------------------------------------------------------------------
@@ -353,7 +244,7 @@ class Health(Schema):
 
 
 # Administrators' writes: strict types (an amount is a JSON integer: never "100", true, 1e3 or 1.0), plain text.
-PLAIN_TEXT = r"^[^\x00-\x1f\x7f-\x9f]*$"  # no control characters (node.records.Text refuses them too)
+PLAIN_TEXT = r"^[^\x00-\x1f\x7f-\x9f]*$"  # no control characters (protocol.records.Text refuses them too)
 
 
 class AdminActionIn(Schema):

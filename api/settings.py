@@ -8,7 +8,7 @@ import platformdirs
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from node.evidence import MAX_EVIDENCE_BYTES
+from protocol.evidence import MAX_EVIDENCE_BYTES
 
 
 def default_key_path() -> Path:

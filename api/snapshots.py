@@ -12,8 +12,8 @@ from sqlalchemy import Engine
 
 from ledger.reputation_queries import checked_models, model_views, newcomer_view
 from node.dht import to_dht_value
-from node.reputation_snapshot import ReputationSnapshot, SnapshotEntry, pack_entries, pack_newcomer
-from node.signing import Signed, sign_record
+from protocol.reputation_snapshot import ReputationSnapshot, SnapshotEntry, pack_entries, pack_newcomer
+from protocol.signing import Signed, sign_record
 
 log = logging.getLogger(__name__)
 

@@ -34,11 +34,12 @@ import httpx
 from bench.ledger_ingest import POSTGRES_ENVS, postgres_databases
 from bench.plots import line_chart
 from bench.report import Section, Target, machine_summary, median, table
+from protocol.rest import API_PREFIX
 
 log = logging.getLogger(__name__)
 
 MODEL = "tiny"
-PATH = "/api/v1/reputation"
+PATH = API_PREFIX + "/reputation"
 SERVERS = 200
 RATES = (5, 10, 25, 50, 100, 200, 400, 800)  # requests/s offered, in this order
 TARGET_P99_S = 0.020

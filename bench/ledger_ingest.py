@@ -33,8 +33,8 @@ from ledger.models import Event, ReceiptRow
 from ledger.projections import receipt_row
 from ledger.row_statements import insert_rows
 from ledger.store import Ledger
-from node.receipts import Receipt, receipt_id_for
-from node.signing import Signed, open_signed, sign_record, verify_signature
+from protocol.receipts import Receipt, receipt_id_for
+from protocol.signing import Signed, open_signed, sign_record, verify_signature
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ from ledger.models import ChainHead, Event
 from ledger.projection_set import PROJECTIONS
 from ledger.projections import AuditProblem
 from ledger.spotcheck_projection import SpotCheckReplay
-from node.errors import SignatureError, WireFormatError
+from protocol.errors import SignatureError, WireFormatError
 
 _STREAM_CHUNK = 2_000
 

@@ -18,7 +18,7 @@ from ledger.eventlog import EventWriter
 from ledger.events import EventDraft
 from ledger.models import AuditSeedRow
 from ledger.records import AuditDraw, SeedCommitment, SeedReveal
-from node.signing import sign_record
+from protocol.signing import sign_record
 
 
 class AuditBeacon:

@@ -121,7 +121,7 @@ def register_model(
 ) -> None:
     """Fix the dtypes a model may be served in: clients route only to those, servers refuse to start in
     another, verifiers fail sessions served in another (judged by the registration when each session began)."""
-    from node.keys import load_signing_key
+    from protocol.keys import load_signing_key
 
     key = load_signing_key(ledger_key)
     url = LedgerSettings().resolved_db_url(db)

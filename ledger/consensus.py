@@ -13,7 +13,7 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from node.beta import Beta
+from protocol.beta import Beta
 
 # Beta(2, 1) prior on "this verifier's verdicts agree with the decided outcome": a newcomer is trusted
 # somewhat (2/3), and a few disagreements pull it down quickly.

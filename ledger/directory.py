@@ -21,9 +21,9 @@ from ledger.events import EventDraft
 from ledger.models import AuditRun, ServerDirectoryRow, ServerPresence
 from ledger.records import ADMIN_ACTIONS, AdminAction
 from ledger.row_statements import insert_rows
-from node.announcements import ServerAnnouncement
-from node.errors import SignatureError, WireFormatError
-from node.signing import Signed, open_signed, sign_record
+from protocol.announcements import ServerAnnouncement
+from protocol.errors import SignatureError, WireFormatError
+from protocol.signing import Signed, open_signed, sign_record
 
 MATERIAL = ("name", "peer_id", "model_id", "block_start", "block_end", "dtype", "state")
 MAX_CLOCK_SKEW_MS = 5 * 60_000  # an announcement dated further in the future than this is refused

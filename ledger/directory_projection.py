@@ -15,7 +15,7 @@ from ledger.events import LoggedEvent
 from ledger.models import ServerDirectoryRow
 from ledger.projections import AuditProblem, Projection, Replay, compare_table
 from ledger.rowstore import MemoryRows, RowStore, SqlRows
-from node.announcements import ServerAnnouncement
+from protocol.announcements import ServerAnnouncement
 
 
 def directory_row(seq: int, a: ServerAnnouncement, first_seq: int) -> dict[str, Any]:

@@ -7,7 +7,7 @@ grows at its head, so once the ledger's clock has passed an epoch's end nothing 
 ``closed`` and its summary and root never change. (``CLOSE_MARGIN_MS`` allows for clock skew between
 several API processes writing one ledger.) The leaves are the receipts' digests in ledger order. A server
 reconciles what it was paid against an epoch's block-tokens, and anyone proves one receipt's place in the
-root with an inclusion proof (``node.merkle``), without fetching the others.
+root with an inclusion proof (``protocol.merkle``), without fetching the others.
 
 Summaries are derived on read from the ``receipts`` and ``events`` tables, which the audit re-derives and
 checks; an epoch of more than ``MAX_EPOCH_RECEIPTS`` receipts is refused rather than hashed on request.
@@ -22,7 +22,7 @@ from sqlalchemy import Connection, select
 
 from ledger.errors import LedgerError
 from ledger.models import Event, ReceiptRow
-from node.merkle import InclusionProof, inclusion_proof, merkle_root
+from protocol.merkle import InclusionProof, inclusion_proof, merkle_root
 
 EPOCH_MS = 3_600_000
 CLOSE_MARGIN_MS = 60_000

@@ -9,7 +9,7 @@ LedgerError
 
 from __future__ import annotations
 
-from node.errors import SwarmtrustError
+from protocol.errors import SwarmtrustError
 
 
 class LedgerError(SwarmtrustError):

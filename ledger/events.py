@@ -29,17 +29,17 @@ from ledger.records import (
     SeedReveal,
     Settlement,
 )
-from node.announcements import ServerAnnouncement
-from node.canonical import pack
-from node.challenges import Challenge, Verdict
-from node.digests import blake2b_256
-from node.errors import WireFormatError
-from node.market_records import BondDeposit, PriceQuote, SessionPayment, Transfer
-from node.misbehaviour import MisbehaviourProof
-from node.model_records import ModelRegistration, ToleranceRecord
-from node.receipts import Receipt
-from node.records import WireRecord
-from node.signing import Signed, verify_record
+from protocol.announcements import ServerAnnouncement
+from protocol.canonical import pack
+from protocol.challenges import Challenge, Verdict
+from protocol.digests import blake2b_256
+from protocol.errors import WireFormatError
+from protocol.market_records import BondDeposit, PriceQuote, SessionPayment, Transfer
+from protocol.misbehaviour import MisbehaviourProof
+from protocol.model_records import ModelRegistration, ToleranceRecord
+from protocol.receipts import Receipt
+from protocol.records import WireRecord
+from protocol.signing import Signed, verify_record
 
 EVENT_DOMAIN = b"swarmtrust/event/v1"
 GENESIS_HASH = bytes(32)

@@ -6,7 +6,7 @@ item never spoils the good ones beside it.
 
 A receipt dated more than ``RECEIPT_CLOCK_SLACK_MS`` after the ledger's clock is rejected (``future``): a
 server that could date receipts as it likes would sign a twin of a receipt its client holds dated beyond
-the proof horizon (``node.misbehaviour``), and escape conviction by its own two signatures.
+the proof horizon (``protocol.misbehaviour``), and escape conviction by its own two signatures.
 """
 
 from __future__ import annotations
@@ -22,10 +22,10 @@ from ledger.eventlog import Clock, EventWriter, now_ms, open_writer
 from ledger.events import EventDraft
 from ledger.models import Event
 from ledger.row_statements import KEYS_PER_QUERY
-from node.errors import RecordTooLargeError, SignatureError, UnsupportedVersionError, WireFormatError
-from node.misbehaviour import RECEIPT_CLOCK_SLACK_MS
-from node.receipts import Receipt
-from node.signing import Signed, open_signed_many, verify_record
+from protocol.errors import RecordTooLargeError, SignatureError, UnsupportedVersionError, WireFormatError
+from protocol.misbehaviour import RECEIPT_CLOCK_SLACK_MS
+from protocol.receipts import Receipt
+from protocol.signing import Signed, open_signed_many, verify_record
 
 # Called on a receipt whose id is stored with other content (stored, new), inside the ingest's transaction;
 # returns the event that convicts the server, if the pair proves misbehaviour (``ledger.misbehaviour``).

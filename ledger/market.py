@@ -21,8 +21,8 @@ from ledger.events import EVENT_KINDS, EventDraft
 from ledger.market_rules import MarketRuleError
 from ledger.models import EscrowHoldRow
 from ledger.records import MAX_SETTLED_HOLDS, Mint, Settlement
-from node.errors import SignatureError, WireFormatError
-from node.signing import Signed, open_signed, sign_record
+from protocol.errors import SignatureError, WireFormatError
+from protocol.signing import Signed, open_signed, sign_record
 
 NODE_RECORDS = ("transfer", "bond", "price", "payment")  # the market records nodes sign themselves
 DEFAULT_WINDOW_MS = 10 * 60_000  # escrow is released this long after payment, unless challenged

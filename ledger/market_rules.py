@@ -14,7 +14,7 @@ Flows, in micro-credits:
 - each verdict earns its verifier a fee from the treasury (as far as the treasury holds it);
 - a confirmed FAIL refunds the client's hold, slashes a share of the server's bond, pays a bounty from the
   slash to the verifiers who voted fail, and gives the rest of the slash to the treasury;
-- signed misbehaviour (``node.misbehaviour``) does the same for its session, the bounty going to its reporter.
+- signed misbehaviour (``protocol.misbehaviour``) does the same for its session, the bounty going to its reporter.
 """
 
 from __future__ import annotations
@@ -27,10 +27,10 @@ from ledger.models import AccountRow, EscrowHoldRow, MarketChallengeRow, MarketR
 from ledger.records import Mint, Outcome, Settlement
 from ledger.row_statements import Row
 from ledger.rowstore import RowStore
-from node.bond_rule import MIN_BOND, PPM, SLASH_PPM, BondTerms, slash_amount
-from node.challenges import Challenge, Verdict
-from node.market_records import MICRO, BondDeposit, PriceQuote, SessionPayment, Transfer
-from node.misbehaviour import MisbehaviourProof, NotAProofError, check_proof
+from protocol.bond_rule import MIN_BOND, PPM, SLASH_PPM, BondTerms, slash_amount
+from protocol.challenges import Challenge, Verdict
+from protocol.market_records import MICRO, BondDeposit, PriceQuote, SessionPayment, Transfer
+from protocol.misbehaviour import MisbehaviourProof, NotAProofError, check_proof
 
 ESCROW = "escrow"
 TREASURY = "treasury"
@@ -43,7 +43,7 @@ class MarketParams:
     verifier_fee: int = MICRO // 100  # ... which pays each verdict 0.01 credits
     slash_ppm: int = SLASH_PPM  # a confirmed cheat loses half of its bond ...
     bounty_ppm: int = 500_000  # ... half of which goes to the verifiers who caught it
-    full_bond: int = MIN_BOND  # the least bond for full routing weight; ``node.bond_rule`` asks more at a price
+    full_bond: int = MIN_BOND  # the least bond for full routing weight; ``protocol.bond_rule`` asks more at a price
 
 
 DEFAULT_MARKET = MarketParams()

@@ -1,7 +1,7 @@
 """Convictions by signed misbehaviour: a server's own two contradictory receipts convict it at once.
 
     submit           a ``MisbehaviourProof`` signed by its reporter: refused (nothing written, nothing held
-                     against the server) unless it proves what ``node.misbehaviour.check_proof`` asks; the
+                     against the server) unless it proves what ``protocol.misbehaviour.check_proof`` asks; the
                      first proof for a server and session convicts, any later one answers ``duplicate``
     conflict_hook    the same at ingest: a receipt that contradicts one already stored (``POST /receipts``,
                      a challenge's receipts) is a proof, which the ledger reports and signs itself
@@ -24,10 +24,10 @@ from ledger.events import EventDraft
 from ledger.ingest import ConflictHook
 from ledger.misbehaviour_projection import MAX_REPORT_SKEW_MS, conviction_key
 from ledger.models import ConvictionRow
-from node.errors import SignatureError, WireFormatError
-from node.misbehaviour import MisbehaviourProof, NotAProofError, build_proof, check_proof, contradiction
-from node.receipts import Receipt
-from node.signing import Signed, open_signed
+from protocol.errors import SignatureError, WireFormatError
+from protocol.misbehaviour import MisbehaviourProof, NotAProofError, build_proof, check_proof, contradiction
+from protocol.receipts import Receipt
+from protocol.signing import Signed, open_signed
 
 log = logging.getLogger(__name__)
 

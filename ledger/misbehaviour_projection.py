@@ -18,7 +18,7 @@ from ledger.market_rules import hold_id
 from ledger.models import ConvictionRow
 from ledger.projections import AuditProblem, Projection, Replay, compare_table
 from ledger.rowstore import MemoryRows, RowStore, SqlRows
-from node.misbehaviour import Contradiction, MisbehaviourProof, NotAProofError, check_proof
+from protocol.misbehaviour import Contradiction, MisbehaviourProof, NotAProofError, check_proof
 
 MAX_REPORT_SKEW_MS = 600_000  # a proof's reported_ms is within this of the ledger's clock when recorded
 

@@ -1,7 +1,7 @@
 """Models' registrations and calibrated tolerances: the write path (ledger-signed registrations, calibrator-
 signed tolerance records) and the reads the API and the CLI answer with.
 
-A registration names the dtypes a model may be served in, the default first (``node.serving_dtypes`` says
+A registration names the dtypes a model may be served in, the default first (``protocol.serving_dtypes`` says
 who follows it and how). Registering the dtypes already in force records nothing, so a launcher that
 registers at every start does not grow the log. Tolerance records are signed by whoever calibrated them;
 only an administrator submits one (the API's admin route, the CLI with the database), and the ledger keeps
@@ -22,10 +22,10 @@ from ledger.eventlog import Clock, now_ms, open_writer
 from ledger.events import EventDraft
 from ledger.model_registry_projection import dtypes_text
 from ledger.models import Event, ModelRegistrationRow, ModelRow, ToleranceRow
-from node.canonical import pack
-from node.errors import SignatureError, WireFormatError
-from node.model_records import ModelRegistration, ToleranceRecord
-from node.signing import Signed, open_signed, sign_record
+from protocol.canonical import pack
+from protocol.errors import SignatureError, WireFormatError
+from protocol.model_records import ModelRegistration, ToleranceRecord
+from protocol.signing import Signed, open_signed, sign_record
 
 MAX_CLOCK_SKEW_MS = 5 * 60_000  # a tolerance record dated further in the future than this is refused
 

@@ -17,7 +17,7 @@ from ledger.events import LoggedEvent
 from ledger.models import ModelRegistrationRow, ModelRow, ToleranceRow
 from ledger.projections import AuditProblem, Projection, Replay, compare_table
 from ledger.rowstore import MemoryRows, RowStore, SqlRows
-from node.model_records import ModelRegistration, ToleranceRecord
+from protocol.model_records import ModelRegistration, ToleranceRecord
 
 
 def dtypes_text(dtypes: Sequence[str]) -> str:

@@ -20,8 +20,8 @@ from sqlalchemy import Connection, select
 from ledger.events import LoggedEvent
 from ledger.models import ReceiptRow, Server
 from ledger.row_statements import insert_rows, rows_by_key, update_rows
-from node.receipts import Receipt
-from node.signing import Signed
+from protocol.receipts import Receipt
+from protocol.signing import Signed
 
 
 @dataclass(frozen=True)

@@ -11,12 +11,12 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from ledger.epochs import EPOCH_MS
-from node.challenges import ID_SIZE, VERDICT_OUTCOMES
-from node.digests import DIGEST_SIZE
-from node.errors import WireFormatError
-from node.market_records import MAX_AMOUNT
-from node.receipts import MAX_MODEL_ID, MAX_TIMESTAMP_MS, SESSION_ID_SIZE
-from node.records import Check, FixedBytes, Float, Int, ListOf, Optional, Text, WireRecord
+from protocol.challenges import ID_SIZE, VERDICT_OUTCOMES
+from protocol.digests import DIGEST_SIZE
+from protocol.errors import WireFormatError
+from protocol.market_records import MAX_AMOUNT
+from protocol.receipts import MAX_MODEL_ID, MAX_TIMESTAMP_MS, SESSION_ID_SIZE
+from protocol.records import Check, FixedBytes, Float, Int, ListOf, Optional, Text, WireRecord
 
 ROUNDS = frozenset({"initial", "audit", "dispute"})
 MAX_SETTLED_HOLDS = 1000  # holds one settlement releases; more wait for the next

@@ -1,6 +1,6 @@
 """The reputation model (pure): from spot-check outcomes to trust, state and spot-check rate.
 
-Per server, two Beta posteriors over "a checked session is honest" (see ``node.beta``):
+Per server, two Beta posteriors over "a checked session is honest" (see ``protocol.beta``):
 
 - the **long** horizon forgets slowly (evidence halves every 30 days): its 5% credible lower bound is the
   server's **trust**, which sets routing weight, spot-check rate and market standing;
@@ -24,8 +24,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
-from node.beta import Beta, Horizon
-from node.bond_rule import SPOT_CHECK_FLOOR
+from protocol.beta import Beta, Horizon
+from protocol.bond_rule import SPOT_CHECK_FLOOR
+from protocol.newcomers import PRIOR_MEAN_CAP, PRIOR_MEAN_FLOOR, PRIOR_STRENGTH
 
 DAY_MS = 86_400_000
 
@@ -35,9 +36,9 @@ class ReputationParams:
     long: Horizon = Horizon(half_life_ms=30 * DAY_MS)  # trust: slow to forget
     short: Horizon = Horizon(half_life_checks=3.0)  # quarantine: reacts within a few checks
     cohort: Horizon = Horizon(half_life_ms=DAY_MS)  # the newcomer cohort's recent pass rate
-    prior_strength: float = 2.0  # pseudo-checks in a newcomer's prior
-    prior_mean_cap: float = 0.9  # a newcomer never starts above this ...
-    prior_mean_floor: float = 0.3  # ... nor below this
+    prior_strength: float = PRIOR_STRENGTH  # pseudo-checks in a newcomer's prior
+    prior_mean_cap: float = PRIOR_MEAN_CAP  # a newcomer never starts above this ...
+    prior_mean_floor: float = PRIOR_MEAN_FLOOR  # ... nor below this
     newcomer_passes: int = 10  # consecutive passes before a server's spot-check rate starts to fall
     credible_level: float = 0.05  # trust is this quantile of the long posterior
     quarantine_bound: float = 0.2  # short-horizon lower bound under which a server is quarantined

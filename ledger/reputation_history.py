@@ -20,7 +20,7 @@ from ledger.reputation import (
     quarantine_by_admin,
     release,
 )
-from node.beta import Beta
+from protocol.beta import Beta
 
 MAX_POINTS = 500  # the most recent events plotted
 

@@ -19,11 +19,11 @@ from ledger.reputation import (
     release,
 )
 from ledger.rowstore import RowStore
-from node.beta import Beta
-from node.misbehaviour import MisbehaviourProof, NotAProofError, check_proof
+from protocol.beta import Beta
+from protocol.misbehaviour import MisbehaviourProof, NotAProofError, check_proof
+from protocol.newcomers import COHORT_START
 
 COHORT_ID = 1
-COHORT_START = Beta.with_mean(0.8, 2.0)  # before any newcomer has been checked
 
 
 def to_row(key: str, model_id: str, rep: ServerReputation, first_seq: int, last_seq: int) -> dict[str, Any]:

@@ -9,9 +9,10 @@ from sqlalchemy import Connection, func, select
 from ledger.market_rules import bond_account, bond_terms
 from ledger.models import AccountRow, CohortRow, PriceRow, ReputationRow, ServerDirectoryRow
 from ledger.reputation import describe, newcomer, newcomer_prior_mean
-from ledger.reputation_projection import COHORT_START, from_row
-from node.beta import Beta
-from node.bond_rule import fully_bonded, session_block_tokens
+from ledger.reputation_projection import from_row
+from protocol.beta import Beta
+from protocol.bond_rule import fully_bonded, session_block_tokens
+from protocol.newcomers import COHORT_START
 
 UNBONDED: dict[str, Any] = {"bond": 0, "price": 0, "bonded": False}
 
@@ -29,7 +30,7 @@ def newcomer_view(connection: Connection, now_ms: int) -> dict[str, Any]:
 
 def bond_standings(connection: Connection, keys: list[str]) -> dict[str, dict[str, Any]]:
     """Each server's bond and price (micro-credits; per block-token) and whether the bond meets the bond rule
-    (``node.bond_rule``) for a full-length session through its announced span (one block if it announced
+    (``protocol.bond_rule``) for a full-length session through its announced span (one block if it announced
     none). Clients decide with the span they see in the DHT; this is the ledger's summary of the same rule."""
     bonds = dict(
         connection.execute(

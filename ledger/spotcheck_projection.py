@@ -42,7 +42,7 @@ from ledger.models import (
 from ledger.projections import AuditProblem, Projection, Replay, compare_table
 from ledger.reputation_projection import fold_admin_action, fold_misbehaviour, fold_outcome
 from ledger.rowstore import MemoryRows, RowStore, SqlRows
-from node.evidence import evidence_digest
+from protocol.evidence import evidence_digest
 
 
 def fold(rows: RowStore, event: LoggedEvent) -> None:

@@ -49,11 +49,11 @@ from ledger.models import (
 )
 from ledger.records import Assignment, ConsensusPolicy, EvidenceRejection, Outcome, RoundOpened
 from ledger.verifier_pool import draw, mark_present, verifier_reliability
-from node.challenges import ID_SIZE, Challenge, Verdict
-from node.errors import SignatureError, WireFormatError
-from node.evidence import MAX_EVIDENCE_BYTES, Evidence, EvidenceError, evidence_digest, verify_evidence
-from node.records import CONTROL_CHARACTERS
-from node.signing import Signed, open_signed, sign_record, verify_record
+from protocol.challenges import ID_SIZE, Challenge, Verdict
+from protocol.errors import SignatureError, WireFormatError
+from protocol.evidence import MAX_EVIDENCE_BYTES, Evidence, EvidenceError, evidence_digest, verify_evidence
+from protocol.records import CONTROL_CHARACTERS
+from protocol.signing import Signed, open_signed, sign_record, verify_record
 
 log = logging.getLogger(__name__)
 

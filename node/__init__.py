@@ -1,16 +1,14 @@
-"""Block-server side of swarmtrust: keys, wire formats and (later) the server, DHT records and client.
+"""The swarm's block server and client, over hivemind's DHT and P2P (the wire formats are ``protocol``).
 
 Modules:
-- ``errors``: the exception tree shared by every swarmtrust package (``SwarmtrustError`` at its root);
-- ``keys``: Ed25519 key files (0600, never overwritten silently) and public-key hex forms;
-- ``canonical``: canonical msgpack encoding of fixed-order records and strict decoding;
-- ``records``: ``WireRecord``, a frozen dataclass plus field checks as a complete wire format;
-- ``signing``: domain-separated signatures and the ``Signed`` envelope;
-- ``digests``: BLAKE2b-256 of tensors and records (pure bytes); ``tensors``: the torch adapter;
-- ``receipts``: the activation ``Receipt`` (wire format v1);
-- ``misbehaviour``: two receipts one server cannot honestly have signed, and the signed proof of them;
-- ``merkle``: Merkle roots and inclusion proofs over receipt digests, for epochs;
-- ``bond_rule``: the bond a server must hold at its price so that cheating never pays (client and ledger);
-- ``model_records``: a model's ledger-signed registration (the dtypes it may be served in) and calibrators'
-  tolerance records; ``serving_dtypes``: who follows a registration and how (clients, servers, verifiers).
+- ``server``: serves a span of a model and signs a receipt for every step; ``client``: finds servers, routes
+  a chain through them, checks every receipt and fails over; ``model``: the models a swarm serves;
+- ``block_rpc``: the block-server protocol over hivemind P2P (handlers, metadata, tensors on the wire);
+  ``frames``: protobuf messages framed on a binary stream;
+- ``dht``: hivemind DHT set-up and signed-record validation; ``network``: listen addresses and NAT helpers;
+- ``tensors``: the torch adapter for digests and sketches;
+- ``ledger_api``: a client of the ledger's REST API that signs every request;
+- ``behaviors``: honest serving and the adversaries that tests and the demo run;
+- ``cli``, ``cli_swarm``, ``cli_options``, ``console``, ``settings``: the ``node``, ``dht`` and ``generate``
+  commands, their shared options, and error reporting.
 """

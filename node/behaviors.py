@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import torch
 
-from node.errors import SwarmtrustError
+from protocol.errors import SwarmtrustError
 
 CHEAT_NOISE = 0.01  # relative noise of a corrupted step, for cheat-rate and honest-then-cheat
 WRONG_WEIGHTS_NOISE = 0.01  # relative perturbation of every weight, for wrong-weights

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from node.cli_swarm import node_start
-from node.keys import generate_key_file, load_signing_key, public_key_hex
+from protocol.keys import generate_key_file, load_signing_key, public_key_hex
 
 app = typer.Typer(help="Block servers: signing keys, and serving spans of a model.", no_args_is_help=True)
 

@@ -23,7 +23,7 @@ from node.cli_options import (
     network_options,
     split_peers,
 )
-from node.errors import SwarmtrustError
+from protocol.errors import SwarmtrustError
 
 dht_app = typer.Typer(help="DHT bootstrap peers.", no_args_is_help=True)
 
@@ -221,7 +221,7 @@ def generate(
         raise UsageError("--initial-peers is required (or pass --local to run the model in-process)")
     from node.client.config import ClientConfig
     from node.client.swarm import SwarmClient
-    from node.keys import load_signing_key
+    from protocol.keys import load_signing_key
 
     network = network_options(host, port, nat_port_map, auto_nat, use_relay, use_auto_relay)
     config = ClientConfig(
@@ -253,7 +253,7 @@ def generate(
 
 
 def _serving_dtypes(dtypes: list[str]) -> list[str]:
-    from node.model_records import SERVING_DTYPES
+    from protocol.model_records import SERVING_DTYPES
 
     for dtype in dtypes:
         if dtype not in SERVING_DTYPES:

@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from node.errors import SwarmtrustError
+from protocol.errors import SwarmtrustError
 
 ERROR_EXIT = 1
 

@@ -18,12 +18,12 @@ from hivemind.dht.routing import DHTID
 from hivemind.dht.validation import RecordValidatorBase
 from hivemind.utils.serializer import MSGPackSerializer
 
-from node.announcements import ServerAnnouncement
-from node.canonical import pack, unpack_list
-from node.errors import WireFormatError
 from node.network import NetworkOptions
-from node.reputation_snapshot import ReputationSnapshot
-from node.signing import Signed, verify_record
+from protocol.announcements import ServerAnnouncement
+from protocol.canonical import pack, unpack_list
+from protocol.errors import WireFormatError
+from protocol.reputation_snapshot import ReputationSnapshot
+from protocol.signing import Signed, verify_record
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from google.protobuf.message import DecodeError, Message
 from hivemind.p2p import P2PHandlerError
 from hivemind.proto.p2pd_pb2 import RPCError
 
-from node.errors import WireFormatError
+from protocol.errors import WireFormatError
 
 MESSAGE_MARKER = b"\x00"
 ERROR_MARKER = b"\x01"

@@ -1,18 +1,26 @@
-"""A client of the ledger service's REST API, signing every request with its key (httpx)."""
+"""The one client of the ledger service's REST API (httpx): every role's requests go through ``LedgerApi``.
+
+Requests are signed with the caller's key where it has one (``protocol.http_signing``: writes need it, reads
+do not), and carry an administrator's token where one is given. Answers that clients act on are validated
+against the models the service answers with (``protocol.rest``).
+"""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 import nacl.signing
+import pydantic
 
-from node.challenges import pack_submission
-from node.errors import SwarmtrustError
-from node.http_signing import sign_request
+from protocol.challenges import pack_submission
+from protocol.errors import SwarmtrustError
+from protocol.http_signing import sign_request
+from protocol.rest import API_PREFIX, ReputationBatch
 
-API = "/api/v1"
+PAGE_LIMIT = 1000  # items asked for per page when reading a whole list
 
 
 class LedgerApiError(SwarmtrustError):
@@ -25,9 +33,20 @@ class LedgerApiError(SwarmtrustError):
 
 
 class LedgerApi:
-    def __init__(self, base_url: str, key: nacl.signing.SigningKey, *, timeout: float = 30.0) -> None:
+    """``key`` signs every request (None: unsigned, for reads); ``admin_token`` authorises the admin routes."""
+
+    def __init__(
+        self,
+        base_url: str,
+        key: nacl.signing.SigningKey | None = None,
+        *,
+        admin_token: str | None = None,
+        timeout: float = 30.0,
+    ) -> None:
         self._key = key
         self._http = httpx.Client(base_url=base_url.rstrip("/"), timeout=timeout)
+        if admin_token is not None:
+            self._http.headers["Authorization"] = f"Bearer {admin_token}"
 
     def close(self) -> None:
         self._http.close()
@@ -39,10 +58,12 @@ class LedgerApi:
         self.close()
 
     def request(self, method: str, path: str, body: bytes = b"", content_type: str | None = None) -> httpx.Response:
-        request = self._http.build_request(method, API + path, content=body)
+        """``method`` on ``API_PREFIX + path``; a refusal or an unreachable service raises ``LedgerApiError``."""
+        request = self._http.build_request(method, API_PREFIX + path, content=body)
         if content_type:
             request.headers["Content-Type"] = content_type
-        request.headers.update(sign_request(self._key, method, request.url.raw_path.decode(), body))
+        if self._key is not None:
+            request.headers.update(sign_request(self._key, method, request.url.raw_path.decode(), body))
         try:
             response = self._http.send(request)
         except httpx.HTTPError as exc:
@@ -81,6 +102,28 @@ class LedgerApi:
     def get(self, path: str, **params: str) -> Any:
         query = "?" + str(httpx.QueryParams(params)) if params else ""
         return self.request("GET", path + query).json()
+
+    def post_json(self, path: str, body: dict[str, Any] | None = None) -> Any:
+        """POST a JSON body (the admin routes take JSON); the answer's JSON."""
+        return self.request("POST", path, json.dumps(body or {}).encode(), "application/json").json()
+
+    def items(self, path: str, **params: str) -> list[dict[str, Any]]:
+        """Every item of a paged list (``GET path``, following ``next_cursor`` to the last page)."""
+        answer = self.get(path, **params, limit=str(PAGE_LIMIT))
+        items: list[dict[str, Any]] = list(answer["items"])
+        while answer["next_cursor"] is not None:
+            answer = self.get(path, **params, limit=str(PAGE_LIMIT), cursor=answer["next_cursor"])
+            items += answer["items"]
+        return items
+
+    def reputation(self, model_id: str) -> ReputationBatch:
+        """Every checked server of ``model_id`` and the newcomer prior (``GET /reputation``), validated; an
+        answer of another shape raises ``LedgerApiError`` with code ``malformed_answer``."""
+        response = self.request("GET", "/reputation?" + str(httpx.QueryParams(model=model_id)))
+        try:
+            return ReputationBatch.model_validate_json(response.content)
+        except pydantic.ValidationError as exc:
+            raise LedgerApiError(response.status_code, "malformed_answer", f"a reputation answer: {exc}") from exc
 
     def session_lengths(self, model_id: str) -> dict[str, Any]:
         """The recent distribution of session lengths of ``model_id`` (``GET /session-lengths``)."""

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 import torch
 
-from node.digests import tensor_digest
-from node.errors import WireFormatError
-from node.receipts import MAX_SKETCH
+from protocol.digests import tensor_digest
+from protocol.errors import WireFormatError
+from protocol.receipts import MAX_SKETCH
 
 _WIRE_DTYPES: dict[torch.dtype, str] = {
     torch.float32: "float32",

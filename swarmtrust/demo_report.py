@@ -7,7 +7,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from node.market_records import MICRO
+from protocol.market_records import MICRO
 from swarmtrust.demo_plan import DemoPlan
 from swarmtrust.demo_traffic import Traffic
 

@@ -9,12 +9,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
 import nacl.signing
 from rich.console import Console
 
-from node.receipts import Receipt
-from node.signing import Signed
+from node.ledger_api import LedgerApi
+from protocol.receipts import Receipt
+from protocol.signing import Signed
 from swarmtrust.demo_plan import DemoPlan
 from swarmtrust.demo_report import build_report, show_report
 from swarmtrust.demo_stages import (
@@ -75,7 +75,8 @@ def run_demo(
         undecided = wait_for_decisions(swarm.api_url, timeout=30)
         time.sleep(max(0.0, traffic_ended + CHALLENGE_WINDOW + 0.5 - time.monotonic()))  # the last payments' window
         settle_now(swarm)
-        market = httpx.get(f"{swarm.api_url}/api/v1/market", timeout=30).json()
+        with LedgerApi(swarm.api_url) as api:
+            market = api.get("/market")
         report = build_report(plan, names, traffic, market)
         report["undecided_spot_checks"] = undecided
         report["failover"] = failover

@@ -16,12 +16,12 @@ import httpx
 from rich.console import Console
 
 from ledger.store import Ledger
-from node.bond_rule import required_bond, session_block_tokens
-from node.market_records import MICRO
-from node.receipts import Receipt
-from node.signing import Signed, sign_record
+from node.ledger_api import LedgerApi
+from protocol.bond_rule import required_bond, session_block_tokens
+from protocol.market_records import MICRO
+from protocol.receipts import Receipt
+from protocol.signing import Signed, sign_record
 from swarmtrust.demo_plan import DemoError, DemoPlan
-from swarmtrust.demo_traffic import all_items
 from swarmtrust.launcher import ChildProcess, LocalSwarm
 
 PRICE = 1_000  # micro-credits per block-token: a 20-token session over 4 blocks costs 0.08 credits
@@ -41,20 +41,18 @@ def bond_credits(blocks: str) -> int:
 def open_market(swarm: LocalSwarm, plan: DemoPlan, client_keys: list[Any], console: Console) -> None:
     """A faucet for the clients and the treasury; every server bonds what the bond rule asks at ``PRICE``
     (``bond_credits``) and quotes ``PRICE``."""
-    from node.keys import load_signing_key
     from node.ledger_api import LedgerApi
-    from node.market_records import BondDeposit, PriceQuote
+    from protocol.keys import load_signing_key
+    from protocol.market_records import BondDeposit, PriceQuote
 
     server_keys = [load_signing_key(swarm.workdir / f"{s.name}.key") for s in plan.servers]
     bonds = [bond_credits(s.blocks) for s in plan.servers]
     # The treasury's 10 credits pay the verifiers' fees until the 2% fee on releases refills it.
     minted = [(bytes(k.verify_key).hex(), CLIENT_CREDITS) for k in client_keys] + [("treasury", 10)]
     minted += [(bytes(k.verify_key).hex(), bond) for k, bond in zip(server_keys, bonds, strict=True)]
-    with httpx.Client(base_url=f"{swarm.api_url}/api/v1/admin", timeout=30) as admin:
-        admin.headers["Authorization"] = f"Bearer {admin_token(swarm)}"
+    with LedgerApi(swarm.api_url, admin_token=admin_token(swarm)) as admin:
         for account, credits in minted:
-            body = {"account": account, "amount": credits * MICRO, "reason": "demo faucet"}
-            admin.post("/mint", json=body).raise_for_status()
+            admin.post_json("/admin/mint", {"account": account, "amount": credits * MICRO, "reason": "demo faucet"})
     for key, bond in zip(server_keys, bonds, strict=True):
         now = time.time_ns() // 1_000_000
         with LedgerApi(swarm.api_url, key) as ledger:
@@ -147,9 +145,9 @@ def _replacement_billing(result: Any, names: dict[str, str]) -> dict[str, Any] |
 def wait_for_decisions(api_url: str, timeout: float) -> int:
     """Wait until every spot check is decided (or ``timeout``); how many are still undecided."""
     deadline = time.monotonic() + timeout
-    with httpx.Client(base_url=api_url, timeout=30) as api:
+    with LedgerApi(api_url) as api:
         while True:
-            undecided = sum(1 for c in all_items(api, "/api/v1/challenges") if c["phase"] != "decided")
+            undecided = sum(1 for c in api.items("/challenges") if c["phase"] != "decided")
             if not undecided or time.monotonic() > deadline:
                 return undecided
             time.sleep(0.5)
@@ -157,9 +155,8 @@ def wait_for_decisions(api_url: str, timeout: float) -> int:
 
 def settle_now(swarm: LocalSwarm) -> None:
     """Release every hold whose challenge window has passed (the service also does it on its own clock)."""
-    with httpx.Client(base_url=f"{swarm.api_url}/api/v1/admin", timeout=30) as admin:
-        admin.headers["Authorization"] = f"Bearer {admin_token(swarm)}"
-        admin.post("/settle").raise_for_status()
+    with LedgerApi(swarm.api_url, admin_token=admin_token(swarm)) as admin:
+        admin.post_json("/admin/settle")
 
 
 def dashboard_shows_quarantined(swarm: LocalSwarm, keys: list[str]) -> bool:
@@ -213,10 +210,10 @@ def ledger_stage(api_url: str, workdir: Path, receipts: list[Signed[Receipt]], c
 
 def _epoch_proof(api_url: str, receipt: Signed[Receipt], console: Console) -> bool:
     """Ask the ledger for a receipt's place in its server's epoch and check the proof against the root."""
-    from node.merkle import InclusionProof, verify_inclusion
+    from protocol.merkle import InclusionProof, verify_inclusion
 
-    response = httpx.get(f"{api_url}/api/v1/receipts/{receipt.record.receipt_id.hex()}/proof", timeout=30)
-    answer = response.raise_for_status().json()
+    with LedgerApi(api_url) as api:
+        answer = api.get(f"/receipts/{receipt.record.receipt_id.hex()}/proof")
     proof = InclusionProof(answer["index"], answer["tree_size"], tuple(bytes.fromhex(h) for h in answer["path"]))
     epoch = answer["epoch"]
     ok = verify_inclusion(receipt.digest, proof, bytes.fromhex(epoch["merkle_root"]))
@@ -229,7 +226,7 @@ def _epoch_proof(api_url: str, receipt: Signed[Receipt], console: Console) -> bo
 
 def _equivocation(original: Signed[Receipt], workdir: Path) -> bytes:
     """The same step signed again with another output, as a cheating server might: refused as a conflict."""
-    from node.keys import load_signing_key
+    from protocol.keys import load_signing_key
 
     for key_file in workdir.glob("*.key"):
         key = load_signing_key(key_file)

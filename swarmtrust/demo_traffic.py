@@ -15,13 +15,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
 from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
 from node.client.faults import SessionFailedError
+from node.ledger_api import LedgerApi
 from swarmtrust.demo_plan import DemoPlan
 from swarmtrust.demo_tally import TrafficTally
 
@@ -49,31 +49,21 @@ class LedgerView:
     open_disputes: int = 0
 
     @classmethod
-    def read(cls, api: httpx.Client, model_id: str) -> LedgerView:
-        book = api.get("/api/v1/reputation", params={"model": model_id}).raise_for_status().json()
-        challenges = all_items(api, "/api/v1/challenges")
-        disputes = all_items(api, "/api/v1/disputes")
+    def read(cls, api: LedgerApi, model_id: str) -> LedgerView:
+        book = api.get("/reputation", model=model_id)
+        challenges = api.items("/challenges")
+        disputes = api.items("/disputes")
         return cls(
             reputation=book["servers"],
             challenges=len(challenges),
             decided=sum(c["phase"] == "decided" for c in challenges),
-            verdicts=len(all_items(api, "/api/v1/verdicts")),
+            verdicts=len(api.items("/verdicts")),
             disputes=len(disputes),
             open_disputes=sum(d["outcome"] is None for d in disputes),
         )
 
     def states(self) -> dict[str, str]:
         return {key: entry["state"] for key, entry in self.reputation.items()}
-
-
-def all_items(api: httpx.Client, path: str) -> list[dict[str, Any]]:
-    """Every item of a paged list of the ledger service."""
-    answer = api.get(path, params={"limit": 1000}).raise_for_status().json()
-    items: list[dict[str, Any]] = answer["items"]
-    while answer["next_cursor"] is not None:
-        answer = api.get(path, params={"limit": 1000, "cursor": answer["next_cursor"]}).raise_for_status().json()
-        items += answer["items"]
-    return items
 
 
 @dataclass
@@ -110,7 +100,7 @@ def run_traffic(
     servers: list[Any] = []
     listed_at = polled_at = float("-inf")
     with (
-        httpx.Client(base_url=api_url, timeout=30) as api,
+        LedgerApi(api_url) as api,
         Live(_render(plan, names, tally, view, 0.0), console=console, refresh_per_second=4) as live,
     ):
         while clock() - tally.started < duration and not tally.done(cheaters, SESSIONS_AFTER):

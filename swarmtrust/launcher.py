@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from node.errors import SwarmtrustError
+from protocol.errors import SwarmtrustError
 
 SWARMTRUST = [sys.executable, "-m", "swarmtrust"]
 START_TIMEOUT = 120.0  # seconds for a child to print its first line (imports, model load, DHT join)
@@ -112,8 +112,8 @@ def tolerance_records(
     restart on the same database logs nothing new)."""
     from importlib import resources
 
-    from node.model_records import ToleranceRecord
-    from node.signing import open_signed
+    from protocol.model_records import ToleranceRecord
+    from protocol.signing import open_signed
     from verifier.tolerance_records import sign_tolerance
 
     if calibration_file is None:
@@ -183,7 +183,7 @@ class LocalSwarm:
     def launch_server(self, name: str, blocks: str, *extra: str) -> ChildProcess:
         """Start ``swarmtrust node start`` with a key of its own (created once in the workdir); it announces
         itself to this swarm's ledger service too, when one was started first."""
-        from node.keys import generate_key_file
+        from protocol.keys import generate_key_file
 
         key = self.workdir / f"{name}.key"
         if not key.exists():
@@ -234,7 +234,7 @@ class LocalSwarm:
         ``swarmtrust ledger register-model`` does), and add their calibrated tolerance records (as an
         administrator's ``swarmtrust verifier sign-tolerance`` and ``swarmtrust ledger add-tolerance`` do)."""
         from ledger.store import Ledger
-        from node.keys import generate_key_file, load_signing_key
+        from protocol.keys import generate_key_file, load_signing_key
 
         key = load_signing_key(self.workdir / "ledger.key")
         calibrator_key = self.workdir / "calibrator.key"
@@ -250,7 +250,7 @@ class LocalSwarm:
 
     def launch_verifier(self, name: str, *extra: str) -> ChildProcess:
         """Start ``swarmtrust verifier start`` against this swarm's ledger service."""
-        from node.keys import generate_key_file
+        from protocol.keys import generate_key_file
 
         key = self.workdir / f"{name}.key"
         if not key.exists():

@@ -9,9 +9,9 @@ from typing import Any
 
 import nacl.signing
 
-from node.announcements import ServerAnnouncement
-from node.receipts import Receipt, receipt_id_for
-from node.signing import Signed, sign_record
+from protocol.announcements import ServerAnnouncement
+from protocol.receipts import Receipt, receipt_id_for
+from protocol.signing import Signed, sign_record
 
 
 def new_key() -> nacl.signing.SigningKey:
@@ -72,8 +72,8 @@ def evidence_session(
     key: nacl.signing.SigningKey, steps: int, *, hidden: int = 64, first_tokens: int = 3, **overrides: Any
 ) -> tuple[list[Signed[Receipt]], Any]:
     """A session of ``steps`` steps whose receipts commit to random float32 tensors, and its evidence."""
-    from node.digests import tensor_digest
-    from node.evidence import Evidence
+    from protocol.digests import tensor_digest
+    from protocol.evidence import Evidence
 
     session = overrides.pop("session_id", os.urandom(16))
     nonce = overrides.pop("client_nonce", os.urandom(16))
@@ -135,7 +135,7 @@ def signed_announcement(key: nacl.signing.SigningKey, **overrides: Any) -> Signe
 
 def signed_verdict(verifier: nacl.signing.SigningKey, claimed: Any, outcome: str, decided_ms: int) -> bytes:
     """The wire of ``verifier``'s verdict on the assignment it ``claimed`` from the ledger's spot-check desk."""
-    from node.challenges import Verdict
+    from protocol.challenges import Verdict
 
     a = claimed.assignment.record
     return sign_record(

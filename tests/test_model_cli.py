@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from ledger.store import Ledger
-from node.keys import generate_key_file
-from node.model_records import ToleranceRecord
-from node.signing import open_signed
+from protocol.keys import generate_key_file
+from protocol.model_records import ToleranceRecord
+from protocol.signing import open_signed
 from tests.test_cli import run
 
 pytestmark = pytest.mark.processes  # runs the command line as a process: not in the fast tier

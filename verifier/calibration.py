@@ -30,11 +30,11 @@ from typing import Any
 import torch
 
 from node.behaviors import WEIGHT_CHANGES, BehaviorRuntime, parse_behavior, perturb_weights
-from node.errors import SwarmtrustError
 from node.model.head import ModelHead
 from node.model.source import ModelSource, resolve_model
 from node.model.span import CacheState, Span
 from node.tensors import TORCH_DTYPES
+from protocol.errors import SwarmtrustError
 from verifier.crafted import FAMILIES, MARGIN, crafted_ratios, raise_by, worst_statistics
 from verifier.escalation import measured_record, replay_stepwise
 from verifier.replay import ReplayedStep, ResidualReplay

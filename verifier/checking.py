@@ -6,10 +6,10 @@ from dataclasses import dataclass, replace
 
 import torch
 
-from node.errors import SwarmtrustError, WireFormatError
-from node.evidence import Evidence, EvidenceError, verify_evidence
-from node.serving_dtypes import RegistrationHistory, config_dtype, dtype_fault
 from node.tensors import TORCH_DTYPES
+from protocol.errors import SwarmtrustError, WireFormatError
+from protocol.evidence import Evidence, EvidenceError, verify_evidence
+from protocol.serving_dtypes import RegistrationHistory, config_dtype, dtype_fault
 from verifier.escalation import (
     DEFAULT_ESCALATION,
     EscalationPolicy,
@@ -49,7 +49,7 @@ def check_evidence(
 ) -> Finding:
     """Check one challenge's evidence.
 
-    ``registration``: the model's registrations at the ledger (``node.serving_dtypes``). A session served in a
+    ``registration``: the model's registrations at the ledger (``protocol.serving_dtypes``). A session served in a
     dtype the model was not registered for at its first receipt's time (without a registration then: other
     than its config.json ``torch_dtype``) is a ``fail``, before any tolerance is looked up: a looser dtype
     never buys a looser tolerance, and a later registration never convicts what was allowed then.

@@ -69,9 +69,9 @@ def start(
     configure_logging(verbose)
     import torch
 
-    from node.keys import load_signing_key
     from node.ledger_api import LedgerApi
     from node.model.source import resolve_model
+    from protocol.keys import load_signing_key
     from verifier.escalation import DEFAULT_ESCALATION
     from verifier.ledger_tolerances import parse_calibrator_keys
     from verifier.replay import SpanCache
@@ -178,7 +178,7 @@ def sign_tolerance(
 ) -> None:
     """Sign one dtype's tolerance document of a calibration as a ToleranceRecord, for an administrator to add to
     the ledger (`swarmtrust ledger add-tolerance --record OUT`, or POST /api/v1/admin/tolerances)."""
-    from node.keys import load_signing_key
+    from protocol.keys import load_signing_key
     from verifier.tolerance_records import CalibrationFileError, sign_tolerance
 
     try:

@@ -2,7 +2,7 @@
 
 The ledger keeps the latest ``ToleranceRecord`` per (model, dtype) and serves it with the model's registration
 (``GET /models/{model_id}``: ``tolerances[dtype].record``). A verifier takes the records of every dtype the
-model was ever registered for (a session is judged in the dtype allowed when it began, ``node.serving_dtypes``),
+model was ever registered for (a session is judged in the dtype allowed when it began, ``protocol.serving_dtypes``),
 checks each one's signature, that it is for this model and dtype, and, when calibrators are pinned, that one of
 them signed it; then parses its document (``verifier.tolerance_document``).
 
@@ -28,10 +28,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from node.errors import SignatureError, WireFormatError
-from node.model_records import ToleranceRecord
-from node.serving_dtypes import RegistrationHistory
-from node.signing import open_signed
+from protocol.errors import SignatureError, WireFormatError
+from protocol.model_records import ToleranceRecord
+from protocol.serving_dtypes import RegistrationHistory
+from protocol.signing import open_signed
 from verifier.tolerance_document import SpanTolerance, ToleranceDocument, ToleranceError, Tolerances
 
 log = logging.getLogger(__name__)

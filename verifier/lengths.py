@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from node.errors import WireFormatError
+from protocol.errors import WireFormatError
 
 FALLBACK_PROMPT_MEDIAN = 48  # tokens: the fallback's median prompt
 FALLBACK_STEPS_MEDIAN = 32  # new tokens: the fallback's median generation

@@ -28,8 +28,8 @@ import nacl.signing
 
 from node.client.discovery import ServerInfo
 from node.client.swarm import SwarmClient
-from node.errors import SwarmtrustError
 from node.model.source import ModelSource
+from protocol.errors import SwarmtrustError
 from verifier.lengths import LengthDistribution
 from verifier.prompts import PromptGenerator, corpus_from_directory, standard_corpus
 

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from node.errors import SwarmtrustError
+from protocol.errors import SwarmtrustError
 
 CORPUS_CHARS = 3_000_000  # text read at most from a corpus (a few seconds to build, once per process)
 JUMP_RATE = 0.12  # chance per word of leaving the chain for any word of the corpus

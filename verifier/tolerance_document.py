@@ -32,8 +32,8 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
-from node.errors import SwarmtrustError
 from node.tensors import TORCH_DTYPES
+from protocol.errors import SwarmtrustError
 from verifier.statistics import STATISTICS, SessionStatistics, SessionThresholds, compose, gain_factor
 from verifier.tolerance import Tolerance
 

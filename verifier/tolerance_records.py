@@ -16,9 +16,9 @@ from typing import Any
 
 import nacl.signing
 
-from node.errors import SwarmtrustError, WireFormatError
-from node.model_records import MAX_HARDWARE, ToleranceRecord
-from node.signing import Signed, sign_record
+from protocol.errors import SwarmtrustError, WireFormatError
+from protocol.model_records import MAX_HARDWARE, ToleranceRecord
+from protocol.signing import Signed, sign_record
 
 
 class CalibrationFileError(SwarmtrustError):

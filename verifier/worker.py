@@ -5,7 +5,7 @@ and ``always-fail`` (a lying verifier, which consensus must outvote); ``stall`` 
 answers, like a verifier that died mid-check).
 
 Sessions are judged by the model's registration at the ledger (the dtypes it may be served in, with their
-history: ``node.serving_dtypes``) and by the calibrator-signed tolerance records the ledger serves with it
+history: ``protocol.serving_dtypes``) and by the calibrator-signed tolerance records the ledger serves with it
 (``verifier.ledger_tolerances``; a local ``--tolerances`` file overrides them), fetched together and kept for
 ``registration_ttl`` seconds. A session in a dtype with no tolerances gets no verdict, and the log says why.
 
@@ -26,11 +26,11 @@ from typing import Any
 
 import nacl.signing
 
-from node.challenges import Verdict
-from node.errors import SwarmtrustError
 from node.ledger_api import LedgerApi, LedgerApiError
-from node.serving_dtypes import RegistrationHistory, history_from_answer
-from node.signing import sign_record
+from protocol.challenges import Verdict
+from protocol.errors import SwarmtrustError
+from protocol.serving_dtypes import RegistrationHistory, history_from_answer
+from protocol.signing import sign_record
 from verifier.checking import Finding, check_evidence
 from verifier.escalation import DEFAULT_ESCALATION, EscalationPolicy
 from verifier.ledger_tolerances import LEDGER_TRUST, CalibratorTrust, LedgerTolerances

@@ -1,7 +1,7 @@
 """Untrusted text on the dashboard: bidi controls shown as what they are, so a name cannot lie.
 
 Server names, memos and reasons are chosen by strangers. Control characters never reach the ledger
-(``node.records.Text`` refuses them), but bidi embeddings, overrides and isolates are legitimate Unicode
+(``protocol.records.Text`` refuses them), but bidi embeddings, overrides and isolates are legitimate Unicode
 that could still make ``evil‮lanigiro`` read as ``evilorignal`` on a page, or swap the columns a
 reader sees. Every value a template prints passes through ``neutralise_bidi`` (the environment's
 ``finalize``), which replaces each such character with a visible ``[U+202E]``.

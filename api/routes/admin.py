@@ -13,9 +13,10 @@ from api.deps import KeyPath, LedgerEngine
 from api.errors import ApiError
 from api.schemas import COMMON_ERRORS, AdminActionIn, AdminActionOut, AuditOut, AuditProblemOut, AuditRunOut, ErrorBody
 from ledger.directory import last_audit, run_audit
+from protocol.rest import API_PREFIX
 
 router = APIRouter(
-    prefix="/api/v1/admin",
+    prefix=API_PREFIX + "/admin",
     tags=["administration"],
     responses={**COMMON_ERRORS, 401: {"model": ErrorBody}, 503: {"model": ErrorBody}},
 )

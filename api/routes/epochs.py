@@ -13,8 +13,9 @@ from api.deps import HEX_ID, KeyPath, LedgerEngine, now_ms
 from api.errors import ApiError
 from api.schemas import COMMON_ERRORS, EpochList, EpochOut, ErrorBody, ReceiptProofOut
 from ledger.epochs import EpochTooLargeError, epoch_summary, receipt_proof, server_epochs
+from protocol.rest import API_PREFIX
 
-router = APIRouter(prefix="/api/v1", tags=["epochs"], responses=COMMON_ERRORS)
+router = APIRouter(prefix=API_PREFIX, tags=["epochs"], responses=COMMON_ERRORS)
 
 MAX_EPOCH = 2**40  # hours: far beyond any timestamp a receipt may carry
 

@@ -13,8 +13,9 @@ from api.errors import ApiError
 from api.schemas import COMMON_ERRORS, ErrorBody, EventOut, Page
 from ledger.events import EVENT_KINDS
 from ledger.models import Event
+from protocol.rest import API_PREFIX
 
-router = APIRouter(prefix="/api/v1", tags=["events"], responses=COMMON_ERRORS)
+router = APIRouter(prefix=API_PREFIX, tags=["events"], responses=COMMON_ERRORS)
 KINDS = "^(" + "|".join(EVENT_KINDS) + ")$"
 
 

@@ -28,8 +28,9 @@ from api.schemas import (
 from ledger.market import NODE_RECORDS, mint, settle, take_node_record
 from ledger.market_queries import account_view, market_summary, movements_query
 from ledger.models import EscrowHoldRow, MovementRow
+from protocol.rest import API_PREFIX
 
-router = APIRouter(prefix="/api/v1", tags=["market"], responses=COMMON_ERRORS)
+router = APIRouter(prefix=API_PREFIX, tags=["market"], responses=COMMON_ERRORS)
 ACCOUNT = r"^([0-9a-f]{64}|escrow|treasury|bond:[0-9a-f]{64})$"
 AccountPath = Annotated[str, Path(pattern=ACCOUNT, description="A hex key, escrow, treasury or bond:KEY")]
 BINARY_BODY = {

@@ -13,11 +13,12 @@ from api.auth import SignedBy
 from api.bodies import UNSUPPORTED_MEDIA, MsgpackBody
 from api.deps import HEX_ID, KeyQuery, LedgerEngine
 from api.pagination import Cursor, Limit, newest_first
-from api.schemas import COMMON_ERRORS, ErrorBody, Page, Schema
+from api.schemas import COMMON_ERRORS, ErrorBody, Page
 from ledger.misbehaviour import Convictions
 from ledger.models import ConvictionRow
+from protocol.rest import API_PREFIX, Schema
 
-router = APIRouter(prefix="/api/v1", tags=["misbehaviour"], responses=COMMON_ERRORS)
+router = APIRouter(prefix=API_PREFIX, tags=["misbehaviour"], responses=COMMON_ERRORS)
 
 
 class ConvictionAccepted(Schema):

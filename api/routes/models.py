@@ -14,9 +14,10 @@ from api.errors import ApiError
 from api.model_schemas import DTYPE_PATTERN, ModelIn, ModelOut, RegisteredResult
 from api.schemas import COMMON_ERRORS, PLAIN_TEXT, ErrorBody
 from ledger.model_registry import add_tolerance, list_models, model_view, register_model, tolerance_wire
-from node.receipts import MAX_MODEL_ID
+from protocol.receipts import MAX_MODEL_ID
+from protocol.rest import API_PREFIX
 
-router = APIRouter(prefix="/api/v1", tags=["models"], responses=COMMON_ERRORS)
+router = APIRouter(prefix=API_PREFIX, tags=["models"], responses=COMMON_ERRORS)
 ModelPath = Annotated[
     str, Path(min_length=1, max_length=MAX_MODEL_ID, pattern=PLAIN_TEXT, description="The model id, e.g. tiny")
 ]

@@ -17,8 +17,9 @@ from api.schemas import COMMON_ERRORS, ErrorBody, Page, ReceiptBatchResult, Rece
 from ledger.errors import BatchTooLargeError
 from ledger.ingest import MAX_BATCH, ingest_receipts
 from ledger.models import ReceiptRow
+from protocol.rest import API_PREFIX
 
-router = APIRouter(prefix="/api/v1", tags=["receipts"], responses=COMMON_ERRORS)
+router = APIRouter(prefix=API_PREFIX, tags=["receipts"], responses=COMMON_ERRORS)
 
 
 @router.post(

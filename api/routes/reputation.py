@@ -10,10 +10,11 @@ from fastapi.responses import Response
 from api.deps import KeyPath, LedgerEngine, now_ms
 from api.errors import ApiError
 from api.reputation_cache import ModelPageCache
-from api.schemas import COMMON_ERRORS, ErrorBody, ReputationBatch, ServerReputation
+from api.schemas import COMMON_ERRORS, ErrorBody
 from ledger.reputation_queries import model_version, model_views, newcomer_view, server_view
+from protocol.rest import API_PREFIX, ReputationBatch, ServerReputation
 
-router = APIRouter(prefix="/api/v1", tags=["reputation"], responses=COMMON_ERRORS)
+router = APIRouter(prefix=API_PREFIX, tags=["reputation"], responses=COMMON_ERRORS)
 MAX_BATCH = 1000
 
 

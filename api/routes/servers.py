@@ -15,8 +15,9 @@ from api.pagination import Cursor, Limit, decode_cursor, page
 from api.schemas import COMMON_ERRORS, AnnouncementResult, ErrorBody, Page, ServerOut
 from ledger.directory import open_announcement, record_announcement
 from ledger.server_queries import STATES, ServerFilter, get_server, list_servers
+from protocol.rest import API_PREFIX
 
-router = APIRouter(prefix="/api/v1", tags=["servers"], responses=COMMON_ERRORS)
+router = APIRouter(prefix=API_PREFIX, tags=["servers"], responses=COMMON_ERRORS)
 SPAN = r"^[0-9]{1,6}:[0-9]{1,6}$"
 
 

@@ -9,10 +9,11 @@ from fastapi import APIRouter, Query
 from pydantic import Field
 
 from api.deps import LedgerEngine
-from api.schemas import COMMON_ERRORS, ErrorBody, Schema
+from api.schemas import COMMON_ERRORS, ErrorBody
 from ledger.session_lengths import DEFAULT_WINDOW, MAX_SHARES, MAX_WINDOW, session_lengths
+from protocol.rest import API_PREFIX, Schema
 
-router = APIRouter(prefix="/api/v1", tags=["receipts"], responses=COMMON_ERRORS)
+router = APIRouter(prefix=API_PREFIX, tags=["receipts"], responses=COMMON_ERRORS)
 
 
 class LengthShareOut(Schema):

@@ -31,11 +31,12 @@ from api.schemas import (
 from ledger.consensus import conviction_quorum, reliability
 from ledger.models import AssignmentRow, ChallengeRow, DisputeRow, VerdictRow, VerifierRow
 from ledger.spotchecks import SpotChecks
-from node.challenges import Challenge, Verdict, unpack_submission
-from node.errors import WireFormatError
-from node.signing import peek_record
+from protocol.challenges import Challenge, Verdict, unpack_submission
+from protocol.errors import WireFormatError
+from protocol.rest import API_PREFIX
+from protocol.signing import peek_record
 
-router = APIRouter(prefix="/api/v1", tags=["spot checks"], responses=COMMON_ERRORS)
+router = APIRouter(prefix=API_PREFIX, tags=["spot checks"], responses=COMMON_ERRORS)
 SIGNED: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorBody},
     403: {"model": ErrorBody},

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from node.bond_rule import DEFAULT_BOND_TERMS, SESSION_TOKENS, BondTerms
 from node.client.evidence import COMPARED_STEPS
-from node.evidence import MAX_EVIDENCE_BYTES
+from protocol.bond_rule import DEFAULT_BOND_TERMS, SESSION_TOKENS, BondTerms
+from protocol.evidence import MAX_EVIDENCE_BYTES
 
 
 @dataclass(frozen=True)
@@ -15,7 +15,7 @@ class ClientConfig:
     decode_timeout_factor: float = 20.0  # a decode step may take this many times its server's measured average
     min_decode_timeout: float = 2.0  # ... but never less than this many seconds
     max_failovers: int = 8  # replacements of failed servers within one session before giving up
-    push: bool = True  # a chain's servers pass decode steps' hidden states straight on (see node.protocol)
+    push: bool = True  # a chain's servers pass decode steps' hidden states straight on (see node.block_rpc)
     receipts: bool = True  # False only for the receipt-overhead benchmark (servers must agree)
     hop_seconds: float = 0.001  # assumed network round trip of a hop until one is measured
     latency_smoothing: float = 0.3  # weight of the newest measurement in a server's step-time average

@@ -7,9 +7,9 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from node.announcements import ServerAnnouncement, block_key
 from node.dht import from_dht_value
-from node.errors import SignatureError, WireFormatError
+from protocol.announcements import ServerAnnouncement, block_key
+from protocol.errors import SignatureError, WireFormatError
 
 log = logging.getLogger(__name__)
 

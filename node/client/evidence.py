@@ -5,7 +5,7 @@ those the client keeps every receipt and every input (a replay needs all of them
 first step (the prompt) plus a uniform random set of the later steps, drawn as the session goes by
 reservoir sampling: each step may be compared, and no step's fate is known until the session ends, so
 a server cannot learn which of its answers will be checked. A long session's evidence stays within the
-budget: inputs compress (``node.tensor_pack``), and a session too long even for that is cut to its
+budget: inputs compress (``protocol.tensor_pack``), and a session too long even for that is cut to its
 longest prefix that fits, which is still whole from step 0.
 """
 
@@ -21,17 +21,17 @@ from typing import Any
 
 import nacl.signing
 
-from node.challenges import ID_SIZE, Challenge
-from node.evidence import (
+from node.ledger_api import LedgerApi, LedgerApiError
+from protocol.challenges import ID_SIZE, Challenge
+from protocol.evidence import (
     MAX_COMPARED_STEPS,
     MAX_DECODED_EVIDENCE_BYTES,
     MAX_EVIDENCE_BYTES,
     Evidence,
     evidence_digest,
 )
-from node.ledger_api import LedgerApi, LedgerApiError
-from node.receipts import Receipt
-from node.signing import Signed, sign_record
+from protocol.receipts import Receipt
+from protocol.signing import Signed, sign_record
 
 log = logging.getLogger(__name__)
 

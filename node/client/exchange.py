@@ -7,11 +7,7 @@ from dataclasses import dataclass
 import torch
 from hivemind.proto import runtime_pb2
 
-from node.client.discovery import ServerInfo
-from node.client.receipt_check import StepFacts, check_receipt
-from node.digests import tensor_digest
-from node.errors import WireFormatError
-from node.protocol import (
+from node.block_rpc import (
     OpenSession,
     PushTarget,
     StepMeta,
@@ -22,9 +18,13 @@ from node.protocol import (
     tensor_to_proto,
     unpack_metadata,
 )
-from node.receipts import Receipt
-from node.signing import Signed
+from node.client.discovery import ServerInfo
+from node.client.receipt_check import StepFacts, check_receipt
 from node.tensors import TORCH_DTYPES
+from protocol.digests import tensor_digest
+from protocol.errors import WireFormatError
+from protocol.receipts import Receipt
+from protocol.signing import Signed
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,9 @@ from hivemind.p2p import P2PDaemonError, P2PHandlerError
 
 from node.client.receipt_check import ReceiptFault
 from node.client.transport import HopTimeoutError, HopUnavailableError
-from node.errors import SwarmtrustError, WireFormatError
-from node.receipts import Receipt
-from node.signing import Signed
+from protocol.errors import SwarmtrustError, WireFormatError
+from protocol.receipts import Receipt
+from protocol.signing import Signed
 
 # Errors that mean "this server failed this step": the client records a fault and routes around it.
 HOP_ERRORS = (

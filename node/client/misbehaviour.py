@@ -1,7 +1,7 @@
 """Reporting signed misbehaviour: a wrong receipt that, with another receipt of the same server, convicts it.
 
 A receipt fault bans a server from this client's session; when the faulty receipt was signed by the server
-and contradicts another receipt the client holds from it (``node.misbehaviour``: two receipts for one step,
+and contradicts another receipt the client holds from it (``protocol.misbehaviour``: two receipts for one step,
 or a link to anything but its own receipt of the step before), the client also sends the pair to the
 ledger, signed as a ``MisbehaviourProof``, which convicts the server for everyone. The same pure rule
 decides here and at the ledger, so a client never reports an honest server.
@@ -18,9 +18,9 @@ import nacl.signing
 
 from node.client.faults import Fault
 from node.ledger_api import LedgerApi, LedgerApiError
-from node.misbehaviour import Contradiction, build_proof, find_contradiction
-from node.receipts import Receipt
-from node.signing import Signed
+from protocol.misbehaviour import Contradiction, build_proof, find_contradiction
+from protocol.receipts import Receipt
+from protocol.signing import Signed
 
 log = logging.getLogger(__name__)
 

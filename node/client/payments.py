@@ -21,8 +21,8 @@ import nacl.signing
 
 from node.client.session import HopRecord
 from node.ledger_api import LedgerApi, LedgerApiError
-from node.market_records import SessionPayment
-from node.signing import sign_record
+from protocol.market_records import SessionPayment
+from protocol.signing import sign_record
 
 log = logging.getLogger(__name__)
 

@@ -12,16 +12,16 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from node.errors import SignatureError, SwarmtrustError, WireFormatError
-from node.misbehaviour import RECEIPT_CLOCK_SLACK_MS
-from node.receipts import Receipt
-from node.signing import Signed, open_signed
+from protocol.errors import SignatureError, SwarmtrustError, WireFormatError
+from protocol.misbehaviour import RECEIPT_CLOCK_SLACK_MS
+from protocol.receipts import Receipt
+from protocol.signing import Signed, open_signed
 
 
 class ReceiptFault(SwarmtrustError):
     """A missing or wrong receipt: a protocol fault of the server that sent it. ``receipt`` is the wrong
     receipt when its server did sign it (then it may, with another of that server's receipts, be a proof of
-    misbehaviour: ``node.misbehaviour``)."""
+    misbehaviour: ``protocol.misbehaviour``)."""
 
     def __init__(self, reason: str, message: str, receipt: Signed[Receipt] | None = None) -> None:
         super().__init__(message)

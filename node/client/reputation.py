@@ -7,12 +7,13 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
-
-from node.beta import Beta
 from node.dht import from_dht_value
-from node.errors import SignatureError, WireFormatError
-from node.reputation_snapshot import SnapshotEntry, snapshot_key
+from node.ledger_api import LedgerApi
+from protocol.beta import Beta
+from protocol.errors import SignatureError, WireFormatError
+from protocol.newcomers import COHORT_START
+from protocol.reputation_snapshot import SnapshotEntry, snapshot_key
+from protocol.rest import ReputationBatch, ReputationView
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,7 @@ class ServerTrust:
         return self.posterior.lower_bound(level)
 
 
-UNKNOWN = ServerTrust("newcomer", Beta.with_mean(0.8, 2.0), 1.0)  # no ledger: treat everyone as a newcomer
+UNKNOWN = ServerTrust("newcomer", COHORT_START, 1.0)  # no ledger: treat everyone as a newcomer
 
 
 @dataclass(frozen=True)
@@ -46,29 +47,20 @@ class ReputationBook:
         return self.servers.get(key, self.newcomer)
 
     @classmethod
-    def from_json(cls, data: dict[str, Any], source: str) -> ReputationBook:
-        return cls({key: _trust(entry) for key, entry in data["servers"].items()}, _trust(data["newcomer"]), source)
+    def from_batch(cls, batch: ReputationBatch, source: str) -> ReputationBook:
+        return cls({key: _trust(view) for key, view in batch.servers.items()}, _trust(batch.newcomer), source)
 
 
-def _trust(entry: dict[str, Any]) -> ServerTrust:
-    posterior = entry["posterior"]
+def _trust(view: ReputationView) -> ServerTrust:
+    given = view.model_fields_set  # a ledger that does not say a bond or price: None, and ``bonded`` decides
     return ServerTrust(
-        entry["state"],
-        Beta(float(posterior["alpha"]), float(posterior["beta"])),
-        float(entry["spot_check_rate"]),
-        bool(entry.get("bonded", True)),
-        _amount(entry.get("bond")),
-        _amount(entry.get("price")),
+        view.state,
+        Beta(view.posterior.alpha, view.posterior.beta),
+        view.spot_check_rate,
+        view.bonded,
+        view.bond if "bond" in given else None,
+        view.price if "price" in given else None,
     )
-
-
-def _amount(value: Any) -> int | None:
-    """A non-negative whole number of micro-credits, or None for one the ledger did not give."""
-    if value is None:
-        return None
-    if type(value) is not int or value < 0:
-        raise ValueError(f"a bond or price must be a non-negative integer of micro-credits, not {value!r}")
-    return value
 
 
 def reputation_from_dht(dht: Any, model_id: str, ledger_key: bytes, now_ms: int) -> ReputationBook | None:
@@ -101,11 +93,7 @@ def _from_entry(entry: SnapshotEntry) -> ServerTrust:
 
 
 def fetch_reputation(ledger_url: str, model_id: str, timeout: float = 5.0) -> ReputationBook:
-    """The book from the ledger's REST API; raises httpx.HTTPError when it cannot be had (a malformed answer
+    """The book from the ledger's REST API; raises ``LedgerApiError`` when it cannot be had (a malformed answer
     included, so that the caller falls back to the DHT snapshot)."""
-    response = httpx.get(f"{ledger_url.rstrip('/')}/api/v1/reputation", params={"model": model_id}, timeout=timeout)
-    response.raise_for_status()
-    try:
-        return ReputationBook.from_json(response.json(), "api")
-    except (ValueError, KeyError, TypeError) as exc:
-        raise httpx.DecodingError(f"a malformed reputation answer: {exc}", request=response.request) from exc
+    with LedgerApi(ledger_url, timeout=timeout) as api:
+        return ReputationBook.from_batch(api.reputation(model_id), "api")

@@ -3,7 +3,7 @@
 - quarantined servers are never used;
 - servers with little evidence (newcomers) share one exploration budget: only ``exploration`` of
   sessions may route through them (less when recent newcomers cheated), unless no chain covers the
-  blocks without them; so do servers whose bond is short of the bond rule (``node.bond_rule``) at their
+  blocks without them; so do servers whose bond is short of the bond rule (``protocol.bond_rule``) at their
   current price, however good their record, unless ``enforce_bonds`` is off: cheating must cost more
   than it earns at the floor spot-check rate, and full weight costs capital that a confirmed cheat loses.
   When no chain covers the blocks otherwise, servers short of bond are added before newcomers;
@@ -12,7 +12,7 @@
   server's posterior (or its 5% lower bound in conservative mode), so trusted servers carry most traffic
   while the others still get a chance in proportion to what the evidence allows;
 - servers that failed are avoided for a while (``BanList``);
-- servers announcing a dtype the model does not allow (``node.serving_dtypes``: its ledger registration, else
+- servers announcing a dtype the model does not allow (``protocol.serving_dtypes``: its ledger registration, else
   its config, plus what the user admits) are never used: a server cannot pick a looser dtype than the model's.
   When no chain can be built without them, the error names their dtype and the allowed ones.
 """
@@ -23,16 +23,16 @@ import random
 from collections.abc import Collection, Iterable
 from dataclasses import replace
 
-from node.bond_rule import BondTerms, fully_bonded, session_block_tokens
 from node.client.bans import BanList
 from node.client.config import ClientConfig
 from node.client.discovery import ServerInfo
 from node.client.latency import LatencyTracker
 from node.client.reputation import ReputationBook, ServerTrust
 from node.client.routing import Candidate, Hop, NoRouteError, choose_chain
-from node.serving_dtypes import AllowedDtypes
+from protocol.bond_rule import BondTerms, fully_bonded, session_block_tokens
+from protocol.newcomers import PRIOR_MEAN_CAP
+from protocol.serving_dtypes import AllowedDtypes
 
-NEWCOMER_PRIOR_CAP = 0.9  # the ledger's highest newcomer prior mean: a full exploration budget
 FULL, SHORT_OF_BOND, NEWCOMER, QUARANTINED = "full", "short_of_bond", "newcomer", "quarantined"
 # The standings a chain may use: a session that does not explore tries the first, then widens.
 TIERS = ((FULL,), (FULL, SHORT_OF_BOND), (FULL, SHORT_OF_BOND, NEWCOMER))
@@ -59,7 +59,7 @@ class Router:
         """Whether a new session may use newcomers (drawn once per session). The budget shrinks with the
         newcomer prior: when recent newcomers have cheated (a flood, or whitewashing), fewer sessions
         explore, so fresh identities gain less from coming back."""
-        newcomers_honest = min(1.0, self.book.newcomer.posterior.mean / NEWCOMER_PRIOR_CAP)
+        newcomers_honest = min(1.0, self.book.newcomer.posterior.mean / PRIOR_MEAN_CAP)
         return self.rng.random() < self.config.exploration * newcomers_honest
 
     def bond_terms(self) -> BondTerms:

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
-from node.errors import SwarmtrustError
+from protocol.errors import SwarmtrustError
 
 
 class NoRouteError(SwarmtrustError):

@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 
+from node.block_rpc import PushTarget, WireTensor
 from node.client.discovery import ServerInfo
 from node.client.evidence import HopEvidence
 from node.client.exchange import SentStep, StepCall, decode_reply, encode_pushed_step, encode_step
@@ -32,10 +33,9 @@ from node.client.faults import (
 from node.client.router import Router
 from node.client.routing import Hop, NoRouteError
 from node.client.transport import HopStream
-from node.evidence import MAX_DECODED_EVIDENCE_BYTES
-from node.protocol import PushTarget, WireTensor
-from node.receipts import CLIENT_NONCE_SIZE, SESSION_ID_SIZE, Receipt
-from node.signing import Signed
+from protocol.evidence import MAX_DECODED_EVIDENCE_BYTES
+from protocol.receipts import CLIENT_NONCE_SIZE, SESSION_ID_SIZE, Receipt
+from protocol.signing import Signed
 
 log = logging.getLogger(__name__)
 

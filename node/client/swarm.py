@@ -18,7 +18,6 @@ from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any, TypeVar
 
-import httpx
 import nacl.signing
 import torch
 
@@ -37,12 +36,12 @@ from node.client.router import Router
 from node.client.routing import Candidate, NoRouteError, choose_chain
 from node.client.session import HopRecord, InferenceSession
 from node.dht import start_dht
-from node.errors import WireFormatError
 from node.ledger_api import LedgerApi, LedgerApiError
 from node.model.head import ModelHead
 from node.model.source import ModelSource
 from node.network import NetworkOptions
-from node.serving_dtypes import AllowedDtypes, config_dtype, history_from_answer, routing_dtypes
+from protocol.errors import WireFormatError
+from protocol.serving_dtypes import AllowedDtypes, config_dtype, history_from_answer, routing_dtypes
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -128,7 +127,7 @@ class SwarmClient:
         if self.ledger_url is not None:
             try:
                 book = fetch_reputation(self.ledger_url, model_id)
-            except httpx.HTTPError as exc:
+            except LedgerApiError as exc:
                 log.warning("no reputation from %s (%s); trying the DHT snapshot", self.ledger_url, exc)
         if book is None and self.ledger_key is not None:
             book = reputation_from_dht(self.dht, model_id, self.ledger_key, time.time_ns() // 1_000_000)

@@ -10,9 +10,9 @@ from typing import Any
 from hivemind.p2p import PeerID
 from hivemind.proto import runtime_pb2
 
-from node.errors import SwarmtrustError
+from node.block_rpc import INFERENCE_HANDLER
 from node.frames import read_message, write_end, write_message
-from node.protocol import INFERENCE_HANDLER
+from protocol.errors import SwarmtrustError
 
 # A reply is one tensor no larger than the step sent, plus a receipt; this bounds what a server can make
 # the client buffer.

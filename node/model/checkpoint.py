@@ -13,9 +13,9 @@ from pathlib import Path
 import torch
 from safetensors import safe_open
 
-from node.digests import blake2b_256
-from node.errors import SwarmtrustError
 from node.tensors import fingerprint
+from protocol.digests import blake2b_256
+from protocol.errors import SwarmtrustError
 
 LAYER_PREFIX = "model.layers.{}."
 

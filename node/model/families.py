@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from node.errors import SwarmtrustError
+from protocol.errors import SwarmtrustError
 
 
 class UnsupportedModelError(SwarmtrustError):

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from node.errors import SwarmtrustError
 from node.model.tiny import TINY_NAME, ensure_tiny_model
 from node.settings import NodeSettings
+from protocol.errors import SwarmtrustError
 
 
 class ModelNotFoundError(SwarmtrustError):

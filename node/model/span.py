@@ -14,11 +14,11 @@ from typing import Any
 import torch
 from transformers import AutoConfig, DynamicCache
 
-from node.digests import span_digest
-from node.errors import SwarmtrustError
 from node.model.checkpoint import LAYER_PREFIX, Checkpoint
 from node.model.families import family_of
 from node.model.source import ModelSource
+from protocol.digests import span_digest
+from protocol.errors import SwarmtrustError
 
 
 class SpanError(SwarmtrustError):

@@ -9,12 +9,12 @@ from typing import Any
 
 import nacl.signing
 
-from node.announcements import ServerAnnouncement
 from node.dht import to_dht_value
 from node.model.span import Span
 from node.server.registration import LedgerRegistration
-from node.signing import sign_record
 from node.tensors import wire_dtype
+from protocol.announcements import ServerAnnouncement
+from protocol.signing import sign_record
 
 log = logging.getLogger(__name__)
 

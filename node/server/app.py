@@ -13,11 +13,10 @@ import torch
 from hivemind.proto import runtime_pb2
 
 from node.behaviors import BehaviorRuntime, perturb_weights
+from node.block_rpc import FORWARD_HANDLER, INFERENCE_HANDLER, PUSH_HANDLER
 from node.dht import start_dht
-from node.keys import load_signing_key
 from node.model.source import resolve_model
 from node.model.span import CacheState, Span
-from node.protocol import FORWARD_HANDLER, INFERENCE_HANDLER, PUSH_HANDLER
 from node.server.announcer import Announcer
 from node.server.config import ServerConfig
 from node.server.handler import BlockServer
@@ -26,6 +25,7 @@ from node.server.receipting import ReceiptSigner
 from node.server.registration import LedgerRegistration, check_registered_dtype
 from node.server.session_registry import SessionRegistry
 from node.tensors import TORCH_DTYPES, wire_dtype
+from protocol.keys import load_signing_key
 
 log = logging.getLogger(__name__)
 

@@ -20,10 +20,7 @@ from hivemind.p2p.p2p_daemon_bindings.datastructures import StreamInfo
 from hivemind.proto import runtime_pb2
 
 from node.behaviors import BehaviorRuntime
-from node.errors import SwarmtrustError, WireFormatError
-from node.frames import read_message, write_error, write_message
-from node.model.span import Span
-from node.protocol import (
+from node.block_rpc import (
     MAX_METADATA_BYTES,
     OpenSession,
     StepMeta,
@@ -34,11 +31,14 @@ from node.protocol import (
     tensor_to_proto,
     unpack_metadata,
 )
+from node.frames import read_message, write_error, write_message
+from node.model.span import Span
 from node.server.config import ServerLimits
 from node.server.pushes import PUSH_WAIT_SECONDS, PushError, PushInbox, PushOutbox
 from node.server.receipting import ReceiptSigner
 from node.server.session_registry import SessionRefusedError, SessionRegistry
 from node.server.sessions import Session
+from protocol.errors import SwarmtrustError, WireFormatError
 
 log = logging.getLogger(__name__)
 

@@ -18,9 +18,9 @@ from hivemind.p2p import P2PDaemonError, P2PHandlerError, PeerID
 from hivemind.p2p.p2p_daemon_bindings.datastructures import StreamInfo
 from hivemind.proto import runtime_pb2
 
-from node.errors import SwarmtrustError, WireFormatError
+from node.block_rpc import MAX_METADATA_BYTES, PUSH_HANDLER, PushMeta, PushTarget, pack_metadata, unpack_metadata
 from node.frames import read_message, write_message
-from node.protocol import MAX_METADATA_BYTES, PUSH_HANDLER, PushMeta, PushTarget, pack_metadata, unpack_metadata
+from protocol.errors import SwarmtrustError, WireFormatError
 
 log = logging.getLogger(__name__)
 

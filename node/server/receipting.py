@@ -7,9 +7,9 @@ from dataclasses import replace
 
 import nacl.signing
 
-from node.digests import tensor_digest
-from node.receipts import Receipt, receipt_id_for
-from node.signing import Signed, sign_record
+from protocol.digests import tensor_digest
+from protocol.receipts import Receipt, receipt_id_for
+from protocol.signing import Signed, sign_record
 
 
 class ReceiptSigner:

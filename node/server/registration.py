@@ -17,11 +17,11 @@ import logging
 
 import nacl.signing
 
-from node.announcements import ServerAnnouncement
-from node.errors import WireFormatError
 from node.ledger_api import LedgerApi, LedgerApiError
-from node.serving_dtypes import check_serving_dtype, history_from_answer
-from node.signing import sign_record
+from protocol.announcements import ServerAnnouncement
+from protocol.errors import WireFormatError
+from protocol.serving_dtypes import check_serving_dtype, history_from_answer
+from protocol.signing import sign_record
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 Clients choose session ids. A server that forgot an id (a restart, a closed session) and let a client open
 it again would sign a second, different receipt for its step 0 (and chain the next steps to it): two of its
-own signatures that convict it of misbehaviour (``node.misbehaviour``). So the server claims an id before
+own signatures that convict it of misbehaviour (``protocol.misbehaviour``). So the server claims an id before
 it signs anything in it, durably (``durable``: the entry is on disk before the first receipt is signed),
 and refuses any id it has claimed before, whichever handler (an inference stream, a stateless forward)
 asks and however many ask at once. Failover and restarts on the client's side always take fresh ids.
@@ -42,9 +42,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
-from node.errors import SwarmtrustError
-from node.misbehaviour import DAY_MS, MAX_SESSION_AGE_MS, PROOF_HORIZON_MS, SESSION_MEMORY_MS
-from node.receipts import SESSION_ID_SIZE
+from protocol.errors import SwarmtrustError
+from protocol.misbehaviour import DAY_MS, MAX_SESSION_AGE_MS, PROOF_HORIZON_MS, SESSION_MEMORY_MS
+from protocol.receipts import SESSION_ID_SIZE
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from node.model.span import CacheState
-from node.receipts import Receipt
+from protocol.receipts import Receipt
 
 
 @dataclass

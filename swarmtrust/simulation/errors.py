@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from node.errors import SwarmtrustError
+from protocol.errors import SwarmtrustError
 
 
 class ScenarioError(SwarmtrustError):

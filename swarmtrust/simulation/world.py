@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 
 from ledger.consensus import reliability
 from ledger.reputation import ServerReputation
-from node.announcements import ServerAnnouncement
 from node.client.discovery import ServerInfo
+from protocol.announcements import ServerAnnouncement
 
 BLOCKS = 8
 SPANS = ((0, 4), (4, 8), (0, 8))

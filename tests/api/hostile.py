@@ -1,7 +1,7 @@
 """Hostile requests to the ledger service, from a seeded generator: every route's parameters and bodies.
 
 Each ``Probe`` is one HTTP request and what may come of it. Signed writes are signed properly (request
-headers by ``node.http_signing.sign_request``, records by the key they name) around payloads that must not
+headers by ``protocol.http_signing.sign_request``, records by the key they name) around payloads that must not
 be accepted: a record with one field swapped for a map, a string with control characters, an integer past
 its range, a truncated or nested array; envelopes that are maps; inner records (the receipts inside a
 misbehaviour proof) that are maps. Before it is sent, every mutated record is decoded here too and must
@@ -25,16 +25,16 @@ from typing import Any
 import msgpack
 import nacl.signing
 
-from node.challenges import Challenge, Verdict
-from node.errors import WireFormatError
-from node.evidence import evidence_digest
-from node.http_signing import sign_request
-from node.market_records import BondDeposit, PriceQuote, SessionPayment, Transfer
-from node.misbehaviour import MisbehaviourProof
-from node.model_records import ToleranceRecord
-from node.receipts import Receipt
-from node.records import Float, Int, ListOf, Optional, Shape, Text, WireRecord
-from node.signing import open_signed
+from protocol.challenges import Challenge, Verdict
+from protocol.errors import WireFormatError
+from protocol.evidence import evidence_digest
+from protocol.http_signing import sign_request
+from protocol.market_records import BondDeposit, PriceQuote, SessionPayment, Transfer
+from protocol.misbehaviour import MisbehaviourProof
+from protocol.model_records import ToleranceRecord
+from protocol.receipts import Receipt
+from protocol.records import Float, Int, ListOf, Optional, Shape, Text, WireRecord
+from protocol.signing import open_signed
 from tests.builders import build_receipt, signed_announcement, signed_receipt
 
 MARKET_KINDS: dict[str, type[WireRecord]] = {

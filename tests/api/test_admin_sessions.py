@@ -16,10 +16,10 @@ import httpx
 import msgpack
 import pytest
 
-from node.canonical import pack
-from node.errors import WireFormatError
-from node.http_signing import sign_request
 from node.ledger_api import LedgerApi, LedgerApiError
+from protocol.canonical import pack
+from protocol.errors import WireFormatError
+from protocol.http_signing import sign_request
 from swarmtrust.launcher import LocalSwarm
 from tests.builders import new_key, signed_announcement
 

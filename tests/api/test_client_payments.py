@@ -16,8 +16,8 @@ import pytest
 from node.client.discovery import ServerInfo
 from node.client.payments import Bill, affordable, pay
 from node.ledger_api import LedgerApi
-from node.market_records import PriceQuote
-from node.signing import sign_record
+from protocol.market_records import PriceQuote
+from protocol.signing import sign_record
 from swarmtrust.launcher import LocalSwarm
 from tests.builders import new_key, signed_announcement
 

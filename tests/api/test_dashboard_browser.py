@@ -26,8 +26,8 @@ from ledger.market_rules import TREASURY
 from ledger.migrate import upgrade
 from ledger.spotchecks import SpotCheckPolicy, SpotChecks
 from node.ledger_api import LedgerApi
-from node.market_records import MICRO, BondDeposit, PriceQuote, SessionPayment
-from node.signing import sign_record
+from protocol.market_records import MICRO, BondDeposit, PriceQuote, SessionPayment
+from protocol.signing import sign_record
 from swarmtrust.launcher import LocalSwarm
 from tests.builders import challenge_for, evidence_session, new_key, signed_announcement, signed_verdict
 from tests.conftest import missing_real_component

@@ -15,7 +15,7 @@ import pytest
 
 from ledger.epochs import EPOCH_MS
 from node.ledger_api import LedgerApi
-from node.merkle import InclusionProof, merkle_root, verify_inclusion
+from protocol.merkle import InclusionProof, merkle_root, verify_inclusion
 from swarmtrust.launcher import LocalSwarm
 from tests.builders import new_key, session_receipts
 

@@ -16,8 +16,8 @@ import msgpack
 import pytest
 
 from ledger.store import Ledger
-from node.http_signing import sign_request
 from node.ledger_api import LedgerApi
+from protocol.http_signing import sign_request
 from swarmtrust.launcher import LocalSwarm
 from tests.api.hostile import Probe, World, cursor_of, probes
 from tests.builders import new_key, session_receipts, signed_announcement

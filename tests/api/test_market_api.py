@@ -14,8 +14,8 @@ import httpx
 import pytest
 
 from node.ledger_api import LedgerApi, LedgerApiError
-from node.market_records import BondDeposit, PriceQuote, SessionPayment, Transfer
-from node.signing import sign_record
+from protocol.market_records import BondDeposit, PriceQuote, SessionPayment, Transfer
+from protocol.signing import sign_record
 from swarmtrust.launcher import LocalSwarm
 from tests.builders import new_key
 

@@ -16,8 +16,8 @@ import pytest
 
 from ledger.store import Ledger
 from node.ledger_api import LedgerApi, LedgerApiError
-from node.misbehaviour import MisbehaviourProof, build_proof, contradiction
-from node.signing import sign_record
+from protocol.misbehaviour import MisbehaviourProof, build_proof, contradiction
+from protocol.signing import sign_record
 from swarmtrust.launcher import LocalSwarm
 from tests.builders import new_key, resign, session_receipts
 from tests.rest import rest_get

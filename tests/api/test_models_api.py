@@ -13,11 +13,11 @@ import httpx
 import pytest
 
 from ledger.store import Ledger
-from node.errors import WireFormatError
 from node.ledger_api import LedgerApi
-from node.model_records import ModelRegistration, ToleranceRecord
-from node.serving_dtypes import history_from_answer
-from node.signing import open_signed, sign_record
+from protocol.errors import WireFormatError
+from protocol.model_records import ModelRegistration, ToleranceRecord
+from protocol.serving_dtypes import history_from_answer
+from protocol.signing import open_signed, sign_record
 from swarmtrust.launcher import LocalSwarm
 from tests.builders import new_key
 

@@ -9,8 +9,8 @@ import httpx
 import msgpack
 import pytest
 
-from node.http_signing import sign_request
 from node.ledger_api import LedgerApi, LedgerApiError
+from protocol.http_signing import sign_request
 from swarmtrust.launcher import LocalSwarm
 from tests.builders import challenge_for, evidence_session, new_key
 

@@ -6,7 +6,7 @@ from sqlalchemy import text
 
 from ledger.events import event_hash
 from ledger.store import Ledger
-from node.canonical import pack
+from protocol.canonical import pack
 from tests.builders import new_key, session_receipts
 from tests.ledger.tampering import lift_append_only_guard, scalar, tamper
 

@@ -30,8 +30,8 @@ from ledger.events import EventDraft
 from ledger.records import SeedReveal
 from ledger.spotchecks import Claimed, SpotCheckPolicy, SpotChecks
 from ledger.store import Ledger
-from node.challenges import Verdict
-from node.signing import open_signed, sign_record
+from protocol.challenges import Verdict
+from protocol.signing import open_signed, sign_record
 from tests.builders import challenge_for, evidence_session, new_key, signed_verdict
 
 SERVER, CLIENT, LEDGER = new_key(), new_key(), new_key()

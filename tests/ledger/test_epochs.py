@@ -7,7 +7,7 @@ import pytest
 
 from ledger.epochs import CLOSE_MARGIN_MS, EPOCH_MS, EpochTooLargeError, epoch_summary, receipt_proof, server_epochs
 from ledger.store import Ledger
-from node.merkle import merkle_root, verify_inclusion
+from protocol.merkle import merkle_root, verify_inclusion
 from tests.builders import new_key, session_receipts
 
 HOUR = 498_611

@@ -11,8 +11,8 @@ from ledger.db import create_ledger_engine
 from ledger.errors import BatchTooLargeError, RecordRejectedError, SchemaNotReadyError
 from ledger.ingest import MAX_BATCH
 from ledger.store import Ledger
-from node.canonical import pack
-from node.receipts import Receipt
+from protocol.canonical import pack
+from protocol.receipts import Receipt
 from tests.builders import new_key, resign, session_receipts, signed_receipt
 from tests.ledger.tampering import scalar
 

@@ -17,8 +17,8 @@ from ledger.market import mint, settle, take_node_record
 from ledger.market_rules import DEFAULT_MARKET, ESCROW, PPM, TREASURY, bond_account
 from ledger.spotchecks import SpotCheckPolicy, SpotChecks
 from ledger.store import Ledger
-from node.market_records import BondDeposit, PriceQuote, SessionPayment, Transfer
-from node.signing import sign_record
+from protocol.market_records import BondDeposit, PriceQuote, SessionPayment, Transfer
+from protocol.signing import sign_record
 from tests.builders import challenge_for, evidence_session, new_key, signed_verdict
 from tests.ledger.tampering import scalar
 

@@ -25,10 +25,10 @@ from ledger.models import AccountRow, EscrowHoldRow, PriceRow
 from ledger.records import Mint, Outcome, Settlement
 from ledger.reputation import DEFAULT_PARAMS
 from ledger.rowstore import MemoryRows, StagedRows
-from node.bond_rule import DEFAULT_BOND_TERMS, MIN_BOND, SLASH_PPM, SPOT_CHECK_FLOOR, slash_amount
-from node.bond_rule import PPM as RULE_PPM
-from node.challenges import Challenge, Verdict
-from node.market_records import BondDeposit, PriceQuote, SessionPayment, Transfer
+from protocol.bond_rule import DEFAULT_BOND_TERMS, MIN_BOND, SLASH_PPM, SPOT_CHECK_FLOOR, slash_amount
+from protocol.bond_rule import PPM as RULE_PPM
+from protocol.challenges import Challenge, Verdict
+from protocol.market_records import BondDeposit, PriceQuote, SessionPayment, Transfer
 
 KEYS = [bytes([i]) * 32 for i in range(1, 6)]  # clients, servers and verifiers alike
 SESSIONS = [bytes([i]) * 16 for i in range(1, 4)]
@@ -228,7 +228,7 @@ def test_a_challenge_that_does_not_convict_lets_the_server_be_paid(decided: str)
 @settings(max_examples=200, deadline=None)
 @given(bond=st.integers(1, 10**12), convictions=st.integers(1, 4))
 def test_a_conviction_slashes_exactly_what_the_bond_rule_counts_on(bond: int, convictions: int) -> None:
-    """The bond rule (``node.bond_rule``) counts on ``slash_amount(B)`` from the first conviction: the market's
+    """The bond rule (``protocol.bond_rule``) counts on ``slash_amount(B)`` from the first conviction: the market's
     own fold takes exactly that, and each later conviction takes its share of what is left, never more."""
     client, server, verifier = KEYS[0], KEYS[1], KEYS[2]
     market = Market()

@@ -22,8 +22,8 @@ from ledger.misbehaviour import Convictions, MisbehaviourError
 from ledger.misbehaviour_projection import MAX_REPORT_SKEW_MS
 from ledger.spotchecks import SpotCheckPolicy, SpotChecks
 from ledger.store import Ledger
-from node.market_records import BondDeposit, PriceQuote, SessionPayment
-from node.misbehaviour import (
+from protocol.market_records import BondDeposit, PriceQuote, SessionPayment
+from protocol.misbehaviour import (
     DAY_MS,
     PROOF_HORIZON_MS,
     Contradiction,
@@ -33,8 +33,8 @@ from node.misbehaviour import (
     check_proof,
     contradiction,
 )
-from node.receipts import Receipt, receipt_id_for
-from node.signing import Signed, sign_record
+from protocol.receipts import Receipt, receipt_id_for
+from protocol.signing import Signed, sign_record
 from tests.builders import challenge_for, evidence_session, new_key, resign, session_receipts, signed_receipt
 from tests.ledger.tampering import scalar
 

@@ -10,8 +10,8 @@ import pytest
 from ledger.errors import RequestRefusedError
 from ledger.model_registry import add_tolerance, register_model
 from ledger.store import Ledger
-from node.model_records import ModelRegistration, ToleranceRecord
-from node.signing import open_signed, sign_record
+from protocol.model_records import ModelRegistration, ToleranceRecord
+from protocol.signing import open_signed, sign_record
 from tests.builders import new_key
 from tests.ledger.tampering import scalar, tamper
 

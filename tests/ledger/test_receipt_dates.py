@@ -17,7 +17,7 @@ from ledger.ingest import ingest_receipts
 from ledger.misbehaviour import Convictions
 from ledger.spotchecks import SpotCheckError, SpotCheckPolicy, SpotChecks
 from ledger.store import Ledger
-from node.misbehaviour import DAY_MS, PROOF_HORIZON_MS, RECEIPT_CLOCK_SLACK_MS
+from protocol.misbehaviour import DAY_MS, PROOF_HORIZON_MS, RECEIPT_CLOCK_SLACK_MS
 from tests.builders import challenge_for, evidence_session, new_key, resign, session_receipts, signed_receipt
 from tests.ledger.tampering import scalar
 

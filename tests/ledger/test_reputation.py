@@ -20,8 +20,8 @@ from ledger.reputation import (
     observe,
     outcome_weight,
 )
-from ledger.reputation_projection import COHORT_START
-from node.beta import Beta, Horizon
+from protocol.beta import Beta, Horizon
+from protocol.newcomers import COHORT_START
 
 
 @settings(max_examples=200, deadline=None)

@@ -10,7 +10,7 @@ import pytest
 
 from ledger.spotchecks import Claimed, SpotCheckError, SpotCheckPolicy, SpotChecks
 from ledger.store import Ledger
-from node.evidence import Evidence
+from protocol.evidence import Evidence
 from tests.builders import challenge_for, evidence_session, new_key, signed_verdict
 from tests.ledger.tampering import scalar
 

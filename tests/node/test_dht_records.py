@@ -11,13 +11,13 @@ from hivemind.dht.crypto import DHTRecord
 from hivemind.dht.routing import DHTID
 from hivemind.utils.serializer import MSGPackSerializer
 
-from node.announcements import ServerAnnouncement, block_key
-from node.canonical import pack
 from node.client.discovery import parse_block_entries
 from node.dht import SignedRecordValidator, from_dht_value, start_dht, to_dht_value
-from node.errors import SignatureError, WireFormatError
 from node.network import NetworkOptions
-from node.signing import sign_record
+from protocol.announcements import ServerAnnouncement, block_key
+from protocol.canonical import pack
+from protocol.errors import SignatureError, WireFormatError
+from protocol.signing import sign_record
 from tests.builders import new_key
 
 pytestmark = pytest.mark.processes  # starts processes or servers: not in the fast tier
@@ -164,7 +164,13 @@ def test_network_options_stay_on_loopback() -> None:
 
 
 def test_a_reputation_snapshot_round_trips_and_is_bound_to_its_ledger_key() -> None:
-    from node.reputation_snapshot import ReputationSnapshot, SnapshotEntry, pack_entries, pack_newcomer, snapshot_key
+    from protocol.reputation_snapshot import (
+        ReputationSnapshot,
+        SnapshotEntry,
+        pack_entries,
+        pack_newcomer,
+        snapshot_key,
+    )
 
     ledger = new_key()
     entries = {

@@ -17,14 +17,7 @@ import torch
 from hivemind.p2p import P2PHandlerError, PeerID
 from hivemind.proto import runtime_pb2
 
-from node.client.config import ClientConfig
-from node.client.session import InferenceSession
-from node.client.swarm import SwarmClient
-from node.client.transport import HopStream
-from node.digests import tensor_digest
-from node.frames import write_message
-from node.model.local import LocalModel
-from node.protocol import (
+from node.block_rpc import (
     PUSH_HANDLER,
     OpenSession,
     PushMeta,
@@ -35,9 +28,16 @@ from node.protocol import (
     tensor_to_proto,
     unpack_metadata,
 )
-from node.receipts import Receipt
+from node.client.config import ClientConfig
+from node.client.session import InferenceSession
+from node.client.swarm import SwarmClient
+from node.client.transport import HopStream
+from node.frames import write_message
+from node.model.local import LocalModel
 from node.server.pushes import PUSH_WAIT_SECONDS
-from node.signing import open_signed
+from protocol.digests import tensor_digest
+from protocol.receipts import Receipt
+from protocol.signing import open_signed
 from swarmtrust.launcher import ChildProcess, LocalSwarm
 from tests.node.swarm_helpers import (
     FP32_RELATIVE_TOLERANCE,

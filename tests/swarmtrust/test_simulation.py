@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from node.bond_rule import SPOT_CHECK_FLOOR
+from protocol.bond_rule import SPOT_CHECK_FLOOR
 from swarmtrust.cli import app
 from swarmtrust.simulation.config import ADVERSARIES, SimulationConfig
 from swarmtrust.simulation.detection import check_detection, checks_bound, compares_corruption

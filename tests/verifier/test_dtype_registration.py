@@ -9,9 +9,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from node.model.span import CacheState, Span
-from node.model_records import SERVING_DTYPES
-from node.serving_dtypes import RegisteredDtypes, RegistrationHistory
 from node.tensors import TORCH_DTYPES
+from protocol.model_records import SERVING_DTYPES
+from protocol.serving_dtypes import RegisteredDtypes, RegistrationHistory
 from tests.node.swarm_helpers import tiny
 from tests.verifier.test_tolerance_and_checking import SERVER, evidence_of
 from verifier.checking import CheckingError, check_evidence

@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 from node.behaviors import BehaviorRuntime, parse_behavior
 from node.model.head import ModelHead
 from node.model.span import CacheState, Span
-from node.serving_dtypes import RegistrationHistory
 from node.tensors import TORCH_DTYPES
+from protocol.serving_dtypes import RegistrationHistory
 from tests.node.swarm_helpers import tiny
 from tests.verifier.test_tolerance_and_checking import SERVER, evidence_of
 from verifier.calibration import Calibration, stepwise_exactness

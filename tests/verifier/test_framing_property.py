@@ -25,12 +25,12 @@ from ledger.models import ChallengeRow
 from ledger.spotchecks import SpotCheckError, SpotCheckPolicy, SpotChecks
 from ledger.store import Ledger
 from node.client.evidence import challenge_of
-from node.evidence import Evidence
 from node.model.span import CacheState, Span
-from node.receipts import Receipt
 from node.server.receipting import ReceiptSigner
-from node.signing import Signed, open_signed
 from node.tensors import little_endian_bytes
+from protocol.evidence import Evidence
+from protocol.receipts import Receipt
+from protocol.signing import Signed, open_signed
 from tests.builders import new_key
 from tests.node.swarm_helpers import tiny
 from verifier.checking import check_evidence

@@ -17,8 +17,8 @@ import pytest
 
 from node.ledger_api import LedgerApi
 from node.model.source import resolve_model
-from node.model_records import ToleranceRecord
-from node.signing import open_signed
+from protocol.model_records import ToleranceRecord
+from protocol.signing import open_signed
 from swarmtrust.launcher import LocalSwarm
 from tests.builders import new_key
 from tests.verifier.test_ledger_tolerances import document, record_wire
@@ -121,7 +121,7 @@ def test_the_launcher_adds_signed_records_for_registered_dtypes_once(tmp_path: P
         assert httpx.get(f"{again}/health", timeout=30).json()["head_seq"] == head, "a restart adds nothing"
     assert set(view["tolerances"]) == {"bfloat16"}, "float32 has no document; float16 is not registered"
     record = open_signed(ToleranceRecord, bytes.fromhex(view["tolerances"]["bfloat16"]["record"])).record
-    from node.keys import load_signing_key
+    from protocol.keys import load_signing_key
 
     assert record.calibrator_key == bytes(load_signing_key(tmp_path / "calibrator.key").verify_key)
     assert json.loads(record.document) == document()

@@ -13,9 +13,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from node.model_records import ToleranceRecord
-from node.serving_dtypes import RegistrationHistory
-from node.signing import sign_record
+from protocol.model_records import ToleranceRecord
+from protocol.serving_dtypes import RegistrationHistory
+from protocol.signing import sign_record
 from tests.builders import new_key
 from verifier.ledger_tolerances import (
     LEDGER_TRUST,
@@ -152,7 +152,7 @@ def test_calibrator_keys_must_be_32_bytes_of_hex() -> None:
 
 
 def test_a_malformed_answer_is_a_wire_format_error() -> None:
-    from node.errors import WireFormatError
+    from protocol.errors import WireFormatError
 
     assert served_records(None) == {}
     for bad in ({"tolerances": {"bfloat16": {}}}, {"tolerances": {"bfloat16": {"record": "xyz"}}}, {"tolerances": 3}):

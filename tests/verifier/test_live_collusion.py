@@ -26,10 +26,10 @@ import pytest
 from ledger.beacon import audit_coin, coin_epoch, epoch_seed
 from ledger.consensus import conviction_quorum
 from ledger.store import Ledger
-from node.challenges import Verdict
 from node.client.swarm import SwarmClient
-from node.keys import load_signing_key
-from node.signing import verify_record
+from protocol.challenges import Verdict
+from protocol.keys import load_signing_key
+from protocol.signing import verify_record
 from swarmtrust.launcher import TINY_FLOAT32, LocalSwarm
 from tests.builders import new_key
 from tests.node.swarm_helpers import PROMPT, tiny

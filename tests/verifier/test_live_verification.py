@@ -18,8 +18,8 @@ import pytest
 from node.client.config import ClientConfig
 from node.client.evidence import build_challenge, challenge_of
 from node.client.swarm import SwarmClient
-from node.evidence import Evidence
 from node.ledger_api import LedgerApi, LedgerApiError
+from protocol.evidence import Evidence
 from swarmtrust.launcher import TINY_FLOAT32, LocalSwarm
 from tests.builders import new_key
 from tests.node.swarm_helpers import PROMPT, tiny

@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 from scipy.stats import chisquare
 
 from ledger.session_lengths import ReceiptFacts, summarise_sessions
-from node.errors import WireFormatError
 from node.ledger_api import LedgerApi
+from protocol.errors import WireFormatError
 from swarmtrust.launcher import LocalSwarm
 from tests.builders import new_key, session_receipts
 from tests.node.swarm_helpers import tiny

@@ -11,8 +11,8 @@ import torch
 from node.behaviors import WEIGHT_CHANGES, BehaviorRuntime, parse_behavior, perturb_weights
 from node.model.head import ModelHead
 from node.model.span import CacheState, Span
-from node.serving_dtypes import RegistrationHistory
 from node.tensors import TORCH_DTYPES
+from protocol.serving_dtypes import RegistrationHistory
 from tests.node.swarm_helpers import tiny
 from tests.verifier.exactness import needs_shipped_exactness
 from tests.verifier.test_tolerance_and_checking import SERVER, evidence_of

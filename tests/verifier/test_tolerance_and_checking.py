@@ -8,11 +8,11 @@ import pytest
 import torch
 
 from node.behaviors import BehaviorRuntime, parse_behavior
-from node.evidence import Evidence
 from node.model.span import CacheState, Span
-from node.receipts import Receipt, receipt_id_for
-from node.signing import Signed, sign_record
 from node.tensors import fingerprint, little_endian_bytes
+from protocol.evidence import Evidence
+from protocol.receipts import Receipt, receipt_id_for
+from protocol.signing import Signed, sign_record
 from tests.builders import new_key
 from tests.node.swarm_helpers import tiny
 from verifier.checking import check_evidence

@@ -13,7 +13,7 @@ import pytest
 from ledger.spotchecks import SpotCheckPolicy, SpotChecks
 from ledger.store import Ledger
 from node.ledger_api import LedgerApiError
-from node.signing import sign_record
+from protocol.signing import sign_record
 from tests.builders import challenge_for, evidence_session, new_key
 from verifier.worker import VerifierWorker, WorkerConfig
 

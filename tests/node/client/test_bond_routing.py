@@ -17,8 +17,6 @@ import pytest
 from ledger.market import mint, take_node_record
 from ledger.spotchecks import SpotCheckPolicy, SpotChecks
 from ledger.store import Ledger
-from node.announcements import ServerAnnouncement
-from node.bond_rule import required_bond, session_block_tokens
 from node.client.bans import BanList
 from node.client.config import ClientConfig
 from node.client.discovery import ServerInfo
@@ -26,8 +24,10 @@ from node.client.latency import LatencyTracker
 from node.client.reputation import ReputationBook, fetch_reputation
 from node.client.router import FULL, SHORT_OF_BOND, Router
 from node.ledger_api import LedgerApi
-from node.market_records import BondDeposit, PriceQuote
-from node.signing import sign_record
+from protocol.announcements import ServerAnnouncement
+from protocol.bond_rule import required_bond, session_block_tokens
+from protocol.market_records import BondDeposit, PriceQuote
+from protocol.signing import sign_record
 from swarmtrust.launcher import LocalSwarm
 from tests.builders import challenge_for, evidence_session, new_key, signed_verdict
 

@@ -9,7 +9,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from node.beta import Beta
 from node.client.bans import BanList
 from node.client.config import ClientConfig
 from node.client.discovery import ServerInfo
@@ -17,8 +16,9 @@ from node.client.latency import LatencyTracker
 from node.client.reputation import ReputationBook, ServerTrust
 from node.client.router import Router
 from node.client.routing import NoRouteError
-from node.model_records import SERVING_DTYPES
-from node.serving_dtypes import RegistrationHistory, routing_dtypes
+from protocol.beta import Beta
+from protocol.model_records import SERVING_DTYPES
+from protocol.serving_dtypes import RegistrationHistory, routing_dtypes
 from tests.node.client.test_router import server
 
 TRUSTED = ServerTrust("trusted", Beta(200.0, 1.0), 0.05)

@@ -13,10 +13,10 @@ import torch
 from scipy.stats import chisquare
 
 from node.client.evidence import HopEvidence, build_challenge
-from node.digests import tensor_digest
-from node.evidence import MAX_EVIDENCE_BYTES, Evidence, verify_evidence
-from node.receipts import Receipt
-from node.signing import Signed
+from protocol.digests import tensor_digest
+from protocol.evidence import MAX_EVIDENCE_BYTES, Evidence, verify_evidence
+from protocol.receipts import Receipt
+from protocol.signing import Signed
 from tests.builders import new_key, signed_receipt
 
 SERVER, CLIENT = new_key(), new_key()

@@ -10,8 +10,8 @@ from node.client.faults import Fault, signed_receipt_of
 from node.client.misbehaviour import contradictions, held_receipts
 from node.client.receipt_check import ReceiptFault, StepFacts, check_receipt
 from node.client.session import HopRecord
-from node.receipts import Receipt, receipt_id_for
-from node.signing import Signed
+from protocol.receipts import Receipt, receipt_id_for
+from protocol.signing import Signed
 from tests.builders import new_key, resign, session_receipts
 
 SERVER = new_key()

@@ -8,7 +8,7 @@ from hivemind.p2p import P2PHandlerError
 from node.client.faults import push_may_be_to_blame
 from node.client.receipt_check import ReceiptFault
 from node.client.transport import HopTimeoutError, HopUnavailableError
-from node.errors import WireFormatError
+from protocol.errors import WireFormatError
 
 pytestmark = pytest.mark.processes  # starts processes or servers: not in the fast tier
 

@@ -7,11 +7,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from node.canonical import pack
 from node.client.receipt_check import ReceiptFault, StepFacts, check_receipt
-from node.misbehaviour import RECEIPT_CLOCK_SLACK_MS
-from node.receipts import Receipt
-from node.signing import open_signed, sign_record
+from protocol.canonical import pack
+from protocol.misbehaviour import RECEIPT_CLOCK_SLACK_MS
+from protocol.receipts import Receipt
+from protocol.signing import open_signed, sign_record
 from tests.builders import build_receipt, new_key
 
 SERVER = new_key()

@@ -9,17 +9,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ledger.reputation import DEFAULT_PARAMS
-from node.announcements import ServerAnnouncement
-from node.beta import Beta
-from node.bond_rule import MIN_BOND, required_bond, session_block_tokens
 from node.client.bans import BanList
 from node.client.config import ClientConfig
 from node.client.discovery import ServerInfo
 from node.client.latency import LatencyTracker
 from node.client.reputation import ReputationBook, ServerTrust
-from node.client.router import FULL, NEWCOMER_PRIOR_CAP, SHORT_OF_BOND, Router
+from node.client.router import FULL, SHORT_OF_BOND, Router
 from node.client.routing import NoRouteError
-from node.market_records import MAX_PRICE
+from protocol.announcements import ServerAnnouncement
+from protocol.beta import Beta
+from protocol.bond_rule import MIN_BOND, required_bond, session_block_tokens
+from protocol.market_records import MAX_PRICE
 
 
 def server(name: str, start: int, end: int, throughput: float = 500.0) -> ServerInfo:
@@ -104,7 +104,6 @@ def test_the_exploration_budget_shrinks_when_recent_newcomers_cheated() -> None:
     cheating_cohort = explored(ServerTrust("newcomer", Beta.with_mean(DEFAULT_PARAMS.prior_mean_floor, 2.0), 1.0))
     assert 0.04 * 20_000 < honest_cohort < 0.06 * 20_000, "a full budget when newcomers have been honest"
     assert cheating_cohort < 0.5 * honest_cohort, "a third of it when they have been cheating"
-    assert DEFAULT_PARAMS.prior_mean_cap == NEWCOMER_PRIOR_CAP, "the router mirrors the ledger's cap"
 
 
 def test_newcomers_carry_blocks_nobody_else_covers() -> None:

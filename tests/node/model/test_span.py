@@ -3,10 +3,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from node.digests import span_digest
 from node.model.checkpoint import Checkpoint
 from node.model.head import ModelHead
 from node.model.span import CacheState, Span, SpanError
+from protocol.digests import span_digest
 from tests.node.swarm_helpers import PROMPT, local_reference, relative_error, tiny
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from node.server.registration import check_registered_dtype
-from node.serving_dtypes import DtypeNotAllowedError
+from protocol.serving_dtypes import DtypeNotAllowedError
 from swarmtrust.launcher import LocalSwarm
 from tests.builders import new_key
 

@@ -1,6 +1,6 @@
 """An honest server can never be framed: whatever a client drives against a real ``BlockServer`` handler
 (opens, steps, reopened ids, stateless forwards, concurrent sessions with one id, restarts, clocks that
-jump), the set of receipts it signed holds no proof of misbehaviour against it (``node.misbehaviour``).
+jump), the set of receipts it signed holds no proof of misbehaviour against it (``protocol.misbehaviour``).
 
 In process: the inference handler is driven through in-memory streams in hivemind's framing, the forward
 handler called directly, and a restart is a new ``BlockServer`` over the same registry directory."""
@@ -24,16 +24,16 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from node.behaviors import Behavior, BehaviorRuntime
+from node.block_rpc import OpenSession, StepMeta, StepReply, pack_metadata, tensor_to_proto, unpack_metadata
 from node.frames import read_message, write_end, write_message
-from node.misbehaviour import DAY_MS, MAX_SESSION_AGE_MS, PROOF_HORIZON_MS, NotAProofError, contradiction
 from node.model.span import Span
-from node.protocol import OpenSession, StepMeta, StepReply, pack_metadata, tensor_to_proto, unpack_metadata
-from node.receipts import Receipt
 from node.server.config import ServerLimits
 from node.server.handler import BlockServer, RequestRejectedError
 from node.server.receipting import ReceiptSigner
 from node.server.session_registry import SessionRegistry
-from node.signing import Signed, open_signed
+from protocol.misbehaviour import DAY_MS, MAX_SESSION_AGE_MS, PROOF_HORIZON_MS, NotAProofError, contradiction
+from protocol.receipts import Receipt
+from protocol.signing import Signed, open_signed
 from tests.node.swarm_helpers import tiny
 
 pytestmark = pytest.mark.processes  # starts processes or servers: not in the fast tier

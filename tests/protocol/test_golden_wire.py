@@ -1,0 +1,109 @@
+"""The wire bytes of every signed record type, pinned: a change to a record's layout, field order, encoding or
+signing domain shows here as a changed hex string, so existing signatures and ledgers stay valid.
+
+Each type gets one example: a value per field chosen from its check alone (``example``), with a few fields
+overridden where the record ties them together, signed by a key from a fixed seed (Ed25519 signatures are
+deterministic). ``golden_wire.json`` holds the signed bytes as hex. A deliberate format change (a new
+``VERSION``) regenerates it with ``SWARMTRUST_WRITE_GOLDEN=1 pytest tests/protocol/test_golden_wire.py``,
+and the diff shows what moved.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import os
+import pkgutil
+from pathlib import Path
+from typing import Any
+
+import nacl.signing
+import pytest
+
+import ledger.records
+import protocol
+from protocol.receipts import Receipt, receipt_id_for
+from protocol.records import Check, FixedBytes, Float, Int, ListOf, Optional, Shape, Text, WireRecord
+from protocol.reputation_snapshot import ENTRY_SIZE
+from protocol.signing import open_signed, sign_record
+
+GOLDEN = Path(__file__).with_name("golden_wire.json")
+KEY = nacl.signing.SigningKey(hashlib.blake2b(b"swarmtrust golden wire", digest_size=32).digest())
+
+for module in pkgutil.iter_modules(protocol.__path__):  # every record type registers itself by subclassing
+    importlib.import_module(f"protocol.{module.name}")
+assert ledger.records  # the ledger's own signed records
+
+
+def record_types() -> dict[str, type[WireRecord]]:
+    found: dict[str, type[WireRecord]] = {}
+    pending = list(WireRecord.__subclasses__())
+    while pending:
+        cls = pending.pop()
+        pending.extend(cls.__subclasses__())
+        if cls.__module__.startswith(("protocol.", "ledger.")):
+            found[f"{cls.__module__}.{cls.__name__}"] = cls
+    return dict(sorted(found.items()))
+
+
+def example(check: Check, field: str, index: int) -> Any:
+    """A value ``check`` accepts, determined by the field's name and place."""
+    if isinstance(check, FixedBytes):
+        return hashlib.blake2b(field.encode(), digest_size=check.length).digest()
+    if isinstance(check, Int):
+        return min(check.high, max(check.low, 1000 + index))
+    if isinstance(check, Float):
+        return 1.0 / (index + 3)
+    if isinstance(check, Text):
+        return sorted(check.choices)[0] if check.choices else field[: check.max_length]
+    if isinstance(check, Shape):
+        return (1, 2, 8)
+    if isinstance(check, ListOf):
+        return (example(check.item, field, index),)
+    if isinstance(check, Optional):
+        return example(check.inner, field, index)
+    return bytes(ENTRY_SIZE)  # the reputation snapshot's packed entries: one, all zero
+
+
+OVERRIDES: dict[str, dict[str, Any]] = {  # fields the record ties together
+    "protocol.model_records.ToleranceRecord": {
+        "model_id": "tiny",
+        "dtype": "bfloat16",
+        "document": b'{"format": 2, "model": "tiny", "dtype": "bfloat16", "spans": []}',
+    },
+    "ledger.records.ConsensusPolicy": {"audit_rate": 0.1, "max_audit_rate": 0.5},
+    "ledger.records.AuditDraw": {"coin": 0.25, "chance": 0.5},
+}
+
+
+def build(name: str, cls: type[WireRecord]) -> WireRecord:
+    values = {field: example(check, field, i) for i, (field, check) in enumerate(cls.CHECKS.items())}
+    values |= OVERRIDES.get(name, {})
+    values[cls.SIGNER_FIELD] = bytes(KEY.verify_key)
+    if cls is Receipt:
+        values["receipt_id"] = receipt_id_for(values["server_key"], values["session_id"], values["step"])
+    return cls(**values)
+
+
+def wires() -> dict[str, str]:
+    return {name: sign_record(build(name, cls), KEY).to_wire().hex() for name, cls in record_types().items()}
+
+
+def test_every_record_type_has_pinned_bytes() -> None:
+    current = wires()
+    if os.environ.get("SWARMTRUST_WRITE_GOLDEN") == "1":
+        GOLDEN.write_text(json.dumps(current, indent=1) + "\n")
+    pinned = json.loads(GOLDEN.read_text())
+    assert sorted(current) == sorted(pinned), "a record type was added or removed: regenerate deliberately"
+    changed = [name for name in current if current[name] != pinned[name]]
+    assert changed == [], f"wire bytes changed for {changed}"
+
+
+@pytest.mark.parametrize("name", sorted(record_types()))
+def test_pinned_bytes_open_to_the_same_record(name: str) -> None:
+    """The pinned bytes still open (signature, checks, consistency) to the record they were made from."""
+    cls = record_types()[name]
+    opened = open_signed(cls, bytes.fromhex(json.loads(GOLDEN.read_text())[name]))
+    assert opened.record == build(name, cls)
+    assert opened.signer == bytes(KEY.verify_key)
