@@ -17,7 +17,6 @@ import secrets
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import replace
 from typing import Any
 
 import nacl.signing
@@ -86,7 +85,7 @@ def crypto_rates(receipts: list[Signed[Receipt]]) -> list[list[object]]:
     key = nacl.signing.SigningKey.generate()
     server = bytes(key.verify_key)
     own = [
-        replace(r.record, server_key=server, receipt_id=receipt_id_for(server, r.record.session_id, r.record.step))
+        r.record.replace(server_key=server, receipt_id=receipt_id_for(server, r.record.session_id, r.record.step))
         for r in receipts[:2000]
     ]
     sample = receipts[:2000]

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from protocol.beta import Beta
+from protocol.challenges import VerdictOutcome
 
 # Beta(2, 1) prior on "this verifier's verdicts agree with the decided outcome": a newcomer is trusted
 # somewhat (2/3), and a few disagreements pull it down quickly.
@@ -36,7 +37,7 @@ class Vote:
 
 @dataclass(frozen=True)
 class Decision:
-    outcome: str
+    outcome: VerdictOutcome
     pass_weight: float
     fail_weight: float
     invalid_weight: float
@@ -48,7 +49,8 @@ def weighted_majority(votes: Sequence[Vote]) -> Decision:
     weight = {"pass": 0.0, "fail": 0.0, "invalid_evidence": 0.0}
     for vote in votes:
         weight[vote.outcome] += vote.reliability
-    outcome = max(("pass", "invalid_evidence", "fail"), key=lambda name: weight[name])  # first maximum wins
+    order: tuple[VerdictOutcome, ...] = ("pass", "invalid_evidence", "fail")
+    outcome = max(order, key=lambda name: weight[name])  # first maximum wins
     return Decision(outcome, weight["pass"], weight["fail"], weight["invalid_evidence"])
 
 

@@ -9,6 +9,7 @@ log grows with what happened, not with time.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import nacl.signing
 from sqlalchemy import Engine, insert, select, update
@@ -19,7 +20,7 @@ from ledger.errors import RequestRefusedError
 from ledger.eventlog import Clock, now_ms, open_writer
 from ledger.events import EventDraft
 from ledger.models import AuditRun, ServerDirectoryRow, ServerPresence
-from ledger.records import ADMIN_ACTIONS, AdminAction
+from ledger.records import ADMIN_ACTIONS, AdminAction, AdminActionKind
 from ledger.row_statements import insert_rows
 from protocol.announcements import ServerAnnouncement
 from protocol.errors import SignatureError, WireFormatError
@@ -92,7 +93,7 @@ def act_on_server(
     try:
         record = AdminAction(
             ledger_key=bytes(ledger_key.verify_key),
-            action=action,
+            action=cast(AdminActionKind, action),  # one of ADMIN_ACTIONS: checked above
             server_key=server_key,
             model_id=model_id,
             reason=reason,

@@ -23,6 +23,7 @@ from ledger.events import EventDraft
 from ledger.model_registry_projection import dtypes_text
 from ledger.models import Event, ModelRegistrationRow, ModelRow, ToleranceRow
 from protocol.canonical import pack
+from protocol.digests import dtype_named
 from protocol.errors import SignatureError, WireFormatError
 from protocol.model_records import ModelRegistration, ToleranceRecord
 from protocol.signing import Signed, open_signed, sign_record
@@ -47,7 +48,7 @@ def register_model(
     """Register ``model_id`` for ``dtypes`` (the first the default), signed by the ledger; RequestRefusedError
     ``bad_registration`` (nothing written) for a model id or dtypes no registration can hold."""
     try:
-        record = ModelRegistration(bytes(ledger_key.verify_key), model_id, tuple(dtypes), clock())
+        record = ModelRegistration(bytes(ledger_key.verify_key), model_id, tuple(map(dtype_named, dtypes)), clock())
     except WireFormatError as exc:
         raise RequestRefusedError("bad_registration", str(exc)) from None
     with open_writer(engine, clock) as writer:

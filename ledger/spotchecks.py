@@ -26,7 +26,7 @@ import os
 from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import nacl.signing
 from sqlalchemy import Connection, Engine, func, insert, select
@@ -47,7 +47,7 @@ from ledger.models import (
     EvidenceBlob,
     VerdictRow,
 )
-from ledger.records import Assignment, ConsensusPolicy, EvidenceRejection, Outcome, RoundOpened
+from ledger.records import Assignment, ConsensusPolicy, EvidenceRejection, Outcome, RecheckRound, Round, RoundOpened
 from ledger.verifier_pool import draw, mark_present, verifier_reliability
 from protocol.challenges import ID_SIZE, Challenge, Verdict
 from protocol.errors import SignatureError, WireFormatError
@@ -266,7 +266,7 @@ class SpotChecks:
         rows = writer.connection.execute(query.order_by(ChallengeRow.event_seq).limit(limit)).mappings()
         return [dict(row) for row in rows]
 
-    def _free_slot(self, writer: EventWriter, challenge: dict[str, Any], now: int) -> tuple[str, bytes | None] | None:
+    def _free_slot(self, writer: EventWriter, challenge: dict[str, Any], now: int) -> tuple[Round, bytes | None] | None:
         """(round, assignment to replace) when the current round lacks a live assignment, else None."""
         round_ = challenge["phase"]
         rows = (
@@ -292,7 +292,7 @@ class SpotChecks:
         writer: EventWriter,
         challenge: dict[str, Any],
         vkey: str,
-        round_: str,
+        round_: Round,
         replaces: bytes | None,
         now: int,
     ) -> Signed[Assignment]:
@@ -418,7 +418,8 @@ class SpotChecks:
         if step.action == "wait":
             return phase, None
         if step.action in ("audit", "dispute"):
-            return self._open_round(writer, challenge, step.action, step.wanted, now), None
+            round_ = cast(RecheckRound, step.action)  # audit or dispute: just checked
+            return self._open_round(writer, challenge, round_, step.wanted, now), None
         decision = step.decision
         assert decision is not None  # "decide" always carries one
         outcome = Outcome(
@@ -449,7 +450,9 @@ class SpotChecks:
             ).scalar_one()
         )
 
-    def _open_round(self, writer: EventWriter, challenge: dict[str, Any], round_: str, wanted: int, now: int) -> str:
+    def _open_round(
+        self, writer: EventWriter, challenge: dict[str, Any], round_: RecheckRound, wanted: int, now: int
+    ) -> str:
         """Open (or, for a split dispute, grow) a round of ``wanted`` verifiers, drawing the missing ones."""
         opened = RoundOpened(
             ledger_key=self.ledger_key,

@@ -6,11 +6,11 @@ over the imports enforces this), and neither torch nor an HTTP or P2P stack: a l
 Modules:
 - ``errors``: the exception tree shared by every swarmtrust package (``SwarmtrustError`` at its root);
 - ``keys``: Ed25519 key files (0600, never overwritten silently) and public-key hex forms;
-- ``canonical``: canonical msgpack encoding of fixed-order records and strict decoding;
-- ``records``: ``WireRecord``, a frozen dataclass plus field checks as a complete wire format;
-  ``compiled_checks``: those checks compiled into one function per record type, for the ingest hot path;
+- ``canonical``: canonical msgpack of plain lists (envelopes, evidence) and strict decoding;
+- ``records``: ``WireRecord``, a msgspec Struct whose field types carry their bounds, as a complete wire format
+  (the msgpack array ``[version, field, ...]``, canonical and checked on construction and decoding);
 - ``signing``: domain-separated signatures and the ``Signed`` envelope; ``http_signing``: signed REST requests;
-- ``digests``: BLAKE2b-256 of tensors and records (pure bytes);
+- ``digests``: BLAKE2b-256 of tensors and records (pure bytes), and the dtypes the wire carries;
 - ``receipts``: the activation ``Receipt`` (wire format v1);
 - ``evidence``: a session's receipts with the tensors they commit to; ``tensor_pack``: those tensors compressed;
 - ``challenges``: challenges and verdicts of spot-checking;

@@ -7,17 +7,16 @@ departed server's record alive, and the record names every key it may be stored 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar, Literal, get_args
 
-from protocol.digests import DIGEST_SIZE, DTYPE_SIZES, span_digest
+from protocol.digests import DIGEST_SIZE, Dtype, span_digest
 from protocol.errors import WireFormatError
 from protocol.receipts import MAX_BLOCK, MAX_MODEL_ID, MAX_TIMESTAMP_MS
-from protocol.records import Check, FixedBytes, Float, Int, ListOf, Text, WireRecord
+from protocol.records import FINITE, WireRecord, at_most, size, text, within
 
 MAX_SPAN = 1024
-STATES = frozenset({"online", "offline"})
+AnnouncedState = Literal["online", "offline"]
+STATES = frozenset(get_args(AnnouncedState))
 
 
 def block_key(model_id: str, block: int) -> str:
@@ -25,39 +24,25 @@ def block_key(model_id: str, block: int) -> str:
     return f"{model_id}.{block}"
 
 
-@dataclass(frozen=True)
-class ServerAnnouncement(WireRecord):
+class ServerAnnouncement(WireRecord, tag=1, frozen=True):
     DOMAIN: ClassVar[bytes] = b"swarmtrust/announce/v1"
-    VERSION: ClassVar[int] = 1
     MAX_BYTES: ClassVar[int] = 40_000
     SIGNER_FIELD: ClassVar[str] = "server_key"
-    CHECKS: ClassVar[Mapping[str, Check]] = {
-        "server_key": FixedBytes(32),
-        "peer_id": Text(128),
-        "name": Text(64),
-        "model_id": Text(MAX_MODEL_ID),
-        "block_start": Int(0, MAX_BLOCK),
-        "block_end": Int(1, MAX_BLOCK),
-        "layer_digests": ListOf(FixedBytes(DIGEST_SIZE), MAX_SPAN),
-        "dtype": Text(16, frozenset(DTYPE_SIZES)),
-        "throughput": Float(),
-        "state": Text(16, STATES),
-        "announced_ms": Int(0, MAX_TIMESTAMP_MS),
-        "expires_ms": Int(0, MAX_TIMESTAMP_MS),
-    }
 
-    server_key: bytes  # Ed25519 public key; signs this record and every receipt of the server
-    peer_id: str  # libp2p peer id (base58) to call the server at
-    name: str  # display name chosen by the operator: untrusted text, escape it wherever it is shown
-    model_id: str
-    block_start: int
-    block_end: int  # exclusive
-    layer_digests: tuple[bytes, ...]  # weights digest of each block, so clients can check sub-span digests
-    dtype: str  # compute dtype
-    throughput: float  # tokens per second through the whole span, measured by the server at start-up
-    state: str  # online or offline
-    announced_ms: int
-    expires_ms: int
+    server_key: Annotated[bytes, size(32)]  # Ed25519 public key; signs this record and every receipt of the server
+    peer_id: Annotated[str, text(128)]  # libp2p peer id (base58) to call the server at
+    # display name chosen by the operator: untrusted text, escape it wherever it is shown
+    name: Annotated[str, text(64)]
+    model_id: Annotated[str, text(MAX_MODEL_ID)]
+    block_start: Annotated[int, within(0, MAX_BLOCK)]
+    block_end: Annotated[int, within(1, MAX_BLOCK)]  # exclusive
+    # weights digest of each block, so clients can check sub-span digests
+    layer_digests: Annotated[tuple[Annotated[bytes, size(DIGEST_SIZE)], ...], at_most(MAX_SPAN)]
+    dtype: Dtype  # compute dtype
+    throughput: Annotated[float, FINITE]  # tokens per second through the whole span, measured by the server at start-up
+    state: AnnouncedState  # online or offline
+    announced_ms: Annotated[int, within(0, MAX_TIMESTAMP_MS)]
+    expires_ms: Annotated[int, within(0, MAX_TIMESTAMP_MS)]
 
     def check_consistency(self) -> None:
         if self.block_start >= self.block_end:

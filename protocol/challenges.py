@@ -7,96 +7,62 @@ bundle by digest. A ``Verdict`` is a verifier's signed finding on one assignment
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import ClassVar
+from typing import Annotated, ClassVar, Literal, get_args
 
 from protocol.canonical import pack, unpack_list
-from protocol.digests import DIGEST_SIZE, DTYPE_SIZES
+from protocol.digests import DIGEST_SIZE, Dtype
 from protocol.errors import WireFormatError
 from protocol.receipts import MAX_BLOCK, MAX_MODEL_ID, MAX_TIMESTAMP_MS, SESSION_ID_SIZE
-from protocol.records import MAX_U32, Check, FixedBytes, Float, Int, Text, WireRecord
+from protocol.records import FINITE, MAX_U32, WireRecord, size, text, within
 
 ID_SIZE = 16
-VERDICT_OUTCOMES = frozenset({"pass", "fail", "invalid_evidence"})
+VerdictOutcome = Literal["pass", "fail", "invalid_evidence"]
+VERDICT_OUTCOMES = frozenset(get_args(VerdictOutcome))
 
 
-@dataclass(frozen=True)
-class Challenge(WireRecord):
+class Challenge(WireRecord, tag=1, frozen=True):
     DOMAIN: ClassVar[bytes] = b"swarmtrust/challenge/v1"
-    VERSION: ClassVar[int] = 1
     MAX_BYTES: ClassVar[int] = 1024
     SIGNER_FIELD: ClassVar[str] = "submitter_key"
-    CHECKS: ClassVar[Mapping[str, Check]] = {
-        "challenge_id": FixedBytes(ID_SIZE),
-        "submitter_key": FixedBytes(32),
-        "server_key": FixedBytes(32),
-        "model_id": Text(MAX_MODEL_ID),
-        "session_id": FixedBytes(SESSION_ID_SIZE),
-        "block_start": Int(0, MAX_BLOCK),
-        "block_end": Int(1, MAX_BLOCK),
-        "dtype": Text(16, frozenset(DTYPE_SIZES)),
-        "first_step": Int(0, MAX_U32),
-        "steps": Int(1, MAX_U32),
-        "evidence_digest": FixedBytes(DIGEST_SIZE),
-        "evidence_bytes": Int(1, 2**40),
-        "submitted_ms": Int(0, MAX_TIMESTAMP_MS),
-    }
 
-    challenge_id: bytes  # chosen by the submitter (random)
-    submitter_key: bytes  # the client (or probing verifier) that kept the evidence; signs the challenge
-    server_key: bytes  # the accused
-    model_id: str
-    session_id: bytes
-    block_start: int
-    block_end: int
-    dtype: str
-    first_step: int
-    steps: int
-    evidence_digest: bytes  # protocol.evidence.evidence_digest of the bundle
-    evidence_bytes: int
-    submitted_ms: int
+    challenge_id: Annotated[bytes, size(ID_SIZE)]  # chosen by the submitter (random)
+    # the client (or probing verifier) that kept the evidence; signs the challenge
+    submitter_key: Annotated[bytes, size(32)]
+    server_key: Annotated[bytes, size(32)]  # the accused
+    model_id: Annotated[str, text(MAX_MODEL_ID)]
+    session_id: Annotated[bytes, size(SESSION_ID_SIZE)]
+    block_start: Annotated[int, within(0, MAX_BLOCK)]
+    block_end: Annotated[int, within(1, MAX_BLOCK)]
+    dtype: Dtype
+    first_step: Annotated[int, within(0, MAX_U32)]
+    steps: Annotated[int, within(1, MAX_U32)]
+    evidence_digest: Annotated[bytes, size(DIGEST_SIZE)]  # protocol.evidence.evidence_digest of the bundle
+    evidence_bytes: Annotated[int, within(1, 2**40)]
+    submitted_ms: Annotated[int, within(0, MAX_TIMESTAMP_MS)]
 
     def check_consistency(self) -> None:
         if self.block_start >= self.block_end:
             raise WireFormatError("Challenge: empty block span")
 
 
-@dataclass(frozen=True)
-class Verdict(WireRecord):
+class Verdict(WireRecord, tag=1, frozen=True):
     DOMAIN: ClassVar[bytes] = b"swarmtrust/verdict/v1"
-    VERSION: ClassVar[int] = 1
     MAX_BYTES: ClassVar[int] = 1024
     SIGNER_FIELD: ClassVar[str] = "verifier_key"
-    CHECKS: ClassVar[Mapping[str, Check]] = {
-        "verifier_key": FixedBytes(32),
-        "assignment_id": FixedBytes(ID_SIZE),
-        "challenge_id": FixedBytes(ID_SIZE),
-        "evidence_digest": FixedBytes(DIGEST_SIZE),
-        "server_key": FixedBytes(32),
-        "outcome": Text(32, VERDICT_OUTCOMES),
-        "steps_checked": Int(0, MAX_U32),
-        "worst_step": Int(0, MAX_U32),
-        "max_rel_error": Float(),
-        "mean_rel_error": Float(),
-        "max_rel_threshold": Float(),
-        "mean_rel_threshold": Float(),
-        "decided_ms": Int(0, MAX_TIMESTAMP_MS),
-    }
 
-    verifier_key: bytes
-    assignment_id: bytes
-    challenge_id: bytes
-    evidence_digest: bytes
-    server_key: bytes
-    outcome: str  # pass, fail, or invalid_evidence (the tensors do not match the signed digests)
-    steps_checked: int
-    worst_step: int  # the step with the largest error
-    max_rel_error: float  # over the worst step: max |replayed - claimed| / max |claimed|
-    mean_rel_error: float  # over the worst step: mean |replayed - claimed| / mean |claimed|
-    max_rel_threshold: float  # the tolerance the verifier applied
-    mean_rel_threshold: float
-    decided_ms: int
+    verifier_key: Annotated[bytes, size(32)]
+    assignment_id: Annotated[bytes, size(ID_SIZE)]
+    challenge_id: Annotated[bytes, size(ID_SIZE)]
+    evidence_digest: Annotated[bytes, size(DIGEST_SIZE)]
+    server_key: Annotated[bytes, size(32)]
+    outcome: VerdictOutcome  # pass, fail, or invalid_evidence (the tensors do not match the signed digests)
+    steps_checked: Annotated[int, within(0, MAX_U32)]
+    worst_step: Annotated[int, within(0, MAX_U32)]  # the step with the largest error
+    max_rel_error: Annotated[float, FINITE]  # over the worst step: max |replayed - claimed| / max |claimed|
+    mean_rel_error: Annotated[float, FINITE]  # over the worst step: mean |replayed - claimed| / mean |claimed|
+    max_rel_threshold: Annotated[float, FINITE]  # the tolerance the verifier applied
+    mean_rel_threshold: Annotated[float, FINITE]
+    decided_ms: Annotated[int, within(0, MAX_TIMESTAMP_MS)]
 
 
 def pack_submission(challenge_wire: bytes, evidence: bytes) -> bytes:

@@ -10,6 +10,7 @@ import hashlib
 import math
 import struct
 from collections.abc import Sequence
+from typing import Literal, get_args
 
 from protocol.errors import WireFormatError
 
@@ -17,6 +18,20 @@ DIGEST_SIZE = 32
 
 # Wire names of the activation dtypes swarmtrust carries, with their sizes in bytes.
 DTYPE_SIZES: dict[str, int] = {"float32": 4, "bfloat16": 2, "float16": 2}
+Dtype = Literal["float32", "bfloat16", "float16"]  # the same names, as a field type of wire records
+
+
+_DTYPES: dict[str, Dtype] = {"float32": "float32", "bfloat16": "bfloat16", "float16": "float16"}
+assert set(_DTYPES) == set(get_args(Dtype)) == set(DTYPE_SIZES)
+
+
+def dtype_named(name: str) -> Dtype:
+    """``name`` as a ``Dtype``; WireFormatError for a name the wire does not carry."""
+    dtype = _DTYPES.get(name)
+    if dtype is None:
+        raise WireFormatError(f"dtype {name!r} is not carried on the wire; expected one of {sorted(DTYPE_SIZES)}")
+    return dtype
+
 
 _TENSOR_DOMAIN = b"swarmtrust/tensor/v1"
 

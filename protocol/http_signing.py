@@ -11,14 +11,14 @@ import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Annotated, ClassVar
 
 import nacl.signing
 
 from protocol.digests import blake2b_256
 from protocol.errors import SignatureError, SwarmtrustError, WireFormatError
 from protocol.receipts import MAX_TIMESTAMP_MS
-from protocol.records import Check, FixedBytes, Int, Text, WireRecord
+from protocol.records import WireRecord, size, text, within
 from protocol.signing import sign_record, verify_signature
 
 KEY_HEADER = "X-Swarmtrust-Key"
@@ -32,27 +32,17 @@ class RequestAuthError(SwarmtrustError):
     """A request that is not signed, not signed right, stale, or replayed."""
 
 
-@dataclass(frozen=True)
-class RequestSignature(WireRecord):
+class RequestSignature(WireRecord, tag=1, frozen=True):
     DOMAIN: ClassVar[bytes] = b"swarmtrust/request/v1"
-    VERSION: ClassVar[int] = 1
     MAX_BYTES: ClassVar[int] = 4096
     SIGNER_FIELD: ClassVar[str] = "signer_key"
-    CHECKS: ClassVar[Mapping[str, Check]] = {
-        "signer_key": FixedBytes(32),
-        "method": Text(10),
-        "path": Text(2048),
-        "body_digest": FixedBytes(32),
-        "timestamp_ms": Int(0, MAX_TIMESTAMP_MS),
-        "nonce": FixedBytes(16),
-    }
 
-    signer_key: bytes
-    method: str
-    path: str  # raw path and query, exactly as sent
-    body_digest: bytes
-    timestamp_ms: int
-    nonce: bytes  # random: two identical requests in one millisecond still differ
+    signer_key: Annotated[bytes, size(32)]
+    method: Annotated[str, text(10)]
+    path: Annotated[str, text(2048)]  # raw path and query, exactly as sent
+    body_digest: Annotated[bytes, size(32)]
+    timestamp_ms: Annotated[int, within(0, MAX_TIMESTAMP_MS)]
+    nonce: Annotated[bytes, size(16)]  # random: two identical requests in one millisecond still differ
 
 
 def sign_request(

@@ -23,15 +23,15 @@ Anyone who holds such a pair (a client, a verifier, a reader of the ledger) wrap
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Annotated, ClassVar
 
 import nacl.signing
 
 from protocol.errors import SignatureError, SwarmtrustError, WireFormatError
 from protocol.receipts import MAX_TIMESTAMP_MS, SESSION_ID_SIZE, Receipt
-from protocol.records import Check, FixedBytes, Int, WireRecord
+from protocol.records import WireRecord, blob, size, within
 from protocol.signing import Signed, open_signed, sign_record
 
 DAY_MS = 86_400_000
@@ -56,45 +56,21 @@ class NotAProofError(SwarmtrustError):
         self.reason = reason
 
 
-@dataclass(frozen=True)
-class Blob:
-    """Bytes of 1 to ``max_length`` (a nested signed envelope)."""
-
-    max_length: int
-
-    def __call__(self, what: str, value: Any) -> bytes:
-        if type(value) is not bytes or not 0 < len(value) <= self.max_length:
-            raise WireFormatError(f"{what}: expected 1 to {self.max_length} bytes")
-        return value
-
-    def inline(self, var: str, constant: Any) -> tuple[str, str]:
-        return f"type({var}) is bytes and 0 < len({var}) <= {self.max_length}", var
-
-
-@dataclass(frozen=True)
-class MisbehaviourProof(WireRecord):
+class MisbehaviourProof(WireRecord, tag=1, frozen=True):
     """Two signed receipts of ``server_key`` for ``session_id`` that contradict each other, as reported
     (and signed) by ``reporter_key``. The receipts are kept as their exact wires, so anyone can check them."""
 
     DOMAIN: ClassVar[bytes] = b"swarmtrust/misbehaviour/v1"
-    VERSION: ClassVar[int] = 1
     MAX_BYTES: ClassVar[int] = 2 * _MAX_RECEIPT_WIRE + 256
     SIGNER_FIELD: ClassVar[str] = "reporter_key"
-    CHECKS: ClassVar[Mapping[str, Check]] = {
-        "reporter_key": FixedBytes(32),
-        "server_key": FixedBytes(32),
-        "session_id": FixedBytes(SESSION_ID_SIZE),
-        "first": Blob(_MAX_RECEIPT_WIRE),
-        "second": Blob(_MAX_RECEIPT_WIRE),
-        "reported_ms": Int(0, MAX_TIMESTAMP_MS),
-    }
 
-    reporter_key: bytes  # who found it: earns the bounty (nobody does when the ledger itself found it)
-    server_key: bytes  # the accused, who signed both receipts
-    session_id: bytes
-    first: bytes  # a signed receipt envelope (``Signed.to_wire``) ...
-    second: bytes  # ... and another one of the same server and session
-    reported_ms: int
+    # who found it: earns the bounty (nobody does when the ledger itself found it)
+    reporter_key: Annotated[bytes, size(32)]
+    server_key: Annotated[bytes, size(32)]  # the accused, who signed both receipts
+    session_id: Annotated[bytes, size(SESSION_ID_SIZE)]
+    first: Annotated[bytes, blob(_MAX_RECEIPT_WIRE)]  # a signed receipt envelope (``Signed.to_wire``) ...
+    second: Annotated[bytes, blob(_MAX_RECEIPT_WIRE)]  # ... and another one of the same server and session
+    reported_ms: Annotated[int, within(0, MAX_TIMESTAMP_MS)]
 
 
 @dataclass(frozen=True)

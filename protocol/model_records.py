@@ -15,14 +15,12 @@ decode them without importing the ledger.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
-from protocol.digests import DTYPE_SIZES
+from protocol.digests import DTYPE_SIZES, Dtype
 from protocol.errors import WireFormatError
 from protocol.receipts import MAX_MODEL_ID, MAX_TIMESTAMP_MS
-from protocol.records import Check, FixedBytes, Int, ListOf, Text, WireRecord
+from protocol.records import WireRecord, at_most, blob, size, text, within
 
 SERVING_DTYPES: tuple[str, ...] = tuple(DTYPE_SIZES)  # the dtypes receipts and tensors carry on the wire
 MAX_REGISTERED_DTYPES = 4
@@ -30,38 +28,18 @@ MAX_HARDWARE = 120  # e.g. "cpu x86_64 torch 2.13.0"
 MAX_TOLERANCE_DOCUMENT = 256 * 1024  # bytes of UTF-8 JSON
 
 
-@dataclass(frozen=True)
-class DocumentBytes:
-    """Bytes of at most ``max_length`` (a JSON document carried opaquely)."""
-
-    max_length: int
-
-    def __call__(self, what: str, value: Any) -> bytes:
-        if type(value) is not bytes or not 0 < len(value) <= self.max_length:
-            kind = f"bytes of length {len(value)}" if type(value) is bytes else type(value).__name__
-            raise WireFormatError(f"{what}: expected 1 to {self.max_length} bytes, got {kind}")
-        return value
-
-
-@dataclass(frozen=True)
-class ModelRegistration(WireRecord):
+class ModelRegistration(WireRecord, tag=1, frozen=True):
     """The dtypes ``model_id`` may be served in, from ``registered_ms`` until its next registration."""
 
     DOMAIN: ClassVar[bytes] = b"swarmtrust/model-registration/v1"
-    VERSION: ClassVar[int] = 1
     MAX_BYTES: ClassVar[int] = 512
     SIGNER_FIELD: ClassVar[str] = "ledger_key"
-    CHECKS: ClassVar[Mapping[str, Check]] = {
-        "ledger_key": FixedBytes(32),
-        "model_id": Text(MAX_MODEL_ID),
-        "dtypes": ListOf(Text(16, frozenset(SERVING_DTYPES)), MAX_REGISTERED_DTYPES),
-        "registered_ms": Int(0, MAX_TIMESTAMP_MS),
-    }
 
-    ledger_key: bytes
-    model_id: str
-    dtypes: tuple[str, ...]  # allowed serving dtypes, distinct; the first is the default a server uses
-    registered_ms: int
+    ledger_key: Annotated[bytes, size(32)]
+    model_id: Annotated[str, text(MAX_MODEL_ID)]
+    # allowed serving dtypes, distinct; the first is the default a server uses
+    dtypes: Annotated[tuple[Dtype, ...], at_most(MAX_REGISTERED_DTYPES)]
+    registered_ms: Annotated[int, within(0, MAX_TIMESTAMP_MS)]
 
     def check_consistency(self) -> None:
         if not self.dtypes:
@@ -70,29 +48,20 @@ class ModelRegistration(WireRecord):
             raise WireFormatError(f"ModelRegistration: dtypes {list(self.dtypes)} repeat one; name each once")
 
 
-@dataclass(frozen=True)
-class ToleranceRecord(WireRecord):
+class ToleranceRecord(WireRecord, tag=1, frozen=True):
     """A calibrator's tolerance document for ``model_id`` served in ``dtype``, measured on ``hardware``."""
 
     DOMAIN: ClassVar[bytes] = b"swarmtrust/tolerance/v1"
-    VERSION: ClassVar[int] = 1
     MAX_BYTES: ClassVar[int] = MAX_TOLERANCE_DOCUMENT + 1024
     SIGNER_FIELD: ClassVar[str] = "calibrator_key"
-    CHECKS: ClassVar[Mapping[str, Check]] = {
-        "calibrator_key": FixedBytes(32),
-        "model_id": Text(MAX_MODEL_ID),
-        "dtype": Text(16, frozenset(SERVING_DTYPES)),
-        "hardware": Text(MAX_HARDWARE),
-        "document": DocumentBytes(MAX_TOLERANCE_DOCUMENT),
-        "created_ms": Int(0, MAX_TIMESTAMP_MS),
-    }
 
-    calibrator_key: bytes
-    model_id: str
-    dtype: str
-    hardware: str  # the class of hardware the thresholds were measured on
-    document: bytes  # UTF-8 JSON object whose "model" and "dtype" are the record's
-    created_ms: int
+    calibrator_key: Annotated[bytes, size(32)]
+    model_id: Annotated[str, text(MAX_MODEL_ID)]
+    dtype: Dtype
+    hardware: Annotated[str, text(MAX_HARDWARE)]  # the class of hardware the thresholds were measured on
+    # UTF-8 JSON object whose "model" and "dtype" are the record's
+    document: Annotated[bytes, blob(MAX_TOLERANCE_DOCUMENT)]
+    created_ms: Annotated[int, within(0, MAX_TIMESTAMP_MS)]
 
     def check_consistency(self) -> None:
         parsed = parse_tolerance_document(self.document)

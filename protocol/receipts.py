@@ -7,27 +7,17 @@ inference session (a hash chain), so a server cannot later deny, reorder or spli
 
 from __future__ import annotations
 
+import hashlib
 import struct
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
-from protocol.digests import DIGEST_SIZE, DTYPE_SIZES, blake2b_256
+from protocol.digests import DIGEST_SIZE, Dtype
 from protocol.errors import WireFormatError
-from protocol.records import (
-    MAX_U32,
-    Check,
-    FixedBytes,
-    Float,
-    Int,
-    ListOf,
-    Optional,
-    Shape,
-    Text,
-    WireRecord,
-)
+from protocol.records import DIM, FINITE, MAX_U32, SHAPE, WireRecord, at_most, size, text, within
 
 RECEIPT_ID_SIZE = 16
+_RECEIPT_ID_PREFIX = hashlib.blake2b(b"swarmtrust/receipt-id/v1", digest_size=DIGEST_SIZE)
+_STEP = struct.Struct("<I")
 SESSION_ID_SIZE = 16
 CLIENT_NONCE_SIZE = 16
 MAX_SKETCH = 64  # top-k entries of an output sketch
@@ -36,53 +26,36 @@ MAX_MODEL_ID = 200
 MAX_TIMESTAMP_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z, the last instant a calendar date can name
 
 
-@dataclass(frozen=True)
-class Receipt(WireRecord):
+class Receipt(WireRecord, tag=1, frozen=True):
     """One step of one span on one server, as signed by that server."""
 
     DOMAIN: ClassVar[bytes] = b"swarmtrust/receipt/v1"
-    VERSION: ClassVar[int] = 1
     MAX_BYTES: ClassVar[int] = 2048
     SIGNER_FIELD: ClassVar[str] = "server_key"
-    CHECKS: ClassVar[Mapping[str, Check]] = {
-        "receipt_id": FixedBytes(RECEIPT_ID_SIZE),
-        "session_id": FixedBytes(SESSION_ID_SIZE),
-        "step": Int(0, MAX_U32),
-        "server_key": FixedBytes(32),
-        "model_id": Text(MAX_MODEL_ID),
-        "weights_digest": FixedBytes(DIGEST_SIZE),
-        "block_start": Int(0, MAX_BLOCK),
-        "block_end": Int(1, MAX_BLOCK),
-        "dtype": Text(16, frozenset(DTYPE_SIZES)),
-        "input_digest": FixedBytes(DIGEST_SIZE),
-        "input_shape": Shape(),
-        "output_digest": FixedBytes(DIGEST_SIZE),
-        "output_shape": Shape(),
-        "prev_receipt": Optional(FixedBytes(DIGEST_SIZE)),
-        "client_nonce": FixedBytes(CLIENT_NONCE_SIZE),
-        "timestamp_ms": Int(0, MAX_TIMESTAMP_MS),
-        "sketch_indices": ListOf(Int(0, MAX_U32), MAX_SKETCH),
-        "sketch_values": ListOf(Float(), MAX_SKETCH),
-    }
 
-    receipt_id: bytes  # must equal receipt_id_for(server_key, session_id, step), so equivocation collides
-    session_id: bytes  # chosen by the client when it opens the session
-    step: int  # 0 for the first step of a session (or a stateless forward pass)
-    server_key: bytes  # Ed25519 public key of the server, which signs the receipt
-    model_id: str
-    weights_digest: bytes  # digest of the weights of blocks [block_start, block_end)
-    block_start: int
-    block_end: int  # exclusive
-    dtype: str  # compute dtype of the span: float32, bfloat16 or float16
-    input_digest: bytes  # tensor digest of the hidden states the server received
-    input_shape: tuple[int, ...]
-    output_digest: bytes  # tensor digest of the hidden states it returned
-    output_shape: tuple[int, ...]
-    prev_receipt: bytes | None  # digest of this server's receipt for step - 1 of the session; None at step 0
-    client_nonce: bytes  # chosen by the client per session, so receipts cannot be replayed into another
-    timestamp_ms: int  # server's clock, milliseconds since the Unix epoch
-    sketch_indices: tuple[int, ...] = ()  # optional output sketch: flat indices of the top-k |values| ...
-    sketch_values: tuple[float, ...] = ()  # ... and those values, so a check can start from inputs alone
+    # must equal receipt_id_for(server_key, session_id, step), so equivocation collides
+    receipt_id: Annotated[bytes, size(RECEIPT_ID_SIZE)]
+    session_id: Annotated[bytes, size(SESSION_ID_SIZE)]  # chosen by the client when it opens the session
+    step: Annotated[int, within(0, MAX_U32)]  # 0 for the first step of a session (or a stateless forward pass)
+    server_key: Annotated[bytes, size(32)]  # Ed25519 public key of the server, which signs the receipt
+    model_id: Annotated[str, text(MAX_MODEL_ID)]
+    weights_digest: Annotated[bytes, size(DIGEST_SIZE)]  # digest of the weights of blocks [block_start, block_end)
+    block_start: Annotated[int, within(0, MAX_BLOCK)]
+    block_end: Annotated[int, within(1, MAX_BLOCK)]  # exclusive
+    dtype: Dtype  # compute dtype of the span: float32, bfloat16 or float16
+    input_digest: Annotated[bytes, size(DIGEST_SIZE)]  # tensor digest of the hidden states the server received
+    input_shape: Annotated[tuple[Annotated[int, DIM], ...], SHAPE]
+    output_digest: Annotated[bytes, size(DIGEST_SIZE)]  # tensor digest of the hidden states it returned
+    output_shape: Annotated[tuple[Annotated[int, DIM], ...], SHAPE]
+    # digest of this server's receipt for step - 1 of the session; None at step 0
+    prev_receipt: Annotated[bytes, size(DIGEST_SIZE)] | None
+    # chosen by the client per session, so receipts cannot be replayed into another
+    client_nonce: Annotated[bytes, size(CLIENT_NONCE_SIZE)]
+    timestamp_ms: Annotated[int, within(0, MAX_TIMESTAMP_MS)]  # server's clock, milliseconds since the Unix epoch
+    # optional output sketch: flat indices of the top-k |values| ...
+    sketch_indices: Annotated[tuple[Annotated[int, within(0, MAX_U32)], ...], at_most(MAX_SKETCH)] = ()
+    # ... and those values, so a check can start from inputs alone
+    sketch_values: Annotated[tuple[Annotated[float, FINITE], ...], at_most(MAX_SKETCH)] = ()
 
     def check_consistency(self) -> None:
         if self.block_start >= self.block_end:
@@ -117,4 +90,7 @@ def receipt_id_for(server_key: bytes, session_id: bytes, step: int) -> bytes:
     Deterministic, so two different receipts a server signs for the same step share an id and the
     ledger sees them as a conflict instead of two unrelated records.
     """
-    return blake2b_256(b"swarmtrust/receipt-id/v1", server_key, session_id, struct.pack("<I", step))[:RECEIPT_ID_SIZE]
+    # From a copy of the hash state after the domain: every decoded receipt is checked against its id.
+    hashed = _RECEIPT_ID_PREFIX.copy()
+    hashed.update(server_key + session_id + _STEP.pack(step))
+    return hashed.digest()[:RECEIPT_ID_SIZE]

@@ -1,35 +1,37 @@
-"""Typed wire records: a frozen dataclass plus a table of field checks is a complete wire format.
+"""Typed wire records: a msgspec Struct with constrained field types is a complete wire format.
 
-A record type declares its signature domain, version, size limit, signer field and one check per
-field; ``WireRecord`` gives it canonical encoding and strict decoding. Checks run on construction, so
-an invalid record cannot exist in memory either, whether built locally or decoded from the wire.
+A record type declares its signature domain, version, size limit and signer field; its fields' types carry
+their bounds (``Annotated[bytes, size(32)]``, ``Annotated[int, within(0, MAX_U32)]``, ``Annotated[str,
+text(64)]``, a ``Literal`` for a closed set). ``WireRecord`` gives it canonical encoding and strict decoding:
+a record travels as the msgpack array ``[version, field, field, ...]`` (msgspec's ``array_like`` with the
+version as the tag). Fields are checked on construction as well as on decoding, so an invalid record cannot
+exist in memory either, whether built locally or decoded from the wire.
 
-    @dataclass(frozen=True)
-    class Ping(WireRecord):
+    class Ping(WireRecord, tag=1, frozen=True):
         DOMAIN: ClassVar[bytes] = b"swarmtrust/ping/v1"
-        VERSION: ClassVar[int] = 1
         MAX_BYTES: ClassVar[int] = 256
         SIGNER_FIELD: ClassVar[str] = "sender"
-        CHECKS: ClassVar[Mapping[str, Check]] = {"sender": FixedBytes(32), "sent_ms": Int(0, MAX_U64)}
-        sender: bytes
-        sent_ms: int
+        sender: Annotated[bytes, size(32)]
+        sent_ms: Annotated[int, within(0, MAX_U64)]
 
-Decoding ignores fields after the known ones (a newer minor revision of the same version); signatures
-and digests always cover the exact bytes received, never a re-encoding.
+Encoding is canonical (smallest integer forms, UTF-8 strings, ``bin`` for bytes, float64 for floats), and
+decoding insists on it by re-encoding and comparing, so one record has exactly one byte string and a
+signature over those bytes cannot be re-wrapped into another encoding of the same values. Decoding ignores
+fields after the known ones (a newer minor revision of the same version); signatures and digests always
+cover the exact bytes received, never a re-encoding.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import math
 import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol, TypeVar
+import threading
+from typing import Any, ClassVar, TypeVar
 
-from protocol.canonical import pack, unpack_list
-from protocol.compiled_checks import CompiledChecks, Constant, Inline, compile_checks, literal
-from protocol.errors import UnsupportedVersionError, WireFormatError
+import msgspec
+import msgspec.inspect
+
+from protocol.canonical import unpack_list
+from protocol.errors import RecordTooLargeError, UnsupportedVersionError, WireFormatError
 
 MAX_U32 = 2**32 - 1
 MAX_U64 = 2**64 - 1
@@ -38,181 +40,106 @@ MAX_DIM = 2**31 - 1
 # C0 and C1 control characters (NUL, escape, newline, DEL, ...): no name, memo, model id or reason needs one,
 # and each can make text lie where it is shown (a terminal, a log line, a dashboard cell).
 CONTROL_CHARACTERS = re.compile("[\x00-\x1f\x7f-\x9f]")
+PLAIN_TEXT = "^[^\x00-\x1f\x7f-\x9f]*$"  # the same rule as a whole-string pattern, for field types
+_LARGEST_FLOAT = 1.7976931348623157e308
+FINITE = msgspec.Meta(ge=-_LARGEST_FLOAT, le=_LARGEST_FLOAT)  # a float64 that is neither infinite nor NaN
 
 
-class Check(Protocol):
-    """Validates one field: returns the value (normalised, e.g. lists to tuples) or raises WireFormatError.
-
-    A check may also offer ``inline(var, constant)``, its test as Python source, for decoding records
-    in one compiled function (see ``protocol.compiled_checks``); the checks here all do.
-    """
-
-    def __call__(self, what: str, value: Any) -> Any: ...
+def size(length: int) -> msgspec.Meta:
+    """Exactly ``length`` bytes (keys, digests, ids)."""
+    return msgspec.Meta(min_length=length, max_length=length)
 
 
-@dataclass(frozen=True)
-class FixedBytes:
-    length: int
-
-    def __call__(self, what: str, value: Any) -> bytes:
-        if type(value) is not bytes or len(value) != self.length:
-            raise WireFormatError(f"{what}: expected {self.length} bytes, got {_describe(value)}")
-        return value
-
-    def inline(self, var: str, constant: Constant) -> Inline:
-        return f"type({var}) is bytes and len({var}) == {literal(self.length)}", var
+def within(low: int, high: int) -> msgspec.Meta:
+    """An integer in ``[low, high]``."""
+    return msgspec.Meta(ge=low, le=high)
 
 
-@dataclass(frozen=True)
-class Int:
-    low: int
-    high: int
-
-    def __call__(self, what: str, value: Any) -> int:
-        if type(value) is not int:
-            raise WireFormatError(f"{what}: expected an integer, got {_describe(value)}")
-        if not self.low <= value <= self.high:
-            raise WireFormatError(f"{what}: {value} is outside [{self.low}, {self.high}]")
-        return value
-
-    def inline(self, var: str, constant: Constant) -> Inline:
-        return f"type({var}) is int and {literal(self.low)} <= {var} <= {literal(self.high)}", var
+def text(max_length: int) -> msgspec.Meta:
+    """A non-empty string of at most ``max_length`` characters without control characters (other Unicode,
+    bidi controls included, is kept: the places that show text neutralise what could mislead there)."""
+    return msgspec.Meta(min_length=1, max_length=max_length, pattern=PLAIN_TEXT)
 
 
-@dataclass(frozen=True)
-class Float:
-    """A finite float64."""
-
-    def __call__(self, what: str, value: Any) -> float:
-        if type(value) is not float or not math.isfinite(value):
-            raise WireFormatError(f"{what}: expected a finite float, got {_describe(value)}")
-        return value
-
-    def inline(self, var: str, constant: Constant) -> Inline:
-        return f"type({var}) is float and {constant(math.isfinite)}({var})", var
+def blob(max_length: int) -> msgspec.Meta:
+    """1 to ``max_length`` bytes (a nested envelope, a document carried opaquely)."""
+    return msgspec.Meta(min_length=1, max_length=max_length)
 
 
-def free_of_controls(text: str) -> bool:
-    """True unless ``text`` holds a control character; ``isprintable`` answers most text at C speed."""
-    return text.isprintable() or CONTROL_CHARACTERS.search(text) is None
+def at_most(max_length: int) -> msgspec.Meta:
+    """A list of at most ``max_length`` items."""
+    return msgspec.Meta(max_length=max_length)
 
 
-@dataclass(frozen=True)
-class Text:
-    """A non-empty string without control characters (other Unicode, bidi controls included, is kept: it is
-    for the places that show text to neutralise what could mislead there)."""
-
-    max_length: int
-    choices: frozenset[str] | None = None
-
-    def __post_init__(self) -> None:
-        if self.choices is not None and not all(free_of_controls(choice) for choice in self.choices):
-            raise TypeError("Text: a choice holds a control character, which the check itself refuses")
-
-    def __call__(self, what: str, value: Any) -> str:
-        if type(value) is not str:
-            raise WireFormatError(f"{what}: expected a string, got {_describe(value)}")
-        if not value or len(value) > self.max_length:
-            raise WireFormatError(f"{what}: length {len(value)} is outside [1, {self.max_length}]")
-        if not free_of_controls(value):
-            found = CONTROL_CHARACTERS.search(value)
-            where = found.start() if found else 0
-            raise WireFormatError(f"{what}: control character U+{ord(value[where]):04X} at {where}; send plain text")
-        if self.choices is not None and value not in self.choices:
-            raise WireFormatError(f"{what}: {value!r} is not one of {sorted(self.choices)}")
-        return value
-
-    def inline(self, var: str, constant: Constant) -> Inline:
-        test = f"type({var}) is str and 0 < len({var}) <= {literal(self.max_length)}"
-        if self.choices is not None:  # a choice is plain text already
-            return f"{test} and {var} in {constant(self.choices)}", var
-        return f"{test} and {constant(free_of_controls)}({var})", var
+SHAPE = msgspec.Meta(min_length=1, max_length=MAX_SHAPE_DIMS)  # a tensor shape: 1 to 8 dimensions ...
+DIM = within(0, MAX_DIM)  # ... each non-negative
 
 
-@dataclass(frozen=True)
-class Shape:
-    """A tensor shape: 1 to 8 non-negative dimensions."""
-
-    def __call__(self, what: str, value: Any) -> tuple[int, ...]:
-        if type(value) not in (list, tuple) or not 1 <= len(value) <= MAX_SHAPE_DIMS:
-            raise WireFormatError(f"{what}: expected a shape of 1 to {MAX_SHAPE_DIMS} dims, got {_describe(value)}")
-        for dim in value:
-            if type(dim) is not int or not 0 <= dim <= MAX_DIM:
-                raise WireFormatError(f"{what}: dimension {dim!r} is not an integer in [0, {MAX_DIM}]")
-        return tuple(value)
-
-    def inline(self, var: str, constant: Constant) -> Inline:
-        test = (
-            f"type({var}) in (list, tuple) and 1 <= len({var}) <= {literal(MAX_SHAPE_DIMS)}"
-            f" and all(type(d) is int and 0 <= d <= {literal(MAX_DIM)} for d in {var})"
-        )
-        return test, f"tuple({var})"
-
-
-@dataclass(frozen=True)
-class ListOf:
-    item: Check
-    max_length: int
-
-    def __call__(self, what: str, value: Any) -> tuple[Any, ...]:
-        if type(value) not in (list, tuple) or len(value) > self.max_length:
-            raise WireFormatError(f"{what}: expected a list of at most {self.max_length}, got {_describe(value)}")
-        return tuple(self.item(f"{what}[{i}]", item) for i, item in enumerate(value))
-
-    def inline(self, var: str, constant: Constant) -> Inline:
-        inline = getattr(self.item, "inline", None)
-        item = inline("x", constant) if inline is not None else None
-        if item is None or item[1] != "x":  # items a check would convert: left to the check itself
-            return None
-        # Most lists are empty (receipts without a sketch): ``not var`` skips building the generator.
-        test = (
-            f"type({var}) in (list, tuple) and len({var}) <= {literal(self.max_length)}"
-            f" and (not {var} or all({item[0]} for x in {var}))"
-        )
-        return test, f"tuple({var})"
-
-
-@dataclass(frozen=True)
-class Optional:
-    inner: Check
-
-    def __call__(self, what: str, value: Any) -> Any:
-        return None if value is None else self.inner(what, value)
-
-    def inline(self, var: str, constant: Constant) -> Inline:
-        inline = getattr(self.inner, "inline", None)
-        inner = inline(var, constant) if inline is not None else None
-        if inner is None:
-            return None
-        test, value = inner
-        return f"{var} is None or ({test})", value if value == var else f"(None if {var} is None else {value})"
-
-
-def _describe(value: Any) -> str:
-    if isinstance(value, bytes | str | list | tuple):
-        return f"{type(value).__name__} of length {len(value)}"
-    return type(value).__name__
+def free_of_controls(value: str) -> bool:
+    """True unless ``value`` holds a control character; ``isprintable`` answers most text at C speed."""
+    return value.isprintable() or CONTROL_CHARACTERS.search(value) is None
 
 
 R = TypeVar("R", bound="WireRecord")
 
+_ENCODER = msgspec.msgpack.Encoder()
+_DECODERS: dict[type[WireRecord], msgspec.msgpack.Decoder[Any]] = {}
 
-class WireRecord:
-    """Base of signed wire records; subclasses are frozen dataclasses (see the module docstring)."""
+
+class _Decoding(threading.local):
+    active = False  # set while msgspec builds records from checked values: no second check
+
+
+_DECODING = _Decoding()
+
+
+def _decoder(cls: type[R]) -> msgspec.msgpack.Decoder[R]:
+    decoder = _DECODERS.get(cls)
+    if decoder is None:
+        decoder = _DECODERS[cls] = msgspec.msgpack.Decoder(cls)
+    return decoder
+
+
+class _Version:
+    """A record type's version: its msgspec tag, which msgspec sets only after the class body has run."""
+
+    def __get__(self, record: object, cls: type[WireRecord]) -> int:
+        tag = cls.__struct_config__.tag
+        if not isinstance(tag, int):
+            raise TypeError(f"{cls.__name__}: a wire record gives its version as its tag, e.g. tag=1")
+        return tag
+
+
+class WireRecord(msgspec.Struct, array_like=True, frozen=True, gc=False):
+    """Base of signed wire records; subclasses give the version as their tag (see the module docstring)."""
 
     DOMAIN: ClassVar[bytes]  # domain-separation prefix of signatures and digests, e.g. b"swarmtrust/receipt/v1"
-    VERSION: ClassVar[int]
+    VERSION = _Version()  # the tag: the array's first element
     MAX_BYTES: ClassVar[int]  # encoded size limit, checked before decoding
     SIGNER_FIELD: ClassVar[str]  # the field holding the 32-byte Ed25519 public key that signs the record
-    CHECKS: ClassVar[Mapping[str, Check]]
 
     def __post_init__(self) -> None:
-        for name, what, check in _checks(type(self)):
-            value = getattr(self, name)
-            checked = check(what, value)
-            if checked is not value:  # normalised (e.g. a list to a tuple); frozen, hence the detour
-                object.__setattr__(self, name, checked)
+        if not _DECODING.active:  # built locally: check it as a receiver would
+            self._check_fields()
         self.check_consistency()
+
+    def _check_fields(self) -> None:
+        """Decode this record's own encoding: the fields pass their types' bounds, and the values are those
+        the wire carries (a list becomes a tuple; an int where a float belongs is refused)."""
+        try:
+            encoded = self.encode()
+        except (TypeError, ValueError, OverflowError) as exc:  # not even encodable: find the field to name
+            for name in self.__struct_fields__:
+                try:
+                    _ENCODER.encode(getattr(self, name))
+                except (TypeError, ValueError, OverflowError):
+                    raise WireFormatError(f"{type(self).__name__}.{name}: {exc}") from None
+            raise WireFormatError(f"{type(self).__name__}: {exc}") from None
+        checked = type(self).decode_unchecked(encoded)
+        if _ENCODER.encode(checked) != encoded:
+            raise WireFormatError(f"{type(self).__name__}: a field holds a value of another type than it declares")
+        for name in self.__struct_fields__:
+            msgspec.structs.force_setattr(self, name, getattr(checked, name))
 
     def check_consistency(self) -> None:
         """Checks across fields, run after the per-field checks; raise WireFormatError. None by default."""
@@ -224,75 +151,93 @@ class WireRecord:
 
     def encode(self) -> bytes:
         """The canonical bytes of this record: ``[version, field, field, ...]``."""
-        return pack([self.VERSION, *(getattr(self, name) for name, _ in _layout(type(self)))])
+        return _ENCODER.encode(self)
+
+    def replace(self: R, **changes: Any) -> R:
+        """A copy with ``changes``, checked as any new record is."""
+        return type(self)(**({name: getattr(self, name) for name in self.__struct_fields__} | changes))
 
     @classmethod
     def decode(cls: type[R], data: bytes) -> R:
         """Decode canonical bytes strictly; raises WireFormatError (or a subclass) on anything else."""
-        values = unpack_list(data, max_bytes=cls.MAX_BYTES, what=cls.__name__)
-        return cls.from_values(values)
-
-    @classmethod
-    def from_values(cls: type[R], values: Sequence[Any]) -> R:
-        """A record from its decoded wire values (``[version, field, ...]``); WireFormatError for anything else,
-        a map or a string where the list belongs included."""
-        if type(values) not in (list, tuple):
-            raise WireFormatError(f"{cls.__name__}: expected a list of fields, got {_describe(values)}")
-        if not values or type(values[0]) is not int:
-            raise WireFormatError(f"{cls.__name__}: the first field must be the integer version")
-        if values[0] != cls.VERSION:
-            raise UnsupportedVersionError(
-                f"{cls.__name__}: version {values[0]} is not supported (this swarmtrust reads version "
-                f"{cls.VERSION}); upgrade swarmtrust on this host or ask the sender to downgrade"
-            )
-        # Decoding is the ingest hot path: validate each field once, in one compiled function, and fill
-        # the frozen instance directly instead of running the generated __init__ and __post_init__'s checks.
-        fields = _compiled_checks(cls)(values)
-        if fields is None:  # a field is missing or fails: the checks themselves raise the precise error
-            checks = _checks(cls)
-            if len(values) - 1 < len(checks):
-                raise WireFormatError(f"{cls.__name__}: expected {len(checks)} fields, got {len(values) - 1}")
-            fields = {name: check(what, value) for (name, what, check), value in zip(checks, values[1:], strict=False)}
-        record = object.__new__(cls)
-        record.__dict__.update(fields)
-        record.check_consistency()
+        if not isinstance(data, bytes):
+            raise WireFormatError(f"{cls.__name__}: expected bytes, got {type(data).__name__}")
+        if len(data) > cls.MAX_BYTES:
+            raise RecordTooLargeError(f"{cls.__name__}: {len(data)} bytes is over the limit of {cls.MAX_BYTES} bytes")
+        record = cls.decode_unchecked(data)
+        encoded = _ENCODER.encode(record)
+        if encoded != data and not _revision_of(cls, encoded, data):
+            raise WireFormatError(f"{cls.__name__}: not in canonical encoding (re-encode the values with swarmtrust)")
         return record
 
-
-_LAYOUTS: dict[type[WireRecord], tuple[tuple[str, Check], ...]] = {}
-_CHECKS: dict[type[WireRecord], tuple[tuple[str, str, Check], ...]] = {}
-_COMPILED: dict[type[WireRecord], CompiledChecks] = {}
-
-
-def _layout(cls: type[WireRecord]) -> tuple[tuple[str, Check], ...]:
-    """The (field name, check) pairs of a record type in wire order; a type error if they disagree."""
-    layout = _LAYOUTS.get(cls)
-    if layout is None:
-        layout = _LAYOUTS[cls] = _build_layout(cls)
-    return layout
-
-
-def _build_layout(cls: type[WireRecord]) -> tuple[tuple[str, Check], ...]:
-    names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
-    if set(names) != set(cls.CHECKS):
-        raise TypeError(f"{cls.__name__}: CHECKS must name exactly the dataclass fields {names}")
-    if cls.SIGNER_FIELD not in cls.CHECKS:
-        raise TypeError(f"{cls.__name__}: SIGNER_FIELD {cls.SIGNER_FIELD!r} is not a field")
-    return tuple((name, cls.CHECKS[name]) for name in names)
+    @classmethod
+    def decode_unchecked(cls: type[R], data: bytes) -> R:
+        """Decode ``data`` (fields bounded, consistency checked) without the size limit or the canonical check."""
+        outer = _DECODING.active  # a record's consistency check may decode records it holds
+        _DECODING.active = True
+        try:
+            return _decoder(cls).decode(data)
+        except msgspec.ValidationError as exc:
+            raise _explained(cls, exc, data) from None
+        except msgspec.DecodeError as exc:
+            raise WireFormatError(f"{cls.__name__}: not a msgpack array of fields ({exc})") from None
+        finally:
+            _DECODING.active = outer
 
 
-def _checks(cls: type[WireRecord]) -> tuple[tuple[str, str, Check], ...]:
-    """(field name, name for error messages, check) in wire order; each check as its bound ``__call__``,
-    which Python calls faster than the instance itself (decoding runs them for every field of every record)."""
-    checks = _CHECKS.get(cls)
-    if checks is None:
-        checks = _CHECKS[cls] = tuple((name, f"{cls.__name__}.{name}", check.__call__) for name, check in _layout(cls))
-    return checks
+def _revision_of(cls: type[WireRecord], encoded: bytes, data: bytes) -> bool:
+    """Whether ``data`` is ``encoded`` with trailing fields of a newer revision: canonical msgpack as a whole,
+    and the known fields the very same bytes (so nothing was coerced on the way in)."""
+    values = unpack_list(data, max_bytes=cls.MAX_BYTES, what=cls.__name__)  # raises unless canonical
+    known = len(cls.__struct_fields__) + 1
+    if len(values) <= known:
+        return False
+    fields = encoded[_array_header_size(known) :]
+    start = _array_header_size(len(values))
+    return data[start : start + len(fields)] == fields
 
 
-def _compiled_checks(cls: type[WireRecord]) -> CompiledChecks:
-    compiled = _COMPILED.get(cls)
-    if compiled is None:
-        checks = [(name, f"{cls.__name__}.{name}", check) for name, check in _layout(cls)]
-        compiled = _COMPILED[cls] = compile_checks(cls.__name__, checks, skip=1)  # after the version
-    return compiled
+def _array_header_size(items: int) -> int:
+    """Bytes of a msgpack array header: fixarray, array 16 or array 32."""
+    return 1 if items < 16 else 3 if items < 1 << 16 else 5
+
+
+_AT = re.compile(r" - at `\$\[(\d+)\](.*)`$")
+
+
+def _explained(cls: type[WireRecord], exc: msgspec.ValidationError, data: bytes) -> WireFormatError:
+    """msgspec's error in the record's terms: the field's name instead of its position, a version error of its
+    own kind, the control character that text may not hold. (A check across fields, ``check_consistency``,
+    raises its WireFormatError through msgspec.)"""
+    message = str(exc)
+    found = _AT.search(message)
+    if found is None:  # not an array of fields at all (a map, a string, too few fields ...)
+        return WireFormatError(f"{cls.__name__}: {message}")
+    index, rest = int(found.group(1)), found.group(2)
+    if index == 0:
+        return UnsupportedVersionError(
+            f"{cls.__name__}: that version is not supported (this swarmtrust reads version {cls.VERSION}); "
+            "upgrade swarmtrust on this host or ask the sender to downgrade"
+        )
+    field = cls.__struct_fields__[index - 1]
+    if not rest and "matching regex" in message:  # a text field that is not plain text: say which character
+        value = msgspec.msgpack.decode(data)[index]
+        bad = CONTROL_CHARACTERS.search(value) if isinstance(value, str) else None
+        if bad is not None:
+            return WireFormatError(
+                f"{cls.__name__}.{field}: control character U+{ord(bad.group()):04X} at {bad.start()}; send plain text"
+            )
+    said = message[: found.start()]
+    if said.startswith("Invalid enum value"):  # a closed set: say what it holds
+        said += f"; expected one of {sorted(_literal_values(cls, field))}"
+    return WireFormatError(f"{cls.__name__}.{field}{rest}: {said}")
+
+
+def _literal_values(cls: type[WireRecord], field: str) -> tuple[Any, ...]:
+    """The values a closed-set field (or a list of them) may take."""
+    info = msgspec.inspect.type_info(cls)
+    assert isinstance(info, msgspec.inspect.StructType)
+    kind = next(f.type for f in info.fields if f.name == field)
+    if isinstance(kind, msgspec.inspect.VarTupleType):
+        kind = kind.item_type
+    return kind.values if isinstance(kind, msgspec.inspect.LiteralType) else ()

@@ -11,12 +11,14 @@ from __future__ import annotations
 import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Annotated, ClassVar
+
+import msgspec
 
 from protocol.beta import Beta
 from protocol.errors import WireFormatError
 from protocol.receipts import MAX_MODEL_ID, MAX_TIMESTAMP_MS
-from protocol.records import Check, FixedBytes, Int, Text, WireRecord
+from protocol.records import WireRecord, size, text, within
 
 STATE_CODES = {"newcomer": 0, "trusted": 1, "quarantined": 2}
 STATE_NAMES = {code: name for name, code in STATE_CODES.items()}
@@ -46,38 +48,21 @@ class SnapshotEntry:
         return Beta(self.alpha, self.beta)
 
 
-class _Packed:
-    """Check of a packed entry list: a whole number of entries, at most ``MAX_ENTRIES``."""
-
-    def __call__(self, what: str, value: object) -> bytes:
-        if type(value) is not bytes or len(value) % _ENTRY.size or len(value) > _ENTRY.size * MAX_ENTRIES:
-            raise WireFormatError(f"{what}: expected up to {MAX_ENTRIES} packed entries of {_ENTRY.size} bytes")
-        return value
-
-
-@dataclass(frozen=True)
-class ReputationSnapshot(WireRecord):
+class ReputationSnapshot(WireRecord, tag=2, frozen=True):
     DOMAIN: ClassVar[bytes] = b"swarmtrust/reputation-snapshot/v2"
-    VERSION: ClassVar[int] = 2  # v2: entries carry bond and price
     MAX_BYTES: ClassVar[int] = 63_000
     SIGNER_FIELD: ClassVar[str] = "ledger_key"
-    CHECKS: ClassVar[Mapping[str, Check]] = {
-        "ledger_key": FixedBytes(32),
-        "model_id": Text(MAX_MODEL_ID),
-        "entries": _Packed(),
-        "newcomer": FixedBytes(_NEWCOMER.size),
-        "made_ms": Int(0, MAX_TIMESTAMP_MS),
-        "expires_ms": Int(0, MAX_TIMESTAMP_MS),
-    }
 
-    ledger_key: bytes
-    model_id: str
-    entries: bytes
-    newcomer: bytes  # the prior of servers not in the snapshot
-    made_ms: int
-    expires_ms: int
+    ledger_key: Annotated[bytes, size(32)]
+    model_id: Annotated[str, text(MAX_MODEL_ID)]
+    entries: Annotated[bytes, msgspec.Meta(max_length=ENTRY_SIZE * MAX_ENTRIES)]  # whole entries (see the check)
+    newcomer: Annotated[bytes, size(_NEWCOMER.size)]  # the prior of servers not in the snapshot
+    made_ms: Annotated[int, within(0, MAX_TIMESTAMP_MS)]
+    expires_ms: Annotated[int, within(0, MAX_TIMESTAMP_MS)]
 
     def check_consistency(self) -> None:
+        if len(self.entries) % ENTRY_SIZE:
+            raise WireFormatError(f"ReputationSnapshot.entries: expected whole packed entries of {ENTRY_SIZE} bytes")
         if self.expires_ms <= self.made_ms:
             raise WireFormatError("ReputationSnapshot: expires before it was made")
         self.servers()  # every state code must be known

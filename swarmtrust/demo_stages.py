@@ -8,7 +8,6 @@ import os
 import re
 import sqlite3
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -231,7 +230,7 @@ def _equivocation(original: Signed[Receipt], workdir: Path) -> bytes:
     for key_file in workdir.glob("*.key"):
         key = load_signing_key(key_file)
         if bytes(key.verify_key) == original.signer:
-            return sign_record(replace(original.record, output_digest=bytes(32)), key).to_wire()
+            return sign_record(original.record.replace(output_digest=bytes(32)), key).to_wire()
     raise DemoError("the demo's server keys are missing from its data directory; run the demo again")
 
 

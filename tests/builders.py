@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import replace
 from typing import Any
 
 import nacl.signing
@@ -65,7 +64,7 @@ def session_receipts(key: nacl.signing.SigningKey, steps: int, **overrides: Any)
 
 def resign(receipt: Receipt, key: nacl.signing.SigningKey, **changes: Any) -> Signed[Receipt]:
     """The same receipt with ``changes``, signed again (what an equivocating server would do)."""
-    return sign_record(replace(receipt, **changes), key)
+    return sign_record(receipt.replace(**changes), key)
 
 
 def evidence_session(

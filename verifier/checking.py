@@ -7,6 +7,7 @@ from dataclasses import dataclass, replace
 import torch
 
 from node.tensors import TORCH_DTYPES
+from protocol.challenges import VerdictOutcome
 from protocol.errors import SwarmtrustError, WireFormatError
 from protocol.evidence import Evidence, EvidenceError, verify_evidence
 from protocol.serving_dtypes import RegistrationHistory, config_dtype, dtype_fault
@@ -30,7 +31,7 @@ class CheckingError(SwarmtrustError):
 
 @dataclass(frozen=True)
 class Finding:
-    outcome: str  # pass, fail, or invalid_evidence
+    outcome: VerdictOutcome  # pass, fail, or invalid_evidence
     steps_checked: int
     worst: StepComparison | None
     tolerance: Tolerance | None  # the thresholds of ``worst``'s two figures

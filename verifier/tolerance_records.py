@@ -16,6 +16,7 @@ from typing import Any
 
 import nacl.signing
 
+from protocol.digests import dtype_named
 from protocol.errors import SwarmtrustError, WireFormatError
 from protocol.model_records import MAX_HARDWARE, ToleranceRecord
 from protocol.signing import Signed, sign_record
@@ -79,7 +80,7 @@ def sign_tolerance(
         record = ToleranceRecord(
             calibrator_key=bytes(key.verify_key),
             model_id=document["model"],
-            dtype=dtype,
+            dtype=dtype_named(dtype),
             hardware=chosen,
             document=body,
             created_ms=created_ms if created_ms is not None else time.time_ns() // 1_000_000,

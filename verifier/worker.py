@@ -27,7 +27,7 @@ from typing import Any
 import nacl.signing
 
 from node.ledger_api import LedgerApi, LedgerApiError
-from protocol.challenges import Verdict
+from protocol.challenges import Verdict, VerdictOutcome
 from protocol.errors import SwarmtrustError
 from protocol.serving_dtypes import RegistrationHistory, history_from_answer
 from protocol.signing import sign_record
@@ -143,7 +143,7 @@ class VerifierWorker:
     def _finding(self, challenge: dict[str, Any], round_name: str) -> Finding:
         behavior = self.config.behavior
         if behavior in ("always-pass", "always-fail"):
-            outcome = "pass" if behavior == "always-pass" else "fail"
+            outcome: VerdictOutcome = "pass" if behavior == "always-pass" else "fail"
             return Finding(outcome, 0, None, None, f"{behavior} (test behaviour)")
         evidence = self.api.evidence(str(challenge["evidence_digest"]))
         server = bytes.fromhex(str(challenge["server_key"]))

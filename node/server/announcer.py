@@ -13,7 +13,8 @@ from node.dht import to_dht_value
 from node.model.span import Span
 from node.server.registration import LedgerRegistration
 from node.tensors import wire_dtype
-from protocol.announcements import ServerAnnouncement
+from protocol.announcements import AnnouncedState, ServerAnnouncement
+from protocol.digests import dtype_named
 from protocol.signing import sign_record
 
 log = logging.getLogger(__name__)
@@ -38,12 +39,12 @@ class Announcer:
         self._name = name
         self._throughput = throughput
         self._ttl = ttl
-        self._dtype = wire_dtype(next(span.layers[0].parameters()))
+        self._dtype = dtype_named(wire_dtype(next(span.layers[0].parameters())))
         self._ledger = ledger
         self._ledger_period = ledger_period
         self._ledger_due = 0.0  # monotonic time of the next heartbeat to the ledger
 
-    def announcement(self, state: str, ttl: float | None = None) -> ServerAnnouncement:
+    def announcement(self, state: AnnouncedState, ttl: float | None = None) -> ServerAnnouncement:
         now = time.time_ns() // 1_000_000
         return ServerAnnouncement(
             server_key=bytes(self._key.verify_key),
@@ -60,7 +61,7 @@ class Announcer:
             expires_ms=now + int((ttl or self._ttl) * 1000),
         )
 
-    async def announce(self, state: str = "online") -> None:
+    async def announce(self, state: AnnouncedState = "online") -> None:
         record = self.announcement(state)
         value = to_dht_value("announce", sign_record(record, self._key))
         subkey = record.server_key.hex()
@@ -73,7 +74,7 @@ class Announcer:
                 "some DHT peers did not store the announcement (stored for %d of %d blocks)", sum(results), len(results)
             )
 
-    async def tell_ledger(self, state: str, *, force: bool = False) -> None:
+    async def tell_ledger(self, state: AnnouncedState, *, force: bool = False) -> None:
         """Announce to the ledger when a heartbeat is due (or ``force``); valid for three heartbeats."""
         if self._ledger is None or (not force and time.monotonic() < self._ledger_due):
             return

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import time
-from dataclasses import replace
 
 import nacl.signing
 
-from protocol.digests import tensor_digest
+from protocol.digests import dtype_named, tensor_digest
 from protocol.receipts import Receipt, receipt_id_for
 from protocol.signing import Signed, sign_record
 
@@ -19,7 +18,7 @@ class ReceiptSigner:
         self._key = key
         self.server_key = bytes(key.verify_key)
         self.model_id = model_id
-        self.dtype = dtype
+        self.dtype = dtype_named(dtype)
 
     def sign_step(
         self,
@@ -59,4 +58,4 @@ class ReceiptSigner:
 
     def sign_twin(self, receipt: Receipt) -> Signed[Receipt]:
         """A second, different receipt for the same step (what only the ``equivocate`` adversary signs)."""
-        return sign_record(replace(receipt, timestamp_ms=receipt.timestamp_ms + 1), self._key)
+        return sign_record(receipt.replace(timestamp_ms=receipt.timestamp_ms + 1), self._key)

@@ -10,6 +10,7 @@ from ledger.consensus import reliability
 from ledger.reputation import ServerReputation
 from node.client.discovery import ServerInfo
 from protocol.announcements import ServerAnnouncement
+from protocol.digests import dtype_named
 
 BLOCKS = 8
 SPANS = ((0, 4), (4, 8), (0, 8))
@@ -135,7 +136,7 @@ class World:
             block_start=start,
             block_end=end,
             layer_digests=tuple(bytes(32) for _ in range(start, end)),
-            dtype=self.dtype,
+            dtype=dtype_named(self.dtype),
             throughput=self.rng.uniform(400.0, 600.0),  # servers differ a little in speed
             state="online",
             announced_ms=0,

@@ -12,7 +12,6 @@ is the only right answer.
 from __future__ import annotations
 
 import base64
-import dataclasses
 import json
 import math
 import random
@@ -23,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import msgpack
+import msgspec.inspect as mi
 import nacl.signing
 
 from protocol.challenges import Challenge, Verdict
@@ -33,9 +33,10 @@ from protocol.market_records import BondDeposit, PriceQuote, SessionPayment, Tra
 from protocol.misbehaviour import MisbehaviourProof
 from protocol.model_records import ToleranceRecord
 from protocol.receipts import Receipt
-from protocol.records import Float, Int, ListOf, Optional, Shape, Text, WireRecord
+from protocol.records import WireRecord
 from protocol.signing import open_signed
 from tests.builders import build_receipt, signed_announcement, signed_receipt
+from tests.wire_fields import fields_of, is_shape, optional_inner
 
 MARKET_KINDS: dict[str, type[WireRecord]] = {
     "transfer": Transfer,
@@ -132,31 +133,36 @@ class Probe:
 
 def plain_values(record: WireRecord) -> list[Any]:
     """A record's wire values, ``[version, field, ...]``, as msgpack would carry them."""
-    return [record.VERSION, *(getattr(record, f.name) for f in dataclasses.fields(record))]  # type: ignore[arg-type]
+    values: list[Any] = msgpack.unpackb(record.encode(), raw=False)
+    return values
 
 
 def template(cls: type[WireRecord], signer: bytes, rng: random.Random) -> list[Any]:
     """Plausible values for ``cls`` (not necessarily a valid record): something to mutate from."""
     values: list[Any] = [cls.VERSION]
-    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
-        check = cls.CHECKS[f.name]
-        values.append(signer if f.name == cls.SIGNER_FIELD else _plausible(check, rng))
+    for name, info in fields_of(cls):
+        values.append(signer if name == cls.SIGNER_FIELD else _plausible(info, rng))
     return values
 
 
-def _plausible(check: Any, rng: random.Random) -> Any:
-    if isinstance(check, Int):
-        return rng.choice([check.low, check.high, (check.low + check.high) // 2])
-    if isinstance(check, Float):
+def _plausible(info: mi.Type, rng: random.Random) -> Any:
+    if isinstance(info, mi.IntType):
+        low, high = info.ge or 0, info.le or 0
+        return rng.choice([low, high, (low + high) // 2])
+    if isinstance(info, mi.FloatType):
         return 0.5
-    if isinstance(check, Text):
-        return sorted(check.choices)[0] if check.choices else "tiny"
-    if isinstance(check, Shape):
+    if isinstance(info, mi.LiteralType):
+        return sorted(info.values)[0]
+    if isinstance(info, mi.StrType):
+        return "tiny"
+    if is_shape(info):
         return [1, 1, 64]
-    if isinstance(check, ListOf | Optional):
-        return None if isinstance(check, Optional) else []
-    length = getattr(check, "length", None) or getattr(check, "max_length", 32)
-    return rng.randbytes(min(length, 32))
+    if optional_inner(info) is not None:
+        return None
+    if isinstance(info, mi.VarTupleType):
+        return []
+    assert isinstance(info, mi.BytesType)
+    return rng.randbytes(min(info.max_length or 32, 32))
 
 
 def mutate(values: list[Any], rng: random.Random) -> Any:
@@ -312,7 +318,7 @@ def misbehaviour_probe(w: World) -> Probe:
                 ]
             )
             assert_refused(lambda wire=wire: open_signed(Receipt, wire))
-            if len(wire) <= MisbehaviourProof.CHECKS["first"].max_length:  # type: ignore[attr-defined]
+            if len(wire) <= dict(fields_of(MisbehaviourProof))["first"].max_length:  # type: ignore[attr-defined]
                 inner.append(wire)
         values[2], values[3] = server, receipt.record.session_id
         values[4], values[5] = inner

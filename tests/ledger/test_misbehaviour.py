@@ -7,7 +7,6 @@ is ever a proof."""
 from __future__ import annotations
 
 import os
-from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -137,7 +136,7 @@ def relabel(like: Signed[Receipt], key: Any, **changes: Any) -> Signed[Receipt]:
 
 def in_the_name_of(victim: Signed[Receipt], key: Any, **changes: Any) -> Signed[Receipt]:
     """A receipt naming ``victim``'s server but signed by ``key``: what anyone can make, and nobody may use."""
-    record = replace(victim.record, **changes)
+    record = victim.record.replace(**changes)
     body = record.encode()
     return Signed(record, body, key.sign(Receipt.DOMAIN + body).signature)
 

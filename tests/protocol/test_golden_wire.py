@@ -1,9 +1,9 @@
 """The wire bytes of every signed record type, pinned: a change to a record's layout, field order, encoding or
 signing domain shows here as a changed hex string, so existing signatures and ledgers stay valid.
 
-Each type gets one example: a value per field chosen from its check alone (``example``), with a few fields
-overridden where the record ties them together, signed by a key from a fixed seed (Ed25519 signatures are
-deterministic). ``golden_wire.json`` holds the signed bytes as hex. A deliberate format change (a new
+Each type gets one example: a value per field chosen from its type's bounds alone (``tests.wire_fields``),
+with a few fields overridden where the record ties them together, signed by a key from a fixed seed (Ed25519
+signatures are deterministic). ``golden_wire.json`` holds the signed bytes as hex. A deliberate format change (a new
 ``VERSION``) regenerates it with ``SWARMTRUST_WRITE_GOLDEN=1 pytest tests/protocol/test_golden_wire.py``,
 and the diff shows what moved.
 """
@@ -24,9 +24,9 @@ import pytest
 import ledger.records
 import protocol
 from protocol.receipts import Receipt, receipt_id_for
-from protocol.records import Check, FixedBytes, Float, Int, ListOf, Optional, Shape, Text, WireRecord
-from protocol.reputation_snapshot import ENTRY_SIZE
+from protocol.records import WireRecord
 from protocol.signing import open_signed, sign_record
+from tests.wire_fields import example, fields_of
 
 GOLDEN = Path(__file__).with_name("golden_wire.json")
 KEY = nacl.signing.SigningKey(hashlib.blake2b(b"swarmtrust golden wire", digest_size=32).digest())
@@ -47,25 +47,6 @@ def record_types() -> dict[str, type[WireRecord]]:
     return dict(sorted(found.items()))
 
 
-def example(check: Check, field: str, index: int) -> Any:
-    """A value ``check`` accepts, determined by the field's name and place."""
-    if isinstance(check, FixedBytes):
-        return hashlib.blake2b(field.encode(), digest_size=check.length).digest()
-    if isinstance(check, Int):
-        return min(check.high, max(check.low, 1000 + index))
-    if isinstance(check, Float):
-        return 1.0 / (index + 3)
-    if isinstance(check, Text):
-        return sorted(check.choices)[0] if check.choices else field[: check.max_length]
-    if isinstance(check, Shape):
-        return (1, 2, 8)
-    if isinstance(check, ListOf):
-        return (example(check.item, field, index),)
-    if isinstance(check, Optional):
-        return example(check.inner, field, index)
-    return bytes(ENTRY_SIZE)  # the reputation snapshot's packed entries: one, all zero
-
-
 OVERRIDES: dict[str, dict[str, Any]] = {  # fields the record ties together
     "protocol.model_records.ToleranceRecord": {
         "model_id": "tiny",
@@ -78,7 +59,7 @@ OVERRIDES: dict[str, dict[str, Any]] = {  # fields the record ties together
 
 
 def build(name: str, cls: type[WireRecord]) -> WireRecord:
-    values = {field: example(check, field, i) for i, (field, check) in enumerate(cls.CHECKS.items())}
+    values = {field: example(info, field, i) for i, (field, info) in enumerate(fields_of(cls))}
     values |= OVERRIDES.get(name, {})
     values[cls.SIGNER_FIELD] = bytes(KEY.verify_key)
     if cls is Receipt:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -47,7 +46,7 @@ def record_wire(doc: dict[str, Any] | None = None, *, key: Any = CALIBRATOR, **c
         calibrator_key=bytes(key.verify_key), model_id=doc["model"], dtype=doc["dtype"], hardware="test",
         document=json.dumps(doc).encode(), created_ms=1_700_000_000_000,
     )  # fmt: skip
-    return sign_record(replace(record, **changes), key).to_wire()
+    return sign_record(record.replace(**changes), key).to_wire()
 
 
 def answer(records: dict[str, bytes]) -> dict[str, Any]:

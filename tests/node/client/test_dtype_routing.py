@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-from dataclasses import replace
 
 import pytest
 from hypothesis import given, settings
@@ -25,7 +24,7 @@ TRUSTED = ServerTrust("trusted", Beta(200.0, 1.0), 0.05)
 
 
 def in_dtype(info: ServerInfo, dtype: str) -> ServerInfo:
-    return ServerInfo(replace(info.announcement, dtype=dtype))
+    return ServerInfo(info.announcement.replace(dtype=dtype))
 
 
 def router(allowed: frozenset[str] | None, servers: list[ServerInfo], admitted: tuple[str, ...] = ()) -> Router:
