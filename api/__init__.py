@@ -1,4 +1,4 @@
-"""The ledger service: a FastAPI app over the ledger (REST API; the dashboard comes later).
+"""The ledger service: a FastAPI app over the ledger (REST API and the administrators' dashboard).
 
 - ``app``: the application factory and its lifespan (engine, ledger key, spot-check desk);
 - ``settings``: flags and ``SWARMTRUST_*`` variables of ``swarmtrust api serve``;
@@ -7,5 +7,13 @@
 - ``bodies``: the media types msgpack routes take (415 for others) and decoding bodies into 4xx;
 - ``admin_auth``: the administrator's token, session cookies and CSRF tokens; ``admin_sessions``: sessions
   ended by logging out, shared across processes; ``login_throttle``: wrong tokens per address, then 429;
-- ``routes``: one router per resource; ``cli``: ``swarmtrust api serve``.
+- ``routes``: one router per resource; ``cli``: ``swarmtrust api serve``;
+- ``deps``: what route handlers share (the engine, the clock, path and query types); ``pagination``: cursors;
+- ``schemas``: the shapes of the answers, with examples (those clients parse are in ``protocol.rest``);
+  ``model_schemas``: the model routes' shapes;
+- ``admin_actions``: what an administrator can do, for the REST API and the dashboard alike;
+- ``reputation_cache``: a model's reputation page, kept until it changes or a second has passed;
+- ``settlement``: releasing due escrow in the background; ``snapshots``: signed reputation snapshots in the DHT;
+- ``metrics``: Prometheus metrics of requests, ingest and the ledger's state;
+- ``dashboard``: the administrators' web dashboard.
 """

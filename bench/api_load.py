@@ -113,13 +113,13 @@ def populate(db_url: str, rng: random.Random) -> Counter[str]:
     endpoint reads only these rows, and a thousand challenges through the full write path would take
     minutes. No event log stands behind them, so ``swarmtrust ledger audit`` would not pass here.
     """
+    from ledger.bulk_rows import insert_rows
     from ledger.db import create_ledger_engine, write_transaction
     from ledger.migrate import upgrade
     from ledger.models import ChallengeRow, CohortRow, ReputationRow
-    from ledger.records import Outcome
     from ledger.reputation_projection import fold_outcome, from_row
-    from ledger.row_statements import insert_rows
     from ledger.rowstore import MemoryRows
+    from ledger.statements import Outcome
 
     now = time.time_ns() // 1_000_000
     checks: list[tuple[int, bytes, bool]] = []  # (decided_ms, server, honest)

@@ -13,7 +13,7 @@ from node.client.config import ClientConfig
 from node.client.discovery import ServerInfo
 from node.client.latency import LatencyTracker
 from node.client.reputation import ReputationBook, ServerTrust
-from node.client.router import Router
+from node.client.route_policy import Router
 from protocol.announcements import ServerAnnouncement
 from protocol.beta import Beta
 
@@ -75,7 +75,7 @@ def run() -> Section:
         [
             "## Routing time (issue 5)",
             f"Machine: {machine_summary()}. Median of {ROUNDS} chain choices over {BLOCKS} blocks by the client's "
-            "routing policy (`node.client.router.Router`): for every server a reputation lookup and a Thompson "
+            "routing policy (`node.client.route_policy.Router`): for every server a reputation lookup and a Thompson "
             "sample, the quarantine and exploration filters, and the shortest-path sweep; spans of 4-20 blocks; "
             "80% trusted, 15% newcomers, 5% quarantined.",
             table(["servers", "median time to choose a chain"], rows),

@@ -17,7 +17,7 @@ from ledger.epochs import EPOCH_MS, epoch_of
 from ledger.eventlog import EventWriter
 from ledger.events import EventDraft
 from ledger.models import AuditSeedRow
-from ledger.records import AuditDraw, SeedCommitment, SeedReveal
+from ledger.statements import AuditDraw, SeedCommitment, SeedReveal
 from protocol.signing import sign_record
 
 

@@ -15,13 +15,13 @@ import nacl.signing
 from sqlalchemy import Engine, insert, select, update
 
 from ledger.audit import AuditReport, audit_ledger
+from ledger.bulk_rows import insert_rows
 from ledger.db import read_transaction, write_transaction
 from ledger.errors import RequestRefusedError
 from ledger.eventlog import Clock, now_ms, open_writer
 from ledger.events import EventDraft
 from ledger.models import AuditRun, ServerDirectoryRow, ServerPresence
-from ledger.records import ADMIN_ACTIONS, AdminAction, AdminActionKind
-from ledger.row_statements import insert_rows
+from ledger.statements import ADMIN_ACTIONS, AdminAction, AdminActionKind
 from protocol.announcements import ServerAnnouncement
 from protocol.errors import SignatureError, WireFormatError
 from protocol.signing import Signed, open_signed, sign_record

@@ -16,12 +16,12 @@ from contextlib import contextmanager
 from sqlalchemy import Connection, Engine, select
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
+from ledger.bulk_rows import insert_rows, update_rows
 from ledger.db import write_transaction
 from ledger.errors import SchemaNotReadyError
 from ledger.events import EventDraft, LoggedEvent, chain
 from ledger.models import ChainHead, Event
 from ledger.projection_set import projections_for
-from ledger.row_statements import insert_rows, update_rows
 
 HEAD_ROW_ID = 1
 

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from ledger.records import (
+from ledger.statements import (
     AdminAction,
     Assignment,
     AuditDraw,

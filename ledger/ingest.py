@@ -17,11 +17,11 @@ from typing import Literal
 
 from sqlalchemy import Connection, Engine, select
 
+from ledger.bulk_rows import KEYS_PER_QUERY
 from ledger.errors import BatchTooLargeError
 from ledger.eventlog import Clock, EventWriter, now_ms, open_writer
 from ledger.events import EventDraft
 from ledger.models import Event
-from ledger.row_statements import KEYS_PER_QUERY
 from protocol.errors import RecordTooLargeError, SignatureError, UnsupportedVersionError, WireFormatError
 from protocol.misbehaviour import RECEIPT_CLOCK_SLACK_MS
 from protocol.receipts import Receipt

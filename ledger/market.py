@@ -20,7 +20,7 @@ from ledger.eventlog import Clock, now_ms, open_writer
 from ledger.events import EVENT_KINDS, EventDraft
 from ledger.market_rules import MarketRuleError
 from ledger.models import EscrowHoldRow
-from ledger.records import MAX_SETTLED_HOLDS, Mint, Settlement
+from ledger.statements import MAX_SETTLED_HOLDS, Mint, Settlement
 from protocol.errors import SignatureError, WireFormatError
 from protocol.signing import Signed, open_signed, sign_record
 

@@ -22,11 +22,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ledger.bulk_rows import Row
 from ledger.events import LoggedEvent
 from ledger.models import AccountRow, EscrowHoldRow, MarketChallengeRow, MarketRecordRow, MovementRow, PriceRow
-from ledger.records import Mint, Outcome, Settlement
-from ledger.row_statements import Row
 from ledger.rowstore import RowStore
+from ledger.statements import Mint, Outcome, Settlement
 from protocol.bond_rule import MIN_BOND, PPM, SLASH_PPM, BondTerms, slash_amount
 from protocol.challenges import Challenge, Verdict
 from protocol.market_records import MICRO, BondDeposit, PriceQuote, SessionPayment, Transfer

@@ -17,9 +17,9 @@ from typing import Any, ClassVar
 
 from sqlalchemy import Connection, select
 
+from ledger.bulk_rows import insert_rows, rows_by_key, update_rows
 from ledger.events import LoggedEvent
 from ledger.models import ReceiptRow, Server
-from ledger.row_statements import insert_rows, rows_by_key, update_rows
 from protocol.receipts import Receipt
 from protocol.signing import Signed
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 from ledger.models import ChallengeRow, CohortRow, ReputationRow
-from ledger.records import AdminAction
 from ledger.reputation import (
     DEFAULT_PARAMS,
     ReputationParams,
@@ -19,6 +18,7 @@ from ledger.reputation import (
     release,
 )
 from ledger.rowstore import RowStore
+from ledger.statements import AdminAction
 from protocol.beta import Beta
 from protocol.misbehaviour import MisbehaviourProof, NotAProofError, check_proof
 from protocol.newcomers import COHORT_START

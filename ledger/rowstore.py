@@ -14,7 +14,7 @@ from typing import Any, cast
 from sqlalchemy import Connection, Table
 from sqlalchemy.orm import DeclarativeBase
 
-from ledger.row_statements import Row, insert_rows, rows_by_key, update_rows
+from ledger.bulk_rows import Row, insert_rows, rows_by_key, update_rows
 
 
 def primary_key(model: type[DeclarativeBase]) -> str:

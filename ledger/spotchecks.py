@@ -47,7 +47,7 @@ from ledger.models import (
     EvidenceBlob,
     VerdictRow,
 )
-from ledger.records import Assignment, ConsensusPolicy, EvidenceRejection, Outcome, RecheckRound, Round, RoundOpened
+from ledger.statements import Assignment, ConsensusPolicy, EvidenceRejection, Outcome, RecheckRound, Round, RoundOpened
 from ledger.verifier_pool import draw, mark_present, verifier_reliability
 from protocol.challenges import ID_SIZE, Challenge, Verdict
 from protocol.errors import SignatureError, WireFormatError

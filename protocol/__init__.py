@@ -19,6 +19,7 @@ Modules:
 - ``announcements``: a server's signed DHT record (its span, dtype, throughput);
 - ``beta``: Beta posteriors with forgetting; ``newcomers``: the newcomer prior the ledger and clients share;
 - ``reputation_snapshot``: the ledger-signed reputation snapshot published in the DHT;
+- ``rest``: the ledger's REST path prefix and the answers clients parse (the service answers with them);
 - ``market_records``: transfers, bonds, prices and session payments; ``bond_rule``: the bond a server must
   hold at its price so that cheating never pays (client and ledger);
 - ``model_records``: a model's ledger-signed registration (the dtypes it may be served in) and calibrators'

@@ -2,4 +2,10 @@
 
 It sits above every package (``node``, ``ledger``, ``verifier``, ``api``) so that none of them has
 to import another just to be reachable from the command line.
+
+- ``cli``: the root of the command line; ``launcher``: swarm roles as child processes on this machine;
+- ``demo``: ``swarmtrust demo``; ``demo_plan`` (pure): who runs and who cheats; ``demo_run``: the run;
+  ``demo_traffic``: clients generating through the swarm; ``demo_stages``: the market's opening, a failover,
+  the dashboard and the ledger's audit; ``demo_tally`` (pure): what the traffic did; ``demo_report``: the report;
+- ``simulation``: ``swarmtrust simulate``, the adversary simulation.
 """

@@ -1,4 +1,4 @@
-"""Root of the ``swarmtrust`` command line: assembles each role's commands (DESIGN.md's contract)."""
+"""Root of the ``swarmtrust`` command line: assembles each role's commands."""
 
 from __future__ import annotations
 

@@ -9,6 +9,8 @@
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -55,3 +57,30 @@ def test_the_check_sees_imports_inside_functions(tmp_path: Path) -> None:
     source = tmp_path / "module.py"
     source.write_text("import os\n\ndef late():\n    from ledger.store import Ledger\n    import api.app as app\n")
     assert sorted(name for _, name in imported_roots(source)) == ["api", "ledger", "os"]
+
+
+@pytest.mark.processes  # a fresh interpreter per module, to see what importing it loads
+@pytest.mark.parametrize("module", ["ledger.reputation", "ledger.consensus", "protocol.receipts", "protocol.signing"])
+def test_pure_modules_load_without_the_sql_stack_or_torch(module: str) -> None:
+    """Importing a package's pure module runs its package's ``__init__``: it must not pull the heavy stacks in."""
+    probe = f"import sys, {module}; print(sorted(m for m in ('sqlalchemy', 'torch', 'fastapi') if m in sys.modules))"
+    loaded = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert loaded.stdout.strip() == "[]"
+
+
+PACKAGES = sorted(
+    path.parent.relative_to(ROOT)
+    for path in ROOT.glob("*/**/__init__.py")
+    if path.parts[len(ROOT.parts)] in PROJECT - {"tests", "bench", "migrations"}
+)
+
+
+@pytest.mark.parametrize("package", PACKAGES, ids=str)
+def test_a_package_docstring_maps_every_module(package: Path) -> None:
+    """Each package's opening docstring names each of its modules and sub-packages (as ``name``), so that
+    reading ``__init__.py`` is a complete map of the package."""
+    folder = ROOT / package
+    docstring = ast.get_docstring(ast.parse((folder / "__init__.py").read_text())) or ""
+    members = [p.stem for p in folder.glob("*.py") if p.stem not in ("__init__", "__main__")]
+    members += [p.name for p in folder.iterdir() if (p / "__init__.py").is_file()]
+    assert sorted(m for m in members if f"``{m}``" not in docstring) == []

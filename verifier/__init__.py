@@ -13,6 +13,7 @@
 - ``prompts``: probe prompts composed afresh from a word chain, of an exact token count;
 - ``lengths``: probe lengths drawn from the clients' session lengths the ledger summarises (pure);
 - ``calibration``: honest sessions, tail-fitted thresholds and adversaries measured: tolerance documents;
+  ``crafted``: the worst statistics a client's crafted inputs can provoke on an honest span, found by search;
   ``cli``: the commands;
 - ``tolerance_records``: a calibration's tolerance document signed as a ``ToleranceRecord`` for the ledger;
 - ``ledger_tolerances``: the records the ledger serves, checked and parsed into what a verifier judges by

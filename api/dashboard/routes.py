@@ -19,9 +19,9 @@ from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
+from api.admin_actions import act
 from api.admin_auth import LOGIN_COOKIE, SESSION_COOKIE, SESSION_SECONDS, AdminCredentials
 from api.admin_sessions import end_session, session_ended
-from api.administration import act
 from api.dashboard import views
 from api.dashboard.text import neutralise_bidi
 from api.deps import KeyPath, now_ms

@@ -7,8 +7,8 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
+from api.admin_actions import act
 from api.admin_auth import Admin
-from api.administration import act
 from api.deps import KeyPath, LedgerEngine
 from api.errors import ApiError
 from api.schemas import COMMON_ERRORS, AdminActionIn, AdminActionOut, AuditOut, AuditProblemOut, AuditRunOut, ErrorBody

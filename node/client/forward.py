@@ -16,11 +16,11 @@ from hivemind.p2p import PeerID
 from hivemind.proto import runtime_pb2
 
 from node.block_rpc import FORWARD_HANDLER
+from node.client.chain_search import NoRouteError
 from node.client.discovery import ServerInfo
 from node.client.exchange import StepCall, decode_reply, encode_step
 from node.client.faults import HOP_ERRORS, Fault, SessionFailedError, fault_reason
-from node.client.router import Router
-from node.client.routing import NoRouteError
+from node.client.route_policy import Router
 from node.client.session import HopRecord
 from protocol.receipts import CLIENT_NONCE_SIZE, SESSION_ID_SIZE
 

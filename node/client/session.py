@@ -19,6 +19,7 @@ from typing import Any
 import torch
 
 from node.block_rpc import PushTarget, WireTensor
+from node.client.chain_search import Hop, NoRouteError
 from node.client.discovery import ServerInfo
 from node.client.evidence import HopEvidence
 from node.client.exchange import SentStep, StepCall, decode_reply, encode_pushed_step, encode_step
@@ -30,8 +31,7 @@ from node.client.faults import (
     push_may_be_to_blame,
     signed_receipt_of,
 )
-from node.client.router import Router
-from node.client.routing import Hop, NoRouteError
+from node.client.route_policy import Router
 from node.client.transport import HopStream
 from protocol.evidence import MAX_DECODED_EVIDENCE_BYTES
 from protocol.receipts import CLIENT_NONCE_SIZE, SESSION_ID_SIZE, Receipt

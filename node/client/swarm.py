@@ -22,6 +22,7 @@ import nacl.signing
 import torch
 
 from node.client.bans import BanList
+from node.client.chain_search import Candidate, NoRouteError, choose_chain
 from node.client.config import ClientConfig
 from node.client.discovery import ServerInfo, discover_servers
 from node.client.evidence import submit_challenges
@@ -32,8 +33,7 @@ from node.client.latency import LatencyTracker
 from node.client.misbehaviour import contradictions, held_receipts, report_misbehaviour
 from node.client.payments import affordable, bills, pay
 from node.client.reputation import ReputationBook, fetch_reputation, reputation_from_dht
-from node.client.router import Router
-from node.client.routing import Candidate, NoRouteError, choose_chain
+from node.client.route_policy import Router
 from node.client.session import HopRecord, InferenceSession
 from node.dht import start_dht
 from node.ledger_api import LedgerApi, LedgerApiError

@@ -7,5 +7,6 @@
 - ``handler``: the RPC handlers (inference stream, pushes, stateless forward) and request validation;
 - ``pushes``: hidden states pushed between the servers of a chain (outbox, inbox);
 - ``announcer``: signed announcements in the DHT, re-published periodically, marked offline at exit;
+- ``registration``: announcing the server to the ledger service as well (``node start --ledger URL``);
 - ``app``: start-up and shutdown of the whole server process.
 """

@@ -2,7 +2,7 @@
 
 It runs the real code of the system, not a model of it: reputation (``ledger.reputation``), spot-check
 rates and audit sampling, the consensus round logic and verifier reliability (``ledger.consensus``), and
-the client's routing policy (``node.client.router``). Only the servers, verifiers and network are
+the client's routing policy (``node.client.route_policy``). Only the servers, verifiers and network are
 simulated; a verifier catches a corrupted session at the session rate calibration measured for that dtype
 and corruption (and fails an honest one at the measured held-out rate), and colluders exploit what they can
 see (their partners, their own polling, never an audit coin).
@@ -17,5 +17,5 @@ see (their partners, their own polling, never an audit coin).
 - ``engine``: the event loop: requests, routing, corrupted steps, spot checks, consensus (its one call into
   ``ledger.consensus.next_step``), reputation;
 - ``metrics``: what is measured and the JSON report; ``plots``: PNG figures (matplotlib);
-- ``errors``: ``ScenarioError``, a scenario that cannot be simulated as asked.
+- ``errors``: ``ScenarioError``, a scenario that cannot be simulated as asked; ``cli``: the command.
 """

@@ -12,11 +12,11 @@ from typing import Any
 from ledger.consensus import Decision, NextStep, RoundVerdict, choose_weighted, next_step
 from ledger.reputation import DEFAULT_PARAMS, apply_outcome, newcomer, newcomer_prior_mean, outcome_weight
 from node.client.bans import BanList
+from node.client.chain_search import NoRouteError
 from node.client.config import ClientConfig
 from node.client.latency import LatencyTracker
 from node.client.reputation import ReputationBook, ServerTrust
-from node.client.router import Router
-from node.client.routing import NoRouteError
+from node.client.route_policy import Router
 from protocol.beta import Beta
 from protocol.bond_rule import SPOT_CHECK_FLOOR
 from protocol.newcomers import COHORT_START

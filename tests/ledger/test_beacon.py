@@ -27,8 +27,8 @@ from ledger.beacon_keeper import AuditBeacon
 from ledger.epochs import EPOCH_MS
 from ledger.eventlog import EventWriter, open_writer
 from ledger.events import EventDraft
-from ledger.records import SeedReveal
 from ledger.spotchecks import Claimed, SpotCheckPolicy, SpotChecks
+from ledger.statements import SeedReveal
 from ledger.store import Ledger
 from protocol.challenges import Verdict
 from protocol.signing import open_signed, sign_record

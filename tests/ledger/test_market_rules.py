@@ -22,9 +22,9 @@ from ledger.market_rules import (
     hold_id,
 )
 from ledger.models import AccountRow, EscrowHoldRow, PriceRow
-from ledger.records import Mint, Outcome, Settlement
 from ledger.reputation import DEFAULT_PARAMS
 from ledger.rowstore import MemoryRows, StagedRows
+from ledger.statements import Mint, Outcome, Settlement
 from protocol.bond_rule import DEFAULT_BOND_TERMS, MIN_BOND, SLASH_PPM, SPOT_CHECK_FLOOR, slash_amount
 from protocol.bond_rule import PPM as RULE_PPM
 from protocol.challenges import Challenge, Verdict

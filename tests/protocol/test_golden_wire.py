@@ -21,7 +21,7 @@ from typing import Any
 import nacl.signing
 import pytest
 
-import ledger.records
+import ledger.statements
 import protocol
 from protocol.receipts import Receipt, receipt_id_for
 from protocol.records import WireRecord
@@ -33,7 +33,7 @@ KEY = nacl.signing.SigningKey(hashlib.blake2b(b"swarmtrust golden wire", digest_
 
 for module in pkgutil.iter_modules(protocol.__path__):  # every record type registers itself by subclassing
     importlib.import_module(f"protocol.{module.name}")
-assert ledger.records  # the ledger's own signed records
+assert ledger.statements  # the ledger's own signed records
 
 
 def record_types() -> dict[str, type[WireRecord]]:
@@ -53,8 +53,8 @@ OVERRIDES: dict[str, dict[str, Any]] = {  # fields the record ties together
         "dtype": "bfloat16",
         "document": b'{"format": 2, "model": "tiny", "dtype": "bfloat16", "spans": []}',
     },
-    "ledger.records.ConsensusPolicy": {"audit_rate": 0.1, "max_audit_rate": 0.5},
-    "ledger.records.AuditDraw": {"coin": 0.25, "chance": 0.5},
+    "ledger.statements.ConsensusPolicy": {"audit_rate": 0.1, "max_audit_rate": 0.5},
+    "ledger.statements.AuditDraw": {"coin": 0.25, "chance": 0.5},
 }
 
 

@@ -22,7 +22,7 @@ from node.client.config import ClientConfig
 from node.client.discovery import ServerInfo
 from node.client.latency import LatencyTracker
 from node.client.reputation import ReputationBook, fetch_reputation
-from node.client.router import FULL, SHORT_OF_BOND, Router
+from node.client.route_policy import FULL, SHORT_OF_BOND, Router
 from node.ledger_api import LedgerApi
 from protocol.announcements import ServerAnnouncement
 from protocol.bond_rule import required_bond, session_block_tokens

@@ -24,11 +24,11 @@ from collections.abc import Collection, Iterable
 from dataclasses import replace
 
 from node.client.bans import BanList
+from node.client.chain_search import Candidate, Hop, NoRouteError, choose_chain
 from node.client.config import ClientConfig
 from node.client.discovery import ServerInfo
 from node.client.latency import LatencyTracker
 from node.client.reputation import ReputationBook, ServerTrust
-from node.client.routing import Candidate, Hop, NoRouteError, choose_chain
 from protocol.bond_rule import BondTerms, fully_bonded, session_block_tokens
 from protocol.newcomers import PRIOR_MEAN_CAP
 from protocol.serving_dtypes import AllowedDtypes

@@ -10,12 +10,12 @@ from hypothesis import strategies as st
 
 from ledger.reputation import DEFAULT_PARAMS
 from node.client.bans import BanList
+from node.client.chain_search import NoRouteError
 from node.client.config import ClientConfig
 from node.client.discovery import ServerInfo
 from node.client.latency import LatencyTracker
 from node.client.reputation import ReputationBook, ServerTrust
-from node.client.router import FULL, SHORT_OF_BOND, Router
-from node.client.routing import NoRouteError
+from node.client.route_policy import FULL, SHORT_OF_BOND, Router
 from protocol.announcements import ServerAnnouncement
 from protocol.beta import Beta
 from protocol.bond_rule import MIN_BOND, required_bond, session_block_tokens
