@@ -21,6 +21,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.errors import ApiError
+from api.service import ledger_service
 
 MIN_TOKEN_LENGTH = 16
 SESSION_SECONDS = 8 * 3600
@@ -101,7 +102,7 @@ def _session_parts(cookie: str | None) -> tuple[int, str, str] | None:
 
 
 def admin_credentials(request: Request) -> AdminCredentials:
-    admin: AdminCredentials | None = request.app.state.admin
+    admin: AdminCredentials | None = ledger_service(request).admin
     if admin is None:
         raise ApiError(
             503, "admin_disabled", "administration is off: start the service with SWARMTRUST_ADMIN_TOKEN set"

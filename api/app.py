@@ -1,4 +1,5 @@
-"""The ledger service application: ``create_app`` wires the engine, the keys, the routers and the dashboard."""
+"""The ledger service application: ``create_app`` builds the service object (``api.service``) and wires the
+routers, the dashboard and the lifespan that runs the service's background work."""
 
 from __future__ import annotations
 
@@ -19,13 +20,12 @@ from api.dashboard.routes import router as dashboard_router
 from api.dashboard.routes import static_files
 from api.deps import plain_query
 from api.errors import error_body, install_error_handlers
-from api.login_throttle import LoginThrottle
 from api.metrics import ServiceMetrics
-from api.reputation_cache import ModelPageCache
 from api.routes import admin as admin_routes
 from api.routes import epochs, events, market, misbehaviour, models, receipts, reputation, servers, spotchecks
 from api.routes import session_lengths as length_routes
 from api.schemas import Health
+from api.service import BackgroundTask, LedgerService
 from ledger.market import DEFAULT_WINDOW_MS
 from ledger.migrate import require_current_schema
 from ledger.misbehaviour import Convictions
@@ -43,12 +43,31 @@ def create_app(
     cors_origins: Sequence[str] = (),
     dashboard_refresh_seconds: float = 10.0,
     challenge_window_ms: int = DEFAULT_WINDOW_MS,
+    background: Sequence[BackgroundTask] = (),
 ) -> FastAPI:
+    """The ledger service over ``engine``; ``background`` tasks run from startup (once the schema is found
+    current) until shutdown."""
+    service = LedgerService(
+        engine=engine,
+        ledger_key=ledger_key,
+        spot_checks=SpotChecks(engine, ledger_key, policy),
+        convictions=Convictions(engine, ledger_key),
+        metrics=ServiceMetrics(engine),
+        admin=admin,
+        dashboard_refresh_seconds=dashboard_refresh_seconds,
+        challenge_window_ms=challenge_window_ms,
+        background=background,
+    )
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         require_current_schema(engine)
-        yield
-        engine.dispose()
+        service.start_background()
+        try:
+            yield
+        finally:
+            service.stop_background()
+            engine.dispose()
 
     app = FastAPI(
         title="swarmtrust ledger service",
@@ -60,20 +79,10 @@ def create_app(
         lifespan=lifespan,
         dependencies=[Depends(plain_query)],
     )
-    app.state.engine = engine
-    app.state.ledger_key = bytes(ledger_key.verify_key)
-    app.state.ledger_signing_key = ledger_key
-    app.state.spot_checks = SpotChecks(engine, ledger_key, policy)
-    app.state.convictions = Convictions(engine, ledger_key)
-    app.state.admin = admin
-    app.state.metrics = metrics = ServiceMetrics(engine)
-    app.state.dashboard_refresh_seconds = dashboard_refresh_seconds
-    app.state.challenge_window_ms = challenge_window_ms
-    app.state.reputation_pages = ModelPageCache()
-    app.state.login_throttle = LoginThrottle()  # the dashboard's login form, per client address
+    app.state.service = service  # handlers take it as the ``Service`` dependency (api.service)
     install_error_handlers(app)
 
-    app.add_middleware(Measure, metrics=metrics)
+    app.add_middleware(Measure, metrics=service.metrics)
     app.add_middleware(BodyLimit, max_bytes=max_request_bytes)
     if cors_origins:  # off unless origins are named: the API needs no browser on another origin
         app.add_middleware(CORSMiddleware, allow_origins=list(cors_origins), allow_methods=["GET"], allow_headers=["*"])
@@ -82,7 +91,7 @@ def create_app(
     def health() -> Health:
         with engine.connect() as connection:
             head = connection.execute(select(ChainHead.seq, ChainHead.hash)).one()
-        return Health(status="ok", ledger_key=app.state.ledger_key.hex(), head_seq=head.seq, head_hash=head.hash)
+        return Health(status="ok", ledger_key=service.ledger_public_key.hex(), head_seq=head.seq, head_hash=head.hash)
 
     @app.get(
         "/metrics",
@@ -92,7 +101,7 @@ def create_app(
         responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}},
     )
     def prometheus() -> Response:
-        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+        return Response(generate_latest(service.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     for module in (
         servers,

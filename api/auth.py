@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 
 from api.errors import ApiError
+from api.service import ledger_service
 from ledger.db import write_transaction
 from ledger.models import SeenRequest
 from protocol.digests import blake2b_256
@@ -59,7 +60,7 @@ async def signed_by(
     except RequestAuthError as exc:
         raise ApiError(401, "unauthorized", str(exc)) from None
     digest = blake2b_256(verified.signature).hex()
-    fresh = await run_in_threadpool(_remember, request.app.state.engine, digest, verified.timestamp_ms, now)
+    fresh = await run_in_threadpool(_remember, ledger_service(request).engine, digest, verified.timestamp_ms, now)
     if not fresh:
         raise ApiError(401, "replayed", "this signed request was already received; sign a new one")
     return verified.signer

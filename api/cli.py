@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import functools
 import socket
-import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -64,6 +64,7 @@ def serve(
     import uvicorn
 
     from api.app import create_app
+    from api.service import BackgroundTask
     from ledger.db import create_ledger_engine
     from ledger.migrate import upgrade
     from ledger.settings import LedgerSettings
@@ -88,21 +89,22 @@ def serve(
         upgrade(engine)
     peers = split_peers(initial_peers)
     dht = None
-    stop = threading.Event()
+    background: list[BackgroundTask] = []  # run by the app's lifespan
     if peers:  # publish signed reputation snapshots in the DHT (forks: before any thread starts)
         from api.snapshots import SnapshotPublisher
         from node.dht import start_dht
 
         dht = start_dht(peers, NetworkOptions(host=host), client_mode=True)
         publisher = SnapshotPublisher(engine, ledger_key, dht, interval=snapshot_interval)
-        threading.Thread(target=publisher.run, args=(stop,), name="snapshots", daemon=True).start()
+        background.append(BackgroundTask("snapshots", publisher.run))
     window_ms = int((settings.challenge_window if challenge_window is None else challenge_window) * 1000)
     every = settings.settle_interval if settle_interval is None else settle_interval
     if every > 0:
         from api.settlement import settle_periodically
 
-        args = (engine, ledger_key, window_ms, every, stop)
-        threading.Thread(target=settle_periodically, args=args, name="settlement", daemon=True).start()
+        background.append(
+            BackgroundTask("settlement", functools.partial(settle_periodically, engine, ledger_key, window_ms, every))
+        )
     application = create_app(
         engine,
         ledger_key,
@@ -112,6 +114,7 @@ def serve(
         cors_origins=cors_origin or settings.cors_origins,
         dashboard_refresh_seconds=settings.dashboard_refresh,
         challenge_window_ms=window_ms,
+        background=background,
     )
     listener = socket.create_server((host, port))
     bound = listener.getsockname()[1]
@@ -125,7 +128,6 @@ def serve(
         # then leaves Nagle's algorithm on, which costs every small answer on a kept-alive connection ~40 ms.
         uvicorn.Server(config).run(sockets=[listener])
     finally:
-        stop.set()
         if dht is not None:
             dht.shutdown()
 

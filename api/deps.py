@@ -9,6 +9,7 @@ from fastapi import Depends, Path, Query, Request
 from sqlalchemy import Engine
 
 from api.errors import ApiError
+from api.service import ledger_service
 from protocol.records import free_of_controls
 
 HEX_KEY = r"^[0-9a-f]{64}$"
@@ -23,8 +24,7 @@ def now_ms() -> int:
 
 
 def ledger_engine(request: Request) -> Engine:
-    engine: Engine = request.app.state.engine
-    return engine
+    return ledger_service(request).engine
 
 
 LedgerEngine = Annotated[Engine, Depends(ledger_engine)]

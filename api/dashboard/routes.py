@@ -27,6 +27,7 @@ from api.dashboard.text import neutralise_bidi
 from api.deps import KeyPath, now_ms
 from api.errors import ApiError
 from api.login_throttle import LoginThrottle
+from api.service import Service, ledger_service
 from ledger.consensus import conviction_quorum
 from ledger.directory import run_audit
 from ledger.errors import RequestRefusedError
@@ -61,17 +62,17 @@ templates.env.filters["credits"] = lambda micro: f"{micro / 1_000_000:,.6f}".rst
 
 
 def _admin_enabled(request: Request) -> AdminCredentials:
-    admin: AdminCredentials | None = request.app.state.admin
+    admin: AdminCredentials | None = ledger_service(request).admin
     if admin is None:
         raise ApiError(503, "admin_disabled", "the dashboard is off: start the service with SWARMTRUST_ADMIN_TOKEN set")
     return admin
 
 
-def logged_in(request: Request) -> AdminCredentials:
+def logged_in(request: Request, service: Service) -> AdminCredentials:
     """The administrator of a valid session; anyone else is sent to the login page."""
     admin = _admin_enabled(request)
     cookie = request.cookies.get(SESSION_COOKIE)
-    if not admin.session_valid(cookie) or session_ended(request.app.state.engine, cookie or ""):
+    if not admin.session_valid(cookie) or session_ended(service.engine, cookie or ""):
         raise HTTPException(303, "log in first", headers={"Location": "/dashboard/login"})
     return admin
 
@@ -80,13 +81,14 @@ LoggedIn = Annotated[AdminCredentials, Depends(logged_in)]
 
 
 def render(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
-    admin: AdminCredentials | None = request.app.state.admin
+    service = ledger_service(request)
+    admin: AdminCredentials | None = service.admin
     cookie = request.cookies.get(SESSION_COOKIE)
     csrf = admin.csrf_token(cookie) if admin is not None and cookie else ""
     response = templates.TemplateResponse(
         request,
         template,
-        {"csrf": csrf, "refresh": request.app.state.dashboard_refresh_seconds, "now": now_ms(), **context},
+        {"csrf": csrf, "refresh": service.dashboard_refresh_seconds, "now": now_ms(), **context},
         status_code=status,
     )
     response.headers.update(SECURITY_HEADERS)
@@ -107,12 +109,13 @@ def login_page(request: Request) -> HTMLResponse:
 @router.post("/login", response_class=HTMLResponse)
 def login(
     request: Request,
+    service: Service,
     token: Annotated[str, Form(max_length=1024)] = "",
     csrf: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
     admin = _admin_enabled(request)
     address = request.client.host if request.client else "unknown"
-    throttle: LoginThrottle = request.app.state.login_throttle
+    throttle: LoginThrottle = service.login_throttle
     wait = throttle.retry_after(address)
     if wait:
         message = f"Too many wrong tokens from your address: try again in {wait} s."
@@ -167,32 +170,34 @@ def _same_origin(request: Request) -> bool:
 
 
 @router.post("/logout")
-def logout(request: Request, admin: LoggedIn, csrf: Annotated[str, Form(max_length=200)] = "") -> Response:
+def logout(
+    request: Request, service: Service, admin: LoggedIn, csrf: Annotated[str, Form(max_length=200)] = ""
+) -> Response:
     _check_csrf(request, admin, csrf)
-    end_session(request.app.state.engine, request.cookies.get(SESSION_COOKIE, ""))
+    end_session(service.engine, request.cookies.get(SESSION_COOKIE, ""))
     response = RedirectResponse("/dashboard/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/dashboard")
     return response
 
 
 @router.get("", response_class=HTMLResponse)
-def overview(request: Request, admin: LoggedIn) -> HTMLResponse:
-    engine = request.app.state.engine
+def overview(request: Request, service: Service, admin: LoggedIn) -> HTMLResponse:
+    engine = service.engine
     with engine.connect() as connection:
         page = views.overview(connection, engine, now_ms())
     return render(request, "overview.html", **page)
 
 
 @router.get("/servers", response_class=HTMLResponse)
-def servers(request: Request, admin: LoggedIn) -> HTMLResponse:
-    with request.app.state.engine.connect() as connection:
+def servers(request: Request, service: Service, admin: LoggedIn) -> HTMLResponse:
+    with service.engine.connect() as connection:
         rows = views.all_servers(connection, now_ms())
     return render(request, "servers.html", servers=rows, truncated=len(rows) >= views.MAX_ROWS)
 
 
 @router.get("/servers/{key}", response_class=HTMLResponse)
-def server(request: Request, admin: LoggedIn, key: KeyPath, done: str | None = None) -> HTMLResponse:
-    with request.app.state.engine.connect() as connection:
+def server(request: Request, service: Service, admin: LoggedIn, key: KeyPath, done: str | None = None) -> HTMLResponse:
+    with service.engine.connect() as connection:
         page = views.server_page(connection, key, now_ms())
         names = views.names(connection)
     if page is None:
@@ -203,6 +208,7 @@ def server(request: Request, admin: LoggedIn, key: KeyPath, done: str | None = N
 @router.post("/servers/{key}/action")
 async def server_action(
     request: Request,
+    service: Service,
     admin: LoggedIn,
     key: KeyPath,
     action: Annotated[str, Form(pattern="^(quarantine|release)$")],
@@ -210,7 +216,7 @@ async def server_action(
     csrf: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
     _check_csrf(request, admin, csrf)
-    engine, key_signing = request.app.state.engine, request.app.state.ledger_signing_key
+    engine, key_signing = service.engine, service.ledger_key
     try:
         await run_in_threadpool(
             act, engine, key_signing, action=action, server_key=key, reason=reason, admin=admin.name
@@ -223,29 +229,31 @@ async def server_action(
 
 
 @router.get("/disputes", response_class=HTMLResponse)
-def disputes(request: Request, admin: LoggedIn) -> HTMLResponse:
-    needed = conviction_quorum(request.app.state.spot_checks.policy.dispute_verifiers)
-    with request.app.state.engine.connect() as connection:
+def disputes(request: Request, service: Service, admin: LoggedIn) -> HTMLResponse:
+    needed = conviction_quorum(service.spot_checks.policy.dispute_verifiers)
+    with service.engine.connect() as connection:
         rows, names = views.disputes(connection, needed), views.names(connection)
     return render(request, "disputes.html", disputes=rows, names=names)
 
 
 @router.get("/market", response_class=HTMLResponse)
-def market(request: Request, admin: LoggedIn) -> HTMLResponse:
-    with request.app.state.engine.connect() as connection:
+def market(request: Request, service: Service, admin: LoggedIn) -> HTMLResponse:
+    with service.engine.connect() as connection:
         page, names = views.market(connection), views.names(connection)
     return render(request, "market.html", names=names, **page)
 
 
 @router.get("/verifiers", response_class=HTMLResponse)
-def verifiers(request: Request, admin: LoggedIn) -> HTMLResponse:
-    with request.app.state.engine.connect() as connection:
+def verifiers(request: Request, service: Service, admin: LoggedIn) -> HTMLResponse:
+    with service.engine.connect() as connection:
         rows = views.verifiers(connection)
     return render(request, "verifiers.html", verifiers=rows)
 
 
 @router.post("/audit")
-async def audit(request: Request, admin: LoggedIn, csrf: Annotated[str, Form(max_length=200)] = "") -> Response:
+async def audit(
+    request: Request, service: Service, admin: LoggedIn, csrf: Annotated[str, Form(max_length=200)] = ""
+) -> Response:
     _check_csrf(request, admin, csrf)
-    await run_in_threadpool(run_audit, request.app.state.engine)
+    await run_in_threadpool(run_audit, service.engine)
     return RedirectResponse("/dashboard", status_code=303)

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from starlette.concurrency import run_in_threadpool
 
 from api.admin_actions import act
-from api.admin_auth import Admin
+from api.admin_auth import Admin, AdminCredentials
 from api.deps import KeyPath, LedgerEngine
 from api.errors import ApiError
 from api.schemas import COMMON_ERRORS, AdminActionIn, AdminActionOut, AuditOut, AuditProblemOut, AuditRunOut, ErrorBody
+from api.service import LedgerService, Service
 from ledger.directory import last_audit, run_audit
 from protocol.rest import API_PREFIX
 
@@ -22,11 +23,11 @@ router = APIRouter(
 )
 
 
-async def _act(request: Request, admin: Admin, engine: LedgerEngine, key: str, action: str, reason: str) -> Any:
+async def _act(service: LedgerService, admin: AdminCredentials, key: str, action: str, reason: str) -> Any:
     seq = await run_in_threadpool(
         act,
-        engine,
-        request.app.state.ledger_signing_key,
+        service.engine,
+        service.ledger_key,
         action=action,
         server_key=key,
         reason=reason,
@@ -40,10 +41,8 @@ async def _act(request: Request, admin: Admin, engine: LedgerEngine, key: str, a
     summary="Quarantine a server at once (recorded as a ledger-signed event with the reason)",
     responses={404: {"model": ErrorBody}},
 )
-async def quarantine(
-    request: Request, admin: Admin, engine: LedgerEngine, key: KeyPath, body: AdminActionIn
-) -> AdminActionOut:
-    result: AdminActionOut = await _act(request, admin, engine, key, "quarantine", body.reason)
+async def quarantine(service: Service, admin: Admin, key: KeyPath, body: AdminActionIn) -> AdminActionOut:
+    result: AdminActionOut = await _act(service, admin, key, "quarantine", body.reason)
     return result
 
 
@@ -52,10 +51,8 @@ async def quarantine(
     summary="Release a quarantined server: routable again, every session checked until it earns trust back",
     responses={404: {"model": ErrorBody}},
 )
-async def release(
-    request: Request, admin: Admin, engine: LedgerEngine, key: KeyPath, body: AdminActionIn
-) -> AdminActionOut:
-    result: AdminActionOut = await _act(request, admin, engine, key, "release", body.reason)
+async def release(service: Service, admin: Admin, key: KeyPath, body: AdminActionIn) -> AdminActionOut:
+    result: AdminActionOut = await _act(service, admin, key, "release", body.reason)
     return result
 
 

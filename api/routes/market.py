@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Path, Query
 from starlette.concurrency import run_in_threadpool
 
 from api.admin_auth import Admin
@@ -25,6 +25,7 @@ from api.schemas import (
     Page,
     SettlementOut,
 )
+from api.service import Service
 from ledger.market import NODE_RECORDS, mint, settle, take_node_record
 from ledger.market_queries import account_view, market_summary, movements_query
 from ledger.models import EscrowHoldRow, MovementRow
@@ -104,11 +105,11 @@ async def take(
     summary="Mint credits to a key's account or the treasury (recorded as a ledger-signed event)",
     responses={401: {"model": ErrorBody}, 503: {"model": ErrorBody}},
 )
-async def mint_credits(request: Request, admin: Admin, engine: LedgerEngine, body: MintIn) -> MarketTaken:
+async def mint_credits(service: Service, admin: Admin, engine: LedgerEngine, body: MintIn) -> MarketTaken:
     taken: Any = await run_in_threadpool(
         lambda: mint(
             engine,
-            request.app.state.ledger_signing_key,
+            service.ledger_key,
             account=body.account,
             amount=body.amount,
             reason=body.reason,
@@ -124,9 +125,7 @@ async def mint_credits(request: Request, admin: Admin, engine: LedgerEngine, bod
     summary="Release now every escrow hold whose challenge window has passed",
     responses={401: {"model": ErrorBody}, 503: {"model": ErrorBody}},
 )
-async def settle_now(request: Request, admin: Admin, engine: LedgerEngine) -> SettlementOut:
-    window = request.app.state.challenge_window_ms
-    taken, released = await run_in_threadpool(
-        lambda: settle(engine, request.app.state.ledger_signing_key, window_ms=window)
-    )
+async def settle_now(service: Service, admin: Admin, engine: LedgerEngine) -> SettlementOut:
+    window = service.challenge_window_ms
+    taken, released = await run_in_threadpool(lambda: settle(engine, service.ledger_key, window_ms=window))
     return SettlementOut(seq=taken.seq if taken else None, released=released)

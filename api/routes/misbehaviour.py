@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
 from pydantic import Field
 from starlette.concurrency import run_in_threadpool
@@ -14,6 +14,7 @@ from api.bodies import UNSUPPORTED_MEDIA, MsgpackBody
 from api.deps import HEX_ID, KeyQuery, LedgerEngine
 from api.pagination import Cursor, Limit, newest_first
 from api.schemas import COMMON_ERRORS, ErrorBody, Page
+from api.service import Service
 from ledger.misbehaviour import Convictions
 from ledger.models import ConvictionRow
 from protocol.rest import API_PREFIX, Schema
@@ -42,8 +43,8 @@ class ConvictionOut(Schema):
     seq: int
 
 
-def convictions(request: Request) -> Convictions:
-    desk: Convictions = request.app.state.convictions
+def convictions(service: Service) -> Convictions:
+    desk: Convictions = service.convictions
     return desk
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Request, Response
+from fastapi import APIRouter, Path, Response
 from starlette.concurrency import run_in_threadpool
 
 from api.admin_auth import Admin
@@ -13,6 +13,7 @@ from api.deps import LedgerEngine
 from api.errors import ApiError
 from api.model_schemas import DTYPE_PATTERN, ModelIn, ModelOut, RegisteredResult
 from api.schemas import COMMON_ERRORS, PLAIN_TEXT, ErrorBody
+from api.service import Service
 from ledger.model_registry import add_tolerance, list_models, model_view, register_model, tolerance_wire
 from protocol.receipts import MAX_MODEL_ID
 from protocol.rest import API_PREFIX
@@ -88,8 +89,8 @@ def tolerance_record(engine: LedgerEngine, model_id: ModelPath, dtype: DtypePath
     summary="Register the dtypes a model may be served in, the default first (a ledger-signed event)",
     responses=ADMIN_ERRORS,
 )
-async def register(request: Request, admin: Admin, engine: LedgerEngine, body: ModelIn) -> RegisteredResult:
-    key = request.app.state.ledger_signing_key
+async def register(service: Service, admin: Admin, engine: LedgerEngine, body: ModelIn) -> RegisteredResult:
+    key = service.ledger_key
     done: Any = await run_in_threadpool(lambda: register_model(engine, key, model_id=body.model_id, dtypes=body.dtypes))
     return RegisteredResult(status=done.status, seq=done.seq)
 

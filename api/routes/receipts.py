@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Path, Query
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
@@ -14,6 +14,7 @@ from api.deps import HEX_ID, KeyQuery, LedgerEngine, now_ms
 from api.errors import ApiError
 from api.pagination import Cursor, Limit, newest_first
 from api.schemas import COMMON_ERRORS, ErrorBody, Page, ReceiptBatchResult, ReceiptOut
+from api.service import Service
 from ledger.errors import BatchTooLargeError
 from ledger.ingest import MAX_BATCH, ingest_receipts
 from ledger.models import ReceiptRow
@@ -35,17 +36,17 @@ router = APIRouter(prefix=API_PREFIX, tags=["receipts"], responses=COMMON_ERRORS
     },
 )
 async def submit_receipts(
-    request: Request, body: MsgpackBody, caller: SignedBy, engine: LedgerEngine
+    service: Service, body: MsgpackBody, caller: SignedBy, engine: LedgerEngine
 ) -> ReceiptBatchResult:
     wires = msgpack_list(body, "receipt batch")
     if not all(type(w) is bytes for w in wires):
         raise ApiError(400, "bad_body", "expected a msgpack array of byte strings (signed receipt envelopes)")
     try:
-        conflicts = request.app.state.convictions.conflict_hook()  # a receipt contradicting a stored one convicts
+        conflicts = service.convictions.conflict_hook()  # a receipt contradicting a stored one convicts
         results = await run_in_threadpool(lambda: ingest_receipts(engine, wires, on_conflict=conflicts))
     except BatchTooLargeError as exc:
         raise ApiError(413, "batch_too_large", str(exc)) from None
-    request.app.state.metrics.observe_ingest(results, now_ms())
+    service.metrics.observe_ingest(results, now_ms())
     counts = {status: sum(r.status == status for r in results) for status in ("accepted", "duplicate", "rejected")}
     return ReceiptBatchResult.model_validate({**counts, "results": [vars(r) for r in results]})
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
 from api.deps import KeyPath, LedgerEngine, now_ms
 from api.errors import ApiError
 from api.reputation_cache import ModelPageCache
 from api.schemas import COMMON_ERRORS, ErrorBody
+from api.service import Service
 from ledger.reputation_queries import model_version, model_views, newcomer_view, server_view
 from protocol.rest import API_PREFIX, ReputationBatch, ServerReputation
 
@@ -36,7 +37,7 @@ def server_reputation(engine: LedgerEngine, key: KeyPath) -> ServerReputation:
     responses={422: {"model": ErrorBody}},
 )
 def reputations(
-    request: Request,
+    service: Service,
     engine: LedgerEngine,
     model: Annotated[str | None, Query(min_length=1, max_length=200, description="Every checked server of it")] = None,
     server: Annotated[
@@ -48,7 +49,7 @@ def reputations(
         raise ApiError(422, "invalid_request", "name a model (model=...) or servers (server=KEY, repeatable)")
     if len(keys) > MAX_BATCH or not all(_is_key(k) for k in keys):
         raise ApiError(422, "invalid_request", f"server: at most {MAX_BATCH} hex keys of 64 lowercase hex digits")
-    cache: ModelPageCache = request.app.state.reputation_pages
+    cache: ModelPageCache = service.reputation_pages
     now = now_ms()
     with engine.connect() as connection:
         cacheable = model if not keys else None  # a model's page alone; named servers are read afresh

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy import Connection, select
 from starlette.concurrency import run_in_threadpool
@@ -28,6 +28,7 @@ from api.schemas import (
     VerdictOut,
     VerifierOut,
 )
+from api.service import Service
 from ledger.consensus import conviction_quorum, reliability
 from ledger.models import AssignmentRow, ChallengeRow, DisputeRow, VerdictRow, VerifierRow
 from ledger.spotchecks import SpotChecks
@@ -51,8 +52,8 @@ def _binary_body(content_type: str, description: str) -> dict[str, Any]:
     }
 
 
-def spot_checks(request: Request) -> SpotChecks:
-    checks: SpotChecks = request.app.state.spot_checks
+def spot_checks(service: Service) -> SpotChecks:
+    checks: SpotChecks = service.spot_checks
     return checks
 
 
