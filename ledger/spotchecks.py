@@ -140,12 +140,18 @@ class SpotChecks:
 
     # --- challenges --------------------------------------------------------------------------------------
 
-    def submit_challenge(self, challenge_wire: bytes, evidence: bytes) -> ChallengeResult:
+    def submit_challenge(
+        self, challenge_wire: bytes, evidence: bytes, *, sent_by: bytes | None = None
+    ) -> ChallengeResult:
+        """Take a signed challenge with its evidence; ``sent_by``: the key that signed the request, which must
+        be the challenge's submitter (the REST API passes it; the record is opened here, once)."""
         try:
             signed = open_signed(Challenge, challenge_wire)
         except (WireFormatError, SignatureError) as exc:
             raise SpotCheckError("bad_challenge", f"the challenge does not verify: {exc}") from exc
         challenge = signed.record
+        if sent_by is not None and challenge.submitter_key != sent_by:
+            raise SpotCheckError("not_yours", "a challenge is submitted by the key that signed it", 403)
         if len(evidence) > self.policy.max_evidence_bytes:
             raise SpotCheckError("too_large", f"evidence over {self.policy.max_evidence_bytes} bytes", 413)
         digest = evidence_digest(evidence)
@@ -331,12 +337,16 @@ class SpotChecks:
 
     # --- verdicts and outcomes -------------------------------------------------------------------------------
 
-    def submit_verdict(self, verdict_wire: bytes) -> VerdictResult:
+    def submit_verdict(self, verdict_wire: bytes, *, sent_by: bytes | None = None) -> VerdictResult:
+        """Take a signed verdict on an assignment; ``sent_by``: the key that signed the request, which must be
+        the verdict's verifier (the REST API passes it; the record is opened here, once)."""
         try:
             signed = open_signed(Verdict, verdict_wire)
         except (WireFormatError, SignatureError) as exc:
             raise SpotCheckError("bad_verdict", f"the verdict does not verify: {exc}") from exc
         verdict = signed.record
+        if sent_by is not None and verdict.verifier_key != sent_by:
+            raise SpotCheckError("not_yours", "a verdict is submitted by the verifier that signed it", 403)
         aid = verdict.assignment_id.hex()
         with self._writer() as writer:
             assignment = (

@@ -32,10 +32,9 @@ from api.service import Service
 from ledger.consensus import conviction_quorum, reliability
 from ledger.models import AssignmentRow, ChallengeRow, DisputeRow, VerdictRow, VerifierRow
 from ledger.spotchecks import SpotChecks
-from protocol.challenges import Challenge, Verdict, unpack_submission
+from protocol.challenges import unpack_submission
 from protocol.errors import WireFormatError
 from protocol.rest import API_PREFIX
-from protocol.signing import peek_record
 
 router = APIRouter(prefix=API_PREFIX, tags=["spot checks"], responses=COMMON_ERRORS)
 SIGNED: dict[int | str, dict[str, Any]] = {
@@ -75,12 +74,9 @@ Desk = Annotated[SpotChecks, Depends(spot_checks)]
 async def submit_challenge(body: MsgpackBody, caller: SignedBy, checks: Desk) -> JSONResponse:
     try:
         challenge_wire, evidence = unpack_submission(body, max_bytes=len(body))
-        challenge = peek_record(Challenge, challenge_wire)
     except WireFormatError as exc:
         raise ApiError(400, "bad_body", f"expected msgpack [signed challenge, evidence bytes]: {exc}") from None
-    if challenge.submitter_key != caller:
-        raise ApiError(403, "not_yours", "a challenge is submitted by the key that signed it")
-    result = await run_in_threadpool(checks.submit_challenge, challenge_wire, evidence)
+    result = await run_in_threadpool(lambda: checks.submit_challenge(challenge_wire, evidence, sent_by=caller))
     status = 201 if result.status == "accepted" else 200
     return JSONResponse({"challenge_id": result.challenge_id, "status": result.status, "seq": result.seq}, status)
 
@@ -136,13 +132,7 @@ async def get_evidence(
     openapi_extra=_binary_body("application/octet-stream", "A signed Verdict envelope (msgpack [body, signature])"),
 )
 async def submit_verdict(wire: MsgpackBody, caller: SignedBy, checks: Desk) -> JSONResponse:
-    try:
-        verdict = peek_record(Verdict, wire)
-    except WireFormatError as exc:
-        raise ApiError(400, "bad_body", f"expected a signed verdict: {exc}") from None
-    if verdict.verifier_key != caller:
-        raise ApiError(403, "not_yours", "a verdict is submitted by the verifier that signed it")
-    result = await run_in_threadpool(checks.submit_verdict, wire)
+    result = await run_in_threadpool(lambda: checks.submit_verdict(wire, sent_by=caller))
     return JSONResponse({"status": result.status, "phase": result.phase, "outcome": result.outcome})
 
 

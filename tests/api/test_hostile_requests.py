@@ -107,10 +107,10 @@ def test_a_map_where_a_signed_record_belongs_is_refused_not_a_crash(tmp_path: Pa
     with LocalSwarm(tmp_path) as swarm, httpx.Client(base_url=swarm.start_api(), timeout=30) as http:
         key = new_key()
         body = msgpack.packb({"body": b"x", "signature": b"y"}, use_bin_type=True)
-        for path in ("/api/v1/verdicts", "/api/v1/challenges"):
+        for path, code in (("/api/v1/verdicts", "bad_verdict"), ("/api/v1/challenges", "bad_challenge")):
             framed = body if path.endswith("verdicts") else msgpack.packb([body, b"evidence"], use_bin_type=True)
             answer = http.post(path, content=framed, headers=sign_request(key, "POST", path, framed))
-            assert answer.status_code == 400 and answer.json()["error"]["code"] == "bad_body", answer.text
+            assert answer.status_code == 400 and answer.json()["error"]["code"] == code, answer.text
         for name in ("receipts", "challenges", "verdicts", "disputes", "misbehaviour"):
             answer = http.get(f"/api/v1/{name}", params={"cursor": cursor_of([name, 2**70])})
             assert answer.status_code == 400 and answer.json()["error"]["code"] == "invalid_cursor", answer.text
