@@ -209,7 +209,11 @@ def test_verdicts_are_only_taken_from_the_assigned_verifier(ledger: Ledger, cloc
     assert other.value.status == 403
     with pytest.raises(SpotCheckError, match="does not verify"):
         checks.submit_verdict(b"\x92\xc4\x01x\xc4\x01y")
+    with pytest.raises(SpotCheckError) as relayed:  # V1's own verdict, but sent in a request V2 signed
+        checks.submit_verdict(verdict(V1, claimed, "fail", clock), sent_by=bytes(V2.verify_key))
+    assert (relayed.value.status, relayed.value.code) == (403, "not_yours")
     assert scalar(ledger, "SELECT COUNT(*) FROM verdicts") == 0
+    assert checks.submit_verdict(verdict(V1, claimed, "pass", clock), sent_by=bytes(V1.verify_key)).status == "accepted"
 
 
 def test_passes_are_audited_when_the_policy_says_so(ledger: Ledger, clock: Clock) -> None:
