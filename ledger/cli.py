@@ -5,17 +5,19 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
-from sqlalchemy.engine import make_url
 
-from ledger.audit import AuditReport
-from ledger.db import create_ledger_engine
-from ledger.migrate import upgrade as upgrade_schema
 from ledger.settings import LedgerSettings
-from ledger.store import Ledger
+
+if TYPE_CHECKING:
+    from ledger.audit import AuditReport
+    from ledger.store import Ledger
+
+# The SQL stack (the ``ledger`` extra) is imported by the commands that use it, so that ``swarmtrust --help``
+# and the other roles' commands work on a machine without it.
 
 app = typer.Typer(help="The SQL ledger: schema migrations, audits, model registrations.", no_args_is_help=True)
 
@@ -30,12 +32,23 @@ DbOption = Annotated[
 
 
 def _display(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
     return make_url(url).render_as_string(hide_password=True)
+
+
+def _open(url: str) -> Ledger:
+    from ledger.store import Ledger
+
+    return Ledger.open(url)
 
 
 @app.command()
 def upgrade(db: DbOption = None) -> None:
     """Create the ledger schema, or upgrade it to this version's; safe to run again."""
+    from ledger.db import create_ledger_engine
+    from ledger.migrate import upgrade as upgrade_schema
+
     url = LedgerSettings().resolved_db_url(db)
     engine = create_ledger_engine(url)
     try:
@@ -62,7 +75,7 @@ def audit(
     Exit status 0 when the ledger is clean, 1 when anything was altered, deleted or inserted out of chain.
     """
     url = LedgerSettings().resolved_db_url(db)
-    with Ledger.open(url) as ledger:
+    with _open(url) as ledger:
         report = ledger.audit(anchor=anchor)
     if as_json:
         typer.echo(json.dumps(_report_json(report), indent=2))
@@ -125,7 +138,7 @@ def register_model(
 
     key = load_signing_key(ledger_key)
     url = LedgerSettings().resolved_db_url(db)
-    with Ledger.open(url) as ledger:
+    with _open(url) as ledger:
         done = ledger.register_model(key, model_id, dtype)
     verb = "registered" if done.status == "recorded" else "was already registered"
     typer.echo(f"model {model_id} {verb} for {', '.join(dtype)} (event {done.seq})")
@@ -142,7 +155,7 @@ def add_tolerance(
     wire = record.read_bytes()
     signed = open_tolerance(wire)
     url = LedgerSettings().resolved_db_url(db)
-    with Ledger.open(url) as ledger:
+    with _open(url) as ledger:
         done = ledger.add_tolerance(wire)
     r = signed.record
     verb = "recorded" if done.status == "recorded" else "was already recorded"
@@ -153,7 +166,7 @@ def add_tolerance(
 def models(db: DbOption = None) -> None:
     """Registered models: their allowed serving dtypes (the default first) and calibrated tolerances."""
     url = LedgerSettings().resolved_db_url(db)
-    with Ledger.open(url) as ledger:
+    with _open(url) as ledger:
         views = ledger.models()
     if not views:
         typer.echo("no model is registered: each is served and judged in its config.json torch_dtype")
