@@ -1,6 +1,7 @@
 """The ledger service: a FastAPI app over the ledger (REST API and the administrators' dashboard).
 
-- ``app``: the application factory and its lifespan (engine, ledger key, spot-check desk);
+- ``app``: the application factory and its lifespan; ``service``: ``LedgerService``, the typed state handlers
+  share (injected as ``Service``) and the background work the lifespan starts and stops;
 - ``settings``: flags and ``SWARMTRUST_*`` variables of ``swarmtrust api serve``;
 - ``auth``: signed requests (Ed25519 over method, path, body digest, timestamp) with replay refusal;
 - ``errors``: every domain error mapped to an HTTP status in one place, one error body shape;

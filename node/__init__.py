@@ -7,8 +7,8 @@ Modules:
   ``frames``: protobuf messages framed on a binary stream;
 - ``dht``: hivemind DHT set-up and signed-record validation; ``network``: listen addresses and NAT helpers;
 - ``tensors``: the torch adapter for digests and sketches;
-- ``ledger_api``: a client of the ledger's REST API that signs every request;
 - ``behaviors``: honest serving and the adversaries that tests and the demo run;
-- ``cli``, ``cli_swarm``, ``cli_options``, ``console``, ``settings``: the ``node``, ``dht`` and ``generate``
-  commands, their shared options, and error reporting.
+- ``cli`` (``swarmtrust node``: keys, ``node start``), ``cli_dht`` (``dht start``), ``cli_generate``
+  (``generate``); ``cli_options``: their shared options; ``console``: error reporting; ``settings``: caches;
+- ``ledger_api``: the one client of the ledger's REST API, signing every request it can.
 """

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from node.network import NetworkOptions
+from protocol.errors import SwarmtrustError
 
 InitialPeers = Annotated[
     list[str],
@@ -67,3 +68,7 @@ def configure_logging(verbose: bool) -> None:
 
     transformers.utils.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()
+
+
+class UsageError(SwarmtrustError):
+    """A combination of options that cannot work; the message says which."""

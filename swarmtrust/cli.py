@@ -7,7 +7,8 @@ import typer
 from api.cli import app as api_app
 from ledger.cli import app as ledger_app
 from node.cli import app as node_app
-from node.cli_swarm import dht_app, generate
+from node.cli_dht import dht_app
+from node.cli_generate import generate
 from node.console import run_app
 from swarmtrust.demo import demo
 from swarmtrust.simulation.cli import simulate

@@ -1,10 +1,8 @@
-"""``swarmtrust dht start``, ``swarmtrust node start`` and ``swarmtrust generate``: the swarm's roles."""
+"""``swarmtrust generate``: text through the swarm (or ``--local``, in-process), every receipt checked."""
 
 from __future__ import annotations
 
 import json
-import signal
-import threading
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -16,6 +14,7 @@ from node.cli_options import (
     InitialPeers,
     NatPortMap,
     Port,
+    UsageError,
     UseAutoRelay,
     UseRelay,
     Verbose,
@@ -23,122 +22,6 @@ from node.cli_options import (
     network_options,
     split_peers,
 )
-from protocol.errors import SwarmtrustError
-
-dht_app = typer.Typer(help="DHT bootstrap peers.", no_args_is_help=True)
-
-
-class UsageError(SwarmtrustError):
-    """A combination of options that cannot work; the message says which."""
-
-
-@dht_app.command("start")
-def dht_start(
-    host: Host = "127.0.0.1",
-    port: Port = 0,
-    initial_peers: InitialPeers = [],  # noqa: B006 - typer reads the default, never mutates it
-    nat_port_map: NatPortMap = None,
-    auto_nat: AutoNat = None,
-    use_relay: UseRelay = None,
-    use_auto_relay: UseAutoRelay = None,
-    verbose: Verbose = False,
-) -> None:
-    """Start a DHT bootstrap peer; prints its multiaddrs (one per line), then serves until interrupted."""
-    configure_logging(verbose)
-    from node.dht import start_dht
-
-    network = network_options(host, port, nat_port_map, auto_nat, use_relay, use_auto_relay)
-    dht = start_dht(split_peers(initial_peers), network)
-    try:
-        for maddr in dht.get_visible_maddrs():
-            typer.echo(str(maddr))
-        _wait_for_termination()
-    finally:
-        dht.shutdown()
-
-
-def _wait_for_termination() -> None:
-    stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
-    stop.wait()
-
-
-def parse_blocks(text: str) -> tuple[int, int]:
-    try:
-        start_text, end_text = text.split(":")
-        start, end = int(start_text), int(end_text)
-    except ValueError:
-        raise typer.BadParameter(f"{text!r} is not START:END (e.g. 0:4)") from None
-    if not 0 <= start < end:
-        raise typer.BadParameter(f"{text!r}: need 0 <= START < END")
-    return start, end
-
-
-def node_start(
-    key: Annotated[Path, typer.Option(help="Signing key file (`swarmtrust node keygen`).")],
-    blocks: Annotated[str, typer.Option(help="Blocks to serve, START:END (END exclusive), e.g. 0:4.")],
-    initial_peers: InitialPeers,
-    model: Annotated[str, typer.Option(help="'tiny' or a local Hugging Face model directory.")] = "tiny",
-    dtype: Annotated[
-        str,
-        typer.Option(help="Compute dtype: float32, bfloat16 or float16 (one the model's ledger registration allows)."),
-    ] = "float32",
-    behavior: Annotated[
-        str, typer.Option(help="honest, or an adversary for tests and the demo (see docs).")
-    ] = "honest",
-    name: Annotated[str | None, typer.Option(help="Display name in announcements.")] = None,
-    ledger: Annotated[
-        str | None, typer.Option(help="Ledger service URL: announce this server there too (its directory).")
-    ] = None,
-    max_batch: Annotated[int, typer.Option(min=1, help="Largest batch a request may carry.")] = 8,
-    max_session_tokens: Annotated[int, typer.Option(min=1, help="Most tokens one session may hold.")] = 2048,
-    torch_threads: Annotated[int | None, typer.Option(min=1, help="torch intra-op threads.")] = None,
-    no_receipts: Annotated[bool, typer.Option("--no-receipts", hidden=True)] = False,
-    data_dir: Annotated[
-        Path | None,
-        typer.Option(help="Where the server remembers the sessions it opened (default: the key's directory)."),
-    ] = None,
-    host: Host = "127.0.0.1",
-    port: Port = 0,
-    nat_port_map: NatPortMap = None,
-    auto_nat: AutoNat = None,
-    use_relay: UseRelay = None,
-    use_auto_relay: UseAutoRelay = None,
-    verbose: Verbose = False,
-) -> None:
-    """Serve blocks of a model, signing a receipt for every step. Prints one JSON line when ready."""
-    configure_logging(verbose)
-    from node.behaviors import parse_behavior
-    from node.server.app import run_server
-    from node.server.config import ServerConfig, ServerLimits
-    from node.tensors import TORCH_DTYPES as dtypes
-
-    if dtype not in dtypes:
-        raise typer.BadParameter(f"--dtype {dtype!r}: use one of {', '.join(dtypes)}")
-    peers = split_peers(initial_peers)
-    if not peers:
-        raise UsageError(
-            "--initial-peers is required: start a bootstrap with `swarmtrust dht start` and pass its address"
-        )
-    start, end = parse_blocks(blocks)
-    config = ServerConfig(
-        key_path=key,
-        model=model,
-        block_start=start,
-        block_end=end,
-        initial_peers=peers,
-        network=network_options(host, port, nat_port_map, auto_nat, use_relay, use_auto_relay),
-        dtype=dtypes[dtype],
-        behavior=parse_behavior(behavior),
-        limits=ServerLimits(max_batch=max_batch, max_session_tokens=max_session_tokens),
-        name=name,
-        receipts=not no_receipts,
-        torch_threads=torch_threads,
-        ledger_url=ledger,
-        data_dir=data_dir,
-    )
-    run_server(config, ready=lambda line: typer.echo(line))
 
 
 def generate(
