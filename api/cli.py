@@ -41,8 +41,8 @@ def serve(
     migrate: Annotated[bool, typer.Option("--migrate/--no-migrate", help="Create or upgrade the schema first.")] = True,
     initial_peers: InitialPeers = [],  # noqa: B006 - typer reads the default, never mutates it
     snapshot_interval: Annotated[
-        float, typer.Option(min=1.0, help="Seconds between reputation snapshots in the DHT.")
-    ] = 30.0,
+        float | None, typer.Option(min=1.0, help="Seconds between reputation snapshots in the DHT.")
+    ] = None,
     admin_token_file: Annotated[
         Path | None,
         typer.Option(help="File holding the administrator token (default: SWARMTRUST_ADMIN_TOKEN; unset: no admin)."),
@@ -71,19 +71,33 @@ def serve(
     from ledger.spotchecks import SpotCheckPolicy
     from protocol.keys import generate_key_file, load_signing_key
 
-    settings = ApiSettings()
+    settings = ApiSettings.from_flags(
+        db_url=db,
+        ledger_key=key,
+        assignment_ttl=assignment_ttl,
+        dispute_verifiers=dispute_verifiers,
+        audit_rate=audit_rate,
+        max_request_bytes=max_request_bytes,
+        cors_origins=cors_origin,
+        challenge_window=challenge_window,
+        settle_interval=settle_interval,
+        snapshot_interval=snapshot_interval,
+    )
     try:  # the rules of consensus are logged and audited: refuse ones out of range before serving anything
         policy = SpotCheckPolicy(
-            assignment_ttl_ms=int((assignment_ttl or settings.assignment_ttl) * 1000),
-            dispute_verifiers=settings.dispute_verifiers if dispute_verifiers is None else dispute_verifiers,
-            audit_rate=settings.audit_rate if audit_rate is None else audit_rate,
+            assignment_ttl_ms=settings.assignment_ttl_ms,
+            dispute_verifiers=settings.dispute_verifiers,
+            audit_rate=settings.audit_rate,
         )
     except ValueError as exc:
         raise typer.BadParameter(f"{exc} (--dispute-verifiers / SWARMTRUST_DISPUTE_VERIFIERS, --audit-rate)") from exc
     admin = _admin(admin_token_file, settings)
-    url = LedgerSettings().resolved_db_url(db or settings.db_url or None)
-    key_path = key or settings.ledger_key
-    ledger_key = load_signing_key(key_path) if key_path.exists() else generate_key_file(key_path)
+    url = LedgerSettings().resolved_db_url(settings.db_url or None)
+    ledger_key = (
+        load_signing_key(settings.ledger_key)
+        if settings.ledger_key.exists()
+        else generate_key_file(settings.ledger_key)
+    )
     engine = create_ledger_engine(url)
     if migrate:
         upgrade(engine)
@@ -95,25 +109,24 @@ def serve(
         from node.dht import start_dht
 
         dht = start_dht(peers, NetworkOptions(host=host), client_mode=True)
-        publisher = SnapshotPublisher(engine, ledger_key, dht, interval=snapshot_interval)
+        publisher = SnapshotPublisher(engine, ledger_key, dht, interval=settings.snapshot_interval)
         background.append(BackgroundTask("snapshots", publisher.run))
-    window_ms = int((settings.challenge_window if challenge_window is None else challenge_window) * 1000)
-    every = settings.settle_interval if settle_interval is None else settle_interval
-    if every > 0:
+    if settings.settle_interval > 0:
         from api.settlement import settle_periodically
 
-        background.append(
-            BackgroundTask("settlement", functools.partial(settle_periodically, engine, ledger_key, window_ms, every))
+        settle = functools.partial(
+            settle_periodically, engine, ledger_key, settings.challenge_window_ms, settings.settle_interval
         )
+        background.append(BackgroundTask("settlement", settle))
     application = create_app(
         engine,
         ledger_key,
         policy,
-        max_request_bytes=max_request_bytes or settings.max_request_bytes,
+        max_request_bytes=settings.max_request_bytes,
         admin=admin,
-        cors_origins=cors_origin or settings.cors_origins,
+        cors_origins=settings.cors_origins,
         dashboard_refresh_seconds=settings.dashboard_refresh,
-        challenge_window_ms=window_ms,
+        challenge_window_ms=settings.challenge_window_ms,
         background=background,
     )
     listener = socket.create_server((host, port))
