@@ -16,7 +16,9 @@ Modules:
 - ``model_registry``: models' registrations (the dtypes each may be served in, signed by the ledger) and
   calibrators' tolerance records; ``model_registry_projection``: the ``models``, ``model_registrations`` and
   ``tolerances`` tables;
-- ``spotchecks``: challenges and their evidence in, assignments out, verdicts, rounds and outcomes;
+- ``spotchecks``: the spot-check desk, joining ``spotcheck_intake`` (challenges and their evidence in),
+  ``spotcheck_assignment`` (assignments out) and ``spotcheck_adjudication`` (verdicts, rounds, outcomes) over
+  ``spotcheck_desk`` (the state they share);
   ``spotcheck_projection``: their tables;
 - ``reputation`` (pure): the Beta reputation model; ``reputation_projection``: its tables as a fold of outcomes;
   ``reputation_queries``: reputations as of now; ``reputation_history``: one server's over time;

@@ -14,6 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import ledger.spotcheck_adjudication as adjudication_module
 import ledger.spotchecks as spotchecks_module
 from ledger.beacon_keeper import AuditBeacon
 from ledger.consensus import (
@@ -96,7 +97,7 @@ def rigged(monkeypatch: pytest.MonkeyPatch, rig: Callable[[NextStep, Sequence[Ro
     def dishonest(phase: str, wanted: int, verdicts: Sequence[RoundVerdict], **kwargs: Any) -> NextStep:
         return rig(next_step(phase, wanted, verdicts, **kwargs), verdicts)
 
-    monkeypatch.setattr(spotchecks_module, "next_step", dishonest)
+    monkeypatch.setattr(adjudication_module, "next_step", dishonest)
 
 
 def majority(verdicts: Sequence[RoundVerdict]) -> Decision:
