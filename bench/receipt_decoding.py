@@ -18,11 +18,9 @@ import tempfile
 from pathlib import Path
 
 import msgpack
-import nacl.signing
 
+from bench.ledger_ingest import make_receipts
 from bench.report import Section, Target, machine_summary, median, table
-from protocol.receipts import Receipt, receipt_id_for
-from protocol.signing import sign_record
 
 log = logging.getLogger(__name__)
 
@@ -55,34 +53,8 @@ print(json.dumps({"decode": decode, "open_signed": opened}))
 
 
 def make_wires(count: int) -> list[bytes]:
-    key = nacl.signing.SigningKey.generate()
-    server = bytes(key.verify_key)
-    wires: list[bytes] = []
-    while len(wires) < count:
-        session, nonce, prev = os.urandom(16), os.urandom(16), None
-        for step in range(50):
-            receipt = Receipt(
-                receipt_id=receipt_id_for(server, session, step),
-                session_id=session,
-                step=step,
-                server_key=server,
-                model_id="tiny",
-                weights_digest=os.urandom(32),
-                block_start=0,
-                block_end=4,
-                dtype="bfloat16",
-                input_digest=os.urandom(32),
-                input_shape=(1, 1, 4096),
-                output_digest=os.urandom(32),
-                output_shape=(1, 1, 4096),
-                prev_receipt=prev,
-                client_nonce=nonce,
-                timestamp_ms=1_800_000_000_000 + step,
-            )  # no output sketch: servers do not send one
-            signed = sign_record(receipt, key)
-            wires.append(signed.to_wire())
-            prev = signed.digest
-    return wires[:count]
+    """Signed receipts as servers sign them, hash-chained in sessions (no output sketch: servers send none)."""
+    return [signed.to_wire() for signed in make_receipts(count)]
 
 
 def _time(tree: Path, wires_file: Path) -> dict[str, float]:
@@ -117,8 +89,8 @@ def run() -> Section:
         [
             "## Decoding a receipt: msgspec records (issue 18)",
             "",
-            f"Machine: {machine_summary()}. {RECEIPTS:,} signed receipts as servers sign them (hidden 4096, "
-            "hash-chained sessions of 50 steps, no output sketch), decoded by this tree and by commit "
+            f"Machine: {machine_summary()}. {RECEIPTS:,} signed receipts as servers sign them (hash-chained "
+            "sessions of 50 steps, no output sketch), decoded by this tree and by commit "
             f"{BASELINE} (the hand-made record framework with compiled checks), each in a fresh process, "
             f"medians of {ROUNDS} interleaved rounds. `decode`: the body's fields checked, its canonical "
             "encoding insisted on and its consistency checked; `open_signed`: the envelope, the same, and the "
