@@ -142,7 +142,10 @@ class WireRecord(msgspec.Struct, array_like=True, frozen=True, gc=False):
             msgspec.structs.force_setattr(self, name, getattr(checked, name))
 
     def check_consistency(self) -> None:
-        """Checks across fields, run after the per-field checks; raise WireFormatError. None by default."""
+        """Checks across fields, run after the per-field checks; raise WireFormatError. None by default.
+
+        During decoding it runs inside msgspec with the decoding flag set: it may decode records (that keeps
+        their checks) but must not build one from values, which would then skip its field checks."""
 
     @property
     def signer(self) -> bytes:
