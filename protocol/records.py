@@ -135,7 +135,7 @@ class WireRecord(msgspec.Struct, array_like=True, frozen=True, gc=False):
                 except (TypeError, ValueError, OverflowError):
                     raise WireFormatError(f"{type(self).__name__}.{name}: {exc}") from None
             raise WireFormatError(f"{type(self).__name__}: {exc}") from None
-        checked = type(self).decode_unchecked(encoded)
+        checked = type(self)._decode_fields(encoded)
         if _ENCODER.encode(checked) != encoded:
             raise WireFormatError(f"{type(self).__name__}: a field holds a value of another type than it declares")
         for name in self.__struct_fields__:
@@ -167,15 +167,16 @@ class WireRecord(msgspec.Struct, array_like=True, frozen=True, gc=False):
             raise WireFormatError(f"{cls.__name__}: expected bytes, got {type(data).__name__}")
         if len(data) > cls.MAX_BYTES:
             raise RecordTooLargeError(f"{cls.__name__}: {len(data)} bytes is over the limit of {cls.MAX_BYTES} bytes")
-        record = cls.decode_unchecked(data)
+        record = cls._decode_fields(data)
         encoded = _ENCODER.encode(record)
         if encoded != data and not _revision_of(cls, encoded, data):
             raise WireFormatError(f"{cls.__name__}: not in canonical encoding (re-encode the values with swarmtrust)")
         return record
 
     @classmethod
-    def decode_unchecked(cls: type[R], data: bytes) -> R:
-        """Decode ``data`` (fields bounded, consistency checked) without the size limit or the canonical check."""
+    def _decode_fields(cls: type[R], data: bytes) -> R:
+        """Decode ``data`` (fields bounded, consistency checked) without the size limit or the canonical check:
+        the part of ``decode`` that the check of a record built locally shares."""
         outer = _DECODING.active  # a record's consistency check may decode records it holds
         _DECODING.active = True
         try:
