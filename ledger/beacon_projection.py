@@ -15,9 +15,10 @@ from ledger.beacon import coin_epoch, effective_coin, seed_commitment
 from ledger.models import AssignmentRow, AuditDrawRow, AuditSeedRow
 from ledger.projections import AuditProblem
 from ledger.rowstore import RowStore
+from ledger.statements import AuditDraw, SeedCommitment, SeedReveal
 
 
-def fold_seed_commitment(rows: RowStore, seq: int, c: Any) -> None:
+def fold_seed_commitment(rows: RowStore, seq: int, c: SeedCommitment) -> None:
     row = rows.get(AuditSeedRow, c.epoch)
     if row is None:
         row = {"epoch": c.epoch, "seed": None, "revealed_seq": None, "state": "committed"}
@@ -26,7 +27,7 @@ def fold_seed_commitment(rows: RowStore, seq: int, c: Any) -> None:
         rows.put(AuditSeedRow, row | {"state": "conflict"})
 
 
-def fold_seed_reveal(rows: RowStore, seq: int, r: Any) -> None:
+def fold_seed_reveal(rows: RowStore, seq: int, r: SeedReveal) -> None:
     row = rows.get(AuditSeedRow, r.epoch)
     if row is None:  # revealed without a commitment
         row = {"epoch": r.epoch, "commitment": None, "committed_seq": None, "state": "conflict"}
@@ -41,7 +42,7 @@ def fold_seed_reveal(rows: RowStore, seq: int, r: Any) -> None:
     rows.put(AuditSeedRow, row | {"seed": r.seed.hex(), "revealed_seq": seq, "state": state})
 
 
-def fold_audit_draw(rows: RowStore, seq: int, d: Any) -> None:
+def fold_audit_draw(rows: RowStore, seq: int, d: AuditDraw) -> None:
     if rows.get(AuditDrawRow, d.assignment_id.hex()) is not None:
         return  # one coin per pass: a second draw changes nothing (and the check below sees the first)
     rows.put(

@@ -19,8 +19,9 @@ Flows, in micro-credits:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict, cast
 
 from ledger.bulk_rows import Row
 from ledger.events import LoggedEvent
@@ -310,15 +311,23 @@ def _is_hex_key(text: str) -> bool:
     return len(text) == 64 and all(c in "0123456789abcdef" for c in text)
 
 
-def fold_event(rows: RowStore, event: LoggedEvent) -> None:
-    """Fold one logged event into the market: its record, and for misbehaviour the ledger's time of it."""
-    if event.kind == "misbehaviour":
-        fold_misbehaviour(rows, event.seq, event.signed.record, at_ms=event.recorded_ms)
-    else:
-        FOLDS[event.kind](rows, event.seq, event.signed.record)
+class MarketFolds(TypedDict):
+    """The market's fold of each event kind it takes, typed by the record that kind holds: mypy refuses a table
+    that leaves a kind out or folds a record of another type."""
+
+    mint: Callable[[RowStore, int, Mint], None]
+    transfer: Callable[[RowStore, int, Transfer], None]
+    bond: Callable[[RowStore, int, BondDeposit], None]
+    price: Callable[[RowStore, int, PriceQuote], None]
+    payment: Callable[[RowStore, int, SessionPayment], None]
+    settlement: Callable[[RowStore, int, Settlement], None]
+    challenge: Callable[[RowStore, int, Challenge], None]
+    verdict: Callable[[RowStore, int, Verdict], None]
+    outcome: Callable[[RowStore, int, Outcome], None]
+    misbehaviour: Callable[..., None]  # also takes the ledger's time of the event (``at_ms``)
 
 
-FOLDS: dict[str, Any] = {
+FOLDS: MarketFolds = {
     "mint": fold_mint,
     "transfer": fold_transfer,
     "bond": fold_bond,
@@ -330,4 +339,16 @@ FOLDS: dict[str, Any] = {
     "outcome": fold_outcome,
     "misbehaviour": fold_misbehaviour,
 }
+# The same folds by plain name, for dispatch on a logged event's kind (each takes rows, seq and its record).
+_BY_KIND = cast(dict[str, Callable[[RowStore, int, Any], None]], dict(FOLDS))
+
+
+def fold_event(rows: RowStore, event: LoggedEvent) -> None:
+    """Fold one logged event into the market: its record, and for misbehaviour the ledger's time of it."""
+    if event.kind == "misbehaviour":
+        fold_misbehaviour(rows, event.seq, event.signed.record, at_ms=event.recorded_ms)
+    else:
+        _BY_KIND[event.kind](rows, event.seq, event.signed.record)
+
+
 MARKET_RECORD_KINDS = frozenset({"mint", "transfer", "bond", "price", "payment", "settlement"})

@@ -18,7 +18,7 @@ from ledger.reputation import (
     release,
 )
 from ledger.rowstore import RowStore
-from ledger.statements import AdminAction
+from ledger.statements import AdminAction, Outcome
 from protocol.beta import Beta
 from protocol.misbehaviour import MisbehaviourProof, NotAProofError, check_proof
 from protocol.newcomers import COHORT_START
@@ -61,7 +61,7 @@ def from_row(row: dict[str, Any]) -> ServerReputation:
     )
 
 
-def fold_outcome(rows: RowStore, seq: int, outcome: Any, params: ReputationParams = DEFAULT_PARAMS) -> None:
+def fold_outcome(rows: RowStore, seq: int, outcome: Outcome, params: ReputationParams = DEFAULT_PARAMS) -> None:
     """One decided challenge: the server's reputation after it (invalid evidence says nothing of the server)."""
     if outcome.outcome not in ("pass", "fail"):
         return

@@ -10,8 +10,8 @@ and the audit derive the same rows by construction.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypedDict, cast
 
 from sqlalchemy import Connection, select
 
@@ -42,6 +42,18 @@ from ledger.models import (
 from ledger.projections import AuditProblem, Projection, Replay, compare_table
 from ledger.reputation_projection import fold_admin_action, fold_misbehaviour, fold_outcome
 from ledger.rowstore import MemoryRows, RowStore, SqlRows
+from ledger.statements import (
+    AdminAction,
+    Assignment,
+    AuditDraw,
+    ConsensusPolicy,
+    EvidenceRejection,
+    Outcome,
+    RoundOpened,
+    SeedCommitment,
+    SeedReveal,
+)
+from protocol.challenges import Challenge, Verdict
 from protocol.evidence import evidence_digest
 
 
@@ -49,10 +61,10 @@ def fold(rows: RowStore, event: LoggedEvent) -> None:
     if event.kind == "misbehaviour":  # a conviction takes effect at the ledger's time, not the reporter's
         fold_misbehaviour(rows, event.seq, event.signed.record, at_ms=event.recorded_ms)
         return
-    FOLDS[event.kind](rows, event.seq, event.signed.record)
+    _BY_KIND[event.kind](rows, event.seq, event.signed.record)
 
 
-def _challenge(rows: RowStore, seq: int, c: Any) -> None:
+def _challenge(rows: RowStore, seq: int, c: Challenge) -> None:
     rows.put(
         ChallengeRow,
         {
@@ -78,7 +90,7 @@ def _challenge(rows: RowStore, seq: int, c: Any) -> None:
     _tally_submitter(rows, c.submitter_key.hex(), "challenges")
 
 
-def _evidence_rejected(rows: RowStore, seq: int, r: Any) -> None:
+def _evidence_rejected(rows: RowStore, seq: int, r: EvidenceRejection) -> None:
     _tally_submitter(rows, r.submitter_key.hex(), "rejected_evidence")
 
 
@@ -93,7 +105,7 @@ def _tally_submitter(rows: RowStore, key: str, column: str) -> None:
     rows.put(SubmitterRow, row)
 
 
-def _assignment(rows: RowStore, seq: int, a: Any) -> None:
+def _assignment(rows: RowStore, seq: int, a: Assignment) -> None:
     rows.put(
         AssignmentRow,
         {
@@ -129,7 +141,7 @@ def _verifier(rows: RowStore, key: str, seq: int) -> dict[str, Any]:
     }
 
 
-def _round(rows: RowStore, seq: int, r: Any) -> None:
+def _round(rows: RowStore, seq: int, r: RoundOpened) -> None:
     challenge = rows.get(ChallengeRow, r.challenge_id.hex())
     if challenge is None:
         return
@@ -152,7 +164,7 @@ def _round(rows: RowStore, seq: int, r: Any) -> None:
         )
 
 
-def _verdict(rows: RowStore, seq: int, v: Any) -> None:
+def _verdict(rows: RowStore, seq: int, v: Verdict) -> None:
     assignment = rows.get(AssignmentRow, v.assignment_id.hex())
     rows.put(
         VerdictRow,
@@ -178,7 +190,7 @@ def _verdict(rows: RowStore, seq: int, v: Any) -> None:
     rows.put(VerifierRow, verifier)
 
 
-def _outcome(rows: RowStore, seq: int, o: Any) -> None:
+def _outcome(rows: RowStore, seq: int, o: Outcome) -> None:
     challenge = rows.get(ChallengeRow, o.challenge_id.hex())
     if challenge is not None:
         rows.put(ChallengeRow, challenge | {"phase": "decided", "outcome": o.outcome, "outcome_seq": seq})
@@ -197,7 +209,7 @@ def _outcome(rows: RowStore, seq: int, o: Any) -> None:
     fold_outcome(rows, seq, o)
 
 
-def _admin_action(rows: RowStore, seq: int, a: Any) -> None:
+def _admin_action(rows: RowStore, seq: int, a: AdminAction) -> None:
     rows.put(
         AdminActionRow,
         {
@@ -213,7 +225,7 @@ def _admin_action(rows: RowStore, seq: int, a: Any) -> None:
     fold_admin_action(rows, seq, a)
 
 
-def _consensus_policy(rows: RowStore, seq: int, p: Any) -> None:
+def _consensus_policy(rows: RowStore, seq: int, p: ConsensusPolicy) -> None:
     rows.put(
         ConsensusPolicyRow,
         {
@@ -226,7 +238,25 @@ def _consensus_policy(rows: RowStore, seq: int, p: Any) -> None:
     )
 
 
-FOLDS = {
+class SpotCheckFolds(TypedDict):
+    """The spot-check tables' fold of each event kind they take, typed by the record that kind holds: mypy
+    refuses a table that leaves a kind out or folds a record of another type."""
+
+    challenge: Callable[[RowStore, int, Challenge], None]
+    evidence_rejected: Callable[[RowStore, int, EvidenceRejection], None]
+    assignment: Callable[[RowStore, int, Assignment], None]
+    round: Callable[[RowStore, int, RoundOpened], None]
+    verdict: Callable[[RowStore, int, Verdict], None]
+    outcome: Callable[[RowStore, int, Outcome], None]
+    admin_action: Callable[[RowStore, int, AdminAction], None]
+    misbehaviour: Callable[..., None]  # also takes the ledger's time of the event (``at_ms``)
+    seed_commitment: Callable[[RowStore, int, SeedCommitment], None]
+    seed_reveal: Callable[[RowStore, int, SeedReveal], None]
+    audit_draw: Callable[[RowStore, int, AuditDraw], None]
+    consensus_policy: Callable[[RowStore, int, ConsensusPolicy], None]
+
+
+FOLDS: SpotCheckFolds = {
     "challenge": _challenge,
     "evidence_rejected": _evidence_rejected,
     "assignment": _assignment,
@@ -240,6 +270,8 @@ FOLDS = {
     "audit_draw": fold_audit_draw,
     "consensus_policy": _consensus_policy,
 }
+# The same folds by plain name, for dispatch on a logged event\'s kind (each takes rows, seq and its record).
+_BY_KIND = cast(dict[str, Callable[[RowStore, int, Any], None]], dict(FOLDS))
 
 TABLES: dict[type[Any], Any] = {
     ChallengeRow: lambda row: row["event_seq"],
