@@ -12,12 +12,10 @@ from protocol.errors import SwarmtrustError
 ERROR_EXIT = 1
 # The install extra (pyproject.toml) that brings each optional top-level module: a role's command run without
 # its extra says which to install instead of a traceback.
+_LEDGER_MODULES = ("sqlalchemy", "alembic", "psycopg", "fastapi", "starlette", "uvicorn", "jinja2", "multipart")
 EXTRA_OF = {
     **dict.fromkeys(("torch", "transformers", "hivemind", "safetensors"), "node"),
-    **dict.fromkeys(
-        ("sqlalchemy", "alembic", "psycopg", "fastapi", "starlette", "uvicorn", "jinja2", "multipart"), "ledger"
-    ),
-    "prometheus_client": "ledger",
+    **dict.fromkeys((*_LEDGER_MODULES, "prometheus_client"), "ledger"),
     "matplotlib": "plots",
 }
 

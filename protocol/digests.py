@@ -21,8 +21,8 @@ DTYPE_SIZES: dict[str, int] = {"float32": 4, "bfloat16": 2, "float16": 2}
 Dtype = Literal["float32", "bfloat16", "float16"]  # the same names, as a field type of wire records
 
 
-_DTYPES: dict[str, Dtype] = {"float32": "float32", "bfloat16": "bfloat16", "float16": "float16"}
-assert set(_DTYPES) == set(get_args(Dtype)) == set(DTYPE_SIZES)
+_DTYPES: dict[str, Dtype] = {name: name for name in get_args(Dtype)}
+assert set(_DTYPES) == set(DTYPE_SIZES), "Dtype names the dtypes DTYPE_SIZES sizes"
 
 
 def dtype_named(name: str) -> Dtype:

@@ -119,13 +119,15 @@ class WireRecord(msgspec.Struct, array_like=True, frozen=True, gc=False):
     SIGNER_FIELD: ClassVar[str]  # the field holding the 32-byte Ed25519 public key that signs the record
 
     def __post_init__(self) -> None:
-        if not _DECODING.active:  # built locally: check it as a receiver would
+        if _DECODING.active:  # its fields were checked by msgspec on the way in
+            self.check_consistency()
+        else:  # built locally: check it as a receiver would
             self._check_fields()
-        self.check_consistency()
 
     def _check_fields(self) -> None:
-        """Decode this record's own encoding: the fields pass their types' bounds, and the values are those
-        the wire carries (a list becomes a tuple; an int where a float belongs is refused)."""
+        """Decode this record's own encoding: the fields pass their types' bounds and the checks across them
+        (run by decoding), and the values are those the wire carries (a list becomes a tuple; an int where a
+        float belongs is refused)."""
         try:
             encoded = self.encode()
         except (TypeError, ValueError, OverflowError) as exc:  # not even encodable: find the field to name
