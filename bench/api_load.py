@@ -34,7 +34,7 @@ import httpx
 from bench.ledger_ingest import POSTGRES_ENVS, postgres_databases
 from bench.plots import line_chart
 from bench.report import Section, Target, machine_summary, median, table
-from protocol.rest import API_PREFIX
+from swarmtrust.protocol.rest import API_PREFIX
 
 log = logging.getLogger(__name__)
 
@@ -113,13 +113,13 @@ def populate(db_url: str, rng: random.Random) -> Counter[str]:
     endpoint reads only these rows, and a thousand challenges through the full write path would take
     minutes. No event log stands behind them, so ``swarmtrust ledger audit`` would not pass here.
     """
-    from ledger.bulk_rows import insert_rows
-    from ledger.db import create_ledger_engine, write_transaction
-    from ledger.migrate import upgrade
-    from ledger.models import ChallengeRow, CohortRow, ReputationRow
-    from ledger.reputation_projection import fold_outcome, from_row
-    from ledger.rowstore import MemoryRows
-    from ledger.statements import Outcome
+    from swarmtrust.ledger.bulk_rows import insert_rows
+    from swarmtrust.ledger.db import create_ledger_engine, write_transaction
+    from swarmtrust.ledger.migrate import upgrade
+    from swarmtrust.ledger.models import ChallengeRow, CohortRow, ReputationRow
+    from swarmtrust.ledger.reputation_projection import fold_outcome, from_row
+    from swarmtrust.ledger.rowstore import MemoryRows
+    from swarmtrust.ledger.statements import Outcome
 
     now = time.time_ns() // 1_000_000
     checks: list[tuple[int, bytes, bool]] = []  # (decided_ms, server, honest)

@@ -27,7 +27,9 @@ DTYPE_ORDER = {"float32": 0, "bfloat16": 1, "float16": 2}
 
 def documents() -> list[dict[str, Any]]:
     """The shipped tiny documents and every calibration file under docs/calibration/."""
-    found: list[dict[str, Any]] = list(json.loads(resources.files("verifier").joinpath("tolerances.json").read_text()))
+    found: list[dict[str, Any]] = list(
+        json.loads(resources.files("swarmtrust.verifier").joinpath("tolerances.json").read_text())
+    )
     for path in sorted(CALIBRATIONS.glob("*.json")):
         data = json.loads(path.read_text())
         found.extend(data if isinstance(data, list) else [data])

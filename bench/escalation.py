@@ -17,13 +17,13 @@ from dataclasses import dataclass, field
 import torch
 
 from bench.report import Section, Target, machine_summary, table
-from node.behaviors import BehaviorRuntime, parse_behavior
-from node.model.head import ModelHead
-from node.model.source import resolve_model
-from verifier.calibration import Calibration, judge, replay_of
-from verifier.escalation import NEAR, SHARE, first_difference, replay_stepwise, replay_stepwise_with_scales
-from verifier.tolerance import load_tolerances
-from verifier.tolerance_document import Tolerances
+from swarmtrust.node.behaviors import BehaviorRuntime, parse_behavior
+from swarmtrust.node.model.head import ModelHead
+from swarmtrust.node.model.source import resolve_model
+from swarmtrust.verifier.calibration import Calibration, judge, replay_of
+from swarmtrust.verifier.escalation import NEAR, SHARE, first_difference, replay_stepwise, replay_stepwise_with_scales
+from swarmtrust.verifier.tolerance import load_tolerances
+from swarmtrust.verifier.tolerance_document import Tolerances
 
 log = logging.getLogger(__name__)
 

@@ -17,12 +17,12 @@ import torch
 
 from bench.receipt_cost import llama7b_layer
 from bench.report import Section, Target, machine_summary, table
-from node.client.evidence import HopEvidence, build_challenge
-from node.server.receipting import ReceiptSigner
-from node.tensors import little_endian_bytes, wire_dtype
-from protocol.digests import DTYPE_SIZES
-from protocol.evidence import MAX_EVIDENCE_BYTES, Evidence, verify_evidence
-from protocol.tensor_pack import pack_tensors
+from swarmtrust.node.client.evidence import HopEvidence, build_challenge
+from swarmtrust.node.server.receipting import ReceiptSigner
+from swarmtrust.node.tensors import little_endian_bytes, wire_dtype
+from swarmtrust.protocol.digests import DTYPE_SIZES
+from swarmtrust.protocol.evidence import MAX_EVIDENCE_BYTES, Evidence, verify_evidence
+from swarmtrust.protocol.tensor_pack import pack_tensors
 
 log = logging.getLogger(__name__)
 

@@ -25,15 +25,15 @@ from sqlalchemy.engine import make_url
 
 from bench.plots import bar_chart
 from bench.report import Section, Target, machine_summary, median, table
-from ledger.bulk_rows import insert_rows
-from ledger.db import create_ledger_engine, write_transaction
-from ledger.events import EventDraft, chain
-from ledger.migrate import upgrade
-from ledger.models import Event, ReceiptRow
-from ledger.projections import receipt_row
-from ledger.store import Ledger
-from protocol.receipts import Receipt, receipt_id_for
-from protocol.signing import Signed, open_signed, sign_record, verify_signature
+from swarmtrust.ledger.bulk_rows import insert_rows
+from swarmtrust.ledger.db import create_ledger_engine, write_transaction
+from swarmtrust.ledger.events import EventDraft, chain
+from swarmtrust.ledger.migrate import upgrade
+from swarmtrust.ledger.models import Event, ReceiptRow
+from swarmtrust.ledger.projections import receipt_row
+from swarmtrust.ledger.store import Ledger
+from swarmtrust.protocol.receipts import Receipt, receipt_id_for
+from swarmtrust.protocol.signing import Signed, open_signed, sign_record, verify_signature
 
 log = logging.getLogger(__name__)
 

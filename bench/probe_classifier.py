@@ -22,7 +22,7 @@ from scipy.optimize import minimize
 
 from bench.probe_traffic import Session, client_corpus, client_sessions, client_texts, new_probes, old_probes
 from bench.report import Section, Target, machine_summary, table
-from verifier.prompts import standard_corpus
+from swarmtrust.verifier.prompts import standard_corpus
 
 SESSIONS = 1500  # per class
 BUCKETS = 128  # hashed token bigrams
@@ -142,7 +142,7 @@ def score(probes: Sequence[Session], clients: Sequence[Session], seed: int, awar
 def run() -> Section:
     from transformers import AutoTokenizer
 
-    from node.model.source import resolve_model
+    from swarmtrust.node.model.source import resolve_model
 
     started = time.perf_counter()
     tokenizer = AutoTokenizer.from_pretrained(str(resolve_model("tiny").directory), local_files_only=True)

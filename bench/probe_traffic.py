@@ -23,9 +23,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ledger.session_lengths import ReceiptFacts, summarise_sessions
-from verifier.lengths import LengthDistribution, ProbeLengths
-from verifier.prompts import ProbeCorpus, PromptGenerator, corpus_from_texts, standard_corpus
+from swarmtrust.ledger.session_lengths import ReceiptFacts, summarise_sessions
+from swarmtrust.verifier.lengths import LengthDistribution, ProbeLengths
+from swarmtrust.verifier.prompts import ProbeCorpus, PromptGenerator, corpus_from_texts, standard_corpus
 
 MAX_LENGTH = 1024  # positions of the tiny model
 PROBE_MEAN_INTERVAL = 60.0  # seconds between probes, per verifier

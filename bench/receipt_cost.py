@@ -15,9 +15,9 @@ from transformers.models.llama.modeling_llama import LlamaDecoderLayer
 
 from bench.plots import bar_chart
 from bench.report import Section, Target, machine_summary, median, table
-from node.model.span import CacheState, Span
-from node.server.receipting import ReceiptSigner
-from node.tensors import little_endian_bytes, wire_dtype
+from swarmtrust.node.model.span import CacheState, Span
+from swarmtrust.node.server.receipting import ReceiptSigner
+from swarmtrust.node.tensors import little_endian_bytes, wire_dtype
 
 log = logging.getLogger(__name__)
 

@@ -8,14 +8,14 @@ import time
 
 from bench.plots import line_chart
 from bench.report import Section, Target, machine_summary, median, table
-from node.client.bans import BanList
-from node.client.config import ClientConfig
-from node.client.discovery import ServerInfo
-from node.client.latency import LatencyTracker
-from node.client.reputation import ReputationBook, ServerTrust
-from node.client.route_policy import Router
-from protocol.announcements import ServerAnnouncement
-from protocol.beta import Beta
+from swarmtrust.node.client.bans import BanList
+from swarmtrust.node.client.config import ClientConfig
+from swarmtrust.node.client.discovery import ServerInfo
+from swarmtrust.node.client.latency import LatencyTracker
+from swarmtrust.node.client.reputation import ReputationBook, ServerTrust
+from swarmtrust.node.client.route_policy import Router
+from swarmtrust.protocol.announcements import ServerAnnouncement
+from swarmtrust.protocol.beta import Beta
 
 BLOCKS = 80
 ROUNDS = 31

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.report import BENCHMARKS_MD, Section, Target, table
-from protocol.bond_rule import SPOT_CHECK_FLOOR
+from swarmtrust.protocol.bond_rule import SPOT_CHECK_FLOOR
 from swarmtrust.simulation.config import ADVERSARIES, SimulationConfig
 from swarmtrust.simulation.detection import checks_bound, expected_sessions_to_conviction
 from swarmtrust.simulation.detection_table import shipped_table

@@ -18,12 +18,12 @@ import torch
 
 from bench.plots import bar_chart
 from bench.report import Section, Target, machine_summary, median, table
-from node.client.config import ClientConfig
-from node.client.discovery import ServerInfo
-from node.client.swarm import SwarmClient
-from node.model.local import LocalModel
-from node.model.source import resolve_model
 from swarmtrust.launcher import LocalSwarm
+from swarmtrust.node.client.config import ClientConfig
+from swarmtrust.node.client.discovery import ServerInfo
+from swarmtrust.node.client.swarm import SwarmClient
+from swarmtrust.node.model.local import LocalModel
+from swarmtrust.node.model.source import resolve_model
 
 log = logging.getLogger(__name__)
 

@@ -18,14 +18,14 @@ import torch
 from bench.plots import bar_chart
 from bench.receipt_cost import llama7b_layer
 from bench.report import Section, Target, machine_summary, median, table
-from node.model.source import resolve_model
-from node.model.span import CacheState, Span
-from node.server.receipting import ReceiptSigner
-from node.tensors import little_endian_bytes
-from protocol.evidence import Evidence
-from verifier.checking import check_evidence
-from verifier.replay import SpanCache, replay_with_scales
-from verifier.tolerance import compare_step, load_tolerances
+from swarmtrust.node.model.source import resolve_model
+from swarmtrust.node.model.span import CacheState, Span
+from swarmtrust.node.server.receipting import ReceiptSigner
+from swarmtrust.node.tensors import little_endian_bytes
+from swarmtrust.protocol.evidence import Evidence
+from swarmtrust.verifier.checking import check_evidence
+from swarmtrust.verifier.replay import SpanCache, replay_with_scales
+from swarmtrust.verifier.tolerance import compare_step, load_tolerances
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from node.model.tiny import CONFIG, write_tiny_model
+from swarmtrust.node.model.tiny import CONFIG, write_tiny_model
 
 WIDE_NAME = "wide-1024"  # the directory name, which is the model id (``node.model.source``)
 WIDE_CONFIG: dict[str, object] = CONFIG | {

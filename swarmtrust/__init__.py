@@ -1,7 +1,16 @@
-"""The ``swarmtrust`` command: one console script whose sub-commands are owned by the packages.
+"""swarmtrust: the trust layer for decentralised LLM inference. Its sub-packages are its layers:
 
-It sits above every package (``node``, ``ledger``, ``verifier``, ``api``) so that none of them has
-to import another just to be reachable from the command line.
+- ``protocol``: the wire kernel every role shares (records, signatures, receipts, evidence); imports nothing
+  else of the project;
+- ``node``: the block server and the client over the hivemind swarm;
+- ``verifier``: tolerances, calibration, span replay and the verifier loop;
+- ``ledger``: the SQL ledger (event log, projections, spot checks, consensus, reputation, market);
+  ``migrations``: its schema's Alembic revisions;
+- ``api``: the ledger's REST service and dashboard.
+
+The top level is the ``swarmtrust`` command, one console script whose sub-commands are owned by the packages.
+It sits above every package so that none of them has to import another just to be reachable from the
+command line.
 
 - ``cli``: the root of the command line; ``launcher``: swarm roles as child processes on this machine;
 - ``demo``: ``swarmtrust demo``; ``demo_plan`` (pure): who runs and who cheats; ``demo_run``: the run;

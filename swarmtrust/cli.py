@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import typer
 
-from api.cli import app as api_app
-from ledger.cli import app as ledger_app
-from node.cli import app as node_app
-from node.cli_dht import dht_app
-from node.cli_generate import generate
-from node.console import run_app
+from swarmtrust.api.cli import app as api_app
 from swarmtrust.demo import demo
+from swarmtrust.ledger.cli import app as ledger_app
+from swarmtrust.node.cli import app as node_app
+from swarmtrust.node.cli_dht import dht_app
+from swarmtrust.node.cli_generate import generate
+from swarmtrust.node.console import run_app
 from swarmtrust.simulation.cli import simulate
-from verifier.cli import app as verifier_app
+from swarmtrust.verifier.cli import app as verifier_app
 
 app = typer.Typer(
     name="swarmtrust",

@@ -54,7 +54,7 @@ def demo(
     as_json: Annotated[bool, typer.Option("--json", help="Print the final report as JSON only.")] = False,
 ) -> None:
     """Run the whole system on this machine, cheaters included, and report what it caught."""
-    from node.cli_options import configure_logging
+    from swarmtrust.node.cli_options import configure_logging
 
     try:
         plan = plan_demo(servers, cheaters, verifiers, honest_steps=int(TURNCOAT_FRACTION * max_new_tokens))
@@ -67,7 +67,7 @@ def demo(
             param_hint="--data-dir",
         )
     configure_logging(verbose=False)
-    logging.getLogger("node").setLevel(logging.ERROR)  # the demo narrates failovers itself
+    logging.getLogger("swarmtrust.node").setLevel(logging.ERROR)  # the demo narrates failovers itself
     console = Console(quiet=as_json, highlight=False, width=None if sys.stdout.isatty() else 120)
     workdir = data_dir or Path(tempfile.mkdtemp(prefix="swarmtrust-demo-"))
     workdir.mkdir(parents=True, exist_ok=True)

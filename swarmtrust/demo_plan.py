@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from protocol.errors import SwarmtrustError
+from swarmtrust.protocol.errors import SwarmtrustError
 
 HALVES = ("0:4", "4:8")
 RANDOM_CHEAT = "cheat-rate:0.3"

@@ -7,9 +7,9 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from protocol.market_records import MICRO
 from swarmtrust.demo_plan import DemoPlan
 from swarmtrust.demo_traffic import Traffic
+from swarmtrust.protocol.market_records import MICRO
 
 
 def build_report(plan: DemoPlan, names: dict[str, str], traffic: Traffic, market: dict[str, Any]) -> dict[str, Any]:

@@ -12,9 +12,6 @@ from typing import Any
 import nacl.signing
 from rich.console import Console
 
-from node.ledger_api import LedgerApi
-from protocol.receipts import Receipt
-from protocol.signing import Signed
 from swarmtrust.demo_plan import DemoPlan
 from swarmtrust.demo_report import build_report, show_report
 from swarmtrust.demo_stages import (
@@ -27,6 +24,9 @@ from swarmtrust.demo_stages import (
 )
 from swarmtrust.demo_traffic import run_traffic, tokenize
 from swarmtrust.launcher import TINY_FLOAT32, ChildProcess, LocalSwarm
+from swarmtrust.node.ledger_api import LedgerApi
+from swarmtrust.protocol.receipts import Receipt
+from swarmtrust.protocol.signing import Signed
 
 PROMPT = "Hello, swarm! "
 CHALLENGE_WINDOW = 8.0  # seconds a payment waits in escrow for a challenge, shortened for the demo
@@ -35,9 +35,9 @@ CHALLENGE_WINDOW = 8.0  # seconds a payment waits in escrow for a challenge, sho
 def run_demo(
     plan: DemoPlan, workdir: Path, duration: float, max_new_tokens: int, keep: bool, console: Console
 ) -> dict[str, Any]:
-    from node.client.config import ClientConfig
-    from node.client.swarm import SwarmClient
-    from node.model.source import resolve_model
+    from swarmtrust.node.client.config import ClientConfig
+    from swarmtrust.node.client.swarm import SwarmClient
+    from swarmtrust.node.model.source import resolve_model
 
     console.rule("swarmtrust demo: a swarm with cheaters, and the trust layer catching them")
     started = time.monotonic()
@@ -123,7 +123,7 @@ def _start(swarm: LocalSwarm, plan: DemoPlan, console: Console) -> tuple[dict[st
 
 
 def _receipts_of_one_session(key: Any, swarm: LocalSwarm, source: Any) -> list[Signed[Receipt]]:
-    from node.client.swarm import SwarmClient
+    from swarmtrust.node.client.swarm import SwarmClient
 
     with SwarmClient([swarm.peer], ledger_url=swarm.api_url, client_key=key) as client:
         result = client.generate(source, tokenize(source.directory, PROMPT), 8)

@@ -14,14 +14,14 @@ from typing import Any
 import httpx
 from rich.console import Console
 
-from ledger.store import Ledger
-from node.ledger_api import LedgerApi
-from protocol.bond_rule import required_bond, session_block_tokens
-from protocol.market_records import MICRO
-from protocol.receipts import Receipt
-from protocol.signing import Signed, sign_record
 from swarmtrust.demo_plan import DemoError, DemoPlan
 from swarmtrust.launcher import ChildProcess, LocalSwarm
+from swarmtrust.ledger.store import Ledger
+from swarmtrust.node.ledger_api import LedgerApi
+from swarmtrust.protocol.bond_rule import required_bond, session_block_tokens
+from swarmtrust.protocol.market_records import MICRO
+from swarmtrust.protocol.receipts import Receipt
+from swarmtrust.protocol.signing import Signed, sign_record
 
 PRICE = 1_000  # micro-credits per block-token: a 20-token session over 4 blocks costs 0.08 credits
 CLIENT_CREDITS = 1_000  # the faucet's gift to each client
@@ -40,9 +40,9 @@ def bond_credits(blocks: str) -> int:
 def open_market(swarm: LocalSwarm, plan: DemoPlan, client_keys: list[Any], console: Console) -> None:
     """A faucet for the clients and the treasury; every server bonds what the bond rule asks at ``PRICE``
     (``bond_credits``) and quotes ``PRICE``."""
-    from node.ledger_api import LedgerApi
-    from protocol.keys import load_signing_key
-    from protocol.market_records import BondDeposit, PriceQuote
+    from swarmtrust.node.ledger_api import LedgerApi
+    from swarmtrust.protocol.keys import load_signing_key
+    from swarmtrust.protocol.market_records import BondDeposit, PriceQuote
 
     server_keys = [load_signing_key(swarm.workdir / f"{s.name}.key") for s in plan.servers]
     bonds = [bond_credits(s.blocks) for s in plan.servers]
@@ -85,7 +85,7 @@ def failover_stage(
 ) -> tuple[dict[str, Any], list[Signed[Receipt]]]:
     """One generation through honest servers; midway the server of a half with a second honest server is
     killed with SIGKILL, and the client replays the session to another. Its tokens against the local model's."""
-    from node.model.local import LocalModel
+    from swarmtrust.node.model.local import LocalModel
 
     spare = plan.spare_honest()
     if spare is None:
@@ -209,7 +209,7 @@ def ledger_stage(api_url: str, workdir: Path, receipts: list[Signed[Receipt]], c
 
 def _epoch_proof(api_url: str, receipt: Signed[Receipt], console: Console) -> bool:
     """Ask the ledger for a receipt's place in its server's epoch and check the proof against the root."""
-    from protocol.merkle import InclusionProof, verify_inclusion
+    from swarmtrust.protocol.merkle import InclusionProof, verify_inclusion
 
     with LedgerApi(api_url) as api:
         answer = api.get(f"/receipts/{receipt.record.receipt_id.hex()}/proof")
@@ -225,7 +225,7 @@ def _epoch_proof(api_url: str, receipt: Signed[Receipt], console: Console) -> bo
 
 def _equivocation(original: Signed[Receipt], workdir: Path) -> bytes:
     """The same step signed again with another output, as a cheating server might: refused as a conflict."""
-    from protocol.keys import load_signing_key
+    from swarmtrust.protocol.keys import load_signing_key
 
     for key_file in workdir.glob("*.key"):
         key = load_signing_key(key_file)

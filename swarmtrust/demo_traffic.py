@@ -20,10 +20,10 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from node.client.faults import SessionFailedError
-from node.ledger_api import LedgerApi
 from swarmtrust.demo_plan import DemoPlan
 from swarmtrust.demo_tally import TrafficTally
+from swarmtrust.node.client.faults import SessionFailedError
+from swarmtrust.node.ledger_api import LedgerApi
 
 SESSIONS_AFTER = 20  # sessions after the last cheater's quarantine before the traffic may stop early
 POLL_SECONDS = 1.5  # between reads of the ledger's reputations and spot checks

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from protocol.errors import SwarmtrustError
+from swarmtrust.protocol.errors import SwarmtrustError
 
 SWARMTRUST = [sys.executable, "-m", "swarmtrust"]
 START_TIMEOUT = 120.0  # seconds for a child to print its first line (imports, model load, DHT join)
@@ -112,12 +112,12 @@ def tolerance_records(
     restart on the same database logs nothing new)."""
     from importlib import resources
 
-    from protocol.model_records import ToleranceRecord
-    from protocol.signing import open_signed
-    from verifier.tolerance_records import sign_tolerance
+    from swarmtrust.protocol.model_records import ToleranceRecord
+    from swarmtrust.protocol.signing import open_signed
+    from swarmtrust.verifier.tolerance_records import sign_tolerance
 
     if calibration_file is None:
-        text = resources.files("verifier").joinpath("tolerances.json").read_text()
+        text = resources.files("swarmtrust.verifier").joinpath("tolerances.json").read_text()
     else:
         text = calibration_file.read_text()
     data = json.loads(text)
@@ -183,7 +183,7 @@ class LocalSwarm:
     def launch_server(self, name: str, blocks: str, *extra: str) -> ChildProcess:
         """Start ``swarmtrust node start`` with a key of its own (created once in the workdir); it announces
         itself to this swarm's ledger service too, when one was started first."""
-        from protocol.keys import generate_key_file
+        from swarmtrust.protocol.keys import generate_key_file
 
         key = self.workdir / f"{name}.key"
         if not key.exists():
@@ -209,9 +209,9 @@ class LocalSwarm:
         ``models``: model id -> the dtypes it may be served in (the default first), registered at once (e.g.
         ``TINY_FLOAT32``); without, the ledger starts with no event at all and models fall back to their config.
         Each registered (model, dtype) that the calibration file ``tolerances`` (default: the shipped
-        ``verifier/tolerances.json``) holds a document for gets it as a tolerance record, signed by a calibrator key
-        of the workdir's (``calibrator.key``), so that verifiers judge by ledger-served tolerances; the others get
-        none, and verifiers give their sessions no verdict."""
+        ``swarmtrust/verifier/tolerances.json``) holds a document for gets it as a tolerance record, signed by a
+        calibrator key of the workdir's (``calibrator.key``), so that verifiers judge by ledger-served tolerances;
+        the others get none, and verifiers give their sessions no verdict."""
         db = db_url or f"sqlite:///{self.workdir / 'ledger.db'}"
         args = ["api", "serve", "--db", db, "--port", "0", "--key", str(self.workdir / "ledger.key"), *extra]
         if admin_token is not None:
@@ -233,8 +233,8 @@ class LocalSwarm:
         """Register models in the ledger the service just migrated, signed with its key (as the operator's
         ``swarmtrust ledger register-model`` does), and add their calibrated tolerance records (as an
         administrator's ``swarmtrust verifier sign-tolerance`` and ``swarmtrust ledger add-tolerance`` do)."""
-        from ledger.store import Ledger
-        from protocol.keys import generate_key_file, load_signing_key
+        from swarmtrust.ledger.store import Ledger
+        from swarmtrust.protocol.keys import generate_key_file, load_signing_key
 
         key = load_signing_key(self.workdir / "ledger.key")
         calibrator_key = self.workdir / "calibrator.key"
@@ -250,7 +250,7 @@ class LocalSwarm:
 
     def launch_verifier(self, name: str, *extra: str) -> ChildProcess:
         """Start ``swarmtrust verifier start`` against this swarm's ledger service."""
-        from protocol.keys import generate_key_file
+        from swarmtrust.protocol.keys import generate_key_file
 
         key = self.workdir / f"{name}.key"
         if not key.exists():

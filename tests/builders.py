@@ -8,9 +8,9 @@ from typing import Any
 
 import nacl.signing
 
-from protocol.announcements import ServerAnnouncement
-from protocol.receipts import Receipt, receipt_id_for
-from protocol.signing import Signed, sign_record
+from swarmtrust.protocol.announcements import ServerAnnouncement
+from swarmtrust.protocol.receipts import Receipt, receipt_id_for
+from swarmtrust.protocol.signing import Signed, sign_record
 
 
 def new_key() -> nacl.signing.SigningKey:
@@ -71,8 +71,8 @@ def evidence_session(
     key: nacl.signing.SigningKey, steps: int, *, hidden: int = 64, first_tokens: int = 3, **overrides: Any
 ) -> tuple[list[Signed[Receipt]], Any]:
     """A session of ``steps`` steps whose receipts commit to random float32 tensors, and its evidence."""
-    from protocol.digests import tensor_digest
-    from protocol.evidence import Evidence
+    from swarmtrust.protocol.digests import tensor_digest
+    from swarmtrust.protocol.evidence import Evidence
 
     session = overrides.pop("session_id", os.urandom(16))
     nonce = overrides.pop("client_nonce", os.urandom(16))
@@ -106,7 +106,7 @@ def evidence_session(
 def challenge_for(
     submitter: nacl.signing.SigningKey, receipts: list[Signed[Receipt]], encoded_evidence: bytes
 ) -> Signed[Any]:
-    from node.client.evidence import challenge_of
+    from swarmtrust.node.client.evidence import challenge_of
 
     return challenge_of(submitter, receipts, encoded_evidence)
 
@@ -134,7 +134,7 @@ def signed_announcement(key: nacl.signing.SigningKey, **overrides: Any) -> Signe
 
 def signed_verdict(verifier: nacl.signing.SigningKey, claimed: Any, outcome: str, decided_ms: int) -> bytes:
     """The wire of ``verifier``'s verdict on the assignment it ``claimed`` from the ledger's spot-check desk."""
-    from protocol.challenges import Verdict
+    from swarmtrust.protocol.challenges import Verdict
 
     a = claimed.assignment.record
     return sign_record(

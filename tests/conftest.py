@@ -22,9 +22,9 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
-from ledger.db import create_ledger_engine
-from ledger.migrate import upgrade
-from ledger.store import Ledger
+from swarmtrust.ledger.db import create_ledger_engine
+from swarmtrust.ledger.migrate import upgrade
+from swarmtrust.ledger.store import Ledger
 
 POSTGRES_ENV = "SWARMTRUST_TEST_POSTGRES_URL"
 REQUIRE_REAL_ENV = "SWARMTRUST_REQUIRE_REAL"

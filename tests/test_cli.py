@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from ledger.store import Ledger
+from swarmtrust.ledger.store import Ledger
 from tests.builders import new_key, session_receipts
 
 pytestmark = pytest.mark.processes  # starts processes or servers: not in the fast tier
@@ -132,7 +132,7 @@ def test_python_dash_m_node_works() -> None:
 def test_ledger_upgrade_then_audit_clean_then_tampered(tmp_path: Path) -> None:
     db = tmp_path / "ledger.db"
     url = f"sqlite:///{db}"
-    from ledger.migrate import head_revision
+    from swarmtrust.ledger.migrate import head_revision
 
     assert f"empty -> {head_revision()}" in run("ledger", "upgrade", "--db", url).stdout
     assert f"already at schema revision {head_revision()}" in run("ledger", "upgrade", "--db", url).stdout

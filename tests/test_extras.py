@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from node.console import EXTRA_OF
+from swarmtrust.node.console import EXTRA_OF
 
 pytestmark = pytest.mark.processes  # runs the command in fresh interpreters
 

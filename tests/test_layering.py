@@ -17,7 +17,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PROJECT = frozenset({"protocol", "node", "ledger", "verifier", "api", "migrations", "swarmtrust", "bench", "tests"})
+PACKAGE = ROOT / "swarmtrust"
+LAYERS = frozenset({"protocol", "node", "ledger", "verifier", "api", "migrations"})  # swarmtrust's sub-packages
+PROJECT = LAYERS | {"swarmtrust", "bench", "tests"}  # "swarmtrust": the top level (command line, demo, simulation)
 HEAVY = frozenset({"torch", "transformers", "hivemind", "httpx", "fastapi", "sqlalchemy"})  # not NumPy or SciPy
 FORBIDDEN = {
     "protocol": (PROJECT - {"protocol"}) | HEAVY,
@@ -27,40 +29,82 @@ FORBIDDEN = {
 }
 
 
-def imported_roots(path: Path) -> Iterator[tuple[int, str]]:
-    """(line, top-level name) of every absolute import in the file."""
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+def layer_of(module: str) -> str:
+    """The layer an absolute module name belongs to: a sub-package of ``swarmtrust``, the top level
+    ``swarmtrust``, ``bench``, ``tests``, or the root name of a third-party module."""
+    parts = module.split(".")
+    if parts[0] == "swarmtrust":
+        return parts[1] if len(parts) > 1 and parts[1] in LAYERS else "swarmtrust"
+    return parts[0]
+
+
+def imported_layers(source: str, path: Path) -> Iterator[tuple[int, str]]:
+    """(line, layer) of every import in ``source`` (the text of ``path``), relative imports resolved against the
+    file's own package."""
+    package = list(path.relative_to(ROOT).with_suffix("").parts[:-1])
+    for node in ast.walk(ast.parse(source, str(path))):
         if isinstance(node, ast.Import):
             for alias in node.names:
-                yield node.lineno, alias.name.split(".")[0]
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            yield node.lineno, node.module.split(".")[0]
+                yield node.lineno, layer_of(alias.name)
+        elif isinstance(node, ast.ImportFrom):
+            base = package[: len(package) - node.level + 1] if node.level else []
+            module = ".".join([*base, *([node.module] if node.module else [])])
+            if module == "swarmtrust":  # `from swarmtrust import ledger`: the imported names may be layers
+                yield from ((node.lineno, layer_of(f"swarmtrust.{alias.name}")) for alias in node.names)
+            else:
+                yield node.lineno, layer_of(module)
 
 
-def violations(package: str, forbidden: frozenset[str]) -> list[str]:
+def violations(layer: str, forbidden: frozenset[str]) -> list[str]:
     return [
         f"{path.relative_to(ROOT)}:{line} imports {name}"
-        for path in sorted((ROOT / package).rglob("*.py"))
-        for line, name in imported_roots(path)
+        for path in sorted((PACKAGE / layer).rglob("*.py"))
+        for line, name in imported_layers(path.read_text(), path)
         if name in forbidden
     ]
 
 
-@pytest.mark.parametrize("package", sorted(FORBIDDEN))
-def test_a_package_imports_only_what_its_layer_may(package: str) -> None:
-    assert (ROOT / package / "__init__.py").is_file()
-    assert violations(package, FORBIDDEN[package]) == []
+def python_files() -> list[Path]:
+    return sorted(path for folder in ("swarmtrust", "tests", "bench") for path in (ROOT / folder).rglob("*.py"))
 
 
-def test_the_check_sees_imports_inside_functions(tmp_path: Path) -> None:
-    """The rule reads nested and ``from`` imports, so a lazy import cannot slip past it."""
-    source = tmp_path / "module.py"
-    source.write_text("import os\n\ndef late():\n    from ledger.store import Ledger\n    import api.app as app\n")
-    assert sorted(name for _, name in imported_roots(source)) == ["api", "ledger", "os"]
+@pytest.mark.parametrize("layer", sorted(FORBIDDEN))
+def test_a_package_imports_only_what_its_layer_may(layer: str) -> None:
+    assert (PACKAGE / layer / "__init__.py").is_file()
+    assert violations(layer, FORBIDDEN[layer]) == []
+
+
+def test_the_project_is_imported_through_its_namespace() -> None:
+    """Every module is ``swarmtrust.<layer>``: a bare ``import ledger`` would load a second copy of a module
+    (its classes distinct from the first's) or fail outside a checkout."""
+    bare = [
+        f"{path.relative_to(ROOT)}:{node.lineno}"
+        for path in python_files()
+        for node in ast.walk(ast.parse(path.read_text(), str(path)))
+        if (isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").split(".")[0] in LAYERS)
+        or (isinstance(node, ast.Import) and any(a.name.split(".")[0] in LAYERS for a in node.names))
+    ]
+    assert bare == []
+
+
+def test_the_check_sees_imports_inside_functions_and_relative_ones() -> None:
+    """The rule reads nested, ``from`` and relative imports, so a lazy import cannot slip past it."""
+    source = (
+        "import os\n\ndef late():\n    from swarmtrust.ledger.store import Ledger\n"
+        "    import swarmtrust.api.app as app\n    from ..protocol import keys\n    from swarmtrust import cli\n"
+    )
+    found = sorted(name for _, name in imported_layers(source, PACKAGE / "node" / "sample.py"))
+    assert found == ["api", "ledger", "os", "protocol", "swarmtrust"]
 
 
 @pytest.mark.processes  # a fresh interpreter per module, to see what importing it loads
-@pytest.mark.parametrize("module", ["ledger.reputation", "ledger.consensus", "protocol.receipts", "protocol.signing"])
+@pytest.mark.parametrize(
+    "module",
+    [
+        f"swarmtrust.{name}"
+        for name in ("ledger.reputation", "ledger.consensus", "protocol.receipts", "protocol.signing")
+    ],
+)
 def test_pure_modules_load_without_the_sql_stack_or_torch(module: str) -> None:
     """Importing a package's pure module runs its package's ``__init__``: it must not pull the heavy stacks in."""
     probe = f"import sys, {module}; print(sorted(m for m in ('sqlalchemy', 'torch', 'fastapi') if m in sys.modules))"
@@ -69,9 +113,7 @@ def test_pure_modules_load_without_the_sql_stack_or_torch(module: str) -> None:
 
 
 PACKAGES = sorted(
-    path.parent.relative_to(ROOT)
-    for path in ROOT.glob("*/**/__init__.py")
-    if path.parts[len(ROOT.parts)] in PROJECT - {"tests", "bench", "migrations"}
+    path.parent.relative_to(ROOT) for path in PACKAGE.glob("**/__init__.py") if "migrations" not in path.parts
 )
 
 

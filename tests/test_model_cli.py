@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from ledger.store import Ledger
-from protocol.keys import generate_key_file
-from protocol.model_records import ToleranceRecord
-from protocol.signing import open_signed
+from swarmtrust.ledger.store import Ledger
+from swarmtrust.protocol.keys import generate_key_file
+from swarmtrust.protocol.model_records import ToleranceRecord
+from swarmtrust.protocol.signing import open_signed
 from tests.test_cli import run
 
 pytestmark = pytest.mark.processes  # runs the command line as a process: not in the fast tier

@@ -8,15 +8,24 @@ from typing import Any
 
 import msgspec.inspect as mi
 
-from protocol.records import WireRecord
-from protocol.reputation_snapshot import ENTRY_SIZE
+from swarmtrust.protocol.records import WireRecord
+from swarmtrust.protocol.reputation_snapshot import ENTRY_SIZE
 
 
 def fields_of(cls: type[WireRecord]) -> list[tuple[str, mi.Type]]:
-    """(name, type information) of each field, in wire order (after the version)."""
+    """(name, type information) of each field, in wire order (after the version); a text field's marker
+    (metadata msgspec does not check) is left off, so it reads as the string type it constrains."""
     info = mi.type_info(cls)
     assert isinstance(info, mi.StructType)
-    return [(field.name, field.type) for field in info.fields]
+    return [(field.name, _unmarked(field.type)) for field in info.fields]
+
+
+def _unmarked(info: mi.Type) -> mi.Type:
+    if isinstance(info, mi.Metadata):
+        return info.type
+    if isinstance(info, mi.UnionType):
+        return mi.UnionType(tuple(_unmarked(member) for member in info.types))
+    return info
 
 
 def is_shape(info: mi.Type) -> bool:

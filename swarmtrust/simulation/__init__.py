@@ -10,7 +10,7 @@ see (their partners, their own polling, never an audit coin).
 - ``config``: scenarios and parameters (adversary, malicious fraction, dtype, corruption, sizes, seed, the
   calibration whose rates apply);
 - ``detection_table``: the measured rates, per dtype and corruption, read from tolerance documents (the shipped
-  ``verifier/tolerances.json`` or ``--calibration FILE``), with the session counts they rest on;
+  ``swarmtrust/verifier/tolerances.json`` or ``--calibration FILE``), with the session counts they rest on;
 - ``detection``: from those session rates to what one check of a session finds, and the bounds on how long a
   cheater lasts;
 - ``world``: the simulated servers and verifiers, and what a check's evidence shows;

@@ -42,7 +42,7 @@ def simulate(
         Path | None,
         typer.Option(
             help="Detection rates from this calibration file (`swarmtrust verifier calibrate --out`); default: the "
-            "shipped verifier/tolerances.json."
+            "shipped swarmtrust/verifier/tolerances.json."
         ),
     ] = None,
     false_positive_rate: Annotated[

@@ -10,7 +10,7 @@ counts so a report can say what each rate rests on:
     caught(dtype, corruption) = caught / sessions          false positives(dtype) = false_positives / span_sessions
 
 ``table_of`` is pure (parsed JSON in, table out); ``read_table`` reads a file, or the shipped documents
-(``verifier/tolerances.json``). Anything else than a readable file of format-2 documents with those counts is
+(``swarmtrust/verifier/tolerances.json``). Anything else than a readable file of format-2 documents with those counts is
 a ScenarioError that says what is missing.
 """
 
@@ -108,10 +108,11 @@ def table_of(data: Any, source: str) -> DetectionTable:
 
 
 def read_table(path: str | Path | None = None) -> DetectionTable:
-    """The table of the calibration file ``path``, or of the shipped documents (``verifier/tolerances.json``)."""
-    source = f"shipped verifier/{SHIPPED_FILE}" if path is None else str(path)
+    """The table of the calibration file ``path``, or of the shipped documents
+    (``swarmtrust/verifier/tolerances.json``)."""
+    source = f"shipped swarmtrust/verifier/{SHIPPED_FILE}" if path is None else str(path)
     try:
-        shipped = resources.files("verifier").joinpath(SHIPPED_FILE)
+        shipped = resources.files("swarmtrust.verifier").joinpath(SHIPPED_FILE)
         text = shipped.read_text() if path is None else Path(path).read_text()
     except (OSError, UnicodeDecodeError) as exc:
         raise ScenarioError(f"cannot read the calibration file {source}: {exc}") from None
@@ -146,7 +147,7 @@ def _documents(data: Any, source: str) -> list[dict[str, Any]]:
 
 def _rates(document: dict[str, Any], source: str) -> DtypeRates:
     # Imported here: the verifier's modules pull in torch, which `swarmtrust`'s other commands do not need.
-    from verifier.tolerance_document import ToleranceDocument, ToleranceError
+    from swarmtrust.verifier.tolerance_document import ToleranceDocument, ToleranceError
 
     try:  # a document the verifier would refuse to judge with measures nothing the simulation should use
         parsed = ToleranceDocument.parse(document, source)

@@ -9,17 +9,17 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
-from ledger.consensus import Decision, NextStep, RoundVerdict, choose_weighted, next_step
-from ledger.reputation import DEFAULT_PARAMS, apply_outcome, newcomer, newcomer_prior_mean, outcome_weight
-from node.client.bans import BanList
-from node.client.chain_search import NoRouteError
-from node.client.config import ClientConfig
-from node.client.latency import LatencyTracker
-from node.client.reputation import ReputationBook, ServerTrust
-from node.client.route_policy import Router
-from protocol.beta import Beta
-from protocol.bond_rule import SPOT_CHECK_FLOOR
-from protocol.newcomers import COHORT_START
+from swarmtrust.ledger.consensus import Decision, NextStep, RoundVerdict, choose_weighted, next_step
+from swarmtrust.ledger.reputation import DEFAULT_PARAMS, apply_outcome, newcomer, newcomer_prior_mean, outcome_weight
+from swarmtrust.node.client.bans import BanList
+from swarmtrust.node.client.chain_search import NoRouteError
+from swarmtrust.node.client.config import ClientConfig
+from swarmtrust.node.client.latency import LatencyTracker
+from swarmtrust.node.client.reputation import ReputationBook, ServerTrust
+from swarmtrust.node.client.route_policy import Router
+from swarmtrust.protocol.beta import Beta
+from swarmtrust.protocol.bond_rule import SPOT_CHECK_FLOOR
+from swarmtrust.protocol.newcomers import COHORT_START
 from swarmtrust.simulation.config import SimulationConfig
 from swarmtrust.simulation.detection import check_detection, checks_bound
 from swarmtrust.simulation.metrics import Metrics, report

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from protocol.errors import SwarmtrustError
+from swarmtrust.protocol.errors import SwarmtrustError
 
 
 class ScenarioError(SwarmtrustError):

@@ -6,11 +6,11 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
-from ledger.consensus import reliability
-from ledger.reputation import ServerReputation
-from node.client.discovery import ServerInfo
-from protocol.announcements import ServerAnnouncement
-from protocol.digests import dtype_named
+from swarmtrust.ledger.consensus import reliability
+from swarmtrust.ledger.reputation import ServerReputation
+from swarmtrust.node.client.discovery import ServerInfo
+from swarmtrust.protocol.announcements import ServerAnnouncement
+from swarmtrust.protocol.digests import dtype_named
 
 BLOCKS = 8
 SPANS = ((0, 4), (4, 8), (0, 8))

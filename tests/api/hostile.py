@@ -25,16 +25,16 @@ import msgpack
 import msgspec.inspect as mi
 import nacl.signing
 
-from protocol.challenges import Challenge, Verdict
-from protocol.errors import WireFormatError
-from protocol.evidence import evidence_digest
-from protocol.http_signing import sign_request
-from protocol.market_records import BondDeposit, PriceQuote, SessionPayment, Transfer
-from protocol.misbehaviour import MisbehaviourProof
-from protocol.model_records import ToleranceRecord
-from protocol.receipts import Receipt
-from protocol.records import WireRecord
-from protocol.signing import open_signed
+from swarmtrust.protocol.challenges import Challenge, Verdict
+from swarmtrust.protocol.errors import WireFormatError
+from swarmtrust.protocol.evidence import evidence_digest
+from swarmtrust.protocol.http_signing import sign_request
+from swarmtrust.protocol.market_records import BondDeposit, PriceQuote, SessionPayment, Transfer
+from swarmtrust.protocol.misbehaviour import MisbehaviourProof
+from swarmtrust.protocol.model_records import ToleranceRecord
+from swarmtrust.protocol.receipts import Receipt
+from swarmtrust.protocol.records import WireRecord
+from swarmtrust.protocol.signing import open_signed
 from tests.builders import build_receipt, signed_announcement, signed_receipt
 from tests.wire_fields import fields_of, is_shape, optional_inner
 

@@ -15,11 +15,11 @@ import httpx
 import msgpack
 import pytest
 
-from node.ledger_api import LedgerApi, LedgerApiError
-from protocol.canonical import pack
-from protocol.errors import WireFormatError
-from protocol.http_signing import sign_request
 from swarmtrust.launcher import LocalSwarm
+from swarmtrust.node.ledger_api import LedgerApi, LedgerApiError
+from swarmtrust.protocol.canonical import pack
+from swarmtrust.protocol.errors import WireFormatError
+from swarmtrust.protocol.http_signing import sign_request
 from tests.builders import new_key, signed_announcement
 
 pytestmark = pytest.mark.processes  # starts processes or servers: not in the fast tier

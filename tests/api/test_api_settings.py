@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from api.settings import ApiSettings, SettingsError
+from swarmtrust.api.settings import ApiSettings, SettingsError
 
 
 def test_a_flag_wins_over_the_environment_which_wins_over_the_default(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -13,12 +13,12 @@ from typing import Any
 import httpx
 import pytest
 
-from node.client.discovery import ServerInfo
-from node.client.payments import Bill, affordable, pay
-from node.ledger_api import LedgerApi
-from protocol.market_records import PriceQuote
-from protocol.signing import sign_record
 from swarmtrust.launcher import LocalSwarm
+from swarmtrust.node.client.discovery import ServerInfo
+from swarmtrust.node.client.payments import Bill, affordable, pay
+from swarmtrust.node.ledger_api import LedgerApi
+from swarmtrust.protocol.market_records import PriceQuote
+from swarmtrust.protocol.signing import sign_record
 from tests.builders import new_key, signed_announcement
 
 pytestmark = pytest.mark.processes  # starts processes or servers: not in the fast tier

@@ -19,16 +19,16 @@ from typing import Any
 import httpx
 import pytest
 
-from ledger.db import create_ledger_engine
-from ledger.directory import record_announcement
-from ledger.market import mint, take_node_record
-from ledger.market_rules import TREASURY
-from ledger.migrate import upgrade
-from ledger.spotchecks import SpotCheckPolicy, SpotChecks
-from node.ledger_api import LedgerApi
-from protocol.market_records import MICRO, BondDeposit, PriceQuote, SessionPayment
-from protocol.signing import sign_record
 from swarmtrust.launcher import LocalSwarm
+from swarmtrust.ledger.db import create_ledger_engine
+from swarmtrust.ledger.directory import record_announcement
+from swarmtrust.ledger.market import mint, take_node_record
+from swarmtrust.ledger.market_rules import TREASURY
+from swarmtrust.ledger.migrate import upgrade
+from swarmtrust.ledger.spotchecks import SpotCheckPolicy, SpotChecks
+from swarmtrust.node.ledger_api import LedgerApi
+from swarmtrust.protocol.market_records import MICRO, BondDeposit, PriceQuote, SessionPayment
+from swarmtrust.protocol.signing import sign_record
 from tests.builders import challenge_for, evidence_session, new_key, signed_announcement, signed_verdict
 from tests.conftest import missing_real_component
 

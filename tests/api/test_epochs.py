@@ -13,10 +13,10 @@ import httpx
 import msgpack
 import pytest
 
-from ledger.epochs import EPOCH_MS
-from node.ledger_api import LedgerApi
-from protocol.merkle import InclusionProof, merkle_root, verify_inclusion
 from swarmtrust.launcher import LocalSwarm
+from swarmtrust.ledger.epochs import EPOCH_MS
+from swarmtrust.node.ledger_api import LedgerApi
+from swarmtrust.protocol.merkle import InclusionProof, merkle_root, verify_inclusion
 from tests.builders import new_key, session_receipts
 
 pytestmark = pytest.mark.processes  # starts processes or servers: not in the fast tier

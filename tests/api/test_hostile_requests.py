@@ -15,10 +15,10 @@ import httpx
 import msgpack
 import pytest
 
-from ledger.store import Ledger
-from node.ledger_api import LedgerApi
-from protocol.http_signing import sign_request
 from swarmtrust.launcher import LocalSwarm
+from swarmtrust.ledger.store import Ledger
+from swarmtrust.node.ledger_api import LedgerApi
+from swarmtrust.protocol.http_signing import sign_request
 from tests.api.hostile import Probe, World, cursor_of, probes
 from tests.builders import new_key, session_receipts, signed_announcement
 

@@ -7,9 +7,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from api.admin_auth import SESSION_SECONDS, AdminCredentials, session_expiry
-from api.dashboard.text import neutralise_bidi
-from api.login_throttle import LoginThrottle
+from swarmtrust.api.admin_auth import SESSION_SECONDS, AdminCredentials, session_expiry
+from swarmtrust.api.dashboard.text import neutralise_bidi
+from swarmtrust.api.login_throttle import LoginThrottle
 
 TOKEN = "a-token-of-enough-length-0123456789"
 

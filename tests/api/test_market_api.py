@@ -13,10 +13,10 @@ from typing import Any
 import httpx
 import pytest
 
-from node.ledger_api import LedgerApi, LedgerApiError
-from protocol.market_records import BondDeposit, PriceQuote, SessionPayment, Transfer
-from protocol.signing import sign_record
 from swarmtrust.launcher import LocalSwarm
+from swarmtrust.node.ledger_api import LedgerApi, LedgerApiError
+from swarmtrust.protocol.market_records import BondDeposit, PriceQuote, SessionPayment, Transfer
+from swarmtrust.protocol.signing import sign_record
 from tests.builders import new_key
 
 pytestmark = pytest.mark.processes  # starts processes or servers: not in the fast tier

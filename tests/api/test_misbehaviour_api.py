@@ -14,11 +14,11 @@ import httpx
 import msgpack
 import pytest
 
-from ledger.store import Ledger
-from node.ledger_api import LedgerApi, LedgerApiError
-from protocol.misbehaviour import MisbehaviourProof, build_proof, contradiction
-from protocol.signing import sign_record
 from swarmtrust.launcher import LocalSwarm
+from swarmtrust.ledger.store import Ledger
+from swarmtrust.node.ledger_api import LedgerApi, LedgerApiError
+from swarmtrust.protocol.misbehaviour import MisbehaviourProof, build_proof, contradiction
+from swarmtrust.protocol.signing import sign_record
 from tests.builders import new_key, resign, session_receipts
 from tests.rest import rest_get
 

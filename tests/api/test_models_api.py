@@ -12,13 +12,13 @@ from typing import Any
 import httpx
 import pytest
 
-from ledger.store import Ledger
-from node.ledger_api import LedgerApi
-from protocol.errors import WireFormatError
-from protocol.model_records import ModelRegistration, ToleranceRecord
-from protocol.serving_dtypes import history_from_answer
-from protocol.signing import open_signed, sign_record
 from swarmtrust.launcher import LocalSwarm
+from swarmtrust.ledger.store import Ledger
+from swarmtrust.node.ledger_api import LedgerApi
+from swarmtrust.protocol.errors import WireFormatError
+from swarmtrust.protocol.model_records import ModelRegistration, ToleranceRecord
+from swarmtrust.protocol.serving_dtypes import history_from_answer
+from swarmtrust.protocol.signing import open_signed, sign_record
 from tests.builders import new_key
 
 pytestmark = pytest.mark.processes  # starts processes or servers: not in the fast tier

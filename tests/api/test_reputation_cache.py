@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from api.reputation_cache import ModelPageCache
+from swarmtrust.api.reputation_cache import ModelPageCache
 
 
 def test_a_page_lasts_until_the_ledger_changes_or_it_ages() -> None:

@@ -13,9 +13,9 @@ import httpx
 import msgpack
 import pytest
 
-from node.ledger_api import LedgerApi, LedgerApiError
-from protocol.http_signing import sign_request
 from swarmtrust.launcher import LocalSwarm
+from swarmtrust.node.ledger_api import LedgerApi, LedgerApiError
+from swarmtrust.protocol.http_signing import sign_request
 from tests.builders import new_key, session_receipts, signed_announcement
 
 pytestmark = pytest.mark.processes  # starts processes or servers: not in the fast tier

@@ -10,12 +10,12 @@ import nacl.signing
 import pytest
 from fastapi.testclient import TestClient
 
-from api.app import create_app
-from api.service import BackgroundTask
-from ledger.db import create_ledger_engine
-from ledger.errors import SchemaNotReadyError
-from ledger.migrate import upgrade
-from ledger.spotchecks import SpotCheckPolicy
+from swarmtrust.api.app import create_app
+from swarmtrust.api.service import BackgroundTask
+from swarmtrust.ledger.db import create_ledger_engine
+from swarmtrust.ledger.errors import SchemaNotReadyError
+from swarmtrust.ledger.migrate import upgrade
+from swarmtrust.ledger.spotchecks import SpotCheckPolicy
 
 
 class Work:

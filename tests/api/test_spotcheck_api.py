@@ -9,9 +9,9 @@ import httpx
 import msgpack
 import pytest
 
-from node.ledger_api import LedgerApi, LedgerApiError
-from protocol.http_signing import sign_request
 from swarmtrust.launcher import LocalSwarm
+from swarmtrust.node.ledger_api import LedgerApi, LedgerApiError
+from swarmtrust.protocol.http_signing import sign_request
 from tests.builders import challenge_for, evidence_session, new_key
 
 pytestmark = pytest.mark.processes  # starts processes or servers: not in the fast tier

@@ -12,11 +12,11 @@ import httpx
 import msgpack
 import pytest
 
-from ledger.db import create_ledger_engine
-from ledger.migrate import upgrade
-from ledger.store import Ledger
-from node.ledger_api import LedgerApi
 from swarmtrust.launcher import LocalSwarm
+from swarmtrust.ledger.db import create_ledger_engine
+from swarmtrust.ledger.migrate import upgrade
+from swarmtrust.ledger.store import Ledger
+from swarmtrust.node.ledger_api import LedgerApi
 from tests.builders import new_key, session_receipts
 
 pytestmark = [pytest.mark.postgres, pytest.mark.processes]

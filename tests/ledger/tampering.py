@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, text
 
-from ledger.store import Ledger
+from swarmtrust.ledger.store import Ledger
 
 
 def lift_append_only_guard(connection: Connection) -> None:

@@ -4,9 +4,9 @@ import msgpack
 import pytest
 from sqlalchemy import text
 
-from ledger.events import event_hash
-from ledger.store import Ledger
-from protocol.canonical import pack
+from swarmtrust.ledger.events import event_hash
+from swarmtrust.ledger.store import Ledger
+from swarmtrust.protocol.canonical import pack
 from tests.builders import new_key, session_receipts
 from tests.ledger.tampering import lift_append_only_guard, scalar, tamper
 

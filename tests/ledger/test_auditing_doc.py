@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Row, text
 
-from ledger.store import Ledger
+from swarmtrust.ledger.store import Ledger
 from tests.builders import new_key, session_receipts
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "auditing.md"

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
 
-from ledger.beacon import (
+from swarmtrust.ledger.beacon import (
     FORCED_COIN,
     REVEAL_MARGIN_MS,
     audit_coin,
@@ -23,15 +23,15 @@ from ledger.beacon import (
     reveal_due,
     seed_commitment,
 )
-from ledger.beacon_keeper import AuditBeacon
-from ledger.epochs import EPOCH_MS
-from ledger.eventlog import EventWriter, open_writer
-from ledger.events import EventDraft
-from ledger.spotchecks import Claimed, SpotCheckPolicy, SpotChecks
-from ledger.statements import SeedReveal
-from ledger.store import Ledger
-from protocol.challenges import Verdict
-from protocol.signing import open_signed, sign_record
+from swarmtrust.ledger.beacon_keeper import AuditBeacon
+from swarmtrust.ledger.epochs import EPOCH_MS
+from swarmtrust.ledger.eventlog import EventWriter, open_writer
+from swarmtrust.ledger.events import EventDraft
+from swarmtrust.ledger.spotchecks import Claimed, SpotCheckPolicy, SpotChecks
+from swarmtrust.ledger.statements import SeedReveal
+from swarmtrust.ledger.store import Ledger
+from swarmtrust.protocol.challenges import Verdict
+from swarmtrust.protocol.signing import open_signed, sign_record
 from tests.builders import challenge_for, evidence_session, new_key, signed_verdict
 
 SERVER, CLIENT, LEDGER = new_key(), new_key(), new_key()

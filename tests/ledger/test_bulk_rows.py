@@ -9,10 +9,10 @@ import pytest
 from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 
-from ledger.bulk_rows import insert_rows, rows_by_key, update_rows
-from ledger.db import write_transaction
-from ledger.models import AuditRun, ReceiptRow, ReputationRow, Server
-from ledger.store import Ledger
+from swarmtrust.ledger.bulk_rows import insert_rows, rows_by_key, update_rows
+from swarmtrust.ledger.db import write_transaction
+from swarmtrust.ledger.models import AuditRun, ReceiptRow, ReputationRow, Server
+from swarmtrust.ledger.store import Ledger
 from tests.builders import new_key, signed_receipt
 
 

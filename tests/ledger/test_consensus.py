@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ledger.consensus import (
+from swarmtrust.ledger.consensus import (
     NextStep,
     RoundVerdict,
     audit_probability,

@@ -14,10 +14,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import ledger.spotcheck_adjudication as adjudication_module
-import ledger.spotchecks as spotchecks_module
-from ledger.beacon_keeper import AuditBeacon
-from ledger.consensus import (
+import swarmtrust.ledger.spotcheck_adjudication as adjudication_module
+import swarmtrust.ledger.spotchecks as spotchecks_module
+from swarmtrust.ledger.beacon_keeper import AuditBeacon
+from swarmtrust.ledger.consensus import (
     ConsensusRules,
     Decision,
     NextStep,
@@ -26,11 +26,11 @@ from ledger.consensus import (
     next_step,
     weighted_majority,
 )
-from ledger.db import create_ledger_engine
-from ledger.eventlog import EventWriter
-from ledger.migrate import upgrade
-from ledger.spotchecks import SpotCheckPolicy, SpotChecks
-from ledger.store import Ledger
+from swarmtrust.ledger.db import create_ledger_engine
+from swarmtrust.ledger.eventlog import EventWriter
+from swarmtrust.ledger.migrate import upgrade
+from swarmtrust.ledger.spotchecks import SpotCheckPolicy, SpotChecks
+from swarmtrust.ledger.store import Ledger
 from tests.builders import challenge_for, evidence_session, new_key, signed_verdict
 
 SERVER, CLIENT, LEDGER = new_key(), new_key(), new_key()
@@ -221,7 +221,7 @@ def test_api_serve_refuses_fewer_than_two_dispute_verifiers_before_doing_anythin
 ) -> None:
     from typer.testing import CliRunner
 
-    from api.cli import app
+    from swarmtrust.api.cli import app
 
     key = tmp_path / "ledger.key"
     args = ["--db", f"sqlite:///{tmp_path}/ledger.db", "--key", str(key), "--port", "0"]

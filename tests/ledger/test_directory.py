@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from ledger.directory import act_on_server, last_audit, open_announcement, record_announcement, run_audit
-from ledger.errors import RequestRefusedError
-from ledger.reputation_queries import server_view
-from ledger.store import Ledger
+from swarmtrust.ledger.directory import act_on_server, last_audit, open_announcement, record_announcement, run_audit
+from swarmtrust.ledger.errors import RequestRefusedError
+from swarmtrust.ledger.reputation_queries import server_view
+from swarmtrust.ledger.store import Ledger
 from tests.builders import new_key, signed_announcement
 from tests.ledger.tampering import scalar, tamper
 

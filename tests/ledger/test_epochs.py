@@ -5,9 +5,16 @@ from __future__ import annotations
 
 import pytest
 
-from ledger.epochs import CLOSE_MARGIN_MS, EPOCH_MS, EpochTooLargeError, epoch_summary, receipt_proof, server_epochs
-from ledger.store import Ledger
-from protocol.merkle import merkle_root, verify_inclusion
+from swarmtrust.ledger.epochs import (
+    CLOSE_MARGIN_MS,
+    EPOCH_MS,
+    EpochTooLargeError,
+    epoch_summary,
+    receipt_proof,
+    server_epochs,
+)
+from swarmtrust.ledger.store import Ledger
+from swarmtrust.protocol.merkle import merkle_root, verify_inclusion
 from tests.builders import new_key, session_receipts
 
 HOUR = 498_611

@@ -8,10 +8,10 @@ from typing import Any, get_args, get_origin, get_type_hints
 
 import pytest
 
-from ledger.events import EVENT_KINDS
-from ledger.market_rules import MarketFolds
-from ledger.projection_set import PROJECTIONS
-from ledger.spotcheck_projection import SpotCheckFolds
+from swarmtrust.ledger.events import EVENT_KINDS
+from swarmtrust.ledger.market_rules import MarketFolds
+from swarmtrust.ledger.projection_set import PROJECTIONS
+from swarmtrust.ledger.spotcheck_projection import SpotCheckFolds
 
 
 def test_every_event_kind_is_folded_by_some_projection() -> None:

@@ -7,12 +7,12 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from ledger.db import create_ledger_engine
-from ledger.errors import BatchTooLargeError, RecordRejectedError, SchemaNotReadyError
-from ledger.ingest import MAX_BATCH
-from ledger.store import Ledger
-from protocol.canonical import pack
-from protocol.receipts import Receipt
+from swarmtrust.ledger.db import create_ledger_engine
+from swarmtrust.ledger.errors import BatchTooLargeError, RecordRejectedError, SchemaNotReadyError
+from swarmtrust.ledger.ingest import MAX_BATCH
+from swarmtrust.ledger.store import Ledger
+from swarmtrust.protocol.canonical import pack
+from swarmtrust.protocol.receipts import Receipt
 from tests.builders import new_key, resign, session_receipts, signed_receipt
 from tests.ledger.tampering import scalar
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from ledger.events import open_event_record
-from ledger.models import Event
-from ledger.store import Ledger
+from swarmtrust.ledger.events import open_event_record
+from swarmtrust.ledger.models import Event
+from swarmtrust.ledger.store import Ledger
 
 FIXTURE = Path(__file__).parent / "data" / "ledger-463c017.db.gz"  # the demo's, replay-protection rows dropped
 

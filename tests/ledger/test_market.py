@@ -12,13 +12,13 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from ledger.errors import RequestRefusedError
-from ledger.market import mint, settle, take_node_record
-from ledger.market_rules import DEFAULT_MARKET, ESCROW, PPM, TREASURY, bond_account
-from ledger.spotchecks import SpotCheckPolicy, SpotChecks
-from ledger.store import Ledger
-from protocol.market_records import BondDeposit, PriceQuote, SessionPayment, Transfer
-from protocol.signing import sign_record
+from swarmtrust.ledger.errors import RequestRefusedError
+from swarmtrust.ledger.market import mint, settle, take_node_record
+from swarmtrust.ledger.market_rules import DEFAULT_MARKET, ESCROW, PPM, TREASURY, bond_account
+from swarmtrust.ledger.spotchecks import SpotCheckPolicy, SpotChecks
+from swarmtrust.ledger.store import Ledger
+from swarmtrust.protocol.market_records import BondDeposit, PriceQuote, SessionPayment, Transfer
+from swarmtrust.protocol.signing import sign_record
 from tests.builders import challenge_for, evidence_session, new_key, signed_verdict
 from tests.ledger.tampering import scalar
 
@@ -183,8 +183,8 @@ def test_a_mint_needs_a_reason_and_a_real_account(ledger: Ledger) -> None:
 
 
 def test_the_dht_snapshot_says_which_servers_are_bonded(ledger: Ledger) -> None:
-    from api.snapshots import build_snapshot
-    from ledger.market_rules import DEFAULT_MARKET
+    from swarmtrust.api.snapshots import build_snapshot
+    from swarmtrust.ledger.market_rules import DEFAULT_MARKET
 
     bonded, bare = new_key(), new_key()
     verifier = new_key()  # the only verifier present, so the draw gives it each challenge

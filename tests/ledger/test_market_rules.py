@@ -10,7 +10,7 @@ import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from ledger.market_rules import (
+from swarmtrust.ledger.market_rules import (
     DEFAULT_MARKET,
     ESCROW,
     FOLDS,
@@ -21,14 +21,14 @@ from ledger.market_rules import (
     bond_terms,
     hold_id,
 )
-from ledger.models import AccountRow, EscrowHoldRow, PriceRow
-from ledger.reputation import DEFAULT_PARAMS
-from ledger.rowstore import MemoryRows, StagedRows
-from ledger.statements import Mint, Outcome, Settlement
-from protocol.bond_rule import DEFAULT_BOND_TERMS, MIN_BOND, SLASH_PPM, SPOT_CHECK_FLOOR, slash_amount
-from protocol.bond_rule import PPM as RULE_PPM
-from protocol.challenges import Challenge, Verdict
-from protocol.market_records import BondDeposit, PriceQuote, SessionPayment, Transfer
+from swarmtrust.ledger.models import AccountRow, EscrowHoldRow, PriceRow
+from swarmtrust.ledger.reputation import DEFAULT_PARAMS
+from swarmtrust.ledger.rowstore import MemoryRows, StagedRows
+from swarmtrust.ledger.statements import Mint, Outcome, Settlement
+from swarmtrust.protocol.bond_rule import DEFAULT_BOND_TERMS, MIN_BOND, SLASH_PPM, SPOT_CHECK_FLOOR, slash_amount
+from swarmtrust.protocol.bond_rule import PPM as RULE_PPM
+from swarmtrust.protocol.challenges import Challenge, Verdict
+from swarmtrust.protocol.market_records import BondDeposit, PriceQuote, SessionPayment, Transfer
 
 KEYS = [bytes([i]) * 32 for i in range(1, 6)]  # clients, servers and verifiers alike
 SESSIONS = [bytes([i]) * 16 for i in range(1, 4)]

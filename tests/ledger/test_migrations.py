@@ -10,11 +10,11 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, text
 
-from ledger.db import create_ledger_engine
-from ledger.migrate import current_revision, downgrade, head_revision, upgrade
-from ledger.models import Base
-from ledger.settings import LedgerSettings, default_db_url
-from ledger.store import Ledger
+from swarmtrust.ledger.db import create_ledger_engine
+from swarmtrust.ledger.migrate import current_revision, downgrade, head_revision, upgrade
+from swarmtrust.ledger.models import Base
+from swarmtrust.ledger.settings import LedgerSettings, default_db_url
+from swarmtrust.ledger.store import Ledger
 from tests.builders import new_key, session_receipts
 
 pytestmark = pytest.mark.processes  # starts processes or servers: not in the fast tier

@@ -13,16 +13,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ledger.eventlog import open_writer
-from ledger.events import EventDraft
-from ledger.market import mint, take_node_record
-from ledger.market_rules import DEFAULT_MARKET, ESCROW, PPM, bond_account
-from ledger.misbehaviour import Convictions, MisbehaviourError
-from ledger.misbehaviour_projection import MAX_REPORT_SKEW_MS
-from ledger.spotchecks import SpotCheckPolicy, SpotChecks
-from ledger.store import Ledger
-from protocol.market_records import BondDeposit, PriceQuote, SessionPayment
-from protocol.misbehaviour import (
+from swarmtrust.ledger.eventlog import open_writer
+from swarmtrust.ledger.events import EventDraft
+from swarmtrust.ledger.market import mint, take_node_record
+from swarmtrust.ledger.market_rules import DEFAULT_MARKET, ESCROW, PPM, bond_account
+from swarmtrust.ledger.misbehaviour import Convictions, MisbehaviourError
+from swarmtrust.ledger.misbehaviour_projection import MAX_REPORT_SKEW_MS
+from swarmtrust.ledger.spotchecks import SpotCheckPolicy, SpotChecks
+from swarmtrust.ledger.store import Ledger
+from swarmtrust.protocol.market_records import BondDeposit, PriceQuote, SessionPayment
+from swarmtrust.protocol.misbehaviour import (
     DAY_MS,
     PROOF_HORIZON_MS,
     Contradiction,
@@ -32,8 +32,8 @@ from protocol.misbehaviour import (
     check_proof,
     contradiction,
 )
-from protocol.receipts import Receipt, receipt_id_for
-from protocol.signing import Signed, sign_record
+from swarmtrust.protocol.receipts import Receipt, receipt_id_for
+from swarmtrust.protocol.signing import Signed, sign_record
 from tests.builders import challenge_for, evidence_session, new_key, resign, session_receipts, signed_receipt
 from tests.ledger.tampering import scalar
 
@@ -302,7 +302,7 @@ def test_a_conflict_met_at_ingest_convicts_within_the_horizon_only(ledger: Ledge
     desk = Convictions(ledger.engine, LEDGER_KEY, clock=lambda: T0)
     stored = chain_at(server, 2)
     old = chain_at(server, 1, start_ms=T0 - PROOF_HORIZON_MS - DAY_MS)
-    from ledger.ingest import ingest_receipts
+    from swarmtrust.ledger.ingest import ingest_receipts
 
     ingest_receipts(ledger.engine, [r.to_wire() for r in [*stored, *old]], clock=lambda: T0)
     twin = resign(stored[1].record, server, output_digest=os.urandom(32))
@@ -322,7 +322,7 @@ def test_a_conflict_in_a_challenges_evidence_convicts(ledger: Ledger) -> None:
     server, client = new_key(), new_key()
     receipts, evidence = evidence_session(server, 3)
     twin = resign(receipts[0].record, server, output_digest=os.urandom(32))
-    from ledger.ingest import ingest_receipts
+    from swarmtrust.ledger.ingest import ingest_receipts
 
     ingest_receipts(ledger.engine, [twin.to_wire()])  # the server got its other version in first
     desk = SpotChecks(ledger.engine, LEDGER_KEY, SpotCheckPolicy())

@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
-from ledger.errors import RequestRefusedError
-from ledger.model_registry import add_tolerance, register_model
-from ledger.store import Ledger
-from protocol.model_records import ModelRegistration, ToleranceRecord
-from protocol.signing import open_signed, sign_record
+from swarmtrust.ledger.errors import RequestRefusedError
+from swarmtrust.ledger.model_registry import add_tolerance, register_model
+from swarmtrust.ledger.store import Ledger
+from swarmtrust.protocol.model_records import ModelRegistration, ToleranceRecord
+from swarmtrust.protocol.signing import open_signed, sign_record
 from tests.builders import new_key
 from tests.ledger.tampering import scalar, tamper
 

@@ -12,12 +12,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ledger.eventlog import now_ms
-from ledger.ingest import ingest_receipts
-from ledger.misbehaviour import Convictions
-from ledger.spotchecks import SpotCheckError, SpotCheckPolicy, SpotChecks
-from ledger.store import Ledger
-from protocol.misbehaviour import DAY_MS, PROOF_HORIZON_MS, RECEIPT_CLOCK_SLACK_MS
+from swarmtrust.ledger.eventlog import now_ms
+from swarmtrust.ledger.ingest import ingest_receipts
+from swarmtrust.ledger.misbehaviour import Convictions
+from swarmtrust.ledger.spotchecks import SpotCheckError, SpotCheckPolicy, SpotChecks
+from swarmtrust.ledger.store import Ledger
+from swarmtrust.protocol.misbehaviour import DAY_MS, PROOF_HORIZON_MS, RECEIPT_CLOCK_SLACK_MS
 from tests.builders import challenge_for, evidence_session, new_key, resign, session_receipts, signed_receipt
 from tests.ledger.tampering import scalar
 

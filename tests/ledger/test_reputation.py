@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.stats import beta as scipy_beta
 
-from ledger.consensus import reliability
-from ledger.reputation import (
+from swarmtrust.ledger.consensus import reliability
+from swarmtrust.ledger.reputation import (
     DAY_MS,
     DEFAULT_PARAMS,
     apply_outcome,
@@ -20,8 +20,8 @@ from ledger.reputation import (
     observe,
     outcome_weight,
 )
-from protocol.beta import Beta, Horizon
-from protocol.newcomers import COHORT_START
+from swarmtrust.protocol.beta import Beta, Horizon
+from swarmtrust.protocol.newcomers import COHORT_START
 
 
 @settings(max_examples=200, deadline=None)

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from ledger.spotchecks import Claimed, SpotCheckError, SpotCheckPolicy, SpotChecks
-from ledger.store import Ledger
-from protocol.evidence import Evidence
+from swarmtrust.ledger.spotchecks import Claimed, SpotCheckError, SpotCheckPolicy, SpotChecks
+from swarmtrust.ledger.store import Ledger
+from swarmtrust.protocol.evidence import Evidence
 from tests.builders import challenge_for, evidence_session, new_key, signed_verdict
 from tests.ledger.tampering import scalar
 

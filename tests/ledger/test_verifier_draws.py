@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from ledger.consensus import APPRENTICE_AGREEMENTS
-from ledger.spotchecks import SpotCheckPolicy, SpotChecks
-from ledger.store import Ledger
+from swarmtrust.ledger.consensus import APPRENTICE_AGREEMENTS
+from swarmtrust.ledger.spotchecks import SpotCheckPolicy, SpotChecks
+from swarmtrust.ledger.store import Ledger
 from tests.builders import challenge_for, evidence_session, new_key, signed_verdict
 
 SERVER, CLIENT, LEDGER = new_key(), new_key(), new_key()

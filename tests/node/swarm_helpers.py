@@ -6,8 +6,8 @@ import functools
 
 import torch
 
-from node.model.local import LocalGeneration, LocalModel
-from node.model.source import ModelSource, resolve_model
+from swarmtrust.node.model.local import LocalGeneration, LocalModel
+from swarmtrust.node.model.source import ModelSource, resolve_model
 
 PROMPT = [1, 75, 104, 111, 111, 114, 35, 118]  # "<s>Hello s" in the tiny byte-level vocabulary
 FP32_RELATIVE_TOLERANCE = 1e-5  # honest fp32 through the swarm vs in-process, relative to max |value|

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from node.client.faults import SessionFailedError
-from node.client.swarm import SwarmClient
 from swarmtrust.launcher import LocalSwarm
+from swarmtrust.node.client.faults import SessionFailedError
+from swarmtrust.node.client.swarm import SwarmClient
 from tests.node.swarm_helpers import (
     FP32_RELATIVE_TOLERANCE,
     PROMPT,

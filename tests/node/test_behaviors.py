@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from node.behaviors import Behavior, BehaviorError, BehaviorRuntime, parse_behavior, perturb_weights
+from swarmtrust.node.behaviors import Behavior, BehaviorError, BehaviorRuntime, parse_behavior, perturb_weights
 
 
 @pytest.mark.parametrize(

@@ -5,8 +5,8 @@ import pytest
 import torch
 from hivemind.proto import runtime_pb2
 
-from node.block_rpc import StepMeta, pack_metadata, tensor_from_proto, tensor_to_proto, unpack_metadata
-from protocol.errors import WireFormatError
+from swarmtrust.node.block_rpc import StepMeta, pack_metadata, tensor_from_proto, tensor_to_proto, unpack_metadata
+from swarmtrust.protocol.errors import WireFormatError
 
 pytestmark = pytest.mark.processes  # starts processes or servers: not in the fast tier
 

@@ -11,13 +11,13 @@ from hivemind.dht.crypto import DHTRecord
 from hivemind.dht.routing import DHTID
 from hivemind.utils.serializer import MSGPackSerializer
 
-from node.client.discovery import parse_block_entries
-from node.dht import SignedRecordValidator, from_dht_value, start_dht, to_dht_value
-from node.network import NetworkOptions
-from protocol.announcements import ServerAnnouncement, block_key
-from protocol.canonical import pack
-from protocol.errors import SignatureError, WireFormatError
-from protocol.signing import sign_record
+from swarmtrust.node.client.discovery import parse_block_entries
+from swarmtrust.node.dht import SignedRecordValidator, from_dht_value, start_dht, to_dht_value
+from swarmtrust.node.network import NetworkOptions
+from swarmtrust.protocol.announcements import ServerAnnouncement, block_key
+from swarmtrust.protocol.canonical import pack
+from swarmtrust.protocol.errors import SignatureError, WireFormatError
+from swarmtrust.protocol.signing import sign_record
 from tests.builders import new_key
 
 pytestmark = pytest.mark.processes  # starts processes or servers: not in the fast tier
@@ -164,7 +164,7 @@ def test_network_options_stay_on_loopback() -> None:
 
 
 def test_a_reputation_snapshot_round_trips_and_is_bound_to_its_ledger_key() -> None:
-    from protocol.reputation_snapshot import (
+    from swarmtrust.protocol.reputation_snapshot import (
         ReputationSnapshot,
         SnapshotEntry,
         pack_entries,

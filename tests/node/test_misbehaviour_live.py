@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from node.client.faults import SessionFailedError
-from node.client.swarm import SwarmClient
 from swarmtrust.launcher import LocalSwarm
+from swarmtrust.node.client.faults import SessionFailedError
+from swarmtrust.node.client.swarm import SwarmClient
 from tests.node.swarm_helpers import PROMPT, local_reference, tiny
 from tests.rest import rest_get
 

@@ -17,7 +17,8 @@ import torch
 from hivemind.p2p import P2PHandlerError, PeerID
 from hivemind.proto import runtime_pb2
 
-from node.block_rpc import (
+from swarmtrust.launcher import ChildProcess, LocalSwarm
+from swarmtrust.node.block_rpc import (
     PUSH_HANDLER,
     OpenSession,
     PushMeta,
@@ -28,17 +29,16 @@ from node.block_rpc import (
     tensor_to_proto,
     unpack_metadata,
 )
-from node.client.config import ClientConfig
-from node.client.session import InferenceSession
-from node.client.swarm import SwarmClient
-from node.client.transport import HopStream
-from node.frames import write_message
-from node.model.local import LocalModel
-from node.server.pushes import PUSH_WAIT_SECONDS
-from protocol.digests import tensor_digest
-from protocol.receipts import Receipt
-from protocol.signing import open_signed
-from swarmtrust.launcher import ChildProcess, LocalSwarm
+from swarmtrust.node.client.config import ClientConfig
+from swarmtrust.node.client.session import InferenceSession
+from swarmtrust.node.client.swarm import SwarmClient
+from swarmtrust.node.client.transport import HopStream
+from swarmtrust.node.frames import write_message
+from swarmtrust.node.model.local import LocalModel
+from swarmtrust.node.server.pushes import PUSH_WAIT_SECONDS
+from swarmtrust.protocol.digests import tensor_digest
+from swarmtrust.protocol.receipts import Receipt
+from swarmtrust.protocol.signing import open_signed
 from tests.node.swarm_helpers import (
     FP32_RELATIVE_TOLERANCE,
     PROMPT,

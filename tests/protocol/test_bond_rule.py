@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from protocol.bond_rule import (
+from swarmtrust.protocol.bond_rule import (
     DEFAULT_BOND_TERMS,
     MIN_BOND,
     PPM,
@@ -22,7 +22,7 @@ from protocol.bond_rule import (
     session_block_tokens,
     slash_amount,
 )
-from protocol.market_records import MAX_PRICE, MICRO
+from swarmtrust.protocol.market_records import MAX_PRICE, MICRO
 
 probabilities = st.floats(min_value=1e-6, max_value=1.0, allow_nan=False)
 terms_strategy = st.builds(

@@ -6,9 +6,9 @@ import struct
 import pytest
 import torch
 
-from node.tensors import TORCH_DTYPES, fingerprint, little_endian_bytes, output_sketch
-from protocol.digests import DTYPE_SIZES, tensor_digest
-from protocol.errors import WireFormatError
+from swarmtrust.node.tensors import TORCH_DTYPES, fingerprint, little_endian_bytes, output_sketch
+from swarmtrust.protocol.digests import DTYPE_SIZES, tensor_digest
+from swarmtrust.protocol.errors import WireFormatError
 
 # Pinned so that any change to the digest definition is a visible, deliberate wire-format change.
 ARANGE_2X3_FLOAT32 = "68d8134fb3fcdf1ea32cc8efee4ea8e7730c7e05b00210b173470925da462976"

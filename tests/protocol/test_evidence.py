@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from protocol.errors import WireFormatError
-from protocol.evidence import Evidence, EvidenceError, evidence_digest, verify_evidence
+from swarmtrust.protocol.errors import WireFormatError
+from swarmtrust.protocol.evidence import Evidence, EvidenceError, evidence_digest, verify_evidence
 from tests.builders import evidence_session, new_key
 
 SERVER, OTHER = new_key(), new_key()
@@ -61,7 +61,7 @@ def test_evidence_of_another_server_or_session_is_refused() -> None:
 
 
 def test_malformed_bundles_are_wire_format_errors() -> None:
-    from protocol.canonical import pack
+    from swarmtrust.protocol.canonical import pack
 
     for bad in (
         pack([2, [], [], []]),
@@ -92,7 +92,7 @@ def test_a_bundle_that_does_not_start_at_the_sessions_first_step_is_refused() ->
 
 
 def test_bundles_of_the_first_format_still_decode() -> None:
-    from protocol.canonical import pack
+    from swarmtrust.protocol.canonical import pack
 
     _, evidence = evidence_session(SERVER, 3)
     old = pack([1, list(evidence.receipts), list(evidence.inputs), list(evidence.outputs)])
@@ -101,8 +101,8 @@ def test_bundles_of_the_first_format_still_decode() -> None:
 
 @pytest.mark.parametrize("compared", [[], [1, 0], [0, 0], [5], [-1], ["0"]])
 def test_compared_steps_must_be_distinct_ascending_and_within_the_bundle(compared: list[object]) -> None:
-    from protocol.canonical import pack
-    from protocol.tensor_pack import pack_tensors
+    from swarmtrust.protocol.canonical import pack
+    from swarmtrust.protocol.tensor_pack import pack_tensors
 
     _, evidence = evidence_session(SERVER, 3)
     outputs = [evidence.outputs[0]] * len(compared)
@@ -112,7 +112,7 @@ def test_compared_steps_must_be_distinct_ascending_and_within_the_bundle(compare
 
 
 def test_a_bundle_may_compare_no_more_steps_than_a_client_draws() -> None:
-    from protocol.evidence import MAX_COMPARED_STEPS
+    from swarmtrust.protocol.evidence import MAX_COMPARED_STEPS
 
     steps = MAX_COMPARED_STEPS + 1
     _, evidence = evidence_session(SERVER, steps, hidden=4, first_tokens=1)
@@ -123,8 +123,8 @@ def test_a_bundle_may_compare_no_more_steps_than_a_client_draws() -> None:
 
 
 def test_a_small_bundle_cannot_make_millions_of_objects() -> None:
-    from protocol.canonical import pack
-    from protocol.tensor_pack import CODEC
+    from swarmtrust.protocol.canonical import pack
+    from swarmtrust.protocol.tensor_pack import CODEC
 
     _, evidence = evidence_session(SERVER, 2)
     lengths = [0] * 1_000_000  # a few bytes each on the wire, a Python int each if decoded

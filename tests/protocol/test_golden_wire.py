@@ -21,19 +21,19 @@ from typing import Any
 import nacl.signing
 import pytest
 
-import ledger.statements
-import protocol
-from protocol.receipts import Receipt, receipt_id_for
-from protocol.records import WireRecord
-from protocol.signing import open_signed, sign_record
+import swarmtrust.ledger.statements
+import swarmtrust.protocol
+from swarmtrust.protocol.receipts import Receipt, receipt_id_for
+from swarmtrust.protocol.records import WireRecord
+from swarmtrust.protocol.signing import open_signed, sign_record
 from tests.wire_fields import example, fields_of
 
 GOLDEN = Path(__file__).with_name("golden_wire.json")
 KEY = nacl.signing.SigningKey(hashlib.blake2b(b"swarmtrust golden wire", digest_size=32).digest())
 
-for module in pkgutil.iter_modules(protocol.__path__):  # every record type registers itself by subclassing
-    importlib.import_module(f"protocol.{module.name}")
-assert ledger.statements  # the ledger's own signed records
+for module in pkgutil.iter_modules(swarmtrust.protocol.__path__):  # every record type registers itself by subclassing
+    importlib.import_module(f"swarmtrust.protocol.{module.name}")
+assert swarmtrust.ledger.statements  # the ledger's own signed records
 
 
 def record_types() -> dict[str, type[WireRecord]]:
@@ -42,8 +42,9 @@ def record_types() -> dict[str, type[WireRecord]]:
     while pending:
         cls = pending.pop()
         pending.extend(cls.__subclasses__())
-        if cls.__module__.startswith(("protocol.", "ledger.")):
-            found[f"{cls.__module__}.{cls.__name__}"] = cls
+        module = cls.__module__.removeprefix("swarmtrust.")  # the pinned names predate the namespace
+        if module.startswith(("protocol.", "ledger.")):
+            found[f"{module}.{cls.__name__}"] = cls
     return dict(sorted(found.items()))
 
 

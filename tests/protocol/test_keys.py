@@ -6,8 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from protocol.errors import KeyFileError
-from protocol.keys import KEY_FILE_PREFIX, generate_key_file, load_signing_key, parse_public_key, public_key_hex
+from swarmtrust.protocol.errors import KeyFileError
+from swarmtrust.protocol.keys import (
+    KEY_FILE_PREFIX,
+    generate_key_file,
+    load_signing_key,
+    parse_public_key,
+    public_key_hex,
+)
 
 
 def test_keygen_writes_a_private_file_that_loads_back(tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from protocol.merkle import inclusion_proof, merkle_root, verify_inclusion
+from swarmtrust.protocol.merkle import inclusion_proof, merkle_root, verify_inclusion
 
 
 def _h(*parts: bytes) -> bytes:

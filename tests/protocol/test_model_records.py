@@ -9,15 +9,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from protocol.errors import SignatureError, WireFormatError
-from protocol.model_records import (
+from swarmtrust.protocol.errors import SignatureError, WireFormatError
+from swarmtrust.protocol.model_records import (
     MAX_TOLERANCE_DOCUMENT,
     SERVING_DTYPES,
     ModelRegistration,
     ToleranceRecord,
 )
-from protocol.records import free_of_controls
-from protocol.signing import open_signed, sign_record
+from swarmtrust.protocol.records import free_of_controls
+from swarmtrust.protocol.signing import open_signed, sign_record
 from tests.builders import new_key
 
 LEDGER = new_key()

@@ -8,11 +8,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from protocol.canonical import pack
-from protocol.errors import RecordTooLargeError, SignatureError, UnsupportedVersionError, WireFormatError
-from protocol.receipts import MAX_TIMESTAMP_MS, Receipt, receipt_id_for
-from protocol.records import WireRecord, size, text, within
-from protocol.signing import open_signed, open_signed_many, sign_record, verify_record, verify_signature
+from swarmtrust.protocol.canonical import pack
+from swarmtrust.protocol.errors import RecordTooLargeError, SignatureError, UnsupportedVersionError, WireFormatError
+from swarmtrust.protocol.receipts import MAX_TIMESTAMP_MS, Receipt, receipt_id_for
+from swarmtrust.protocol.records import WireRecord, size, text, within
+from swarmtrust.protocol.signing import open_signed, open_signed_many, sign_record, verify_record, verify_signature
 from tests.builders import build_receipt, new_key, signed_receipt
 
 SERVER = new_key()

@@ -9,11 +9,11 @@ import time
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from node.client.reputation import reputation_from_dht
-from node.dht import from_dht_value, to_dht_value
-from protocol.bond_rule import required_bond, session_block_tokens
-from protocol.market_records import MAX_PRICE
-from protocol.reputation_snapshot import (
+from swarmtrust.node.client.reputation import reputation_from_dht
+from swarmtrust.node.dht import from_dht_value, to_dht_value
+from swarmtrust.protocol.bond_rule import required_bond, session_block_tokens
+from swarmtrust.protocol.market_records import MAX_PRICE
+from swarmtrust.protocol.reputation_snapshot import (
     MAX_ENTRIES,
     ReputationSnapshot,
     SnapshotEntry,
@@ -21,7 +21,7 @@ from protocol.reputation_snapshot import (
     pack_newcomer,
     snapshot_key,
 )
-from protocol.signing import sign_record
+from swarmtrust.protocol.signing import sign_record
 from tests.builders import new_key
 
 LEDGER = new_key()

@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from protocol.errors import WireFormatError
-from protocol.model_records import SERVING_DTYPES
-from protocol.serving_dtypes import (
+from swarmtrust.protocol.errors import WireFormatError
+from swarmtrust.protocol.model_records import SERVING_DTYPES
+from swarmtrust.protocol.serving_dtypes import (
     DtypeNotAllowedError,
     RegisteredDtypes,
     RegistrationHistory,

@@ -9,8 +9,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from protocol.errors import RecordTooLargeError, WireFormatError
-from protocol.tensor_pack import CODEC, pack_tensors, unpack_tensors
+from swarmtrust.protocol.errors import RecordTooLargeError, WireFormatError
+from swarmtrust.protocol.tensor_pack import CODEC, pack_tensors, unpack_tensors
 
 LIMIT = 1 << 20
 

@@ -12,10 +12,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from protocol.challenges import Challenge, Verdict, pack_submission, unpack_submission
-from protocol.errors import WireFormatError
-from protocol.records import WireRecord, size, text
-from protocol.signing import open_signed, peek_record
+from swarmtrust.protocol.challenges import Challenge, Verdict, pack_submission, unpack_submission
+from swarmtrust.protocol.errors import WireFormatError
+from swarmtrust.protocol.records import WireRecord, size, text
+from swarmtrust.protocol.signing import open_signed, peek_record
 from tests.builders import new_key, signed_announcement
 from tests.protocol.test_golden_wire import record_types
 
@@ -91,12 +91,32 @@ class Note(WireRecord, tag=1, frozen=True):
     note: Annotated[str, text(64)]
 
 
+class Aside(WireRecord, tag=1, frozen=True):
+    """A record with an optional text field: the same rule when the text is present."""
+
+    DOMAIN: ClassVar[bytes] = b"swarmtrust/test-aside/v1"
+    MAX_BYTES: ClassVar[int] = 512
+    SIGNER_FIELD: ClassVar[str] = "author"
+
+    author: Annotated[bytes, size(32)]
+    aside: Annotated[str, text(64)] | None
+
+
 @pytest.mark.parametrize("char", [chr(c) for c in (*range(0x20), *range(0x7F, 0xA0))])
 def test_text_refuses_every_control_character(char: str) -> None:
     with pytest.raises(WireFormatError, match=f"Note.note: control character U\\+{ord(char):04X} at 2"):
         Note(bytes(32), f"ok{char}ok")
     with pytest.raises(WireFormatError, match=f"U\\+{ord(char):04X}"):
         Note.decode(packed([1, bytes(32), f"ok{char}ok"]))
+
+
+def test_optional_text_refuses_control_characters_when_present() -> None:
+    assert Aside(bytes(32), None).aside is None
+    assert Aside.decode(packed([1, bytes(32), None])).aside is None
+    with pytest.raises(WireFormatError, match=r"Aside.aside: control character U\+001B at 1"):
+        Aside(bytes(32), "a\x1b")
+    with pytest.raises(WireFormatError, match=r"Aside.aside: control character U\+0085 at 0"):
+        Aside.decode(packed([1, bytes(32), "\x85"]))
 
 
 @pytest.mark.parametrize("text", ["naïve", "名前", "évil\u202eeman", "👩\u200d💻", "a b", "\u00a0nbsp"])

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from swarmtrust.simulation.detection_table import DetectionTable, table_of
-from verifier.statistics import STATISTICS
+from swarmtrust.verifier.statistics import STATISTICS
 
 CORRUPTIONS = (
     "noise:0.001",

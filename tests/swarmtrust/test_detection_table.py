@@ -19,8 +19,8 @@ from hypothesis import strategies as st
 
 from swarmtrust.simulation.detection_table import DetectionTable, read_table, table_of
 from swarmtrust.simulation.errors import ScenarioError
+from swarmtrust.verifier.tolerance_document import SHIPPED
 from tests.swarmtrust.calibrations import CORRUPTIONS, calibration_document, write_calibration
-from verifier.tolerance_document import SHIPPED
 
 DTYPES = ("float32", "bfloat16", "float16")
 
@@ -30,7 +30,7 @@ def test_the_shipped_calibration_gives_rates_for_float32_and_bfloat16() -> None:
     document's own count."""
     table = read_table()
     assert {"float32", "bfloat16"} <= set(table.dtypes)
-    raw = json.loads(resources.files("verifier").joinpath(SHIPPED).read_text())
+    raw = json.loads(resources.files("swarmtrust.verifier").joinpath(SHIPPED).read_text())
     documents = raw if isinstance(raw, list) else [raw] if "format" in raw else list(raw.values())
     for document in documents:
         rates = table.row(document["dtype"])
@@ -42,7 +42,7 @@ def test_the_shipped_calibration_gives_rates_for_float32_and_bfloat16() -> None:
             )
         per_span = document["held_out"]["per_span"]
         assert rates.false_positives.rate == per_span["false_positives"] / per_span["span_sessions"]
-    assert "shipped verifier/tolerances.json" in table.describe("float32", "skip-layers")
+    assert "shipped swarmtrust/verifier/tolerances.json" in table.describe("float32", "skip-layers")
 
 
 def test_a_calibration_file_gives_its_counts_and_names_itself(tmp_path: Path) -> None:
@@ -225,6 +225,6 @@ def test_any_document_gives_a_table_or_a_scenario_error(data: st.DataObject, rep
 
 def test_the_names_kept_here_for_a_light_import_are_the_verifiers() -> None:
     from swarmtrust.simulation.detection_table import SHIPPED_FILE
-    from verifier.tolerance_document import FORMAT, SHIPPED
+    from swarmtrust.verifier.tolerance_document import FORMAT, SHIPPED
 
     assert SHIPPED_FILE == SHIPPED and FORMAT == 2  # detection_table's refusal names format 2

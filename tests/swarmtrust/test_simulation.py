@@ -18,8 +18,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from protocol.bond_rule import SPOT_CHECK_FLOOR
 from swarmtrust.cli import app
+from swarmtrust.protocol.bond_rule import SPOT_CHECK_FLOOR
 from swarmtrust.simulation.config import ADVERSARIES, SimulationConfig
 from swarmtrust.simulation.detection import check_detection, checks_bound, compares_corruption
 from swarmtrust.simulation.detection_table import table_of

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from verifier.escalation import replay_class
-from verifier.tolerance import load_tolerances
+from swarmtrust.verifier.escalation import replay_class
+from swarmtrust.verifier.tolerance import load_tolerances
 
 
 def shipped_exact_here(dtype: str) -> bool:
@@ -22,5 +22,5 @@ needs_shipped_exactness = pytest.mark.skipif(
     not shipped_exact_here("bfloat16"),
     reason="the shipped tiny bfloat16 calibration measured bit-exact stepwise replay on another hardware class "
     f"than this machine's ({replay_class()}); recalibrate here (`swarmtrust verifier calibrate --model tiny --out "
-    "verifier/tolerances.json`) to run it",
+    "swarmtrust/verifier/tolerances.json`) to run it",
 )

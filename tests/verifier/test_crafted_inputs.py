@@ -23,17 +23,25 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from node.behaviors import BehaviorRuntime, parse_behavior
-from node.model.span import CacheState, Span
-from node.tensors import TORCH_DTYPES
+from swarmtrust.node.behaviors import BehaviorRuntime, parse_behavior
+from swarmtrust.node.model.span import CacheState, Span
+from swarmtrust.node.tensors import TORCH_DTYPES
+from swarmtrust.verifier.crafted import FAMILIES as FAMILIES_CRAFTED
+from swarmtrust.verifier.crafted import (
+    MARGIN,
+    Session,
+    ascend,
+    crafted_ratios,
+    honest_statistics,
+    raise_by,
+    worst_statistics,
+)
+from swarmtrust.verifier.crafted import crafted as crafted_inputs
+from swarmtrust.verifier.replay import StreamWatch, replay_session, replay_with_scales
+from swarmtrust.verifier.statistics import GAIN_CAP, STATISTICS, SessionThresholds, session_statistics, step_error
+from swarmtrust.verifier.tolerance import StepComparison, Tolerance, compare_step, load_tolerances
+from swarmtrust.verifier.tolerance_document import FLOORS, SpanTolerance
 from tests.node.swarm_helpers import tiny
-from verifier.crafted import FAMILIES as FAMILIES_CRAFTED
-from verifier.crafted import MARGIN, Session, ascend, crafted_ratios, honest_statistics, raise_by, worst_statistics
-from verifier.crafted import crafted as crafted_inputs
-from verifier.replay import StreamWatch, replay_session, replay_with_scales
-from verifier.statistics import GAIN_CAP, STATISTICS, SessionThresholds, session_statistics, step_error
-from verifier.tolerance import StepComparison, Tolerance, compare_step, load_tolerances
-from verifier.tolerance_document import FLOORS, SpanTolerance
 
 SPANS = ((0, 4), (4, 8), (3, 4))
 FAMILIES = ("gaussian", "sparse", "repeated", "cancel", "cancel-inner", "bulge", "non-finite")
@@ -281,7 +289,7 @@ def test_an_honest_half_precision_server_passes_whatever_the_client_sends(
 def test_the_shipped_half_precision_thresholds_stand_above_what_crafted_inputs_reached(dtype: str) -> None:
     """The shipped documents record the search: crafted inputs went past the thresholds fitted on ordinary
     sessions (the attack is real), and every span's thresholds stand at the margin above the worst found."""
-    document = json.loads(resources.files("verifier").joinpath("tolerances.json").read_text())
+    document = json.loads(resources.files("swarmtrust.verifier").joinpath("tolerances.json").read_text())
     (doc,) = [d for d in document if d["dtype"] == dtype]
     assert max(doc["crafted"]["worst_severity_over_fitted_by_family"].values()) > 1.0
     assert doc["crafted"]["margin"] == MARGIN and set(doc["crafted"]["spans"]) == set(doc["spans"])

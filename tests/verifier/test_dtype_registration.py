@@ -8,15 +8,15 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from node.model.span import CacheState, Span
-from node.tensors import TORCH_DTYPES
-from protocol.model_records import SERVING_DTYPES
-from protocol.serving_dtypes import RegisteredDtypes, RegistrationHistory
+from swarmtrust.node.model.span import CacheState, Span
+from swarmtrust.node.tensors import TORCH_DTYPES
+from swarmtrust.protocol.model_records import SERVING_DTYPES
+from swarmtrust.protocol.serving_dtypes import RegisteredDtypes, RegistrationHistory
+from swarmtrust.verifier.checking import CheckingError, check_evidence
+from swarmtrust.verifier.replay import SpanCache
+from swarmtrust.verifier.tolerance import load_tolerances
 from tests.node.swarm_helpers import tiny
 from tests.verifier.test_tolerance_and_checking import SERVER, evidence_of
-from verifier.checking import CheckingError, check_evidence
-from verifier.replay import SpanCache
-from verifier.tolerance import load_tolerances
 
 SESSION_MS = 1_795_000_000_000
 

@@ -14,16 +14,14 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from node.behaviors import BehaviorRuntime, parse_behavior
-from node.model.head import ModelHead
-from node.model.span import CacheState, Span
-from node.tensors import TORCH_DTYPES
-from protocol.serving_dtypes import RegistrationHistory
-from tests.node.swarm_helpers import tiny
-from tests.verifier.test_tolerance_and_checking import SERVER, evidence_of
-from verifier.calibration import Calibration, stepwise_exactness
-from verifier.checking import Finding, check_evidence
-from verifier.escalation import (
+from swarmtrust.node.behaviors import BehaviorRuntime, parse_behavior
+from swarmtrust.node.model.head import ModelHead
+from swarmtrust.node.model.span import CacheState, Span
+from swarmtrust.node.tensors import TORCH_DTYPES
+from swarmtrust.protocol.serving_dtypes import RegistrationHistory
+from swarmtrust.verifier.calibration import Calibration, stepwise_exactness
+from swarmtrust.verifier.checking import Finding, check_evidence
+from swarmtrust.verifier.escalation import (
     DEFAULT_ESCALATION,
     EscalationPolicy,
     ExactReplay,
@@ -36,10 +34,12 @@ from verifier.escalation import (
     replay_stepwise,
     should_escalate,
 )
-from verifier.replay import SpanCache
-from verifier.statistics import STATISTICS, SessionStatistics, SessionThresholds
-from verifier.tolerance_document import ToleranceDocument, Tolerances
-from verifier.tolerance_records import hardware_class
+from swarmtrust.verifier.replay import SpanCache
+from swarmtrust.verifier.statistics import STATISTICS, SessionStatistics, SessionThresholds
+from swarmtrust.verifier.tolerance_document import ToleranceDocument, Tolerances
+from swarmtrust.verifier.tolerance_records import hardware_class
+from tests.node.swarm_helpers import tiny
+from tests.verifier.test_tolerance_and_checking import SERVER, evidence_of
 
 DTYPES = ("float32", "bfloat16", "float16")
 ALLOWED = RegistrationHistory.allowing("tiny", *DTYPES)

@@ -21,21 +21,21 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from ledger.models import ChallengeRow
-from ledger.spotchecks import SpotCheckError, SpotCheckPolicy, SpotChecks
-from ledger.store import Ledger
-from node.client.evidence import challenge_of
-from node.model.span import CacheState, Span
-from node.server.receipting import ReceiptSigner
-from node.tensors import little_endian_bytes
-from protocol.evidence import Evidence
-from protocol.receipts import Receipt
-from protocol.signing import Signed, open_signed
+from swarmtrust.ledger.models import ChallengeRow
+from swarmtrust.ledger.spotchecks import SpotCheckError, SpotCheckPolicy, SpotChecks
+from swarmtrust.ledger.store import Ledger
+from swarmtrust.node.client.evidence import challenge_of
+from swarmtrust.node.model.span import CacheState, Span
+from swarmtrust.node.server.receipting import ReceiptSigner
+from swarmtrust.node.tensors import little_endian_bytes
+from swarmtrust.protocol.evidence import Evidence
+from swarmtrust.protocol.receipts import Receipt
+from swarmtrust.protocol.signing import Signed, open_signed
+from swarmtrust.verifier.checking import check_evidence
+from swarmtrust.verifier.replay import SpanCache
+from swarmtrust.verifier.tolerance import load_tolerances
 from tests.builders import new_key
 from tests.node.swarm_helpers import tiny
-from verifier.checking import check_evidence
-from verifier.replay import SpanCache
-from verifier.tolerance import load_tolerances
 
 SERVER, LEDGER = new_key(), new_key()
 

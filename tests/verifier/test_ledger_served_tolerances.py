@@ -15,16 +15,16 @@ from typing import Any
 import httpx
 import pytest
 
-from node.ledger_api import LedgerApi
-from node.model.source import resolve_model
-from protocol.model_records import ToleranceRecord
-from protocol.signing import open_signed
 from swarmtrust.launcher import LocalSwarm
+from swarmtrust.node.ledger_api import LedgerApi
+from swarmtrust.node.model.source import resolve_model
+from swarmtrust.protocol.model_records import ToleranceRecord
+from swarmtrust.protocol.signing import open_signed
+from swarmtrust.verifier.replay import SpanCache
+from swarmtrust.verifier.tolerance_document import ToleranceError
+from swarmtrust.verifier.worker import VerifierWorker
 from tests.builders import new_key
 from tests.verifier.test_ledger_tolerances import document, record_wire
-from verifier.replay import SpanCache
-from verifier.tolerance_document import ToleranceError
-from verifier.worker import VerifierWorker
 
 pytestmark = pytest.mark.processes  # starts processes or servers: not in the fast tier
 
@@ -121,7 +121,7 @@ def test_the_launcher_adds_signed_records_for_registered_dtypes_once(tmp_path: P
         assert httpx.get(f"{again}/health", timeout=30).json()["head_seq"] == head, "a restart adds nothing"
     assert set(view["tolerances"]) == {"bfloat16"}, "float32 has no document; float16 is not registered"
     record = open_signed(ToleranceRecord, bytes.fromhex(view["tolerances"]["bfloat16"]["record"])).record
-    from protocol.keys import load_signing_key
+    from swarmtrust.protocol.keys import load_signing_key
 
     assert record.calibrator_key == bytes(load_signing_key(tmp_path / "calibrator.key").verify_key)
     assert json.loads(record.document) == document()

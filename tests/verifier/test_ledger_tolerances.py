@@ -12,11 +12,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from protocol.model_records import ToleranceRecord
-from protocol.serving_dtypes import RegistrationHistory
-from protocol.signing import sign_record
-from tests.builders import new_key
-from verifier.ledger_tolerances import (
+from swarmtrust.protocol.model_records import ToleranceRecord
+from swarmtrust.protocol.serving_dtypes import RegistrationHistory
+from swarmtrust.protocol.signing import sign_record
+from swarmtrust.verifier.ledger_tolerances import (
     LEDGER_TRUST,
     CalibratorTrust,
     LedgerTolerances,
@@ -25,8 +24,9 @@ from verifier.ledger_tolerances import (
     parse_calibrator_keys,
     served_records,
 )
-from verifier.statistics import STATISTICS
-from verifier.tolerance_document import ToleranceDocument, ToleranceError, Tolerances
+from swarmtrust.verifier.statistics import STATISTICS
+from swarmtrust.verifier.tolerance_document import ToleranceDocument, ToleranceError, Tolerances
+from tests.builders import new_key
 
 CALIBRATOR = new_key()
 BF16 = RegistrationHistory.allowing("tiny", "bfloat16", "float32")
@@ -123,7 +123,7 @@ def test_a_local_file_overrides_the_ledger_for_the_pairs_it_holds(caplog: pytest
     local = Tolerances([ToleranceDocument.parse(document(threshold=0.5), "local.json")])
     book = LedgerTolerances("tiny", LEDGER_TRUST, local)
     records = {"bfloat16": record_wire(), "float32": record_wire(document(dtype="float32"), dtype="float32")}
-    with caplog.at_level(logging.INFO, logger="verifier.ledger_tolerances"):
+    with caplog.at_level(logging.INFO, logger="swarmtrust.verifier.ledger_tolerances"):
         tolerances = book.update(answer(records), BF16)
         book.update(answer(records), BF16)  # unchanged: nothing logged again
     assert tolerances.span("tiny", 0, 8, "bfloat16").thresholds.pooled_rel == pytest.approx(4.0), "the local one"
@@ -135,7 +135,7 @@ def test_a_local_file_overrides_the_ledger_for_the_pairs_it_holds(caplog: pytest
 
 def test_a_refused_record_is_logged_once(caplog: pytest.LogCaptureFixture) -> None:
     book = LedgerTolerances("tiny", LEDGER_TRUST)
-    with caplog.at_level(logging.WARNING, logger="verifier.ledger_tolerances"):
+    with caplog.at_level(logging.WARNING, logger="swarmtrust.verifier.ledger_tolerances"):
         for _ in range(3):
             book.update(answer({"bfloat16": flipped_signature(record_wire())}), BF16)
     refusals = [r.getMessage() for r in caplog.records if "cannot judge tiny bfloat16" in r.getMessage()]
@@ -151,7 +151,7 @@ def test_calibrator_keys_must_be_32_bytes_of_hex() -> None:
 
 
 def test_a_malformed_answer_is_a_wire_format_error() -> None:
-    from protocol.errors import WireFormatError
+    from swarmtrust.protocol.errors import WireFormatError
 
     assert served_records(None) == {}
     for bad in ({"tolerances": {"bfloat16": {}}}, {"tolerances": {"bfloat16": {"record": "xyz"}}}, {"tolerances": 3}):

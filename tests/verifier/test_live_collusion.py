@@ -23,14 +23,14 @@ from typing import Any
 
 import pytest
 
-from ledger.beacon import audit_coin, coin_epoch, epoch_seed
-from ledger.consensus import conviction_quorum
-from ledger.store import Ledger
-from node.client.swarm import SwarmClient
-from protocol.challenges import Verdict
-from protocol.keys import load_signing_key
-from protocol.signing import verify_record
 from swarmtrust.launcher import TINY_FLOAT32, LocalSwarm
+from swarmtrust.ledger.beacon import audit_coin, coin_epoch, epoch_seed
+from swarmtrust.ledger.consensus import conviction_quorum
+from swarmtrust.ledger.store import Ledger
+from swarmtrust.node.client.swarm import SwarmClient
+from swarmtrust.protocol.challenges import Verdict
+from swarmtrust.protocol.keys import load_signing_key
+from swarmtrust.protocol.signing import verify_record
 from tests.builders import new_key
 from tests.node.swarm_helpers import PROMPT, tiny
 from tests.rest import rest_get

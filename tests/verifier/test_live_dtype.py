@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from node.client.config import ClientConfig
-from node.client.faults import SessionFailedError
-from node.client.swarm import SwarmClient
 from swarmtrust.launcher import TINY_FLOAT32, ChildProcess, LaunchError, LocalSwarm
+from swarmtrust.node.client.config import ClientConfig
+from swarmtrust.node.client.faults import SessionFailedError
+from swarmtrust.node.client.swarm import SwarmClient
 from tests.node.swarm_helpers import PROMPT, tiny
 from tests.rest import rest_get
 

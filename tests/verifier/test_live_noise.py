@@ -18,12 +18,12 @@ from typing import Any
 
 import pytest
 
-from node.client.swarm import SwarmClient
 from swarmtrust.launcher import ChildProcess, LocalSwarm
+from swarmtrust.node.client.swarm import SwarmClient
+from swarmtrust.verifier.tolerance_records import select_document
 from tests.node.swarm_helpers import PROMPT, tiny
 from tests.rest import rest_get
 from tests.verifier.exactness import needs_shipped_exactness
-from verifier.tolerance_records import select_document
 
 pytestmark = pytest.mark.processes  # starts processes or servers: not in the fast tier
 
@@ -51,7 +51,7 @@ class Live:
 
 def bf16_calibration(path: Path) -> Path:
     """The shipped calibration's bfloat16 document of tiny, alone in a file (so float16 gets no record)."""
-    shipped = json.loads(resources.files("verifier").joinpath("tolerances.json").read_text())
+    shipped = json.loads(resources.files("swarmtrust.verifier").joinpath("tolerances.json").read_text())
     path.write_text(json.dumps([select_document(shipped, "bfloat16")]))
     return path
 

@@ -15,12 +15,12 @@ from typing import Any
 import httpx
 import pytest
 
-from node.client.config import ClientConfig
-from node.client.evidence import build_challenge, challenge_of
-from node.client.swarm import SwarmClient
-from node.ledger_api import LedgerApi, LedgerApiError
-from protocol.evidence import Evidence
 from swarmtrust.launcher import TINY_FLOAT32, LocalSwarm
+from swarmtrust.node.client.config import ClientConfig
+from swarmtrust.node.client.evidence import build_challenge, challenge_of
+from swarmtrust.node.client.swarm import SwarmClient
+from swarmtrust.node.ledger_api import LedgerApi, LedgerApiError
+from swarmtrust.protocol.evidence import Evidence
 from tests.builders import new_key
 from tests.node.swarm_helpers import PROMPT, tiny
 from tests.rest import rest_get
@@ -207,7 +207,7 @@ def test_evidence_without_the_prompt_step_is_refused_and_the_honest_server_stays
 
 def test_the_ledger_of_all_this_audits_clean(live: Live) -> None:
     wait_until_decided(live)
-    from ledger.store import Ledger
+    from swarmtrust.ledger.store import Ledger
 
     with Ledger.open(f"sqlite:///{live.swarm.workdir / 'ledger.db'}") as ledger:
         report = ledger.audit()

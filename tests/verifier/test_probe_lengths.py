@@ -14,14 +14,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.stats import chisquare
 
-from ledger.session_lengths import ReceiptFacts, summarise_sessions
-from node.ledger_api import LedgerApi
-from protocol.errors import WireFormatError
 from swarmtrust.launcher import LocalSwarm
+from swarmtrust.ledger.session_lengths import ReceiptFacts, summarise_sessions
+from swarmtrust.node.ledger_api import LedgerApi
+from swarmtrust.protocol.errors import WireFormatError
+from swarmtrust.verifier.lengths import LengthDistribution, fallback_lengths
+from swarmtrust.verifier.probes import ProbeConfig, Prober
 from tests.builders import new_key, session_receipts
 from tests.node.swarm_helpers import tiny
-from verifier.lengths import LengthDistribution, fallback_lengths
-from verifier.probes import ProbeConfig, Prober
 
 pytestmark = pytest.mark.processes  # starts processes or servers: not in the fast tier
 

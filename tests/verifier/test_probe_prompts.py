@@ -12,14 +12,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from transformers import AutoTokenizer
 
-from tests.node.swarm_helpers import tiny
-from verifier.prompts import (
+from swarmtrust.verifier.prompts import (
     ProbeCorpusError,
     PromptGenerator,
     corpus_from_directory,
     corpus_from_texts,
     standard_corpus,
 )
+from tests.node.swarm_helpers import tiny
 
 
 @functools.cache

@@ -8,19 +8,19 @@ import functools
 import pytest
 import torch
 
-from node.behaviors import WEIGHT_CHANGES, BehaviorRuntime, parse_behavior, perturb_weights
-from node.model.head import ModelHead
-from node.model.span import CacheState, Span
-from node.tensors import TORCH_DTYPES
-from protocol.serving_dtypes import RegistrationHistory
+from swarmtrust.node.behaviors import WEIGHT_CHANGES, BehaviorRuntime, parse_behavior, perturb_weights
+from swarmtrust.node.model.head import ModelHead
+from swarmtrust.node.model.span import CacheState, Span
+from swarmtrust.node.tensors import TORCH_DTYPES
+from swarmtrust.protocol.serving_dtypes import RegistrationHistory
+from swarmtrust.verifier.checking import CheckingError, Finding, check_evidence
+from swarmtrust.verifier.escalation import EscalationPolicy
+from swarmtrust.verifier.replay import SpanCache
+from swarmtrust.verifier.tolerance import load_tolerances
+from swarmtrust.verifier.tolerance_document import Tolerances
 from tests.node.swarm_helpers import tiny
 from tests.verifier.exactness import needs_shipped_exactness
 from tests.verifier.test_tolerance_and_checking import SERVER, evidence_of
-from verifier.checking import CheckingError, Finding, check_evidence
-from verifier.escalation import EscalationPolicy
-from verifier.replay import SpanCache
-from verifier.tolerance import load_tolerances
-from verifier.tolerance_document import Tolerances
 
 START, END = 2, 6
 ALLOWED = RegistrationHistory.allowing("tiny", *TORCH_DTYPES)

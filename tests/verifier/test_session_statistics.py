@@ -13,7 +13,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from verifier.statistics import (
+from swarmtrust.verifier.statistics import (
     STATISTICS,
     SessionStatistics,
     SessionThresholds,
@@ -22,9 +22,9 @@ from verifier.statistics import (
     session_statistics,
     step_error,
 )
-from verifier.tail_fit import false_positive_bound, fit_tail
-from verifier.tolerance import InnerScale, load_tolerances
-from verifier.tolerance_document import ToleranceDocument, ToleranceError, Tolerances, documents_in
+from swarmtrust.verifier.tail_fit import false_positive_bound, fit_tail
+from swarmtrust.verifier.tolerance import InnerScale, load_tolerances
+from swarmtrust.verifier.tolerance_document import ToleranceDocument, ToleranceError, Tolerances, documents_in
 
 finite = st.floats(-1e4, 1e4, allow_nan=False, allow_subnormal=False, width=32)
 

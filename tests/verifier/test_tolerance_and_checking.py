@@ -7,17 +7,17 @@ import os
 import pytest
 import torch
 
-from node.behaviors import BehaviorRuntime, parse_behavior
-from node.model.span import CacheState, Span
-from node.tensors import fingerprint, little_endian_bytes
-from protocol.evidence import Evidence
-from protocol.receipts import Receipt, receipt_id_for
-from protocol.signing import Signed, sign_record
+from swarmtrust.node.behaviors import BehaviorRuntime, parse_behavior
+from swarmtrust.node.model.span import CacheState, Span
+from swarmtrust.node.tensors import fingerprint, little_endian_bytes
+from swarmtrust.protocol.evidence import Evidence
+from swarmtrust.protocol.receipts import Receipt, receipt_id_for
+from swarmtrust.protocol.signing import Signed, sign_record
+from swarmtrust.verifier.checking import check_evidence
+from swarmtrust.verifier.replay import SpanCache, replay_session, replay_with_scales
+from swarmtrust.verifier.tolerance import InnerScale, Tolerance, compare_step, load_tolerances
 from tests.builders import new_key
 from tests.node.swarm_helpers import tiny
-from verifier.checking import check_evidence
-from verifier.replay import SpanCache, replay_session, replay_with_scales
-from verifier.tolerance import InnerScale, Tolerance, compare_step, load_tolerances
 
 SERVER = new_key()
 

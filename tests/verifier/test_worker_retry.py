@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 
-from ledger.spotchecks import SpotCheckPolicy, SpotChecks
-from ledger.store import Ledger
-from node.ledger_api import LedgerApiError
-from protocol.signing import sign_record
+from swarmtrust.ledger.spotchecks import SpotCheckPolicy, SpotChecks
+from swarmtrust.ledger.store import Ledger
+from swarmtrust.node.ledger_api import LedgerApiError
+from swarmtrust.protocol.signing import sign_record
+from swarmtrust.verifier.worker import VerifierWorker, WorkerConfig
 from tests.builders import challenge_for, evidence_session, new_key
-from verifier.worker import VerifierWorker, WorkerConfig
 
 SERVER, CLIENT, LEDGER, VERIFIER = new_key(), new_key(), new_key(), new_key()
 MODEL = "tiny"  # the model of tests.builders sessions
@@ -58,7 +58,7 @@ def test_a_refused_verdict_is_resent_unchanged(
     ledger: Ledger, monkeypatch: pytest.MonkeyPatch, refusal: LedgerApiError
 ) -> None:
     ticks = itertools.count(1_795_000_000_000_000_000, 7_000_000)  # every signature would carry a new date
-    monkeypatch.setattr("verifier.worker.time.time_ns", lambda: next(ticks))
+    monkeypatch.setattr("swarmtrust.verifier.worker.time.time_ns", lambda: next(ticks))
     checks = SpotChecks(ledger.engine, LEDGER, SpotCheckPolicy(audit_rate=0.0, max_audit_rate=0.0))
     receipts, evidence = evidence_session(SERVER, 2)
     encoded = evidence.encode()
@@ -72,7 +72,7 @@ def test_a_refused_verdict_is_resent_unchanged(
         signatures.append(record)
         return sign_record(record, key)
 
-    monkeypatch.setattr("verifier.worker.sign_record", counted_sign)
+    monkeypatch.setattr("swarmtrust.verifier.worker.sign_record", counted_sign)
     for _ in range(2):
         with pytest.raises(LedgerApiError):
             worker.work_once()

@@ -14,21 +14,21 @@ from typing import Any
 import nacl.signing
 import pytest
 
-from ledger.market import mint, take_node_record
-from ledger.spotchecks import SpotCheckPolicy, SpotChecks
-from ledger.store import Ledger
-from node.client.bans import BanList
-from node.client.config import ClientConfig
-from node.client.discovery import ServerInfo
-from node.client.latency import LatencyTracker
-from node.client.reputation import ReputationBook, fetch_reputation
-from node.client.route_policy import FULL, SHORT_OF_BOND, Router
-from node.ledger_api import LedgerApi
-from protocol.announcements import ServerAnnouncement
-from protocol.bond_rule import required_bond, session_block_tokens
-from protocol.market_records import BondDeposit, PriceQuote
-from protocol.signing import sign_record
 from swarmtrust.launcher import LocalSwarm
+from swarmtrust.ledger.market import mint, take_node_record
+from swarmtrust.ledger.spotchecks import SpotCheckPolicy, SpotChecks
+from swarmtrust.ledger.store import Ledger
+from swarmtrust.node.client.bans import BanList
+from swarmtrust.node.client.config import ClientConfig
+from swarmtrust.node.client.discovery import ServerInfo
+from swarmtrust.node.client.latency import LatencyTracker
+from swarmtrust.node.client.reputation import ReputationBook, fetch_reputation
+from swarmtrust.node.client.route_policy import FULL, SHORT_OF_BOND, Router
+from swarmtrust.node.ledger_api import LedgerApi
+from swarmtrust.protocol.announcements import ServerAnnouncement
+from swarmtrust.protocol.bond_rule import required_bond, session_block_tokens
+from swarmtrust.protocol.market_records import BondDeposit, PriceQuote
+from swarmtrust.protocol.signing import sign_record
 from tests.builders import challenge_for, evidence_session, new_key, signed_verdict
 
 pytestmark = pytest.mark.processes  # starts processes or servers: not in the fast tier

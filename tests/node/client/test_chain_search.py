@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from node.client.chain_search import Candidate, NoRouteError, choose_chain, step_cost
+from swarmtrust.node.client.chain_search import Candidate, NoRouteError, choose_chain, step_cost
 
 
 def candidate(key: str, start: int, end: int, per_block: float = 0.001, hop: float = 0.001) -> Candidate:

@@ -8,16 +8,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from node.client.bans import BanList
-from node.client.chain_search import NoRouteError
-from node.client.config import ClientConfig
-from node.client.discovery import ServerInfo
-from node.client.latency import LatencyTracker
-from node.client.reputation import ReputationBook, ServerTrust
-from node.client.route_policy import Router
-from protocol.beta import Beta
-from protocol.model_records import SERVING_DTYPES
-from protocol.serving_dtypes import RegistrationHistory, routing_dtypes
+from swarmtrust.node.client.bans import BanList
+from swarmtrust.node.client.chain_search import NoRouteError
+from swarmtrust.node.client.config import ClientConfig
+from swarmtrust.node.client.discovery import ServerInfo
+from swarmtrust.node.client.latency import LatencyTracker
+from swarmtrust.node.client.reputation import ReputationBook, ServerTrust
+from swarmtrust.node.client.route_policy import Router
+from swarmtrust.protocol.beta import Beta
+from swarmtrust.protocol.model_records import SERVING_DTYPES
+from swarmtrust.protocol.serving_dtypes import RegistrationHistory, routing_dtypes
 from tests.node.client.test_route_policy import server
 
 TRUSTED = ServerTrust("trusted", Beta(200.0, 1.0), 0.05)

@@ -12,11 +12,11 @@ import pytest
 import torch
 from scipy.stats import chisquare
 
-from node.client.evidence import HopEvidence, build_challenge
-from protocol.digests import tensor_digest
-from protocol.evidence import MAX_EVIDENCE_BYTES, Evidence, verify_evidence
-from protocol.receipts import Receipt
-from protocol.signing import Signed
+from swarmtrust.node.client.evidence import HopEvidence, build_challenge
+from swarmtrust.protocol.digests import tensor_digest
+from swarmtrust.protocol.evidence import MAX_EVIDENCE_BYTES, Evidence, verify_evidence
+from swarmtrust.protocol.receipts import Receipt
+from swarmtrust.protocol.signing import Signed
 from tests.builders import new_key, signed_receipt
 
 SERVER, CLIENT = new_key(), new_key()
@@ -124,7 +124,7 @@ def test_keeping_stops_at_the_memory_bound_and_the_bundle_ends_there() -> None:
 def test_a_client_cannot_ask_to_compare_more_steps_than_the_ledger_takes() -> None:
     import pytest
 
-    from node.client.evidence import COMPARED_STEPS
+    from swarmtrust.node.client.evidence import COMPARED_STEPS
 
     with pytest.raises(ValueError, match="compared_steps"):
         HopEvidence("k", compared_steps=COMPARED_STEPS + 1)

@@ -6,12 +6,12 @@ from __future__ import annotations
 import os
 from dataclasses import replace
 
-from node.client.faults import Fault, signed_receipt_of
-from node.client.misbehaviour import contradictions, held_receipts
-from node.client.receipt_check import ReceiptFault, StepFacts, check_receipt
-from node.client.session import HopRecord
-from protocol.receipts import Receipt, receipt_id_for
-from protocol.signing import Signed
+from swarmtrust.node.client.faults import Fault, signed_receipt_of
+from swarmtrust.node.client.misbehaviour import contradictions, held_receipts
+from swarmtrust.node.client.receipt_check import ReceiptFault, StepFacts, check_receipt
+from swarmtrust.node.client.session import HopRecord
+from swarmtrust.protocol.receipts import Receipt, receipt_id_for
+from swarmtrust.protocol.signing import Signed
 from tests.builders import new_key, resign, session_receipts
 
 SERVER = new_key()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 
-from node.client.payments import Bill, bills
-from node.client.session import HopRecord
+from swarmtrust.node.client.payments import Bill, bills
+from swarmtrust.node.client.session import HopRecord
 from tests.builders import new_key, signed_receipt
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from hivemind.p2p import P2PHandlerError
 
-from node.client.faults import push_may_be_to_blame
-from node.client.receipt_check import ReceiptFault
-from node.client.transport import HopTimeoutError, HopUnavailableError
-from protocol.errors import WireFormatError
+from swarmtrust.node.client.faults import push_may_be_to_blame
+from swarmtrust.node.client.receipt_check import ReceiptFault
+from swarmtrust.node.client.transport import HopTimeoutError, HopUnavailableError
+from swarmtrust.protocol.errors import WireFormatError
 
 pytestmark = pytest.mark.processes  # starts processes or servers: not in the fast tier
 

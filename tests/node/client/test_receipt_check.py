@@ -7,11 +7,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from node.client.receipt_check import ReceiptFault, StepFacts, check_receipt
-from protocol.canonical import pack
-from protocol.misbehaviour import RECEIPT_CLOCK_SLACK_MS
-from protocol.receipts import Receipt
-from protocol.signing import open_signed, sign_record
+from swarmtrust.node.client.receipt_check import ReceiptFault, StepFacts, check_receipt
+from swarmtrust.protocol.canonical import pack
+from swarmtrust.protocol.misbehaviour import RECEIPT_CLOCK_SLACK_MS
+from swarmtrust.protocol.receipts import Receipt
+from swarmtrust.protocol.signing import open_signed, sign_record
 from tests.builders import build_receipt, new_key
 
 SERVER = new_key()

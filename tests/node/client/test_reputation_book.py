@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from node.client.reputation import ReputationBook
-from protocol.rest import ReputationBatch
+from swarmtrust.node.client.reputation import ReputationBook
+from swarmtrust.protocol.rest import ReputationBatch
 
 
 def view(**changes: Any) -> dict[str, Any]:

@@ -8,18 +8,18 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ledger.reputation import DEFAULT_PARAMS
-from node.client.bans import BanList
-from node.client.chain_search import NoRouteError
-from node.client.config import ClientConfig
-from node.client.discovery import ServerInfo
-from node.client.latency import LatencyTracker
-from node.client.reputation import ReputationBook, ServerTrust
-from node.client.route_policy import FULL, SHORT_OF_BOND, Router
-from protocol.announcements import ServerAnnouncement
-from protocol.beta import Beta
-from protocol.bond_rule import MIN_BOND, required_bond, session_block_tokens
-from protocol.market_records import MAX_PRICE
+from swarmtrust.ledger.reputation import DEFAULT_PARAMS
+from swarmtrust.node.client.bans import BanList
+from swarmtrust.node.client.chain_search import NoRouteError
+from swarmtrust.node.client.config import ClientConfig
+from swarmtrust.node.client.discovery import ServerInfo
+from swarmtrust.node.client.latency import LatencyTracker
+from swarmtrust.node.client.reputation import ReputationBook, ServerTrust
+from swarmtrust.node.client.route_policy import FULL, SHORT_OF_BOND, Router
+from swarmtrust.protocol.announcements import ServerAnnouncement
+from swarmtrust.protocol.beta import Beta
+from swarmtrust.protocol.bond_rule import MIN_BOND, required_bond, session_block_tokens
+from swarmtrust.protocol.market_records import MAX_PRICE
 
 
 def server(name: str, start: int, end: int, throughput: float = 500.0) -> ServerInfo:

@@ -3,10 +3,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from node.model.checkpoint import Checkpoint
-from node.model.head import ModelHead
-from node.model.span import CacheState, Span, SpanError
-from protocol.digests import span_digest
+from swarmtrust.node.model.checkpoint import Checkpoint
+from swarmtrust.node.model.head import ModelHead
+from swarmtrust.node.model.span import CacheState, Span, SpanError
+from swarmtrust.protocol.digests import span_digest
 from tests.node.swarm_helpers import PROMPT, local_reference, relative_error, tiny
 
 

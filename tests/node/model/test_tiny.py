@@ -6,12 +6,12 @@ from pathlib import Path
 import pytest
 from transformers import AutoTokenizer
 
-from node.model.checkpoint import Checkpoint
-from node.model.source import ModelNotFoundError, resolve_model
-from node.model.tiny import VOCAB_SIZE, ensure_tiny_model
-from node.settings import NodeSettings
-from node.tensors import fingerprint
-from protocol.digests import span_digest
+from swarmtrust.node.model.checkpoint import Checkpoint
+from swarmtrust.node.model.source import ModelNotFoundError, resolve_model
+from swarmtrust.node.model.tiny import VOCAB_SIZE, ensure_tiny_model
+from swarmtrust.node.settings import NodeSettings
+from swarmtrust.node.tensors import fingerprint
+from swarmtrust.protocol.digests import span_digest
 
 # Pinned: the tiny model must be byte-identical on every machine, now and later.
 TINY_BLOCKS_DIGEST = "0b5db1f0b9088e542727ceff17ca182388014c4bc1a4c1a186cf04cad21f1d43"

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from node.server.registration import check_registered_dtype
-from protocol.serving_dtypes import DtypeNotAllowedError
 from swarmtrust.launcher import LocalSwarm
+from swarmtrust.node.server.registration import check_registered_dtype
+from swarmtrust.protocol.serving_dtypes import DtypeNotAllowedError
 from tests.builders import new_key
 
 pytestmark = pytest.mark.processes  # starts processes or servers: not in the fast tier

@@ -23,17 +23,17 @@ from hivemind.proto import runtime_pb2
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from node.behaviors import Behavior, BehaviorRuntime
-from node.block_rpc import OpenSession, StepMeta, StepReply, pack_metadata, tensor_to_proto, unpack_metadata
-from node.frames import read_message, write_end, write_message
-from node.model.span import Span
-from node.server.config import ServerLimits
-from node.server.handler import BlockServer, RequestRejectedError
-from node.server.receipting import ReceiptSigner
-from node.server.session_registry import SessionRegistry
-from protocol.misbehaviour import DAY_MS, MAX_SESSION_AGE_MS, PROOF_HORIZON_MS, NotAProofError, contradiction
-from protocol.receipts import Receipt
-from protocol.signing import Signed, open_signed
+from swarmtrust.node.behaviors import Behavior, BehaviorRuntime
+from swarmtrust.node.block_rpc import OpenSession, StepMeta, StepReply, pack_metadata, tensor_to_proto, unpack_metadata
+from swarmtrust.node.frames import read_message, write_end, write_message
+from swarmtrust.node.model.span import Span
+from swarmtrust.node.server.config import ServerLimits
+from swarmtrust.node.server.handler import BlockServer, RequestRejectedError
+from swarmtrust.node.server.receipting import ReceiptSigner
+from swarmtrust.node.server.session_registry import SessionRegistry
+from swarmtrust.protocol.misbehaviour import DAY_MS, MAX_SESSION_AGE_MS, PROOF_HORIZON_MS, NotAProofError, contradiction
+from swarmtrust.protocol.receipts import Receipt
+from swarmtrust.protocol.signing import Signed, open_signed
 from tests.node.swarm_helpers import tiny
 
 pytestmark = pytest.mark.processes  # starts processes or servers: not in the fast tier

@@ -8,8 +8,8 @@ import asyncio
 import pytest
 from hivemind.proto import runtime_pb2
 
-from node.block_rpc import PushMeta
-from node.server.pushes import PushError, PushInbox
+from swarmtrust.node.block_rpc import PushMeta
+from swarmtrust.node.server.pushes import PushError, PushInbox
 
 pytestmark = pytest.mark.processes  # starts processes or servers: not in the fast tier
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from node.server.session_registry import SessionRefusedError, SessionRegistry, SessionRegistryError
-from protocol.misbehaviour import DAY_MS, MAX_SESSION_AGE_MS, PROOF_HORIZON_MS, SESSION_MEMORY_MS
+from swarmtrust.node.server.session_registry import SessionRefusedError, SessionRegistry, SessionRegistryError
+from swarmtrust.protocol.misbehaviour import DAY_MS, MAX_SESSION_AGE_MS, PROOF_HORIZON_MS, SESSION_MEMORY_MS
 
 KEY = bytes(range(32))
 T0 = 1_795_000_000_000

@@ -1,0 +1,132 @@
+"""The server process: load the span, join the DHT, serve, announce; on SIGTERM or SIGINT, leave cleanly."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import signal
+import time
+from typing import Any
+
+import torch
+from hivemind.proto import runtime_pb2
+
+from swarmtrust.node.behaviors import BehaviorRuntime, perturb_weights
+from swarmtrust.node.block_rpc import FORWARD_HANDLER, INFERENCE_HANDLER, PUSH_HANDLER
+from swarmtrust.node.dht import start_dht
+from swarmtrust.node.model.source import resolve_model
+from swarmtrust.node.model.span import CacheState, Span
+from swarmtrust.node.server.announcer import Announcer
+from swarmtrust.node.server.config import ServerConfig
+from swarmtrust.node.server.handler import BlockServer
+from swarmtrust.node.server.pushes import PushOutbox
+from swarmtrust.node.server.receipting import ReceiptSigner
+from swarmtrust.node.server.registration import LedgerRegistration, check_registered_dtype
+from swarmtrust.node.server.session_registry import SessionRegistry
+from swarmtrust.node.tensors import TORCH_DTYPES, wire_dtype
+from swarmtrust.protocol.keys import load_signing_key
+
+log = logging.getLogger(__name__)
+
+
+def measure_throughput(span: Span, steps: int = 8) -> float:
+    """Tokens per second of decode steps through the whole span, measured here (as Petals does)."""
+    state = CacheState()
+    hidden = torch.zeros(1, 1, span.hidden_size, dtype=span.dtype)
+    span.forward(hidden, state)  # warm-up
+    started = time.perf_counter()
+    for _ in range(steps):
+        span.forward(hidden, state)
+    return steps / (time.perf_counter() - started)
+
+
+def run_server(config: ServerConfig, ready: Any = print) -> None:
+    """Serve until a termination signal; ``ready`` receives one JSON line once the server is announced."""
+    if config.torch_threads:
+        torch.set_num_threads(config.torch_threads)
+    key = load_signing_key(config.key_path)
+    source = resolve_model(config.model)
+    if config.ledger_url:  # before anything is loaded or joined: a dtype the model does not allow stops here
+        served = next(name for name, dtype in TORCH_DTYPES.items() if dtype == config.dtype)
+        check_registered_dtype(config.ledger_url, key, source.model_id, served)
+    dht = start_dht(config.initial_peers, config.network)  # forks: before torch starts its thread pools
+    try:
+        # Opened after the fork, so that the DHT's process never inherits (and holds) its lock.
+        registry = SessionRegistry.open(config.state_dir, bytes(key.verify_key))
+        try:
+            span = Span.load(source, config.block_start, config.block_end, config.dtype)
+            if config.behavior.wrong_weights:
+                perturb_weights(span.layers, config.behavior.spec)  # the announced digests stay the real ones
+            throughput = measure_throughput(span)
+            asyncio.run(_serve(config, key, span, throughput, dht, registry, ready))
+        finally:
+            registry.close()
+    finally:
+        dht.shutdown()
+
+
+async def _serve(
+    config: ServerConfig, key: Any, span: Span, throughput: float, dht: Any, registry: SessionRegistry, ready: Any
+) -> None:
+    p2p = await dht.replicate_p2p()
+    server = BlockServer(
+        span,
+        ReceiptSigner(key, span.model_id, wire_dtype(next(span.layers[0].parameters()))),
+        BehaviorRuntime(config.behavior),
+        config.limits,
+        receipts=config.receipts,
+        outbox=(outbox := PushOutbox(p2p)),
+        registry=registry,
+    )
+    await p2p.add_binary_stream_handler(INFERENCE_HANDLER, server.serve_inference)
+    await p2p.add_binary_stream_handler(PUSH_HANDLER, server.serve_pushes)
+    await p2p.add_protobuf_handler(FORWARD_HANDLER, server.rpc_forward, runtime_pb2.ExpertRequest)
+    public_key = bytes(key.verify_key).hex()
+    ledger = LedgerRegistration(config.ledger_url, key) if config.ledger_url else None
+    announcer = Announcer(
+        dht,
+        key,
+        span,
+        name=config.name or f"server-{public_key[:8]}",
+        throughput=throughput,
+        ttl=config.announce_ttl,
+        ledger=ledger,
+        ledger_period=config.ledger_period,
+    )
+    await announcer.announce("online")
+    await announcer.tell_ledger("online", force=True)
+    announcing = asyncio.create_task(announcer.run(config.announce_period))
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    ready(
+        json.dumps(
+            {
+                "event": "ready",
+                "public_key": public_key,
+                "peer_id": dht.peer_id.to_base58(),
+                "model": span.model_id,
+                "blocks": [span.start, span.end],
+                "behavior": config.behavior.spec,
+                "throughput": round(throughput, 1),
+                "maddrs": [str(a) for a in dht.get_visible_maddrs()],
+            }
+        )
+    )
+    await stop.wait()
+    announcing.cancel()
+    outbox.close()
+    try:
+        await asyncio.wait_for(announcer.announce("offline"), timeout=5)
+    except (TimeoutError, OSError):
+        log.warning("could not mark this server offline in the DHT; its record expires on its own")
+    if ledger is not None:
+        try:
+            await asyncio.wait_for(announcer.tell_ledger("offline", force=True), timeout=15)
+        except TimeoutError:
+            log.warning("could not mark this server offline at the ledger; its announcement expires on its own")
+        ledger.close()
+    log.info("server %s stopped", public_key[:16])

@@ -1,0 +1,44 @@
+"""A block server's configuration: everything ``swarmtrust node start`` decides before serving."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from swarmtrust.node.behaviors import Behavior
+from swarmtrust.node.network import NetworkOptions
+
+
+@dataclass(frozen=True)
+class ServerLimits:
+    max_batch: int = 8  # sequences per request
+    max_session_tokens: int = 2048  # positions a session's KV cache may hold
+    max_sessions: int = 64  # concurrent inference sessions (each holds a KV cache)
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    key_path: Path
+    model: str  # "tiny" or a local model directory
+    block_start: int
+    block_end: int  # exclusive
+    initial_peers: tuple[str, ...]
+    network: NetworkOptions = field(default_factory=NetworkOptions)
+    dtype: torch.dtype = torch.float32
+    behavior: Behavior = field(default_factory=Behavior)
+    limits: ServerLimits = field(default_factory=ServerLimits)
+    name: str | None = None  # display name in announcements (default: derived from the key)
+    announce_period: float = 10.0  # re-announce in the DHT once in this many seconds
+    announce_ttl: float = 30.0  # an announcement expires this many seconds after it is made
+    receipts: bool = True  # False only for the receipt-overhead benchmark
+    torch_threads: int | None = None  # intra-op threads for torch (default: torch's own choice)
+    ledger_url: str | None = None  # the ledger service to announce this server to, besides the DHT
+    ledger_period: float = 60.0  # heartbeat to the ledger once in this many seconds
+    data_dir: Path | None = None  # where the session registry lives (default: the key file's directory)
+
+    @property
+    def state_dir(self) -> Path:
+        """Where this server keeps what must outlive it (the ids of the sessions it opened)."""
+        return self.data_dir if self.data_dir is not None else self.key_path.resolve().parent
