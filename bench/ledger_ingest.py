@@ -120,7 +120,7 @@ def plain_rows(batch: list[Signed[Receipt]], after_seq: int, after_hash: bytes) 
     """The event rows and receipt rows ingest would write for ``batch``, computed outside the timing."""
     drafts = [EventDraft("receipt", signed) for signed in batch]
     events = chain(drafts, after_seq=after_seq, after_hash=after_hash, recorded_ms=1)
-    return [e.row() for e in events], [receipt_row(e.seq, e.signed) for e in events], events[-1].hash
+    return [e.row() for e in events], [receipt_row(e.seq, e.signed_as(Receipt)) for e in events], events[-1].hash
 
 
 def measure_ingest(ingest_url: str, plain_url: str, wires: list[bytes]) -> dict[str, float]:

@@ -33,8 +33,10 @@ from swarmtrust.ledger.events import LoggedEvent
 from swarmtrust.ledger.models import ChallengeRow, VerdictRow, VerifierRow
 from swarmtrust.ledger.projections import AuditProblem
 from swarmtrust.ledger.rowstore import RowStore
+from swarmtrust.ledger.statements import Assignment, AuditDraw, ConsensusPolicy, Outcome, RoundOpened
+from swarmtrust.protocol.challenges import Verdict
 
-_CHALLENGE_KINDS = frozenset({"assignment", "verdict", "round", "outcome", "audit_draw"})
+_ABOUT_A_CHALLENGE = (Assignment, Verdict, RoundOpened, Outcome, AuditDraw)  # the records that name one
 _COIN_PROBE = 1.0 - 2.0**-53  # a coin no chance reaches: shows whether the step consults the coin at all
 
 
@@ -70,11 +72,11 @@ class ConsensusAudit:
 
     def before(self, rows: RowStore, event: LoggedEvent) -> None:
         """Check ``event`` against what the challenge it concerns was due to log next (before its fold)."""
-        record = event.signed.record
-        if event.kind == "consensus_policy":
+        record = event.record
+        if isinstance(record, ConsensusPolicy):
             self.rules = ConsensusRules(record.dispute_verifiers, record.audit_rate, record.max_audit_rate)
             return
-        if event.kind not in _CHALLENGE_KINDS:
+        if not isinstance(record, _ABOUT_A_CHALLENGE):
             return
         cid = record.challenge_id.hex()
         challenge = rows.get(ChallengeRow, cid)
@@ -85,9 +87,9 @@ class ConsensusAudit:
             self._after_draw(pending, event)
         elif isinstance(pending, _Situation):
             self._after_verdict(rows, challenge, pending, event)
-        elif event.kind == "audit_draw":
+        elif isinstance(record, AuditDraw):
             self._problem(event.seq, cid, "an audit draw that follows no first-round pass of this challenge")
-        elif event.kind in ("round", "outcome"):
+        elif isinstance(record, (RoundOpened, Outcome)):
             if challenge["phase"] == "decided":
                 self._problem(event.seq, cid, f"a {event.kind} on a challenge already decided")
             else:  # a round nobody else can answer, decided or grown when a verifier vanished
@@ -96,8 +98,9 @@ class ConsensusAudit:
 
     def after_verdict(self, rows: RowStore, event: LoggedEvent) -> None:
         """Note a verdict (after its fold): the challenge's next step is due now."""
-        cid = event.signed.record.challenge_id.hex()
-        self._verdicts.setdefault(cid, []).append(event.signed.record.assignment_id.hex())
+        verdict = event.record_as(Verdict)
+        cid = verdict.challenge_id.hex()
+        self._verdicts.setdefault(cid, []).append(verdict.assignment_id.hex())
         challenge = rows.get(ChallengeRow, cid)
         if challenge is not None and challenge["phase"] != "decided":  # a late verdict is recorded, not counted
             self._pending[cid] = self._situation(rows, event.seq, challenge, cid)
@@ -117,19 +120,22 @@ class ConsensusAudit:
     def _after_verdict(
         self, rows: RowStore, challenge: dict[str, Any], situation: _Situation, event: LoggedEvent
     ) -> None:
-        cid = event.signed.record.challenge_id.hex()
+        record = event.record
+        assert isinstance(record, _ABOUT_A_CHALLENGE)  # ``before`` passes only these on
+        cid = record.challenge_id.hex()
         if situation.needs_draw():
-            if event.kind != "audit_draw":
+            if not isinstance(record, AuditDraw):
                 self._problem(situation.seq, cid, "a first-round pass without its audit draw")
                 return
-            self._check_draw(rows, situation, event)
+            self._check_draw(situation, event.seq, record)
             return
-        if event.kind == "audit_draw":
+        if isinstance(record, AuditDraw):
             self._problem(event.seq, cid, "an audit draw where next_step consults no coin")
             return
         then = situation.steps(FORCED_COIN)
         waited = any(step.action == "wait" for step in then)
-        if waited and event.kind in ("round", "outcome") and not _allows(then, event, self._verdicts.get(cid, [])):
+        acted = isinstance(record, (RoundOpened, Outcome))
+        if waited and acted and not _allows(then, event, self._verdicts.get(cid, [])):
             # The ledger waited after the verdict and acts now (a vanished verifier nobody can replace): judged
             # by the state now, as reliabilities moved with other challenges' outcomes meanwhile.
             now = self._situation(rows, event.seq, challenge, cid)
@@ -138,25 +144,26 @@ class ConsensusAudit:
             return
         self._judge(then, event, cid, f"the verdict at seq {situation.seq}")
 
-    def _check_draw(self, rows: RowStore, situation: _Situation, event: LoggedEvent) -> None:
-        draw = event.signed.record
+    def _check_draw(self, situation: _Situation, seq: int, draw: AuditDraw) -> None:
         cid = draw.challenge_id.hex()
         first = next(v for v in situation.verdicts if v.round == situation.phase)
         expected = audit_probability(first.reliability, situation.rules.audit_rate, situation.rules.max_audit_rate)
         if draw.chance != expected:
             self._problem(
-                event.seq,
+                seq,
                 cid,
                 f"the audit draw's chance is {draw.chance!r}; the verifier's reliability then "
                 f"({first.reliability:.4f}) and the ledger's rules give {expected!r}",
             )
         if draw.assignment_id.hex() != first.assignment_id:
-            self._problem(event.seq, cid, "the audit draw names another pass than the one just recorded")
+            self._problem(seq, cid, "the audit draw names another pass than the one just recorded")
         steps = [s for s in situation.steps(draw.coin) if s.audit_chance is not None]
-        self._pending[cid] = _AfterDraw(event.seq, tuple(steps))
+        self._pending[cid] = _AfterDraw(seq, tuple(steps))
 
     def _after_draw(self, pending: _AfterDraw, event: LoggedEvent) -> None:
-        cid = event.signed.record.challenge_id.hex()
+        record = event.record
+        assert isinstance(record, _ABOUT_A_CHALLENGE)  # ``before`` passes only these on
+        cid = record.challenge_id.hex()
         self._judge(list(pending.steps), event, cid, f"the audit draw at seq {pending.seq}")
 
     def _judge(self, steps: Sequence[NextStep], event: LoggedEvent, cid: str, cause: str) -> None:
@@ -164,10 +171,10 @@ class ConsensusAudit:
         means the ledger waited."""
         if _allows(steps, event, self._verdicts.get(cid, [])):
             return
-        record = event.signed.record
-        if event.kind == "round":
+        record = event.record
+        if isinstance(record, RoundOpened):
             taken = f"opened a {record.round} round of {record.verifiers_wanted}"
-        elif event.kind == "outcome":
+        elif isinstance(record, Outcome):
             taken = f"decided {record.outcome} on {len(record.verdicts)} verdicts"
         else:
             taken = "waited"
@@ -192,16 +199,16 @@ class ConsensusAudit:
 def _allows(steps: Sequence[NextStep], event: LoggedEvent, verdict_ids: Sequence[str]) -> bool:
     """Whether ``event`` is one of ``steps``: the round, the outcome (on exactly the verdicts recorded), or,
     for any other event about the challenge, a wait."""
-    record = event.signed.record
-    if event.kind == "round":
+    record = event.record
+    if isinstance(record, RoundOpened):
         return any(s.action == record.round and s.wanted == record.verifiers_wanted for s in steps)
-    if event.kind == "outcome":
+    if isinstance(record, Outcome):
         recorded = tuple(bytes.fromhex(aid) for aid in verdict_ids)
         return record.verdicts == recorded and any(_same(s, record) for s in steps)
     return any(s.action == "wait" for s in steps)
 
 
-def _same(step: NextStep, outcome: Any) -> bool:
+def _same(step: NextStep, outcome: Outcome) -> bool:
     decision = step.decision
     return (
         step.action == "decide"

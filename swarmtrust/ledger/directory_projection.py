@@ -43,12 +43,12 @@ def fold_announcement(rows: RowStore, seq: int, a: ServerAnnouncement) -> None:
 
 
 class DirectoryProjection(Projection):
-    kinds = frozenset({"announcement"})
+    records = (ServerAnnouncement,)
 
     def apply(self, connection: Connection, events: Sequence[LoggedEvent]) -> None:
         rows = SqlRows(connection)
         for event in events:
-            fold_announcement(rows, event.seq, event.signed.record)
+            fold_announcement(rows, event.seq, event.record_as(ServerAnnouncement))
         rows.flush()
 
     def replay(self) -> Replay:
@@ -60,7 +60,7 @@ class _DirectoryReplay(Replay):
         self.rows = MemoryRows()
 
     def feed(self, event: LoggedEvent) -> None:
-        fold_announcement(self.rows, event.seq, event.signed.record)
+        fold_announcement(self.rows, event.seq, event.record_as(ServerAnnouncement))
 
     def compare(self, connection: Connection) -> list[AuditProblem]:
         expected = self.rows.tables.get(ServerDirectoryRow, {})

@@ -12,9 +12,9 @@ the chain from that point; changing a payload also breaks the submitter's signat
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar, Union, cast
 
 from swarmtrust.ledger.statements import (
     AdminAction,
@@ -45,12 +45,41 @@ EVENT_DOMAIN = b"swarmtrust/event/v1"
 GENESIS_HASH = bytes(32)
 
 
+# The event log is a tagged union whose tag is the record's own type: each kind holds one record type and no
+# two kinds share one, so ``match event.record`` narrows as a ``kind`` test would (``tests/ledger`` checks that
+# this union and ``EVENT_KINDS`` hold the same types).
+EventRecord = Union[  # noqa: UP007 (a long union reads better one type per line)
+    Receipt,
+    Challenge,
+    EvidenceRejection,
+    Assignment,
+    RoundOpened,
+    Verdict,
+    Outcome,
+    ServerAnnouncement,
+    AdminAction,
+    Mint,
+    Transfer,
+    BondDeposit,
+    PriceQuote,
+    SessionPayment,
+    Settlement,
+    MisbehaviourProof,
+    SeedCommitment,
+    SeedReveal,
+    AuditDraw,
+    ConsensusPolicy,
+    ModelRegistration,
+    ToleranceRecord,
+]
+
+
 @dataclass(frozen=True)
 class EventKind:
     """A kind of event: the record type its payload holds and the server key it is about (if any)."""
 
     name: str
-    record_type: type[WireRecord]
+    record_type: type[EventRecord]
     subject: Callable[[Any], bytes | None]
 
 
@@ -83,11 +112,22 @@ EVENT_KINDS: dict[str, EventKind] = {
 }
 
 
+_KIND_OF: dict[type[WireRecord], str] = {kind.record_type: kind.name for kind in EVENT_KINDS.values()}
+
+
+def kinds_of(record_types: Iterable[type[WireRecord]]) -> frozenset[str]:
+    """The event kinds that hold these record types."""
+    return frozenset(_KIND_OF[record_type] for record_type in record_types)
+
+
+R = TypeVar("R", bound=WireRecord)
+
+
 class EventDraft(NamedTuple):
     """A verified signed record about to be appended."""
 
     kind: str
-    signed: Signed[Any]
+    signed: Signed[EventRecord]
 
 
 class LoggedEvent(NamedTuple):
@@ -95,10 +135,24 @@ class LoggedEvent(NamedTuple):
 
     seq: int
     kind: str
-    signed: Signed[Any]
+    signed: Signed[EventRecord]
     recorded_ms: int
     prev_hash: bytes
     hash: bytes
+
+    @property
+    def record(self) -> EventRecord:
+        return self.signed.record
+
+    def signed_as(self, record_type: type[R]) -> Signed[R]:
+        """The signed record, as the one type a caller folds (TypeError for an event of another kind)."""
+        if not isinstance(self.signed.record, record_type):
+            raise TypeError(f"event {self.seq} holds a {self.kind}, not a {record_type.__name__}")
+        return cast(Signed[R], self.signed)  # the record was just checked, and Signed is read-only
+
+    def record_as(self, record_type: type[R]) -> R:
+        """The record, as the one type a caller folds (TypeError for an event of another kind)."""
+        return self.signed_as(record_type).record
 
     @property
     def subject(self) -> bytes | None:
@@ -138,7 +192,7 @@ def chain(drafts: Sequence[EventDraft], *, after_seq: int, after_hash: bytes, re
     return out
 
 
-def open_event_record(kind: str, payload: bytes, signer: bytes, signature: bytes) -> Signed[Any]:
+def open_event_record(kind: str, payload: bytes, signer: bytes, signature: bytes) -> Signed[EventRecord]:
     """Decode and verify a stored event's record; its signer must be the stored signer.
 
     Raises WireFormatError for an unknown kind or bad payload, SignatureError for a bad signature.

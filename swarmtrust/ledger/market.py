@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any
 
 import nacl.signing
 from sqlalchemy import Engine, select
 
 from swarmtrust.ledger.errors import RequestRefusedError
 from swarmtrust.ledger.eventlog import Clock, now_ms, open_writer
-from swarmtrust.ledger.events import EVENT_KINDS, EventDraft
+from swarmtrust.ledger.events import EVENT_KINDS, EventDraft, EventRecord
 from swarmtrust.ledger.market_rules import MarketRuleError
 from swarmtrust.ledger.models import EscrowHoldRow
 from swarmtrust.ledger.statements import MAX_SETTLED_HOLDS, Mint, Settlement
@@ -88,7 +87,7 @@ def settle(
     return Taken(event.seq, "settlement"), len(holds)
 
 
-def _open(kind: str, wire: bytes) -> Signed[Any]:
+def _open(kind: str, wire: bytes) -> Signed[EventRecord]:
     record_type = EVENT_KINDS[kind].record_type
     try:
         return open_signed(record_type, wire)
@@ -96,7 +95,7 @@ def _open(kind: str, wire: bytes) -> Signed[Any]:
         raise RequestRefusedError(f"bad_{kind}", f"expected a signed {record_type.__name__}: {exc}") from None
 
 
-def _append(engine: Engine, kind: str, signed: Signed[Any], clock: Clock) -> Taken:
+def _append(engine: Engine, kind: str, signed: Signed[EventRecord], clock: Clock) -> Taken:
     try:
         with open_writer(engine, clock) as writer:
             (event,) = writer.append([EventDraft(kind, signed)])

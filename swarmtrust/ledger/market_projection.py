@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from sqlalchemy import Connection
 
 from swarmtrust.ledger.events import LoggedEvent
-from swarmtrust.ledger.market_rules import FOLDS, MarketRuleError, fold_event
+from swarmtrust.ledger.market_rules import FOLDED, MarketRuleError, fold_event
 from swarmtrust.ledger.models import (
     AccountRow,
     EscrowHoldRow,
@@ -22,6 +22,7 @@ from swarmtrust.ledger.models import (
 )
 from swarmtrust.ledger.projections import AuditProblem, Projection, Replay, compare_table
 from swarmtrust.ledger.rowstore import MemoryRows, SqlRows, StagedRows
+from swarmtrust.ledger.statements import Mint
 
 TABLES = (
     (AccountRow, "account", "first_seq"),
@@ -34,7 +35,7 @@ TABLES = (
 
 
 class MarketProjection(Projection):
-    kinds = frozenset(FOLDS)
+    records = FOLDED
 
     def apply(self, connection: Connection, events: Sequence[LoggedEvent]) -> None:
         rows = SqlRows(connection)
@@ -60,8 +61,8 @@ class _MarketReplay(Replay):
             self.broken.append(AuditProblem(event.seq, "market", f"the event breaks a market rule: {exc}"))
             return
         staged.commit()
-        if event.kind == "mint":
-            self.minted += event.signed.record.amount
+        if isinstance(minted := event.record, Mint):
+            self.minted += minted.amount
 
     def compare(self, connection: Connection) -> list[AuditProblem]:
         problems = list(self.broken)

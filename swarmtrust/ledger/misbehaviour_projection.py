@@ -45,7 +45,7 @@ def conviction_row(seq: int, proof: MisbehaviourProof, found: Contradiction) -> 
 
 def fold_conviction(rows: RowStore, event: LoggedEvent) -> str | None:
     """Record the conviction of one misbehaviour event; what is wrong with the event, if anything."""
-    proof: MisbehaviourProof = event.signed.record
+    proof = event.record_as(MisbehaviourProof)
     try:
         found = check_proof(proof)
     except NotAProofError as exc:
@@ -60,7 +60,7 @@ def fold_conviction(rows: RowStore, event: LoggedEvent) -> str | None:
 
 
 class MisbehaviourProjection(Projection):
-    kinds = frozenset({"misbehaviour"})
+    records = (MisbehaviourProof,)
 
     def apply(self, connection: Connection, events: Sequence[LoggedEvent]) -> None:
         rows = SqlRows(connection)

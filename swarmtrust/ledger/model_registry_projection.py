@@ -9,9 +9,9 @@ ties, so that a record logged late cannot roll a model back to an earlier regist
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from sqlalchemy import Connection
+from typing_extensions import assert_never
 
 from swarmtrust.ledger.events import LoggedEvent
 from swarmtrust.ledger.models import ModelRegistrationRow, ModelRow, ToleranceRow
@@ -70,18 +70,26 @@ def fold_tolerance(rows: RowStore, seq: int, t: ToleranceRecord) -> None:
     )
 
 
+FOLDED = (ModelRegistration, ToleranceRecord)
+
+
 def fold(rows: RowStore, event: LoggedEvent) -> None:
-    record: Any = event.signed.record
-    if event.kind == "model_registration":
-        fold_registration(rows, event.seq, record)
-    else:
-        fold_tolerance(rows, event.seq, record)
+    record = event.record
+    if not isinstance(record, FOLDED):
+        raise TypeError(f"the model registry does not fold a {type(record).__name__}")
+    match record:  # mypy: every record type in FOLDED has its fold
+        case ModelRegistration():
+            fold_registration(rows, event.seq, record)
+        case ToleranceRecord():
+            fold_tolerance(rows, event.seq, record)
+        case _:
+            assert_never(record)
 
 
 class ModelRegistryProjection(Projection):
     """Tables ``models``, ``model_registrations`` and ``tolerances``."""
 
-    kinds = frozenset({"model_registration", "tolerance"})
+    records = FOLDED
 
     def apply(self, connection: Connection, events: Sequence[LoggedEvent]) -> None:
         rows = SqlRows(connection)

@@ -18,9 +18,10 @@ from typing import Any, ClassVar
 from sqlalchemy import Connection, select
 
 from swarmtrust.ledger.bulk_rows import insert_rows, rows_by_key, update_rows
-from swarmtrust.ledger.events import LoggedEvent
+from swarmtrust.ledger.events import LoggedEvent, kinds_of
 from swarmtrust.ledger.models import ReceiptRow, Server
 from swarmtrust.protocol.receipts import Receipt
+from swarmtrust.protocol.records import WireRecord
 from swarmtrust.protocol.signing import Signed
 
 
@@ -44,7 +45,15 @@ class Replay(ABC):
 
 
 class Projection(ABC):
+    """Some tables as a fold of the events that hold ``records`` (the record types it folds, which give the
+    event ``kinds`` it is fed)."""
+
+    records: ClassVar[tuple[type[WireRecord], ...]]
     kinds: ClassVar[frozenset[str]]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.kinds = kinds_of(cls.records)
 
     @abstractmethod
     def apply(self, connection: Connection, events: Sequence[LoggedEvent]) -> None:
@@ -119,12 +128,12 @@ def tally_receipts(tally: dict[str, Any] | None, key: str, seq_times: Sequence[t
 class ReceiptProjection(Projection):
     """Tables ``receipts`` (one row per receipt) and ``servers`` (one row per server key seen)."""
 
-    kinds = frozenset({"receipt"})
+    records = (Receipt,)
 
     def apply(self, connection: Connection, events: Sequence[LoggedEvent]) -> None:
         if not events:
             return
-        rows = [receipt_row(e.seq, e.signed) for e in events]
+        rows = [receipt_row(e.seq, e.signed_as(Receipt)) for e in events]
         insert_rows(connection, ReceiptRow, rows)
         by_server: dict[str, list[tuple[int, int]]] = {}
         for row in rows:
@@ -144,7 +153,7 @@ class _ReceiptReplay(Replay):
         self.servers: dict[str, dict[str, Any]] = {}
 
     def feed(self, event: LoggedEvent) -> None:
-        row = receipt_row(event.seq, event.signed)
+        row = receipt_row(event.seq, event.signed_as(Receipt))
         self.receipts[row["receipt_id"]] = row
         key = row["server_key"]
         self.servers[key] = tally_receipts(self.servers.get(key), key, [(event.seq, row["timestamp_ms"])])

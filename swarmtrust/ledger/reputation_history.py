@@ -20,6 +20,7 @@ from swarmtrust.ledger.reputation import (
     quarantine_by_admin,
     release,
 )
+from swarmtrust.ledger.statements import AdminAction, Outcome
 from swarmtrust.protocol.beta import Beta
 
 MAX_POINTS = 500  # the most recent events plotted
@@ -50,18 +51,23 @@ def reputation_history(connection: Connection, key: str) -> list[HistoryPoint]:
     level = DEFAULT_PARAMS.credible_level
     for kind, payload, signer, signature in events:
         record = open_event_record(kind, payload, bytes.fromhex(signer), signature).record
-        at = record.decided_ms if kind == "outcome" else record.acted_ms
-        if reputation is None:
-            reputation = ServerReputation(prior, prior, at, 0, 0, 0, 0, False)
-        if kind == "outcome":
+        if isinstance(record, Outcome):
+            at = record.decided_ms
+            if reputation is None:
+                reputation = ServerReputation(prior, prior, at, 0, 0, 0, 0, False)
             if record.outcome not in ("pass", "fail"):
                 continue
             weight = outcome_weight(record.outcome, record.pass_weight, record.fail_weight)
             reputation = observe(reputation, record.outcome == "pass", weight, at)
-            name = record.outcome
-        else:
+            name: str = record.outcome
+        elif isinstance(record, AdminAction):
+            at = record.acted_ms
+            if reputation is None:
+                reputation = ServerReputation(prior, prior, at, 0, 0, 0, 0, False)
             reputation = quarantine_by_admin(reputation) if record.action == "quarantine" else release(reputation)
             name = record.action
+        else:  # the query selects only these two kinds
+            raise TypeError(f"a {kind} event in a reputation history")
         long = reputation.long_at(at)
         points.append(
             HistoryPoint(at, name, long.lower_bound(level), long.mean, long.lower_bound(1 - level), reputation.state())

@@ -7,7 +7,7 @@ import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import nacl.signing
 from sqlalchemy import Connection, Engine, select
@@ -21,9 +21,11 @@ from swarmtrust.ledger.models import ConsensusPolicyRow
 from swarmtrust.ledger.statements import Assignment, ConsensusPolicy
 from swarmtrust.ledger.verifier_pool import draw
 from swarmtrust.protocol.evidence import MAX_EVIDENCE_BYTES
+from swarmtrust.protocol.records import WireRecord
 from swarmtrust.protocol.signing import Signed, sign_record
 
 log = logging.getLogger(__name__)
+R = TypeVar("R", bound=WireRecord)
 
 
 class SpotCheckError(RequestRefusedError):
@@ -105,7 +107,7 @@ class SpotCheckDesk:
             yield writer
         self._rules_declared = True
 
-    def sign(self, record: Any) -> Signed[Any]:
+    def sign(self, record: R) -> Signed[R]:
         return sign_record(record, self.key)
 
     def draw(self, writer: EventWriter, challenge: dict[str, Any], count: int, now: int) -> list[str]:

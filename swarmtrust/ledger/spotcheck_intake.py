@@ -8,7 +8,6 @@ evidence is kept for the verifiers assigned to it (activations are private: nobo
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from sqlalchemy import insert, select
 
@@ -22,6 +21,7 @@ from swarmtrust.ledger.statements import EvidenceRejection
 from swarmtrust.protocol.challenges import Challenge
 from swarmtrust.protocol.errors import SignatureError, WireFormatError
 from swarmtrust.protocol.evidence import Evidence, EvidenceError, evidence_digest, verify_evidence
+from swarmtrust.protocol.receipts import Receipt
 from swarmtrust.protocol.records import CONTROL_CHARACTERS
 from swarmtrust.protocol.signing import Signed, open_signed
 
@@ -116,7 +116,7 @@ class Intake:
         return bytes(body)
 
 
-def _check_dates(receipts: list[Signed[Any]], latest: int) -> None:
+def _check_dates(receipts: list[Signed[Receipt]], latest: int) -> None:
     """Refuse evidence holding a receipt dated after ``latest`` (the ledger's clock plus the slack), as ingest
     does (``ledger.ingest``). Not held against the submitter: the server chose that date."""
     late = [signed.record for signed in receipts if signed.record.timestamp_ms > latest]
@@ -130,7 +130,7 @@ def _check_dates(receipts: list[Signed[Any]], latest: int) -> None:
         )
 
 
-def _check_matches(challenge: Challenge, receipts: list[Signed[Any]]) -> None:
+def _check_matches(challenge: Challenge, receipts: list[Signed[Receipt]]) -> None:
     """The challenge describes exactly the session its evidence holds."""
     first = receipts[0].record
     described = (

@@ -10,10 +10,11 @@ and the audit derive the same rows by construction.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Any, TypedDict, cast
+from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import Connection, select
+from typing_extensions import assert_never
 
 from swarmtrust.ledger.beacon_projection import (
     VerdictSeen,
@@ -55,13 +56,56 @@ from swarmtrust.ledger.statements import (
 )
 from swarmtrust.protocol.challenges import Challenge, Verdict
 from swarmtrust.protocol.evidence import evidence_digest
+from swarmtrust.protocol.misbehaviour import MisbehaviourProof
+
+# The record types the spot-check tables fold, one fold each (``fold``'s match: mypy refuses one left out).
+FOLDED = (
+    Challenge,
+    EvidenceRejection,
+    Assignment,
+    RoundOpened,
+    Verdict,
+    Outcome,
+    AdminAction,
+    MisbehaviourProof,
+    SeedCommitment,
+    SeedReveal,
+    AuditDraw,
+    ConsensusPolicy,
+)
 
 
 def fold(rows: RowStore, event: LoggedEvent) -> None:
-    if event.kind == "misbehaviour":  # a conviction takes effect at the ledger's time, not the reporter's
-        fold_misbehaviour(rows, event.seq, event.signed.record, at_ms=event.recorded_ms)
-        return
-    _BY_KIND[event.kind](rows, event.seq, event.signed.record)
+    record, seq = event.record, event.seq
+    if not isinstance(record, FOLDED):
+        raise TypeError(f"the spot-check tables do not fold a {type(record).__name__}")
+    match record:
+        case Challenge():
+            _challenge(rows, seq, record)
+        case EvidenceRejection():
+            _evidence_rejected(rows, seq, record)
+        case Assignment():
+            _assignment(rows, seq, record)
+        case RoundOpened():
+            _round(rows, seq, record)
+        case Verdict():
+            _verdict(rows, seq, record)
+        case Outcome():
+            _outcome(rows, seq, record)
+        case AdminAction():
+            _admin_action(rows, seq, record)
+        case MisbehaviourProof():  # a conviction by the server's own signatures: a decided FAIL, at the ledger's time
+            fold_misbehaviour(rows, seq, record, at_ms=event.recorded_ms)
+        case SeedCommitment():
+            fold_seed_commitment(rows, seq, record)
+        case SeedReveal():
+            fold_seed_reveal(rows, seq, record)
+        case AuditDraw():
+            fold_audit_draw(rows, seq, record)
+        case ConsensusPolicy():
+            _consensus_policy(rows, seq, record)
+        case _:
+            assert_never(record)
 
 
 def _challenge(rows: RowStore, seq: int, c: Challenge) -> None:
@@ -238,41 +282,6 @@ def _consensus_policy(rows: RowStore, seq: int, p: ConsensusPolicy) -> None:
     )
 
 
-class SpotCheckFolds(TypedDict):
-    """The spot-check tables' fold of each event kind they take, typed by the record that kind holds: mypy
-    refuses a table that leaves a kind out or folds a record of another type."""
-
-    challenge: Callable[[RowStore, int, Challenge], None]
-    evidence_rejected: Callable[[RowStore, int, EvidenceRejection], None]
-    assignment: Callable[[RowStore, int, Assignment], None]
-    round: Callable[[RowStore, int, RoundOpened], None]
-    verdict: Callable[[RowStore, int, Verdict], None]
-    outcome: Callable[[RowStore, int, Outcome], None]
-    admin_action: Callable[[RowStore, int, AdminAction], None]
-    misbehaviour: Callable[..., None]  # also takes the ledger's time of the event (``at_ms``)
-    seed_commitment: Callable[[RowStore, int, SeedCommitment], None]
-    seed_reveal: Callable[[RowStore, int, SeedReveal], None]
-    audit_draw: Callable[[RowStore, int, AuditDraw], None]
-    consensus_policy: Callable[[RowStore, int, ConsensusPolicy], None]
-
-
-FOLDS: SpotCheckFolds = {
-    "challenge": _challenge,
-    "evidence_rejected": _evidence_rejected,
-    "assignment": _assignment,
-    "round": _round,
-    "verdict": _verdict,
-    "outcome": _outcome,
-    "admin_action": _admin_action,
-    "misbehaviour": fold_misbehaviour,  # a conviction by the server's own signatures: as a decided FAIL
-    "seed_commitment": fold_seed_commitment,
-    "seed_reveal": fold_seed_reveal,
-    "audit_draw": fold_audit_draw,
-    "consensus_policy": _consensus_policy,
-}
-# The same folds by plain name, for dispatch on a logged event\'s kind (each takes rows, seq and its record).
-_BY_KIND = cast(dict[str, Callable[[RowStore, int, Any], None]], dict(FOLDS))
-
 TABLES: dict[type[Any], Any] = {
     ChallengeRow: lambda row: row["event_seq"],
     AssignmentRow: lambda row: row["event_seq"],
@@ -290,7 +299,7 @@ TABLES: dict[type[Any], Any] = {
 
 
 class SpotCheckProjection(Projection):
-    kinds = frozenset(FOLDS)
+    records = FOLDED
 
     def apply(self, connection: Connection, events: Sequence[LoggedEvent]) -> None:
         rows = SqlRows(connection)
@@ -313,8 +322,8 @@ class SpotCheckReplay(Replay):
     def feed(self, event: LoggedEvent) -> None:
         self.consensus.before(self.rows, event)
         fold(self.rows, event)
-        if event.kind == "verdict":
-            aid = event.signed.record.assignment_id.hex()
+        if isinstance(verdict := event.record, Verdict):
+            aid = verdict.assignment_id.hex()
             self.verdicts.setdefault(aid, VerdictSeen(event.seq, event.signed.digest.hex()))
             self.consensus.after_verdict(self.rows, event)
 

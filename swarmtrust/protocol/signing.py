@@ -20,6 +20,7 @@ from swarmtrust.protocol.errors import SignatureError, SwarmtrustError, WireForm
 from swarmtrust.protocol.records import WireRecord
 
 R = TypeVar("R", bound=WireRecord)
+R_co = TypeVar("R_co", bound=WireRecord, covariant=True)  # a Signed[Receipt] is a Signed[any record]: read-only
 
 SIGNATURE_SIZE = 64
 PUBLIC_KEY_SIZE = 32
@@ -27,15 +28,15 @@ _ENVELOPE_OVERHEAD = 80  # msgpack framing of [bin body, bin64 signature], gener
 
 
 @dataclass(frozen=True, init=False)
-class Signed(Generic[R]):
+class Signed(Generic[R_co]):
     """A record with the exact bytes that were signed and the signature over them."""
 
-    record: R
+    record: R_co
     body: bytes
     signature: bytes
     digest: bytes = field(init=False, repr=False, compare=False)
 
-    def __init__(self, record: R, body: bytes, signature: bytes) -> None:
+    def __init__(self, record: R_co, body: bytes, signature: bytes) -> None:
         # Frozen, so the fields go straight into the instance's dict: one update instead of the generated
         # __init__'s object.__setattr__ per field (one Signed is built per receipt ingested).
         self.__dict__.update(record=record, body=body, signature=signature, digest=record_digest(record.DOMAIN, body))

@@ -13,12 +13,12 @@ from hypothesis import strategies as st
 from swarmtrust.ledger.market_rules import (
     DEFAULT_MARKET,
     ESCROW,
-    FOLDS,
     PPM,
     TREASURY,
     MarketRuleError,
     bond_account,
     bond_terms,
+    fold_record,
     hold_id,
 )
 from swarmtrust.ledger.models import AccountRow, EscrowHoldRow, PriceRow
@@ -48,7 +48,7 @@ class Market:
         self.seq += 1
         staged = StagedRows(self.rows)
         try:
-            FOLDS[kind](staged, self.seq, record)
+            fold_record(staged, self.seq, record, at_ms=T0)
         except MarketRuleError as exc:
             return exc.code
         staged.commit()
