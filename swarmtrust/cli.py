@@ -20,6 +20,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain help wraps at any width; rich panels cut long option names at 80 columns
 )
 app.add_typer(node_app, name="node")
 app.add_typer(ledger_app, name="ledger")

@@ -123,8 +123,9 @@ def test_generate_local_prints_text_and_tokens() -> None:
     assert len(report["tokens"]) == 4 and report["local"] is True and isinstance(report["text"], str)
 
 
-def test_python_dash_m_node_works() -> None:
-    done = subprocess.run([sys.executable, "-m", "node", "--help"], capture_output=True, text=True, timeout=60)
+def test_python_dash_m_swarmtrust_node_works() -> None:
+    command = [sys.executable, "-m", "swarmtrust.node", "--help"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0
     assert "keygen" in done.stdout
 

@@ -21,7 +21,7 @@ from swarmtrust.node.cli_options import (
     split_peers,
 )
 
-dht_app = typer.Typer(help="DHT bootstrap peers.", no_args_is_help=True)
+dht_app = typer.Typer(help="DHT bootstrap peers.", no_args_is_help=True, rich_markup_mode=None)
 
 
 @dht_app.command("start")
