@@ -16,7 +16,9 @@ from swarmtrust.api.settings import ApiSettings
 from swarmtrust.node.cli_options import InitialPeers, split_peers
 from swarmtrust.node.network import NetworkOptions
 
-app = typer.Typer(help="The ledger service: REST API and the admin dashboard.", no_args_is_help=True, rich_markup_mode=None)
+app = typer.Typer(
+    help="The ledger service: REST API and the admin dashboard.", no_args_is_help=True, rich_markup_mode=None
+)
 
 
 @app.command()

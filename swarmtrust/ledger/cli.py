@@ -19,7 +19,9 @@ if TYPE_CHECKING:
 # The SQL stack (the ``ledger`` extra) is imported by the commands that use it, so that ``swarmtrust --help``
 # and the other roles' commands work on a machine without it.
 
-app = typer.Typer(help="The SQL ledger: schema migrations, audits, model registrations.", no_args_is_help=True, rich_markup_mode=None)
+app = typer.Typer(
+    help="The SQL ledger: schema migrations, audits, model registrations.", no_args_is_help=True, rich_markup_mode=None
+)
 
 DbOption = Annotated[
     str | None,

@@ -23,7 +23,9 @@ from swarmtrust.node.cli_options import (
 )
 from swarmtrust.protocol.keys import generate_key_file, load_signing_key, public_key_hex
 
-app = typer.Typer(help="Block servers: signing keys, and serving spans of a model.", no_args_is_help=True, rich_markup_mode=None)
+app = typer.Typer(
+    help="Block servers: signing keys, and serving spans of a model.", no_args_is_help=True, rich_markup_mode=None
+)
 
 
 @app.command()

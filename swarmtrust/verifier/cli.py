@@ -13,7 +13,9 @@ import typer
 
 from swarmtrust.node.cli_options import InitialPeers, Verbose, configure_logging, split_peers
 
-app = typer.Typer(help="Verifier nodes: recompute spans from evidence and sign verdicts.", no_args_is_help=True, rich_markup_mode=None)
+app = typer.Typer(
+    help="Verifier nodes: recompute spans from evidence and sign verdicts.", no_args_is_help=True, rich_markup_mode=None
+)
 
 
 @app.command()
