@@ -155,20 +155,18 @@ def _prompt_ids(directory: Path, prompt: str | None, prompt_ids: str | None) -> 
         if not ids:
             raise UsageError("--prompt-ids is empty")
         return ids
-    from transformers import AutoTokenizer
+    from swarmtrust.node.model.tokenizer import load_tokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(str(directory), local_files_only=True)
-    return list(tokenizer(prompt).input_ids)
+    return list(load_tokenizer(directory)(prompt).input_ids)
 
 
 def _print_result(report: dict[str, Any], directory: Path, as_json: bool) -> None:
-    from transformers import AutoTokenizer
+    from swarmtrust.node.model.tokenizer import NoTokenizerError, load_tokenizer
 
     tokens: list[int] = report["tokens"]
     try:
-        tokenizer = AutoTokenizer.from_pretrained(str(directory), local_files_only=True)
-        report["text"] = tokenizer.decode(tokens, skip_special_tokens=True)
-    except (OSError, ValueError):
+        report["text"] = load_tokenizer(directory).decode(tokens, skip_special_tokens=True)
+    except NoTokenizerError:
         report["text"] = None  # a model directory without a tokenizer: tokens only
     if as_json:
         typer.echo(json.dumps(report))

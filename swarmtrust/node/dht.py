@@ -21,7 +21,7 @@ from hivemind.utils.serializer import MSGPackSerializer
 from swarmtrust.node.network import NetworkOptions
 from swarmtrust.protocol.announcements import ServerAnnouncement
 from swarmtrust.protocol.canonical import pack, unpack_list
-from swarmtrust.protocol.errors import WireFormatError
+from swarmtrust.protocol.errors import SwarmtrustError, WireFormatError
 from swarmtrust.protocol.reputation_snapshot import ReputationSnapshot
 from swarmtrust.protocol.signing import Signed, verify_record
 
@@ -72,16 +72,55 @@ class SignedRecordValidator(RecordValidatorBase):  # type: ignore[misc]
         return False
 
 
-def start_dht(initial_peers: Sequence[str], network: NetworkOptions, *, client_mode: bool = False) -> Any:
-    """A running hivemind DHT with swarmtrust's validator (forks a process: call before starting threads)."""
-    from hivemind import DHT
+class SwarmJoinError(SwarmtrustError):
+    """The DHT did not start, or could not reach the swarm through its initial peers; the message says what to
+    check."""
 
+
+_PEER_EXAMPLE = "/ip4/127.0.0.1/tcp/PORT/p2p/PEER_ID, as `swarmtrust dht start` prints it"
+
+
+def check_initial_peers(initial_peers: Sequence[str]) -> None:
+    """Refuse an initial peer that is not a multiaddr ending in its peer id, before any daemon starts."""
+    from hivemind.utils.multiaddr import Multiaddr
+
+    for peer in initial_peers:
+        try:
+            protocols = [protocol.name for protocol in Multiaddr(peer).protocols()]
+        except Exception as exc:  # the parser raises several kinds (ValueError, its own errors, KeyError)
+            raise SwarmJoinError(f"--initial-peers {peer!r} is not a multiaddr ({exc}); use {_PEER_EXAMPLE}") from None
+        if "p2p" not in protocols:
+            raise SwarmJoinError(f"--initial-peers {peer!r} lacks the peer's id (/p2p/PEER_ID); use {_PEER_EXAMPLE}")
+
+
+def start_dht(initial_peers: Sequence[str], network: NetworkOptions, *, client_mode: bool = False) -> Any:
+    """A running hivemind DHT with swarmtrust's validator (forks a process: call before starting threads).
+
+    SwarmJoinError when an initial peer is malformed or none can be reached."""
+    from hivemind import DHT
+    from hivemind.p2p import P2PDaemonError
+
+    check_initial_peers(initial_peers)
     kwargs = network.dht_kwargs()
     log.info("starting DHT on %s (client_mode=%s, %s)", kwargs["host_maddrs"], client_mode, kwargs)
-    return DHT(
-        initial_peers=list(initial_peers),
-        start=True,
-        client_mode=client_mode,
-        record_validators=[SignedRecordValidator()],
-        **kwargs,
-    )
+    try:
+        return DHT(
+            initial_peers=list(initial_peers),
+            start=True,
+            client_mode=client_mode,
+            record_validators=[SignedRecordValidator()],
+            **kwargs,
+        )
+    except P2PDaemonError as exc:
+        raise SwarmJoinError(join_failure(str(exc), initial_peers)) from None
+
+
+def join_failure(daemon_error: str, initial_peers: Sequence[str]) -> str:
+    """What a p2p daemon's start-up error means for the operator, in one line."""
+    said = daemon_error.strip().splitlines()[-1] if daemon_error.strip() else "no reason given"
+    if "failed to connect to bootstrap peers" in said:
+        return (
+            f"could not reach any of --initial-peers ({', '.join(initial_peers)}): check that the peer is running, "
+            "that this machine can reach its address, and that the address is the one it printed"
+        )
+    return f"the p2p daemon did not start ({said}); check --host and --port, and --initial-peers"
