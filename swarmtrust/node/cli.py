@@ -81,6 +81,14 @@ def node_start(
         Path | None,
         typer.Option(help="Where the server remembers the sessions it opened (default: the key's directory)."),
     ] = None,
+    status_interval: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            help="Seconds between status lines on stderr: sessions, steps, and with --ledger spot checks, trust "
+            "and earnings (0: none).",
+        ),
+    ] = 60.0,
     host: Host = "127.0.0.1",
     port: Port = 0,
     nat_port_map: NatPortMap = None,
@@ -119,5 +127,6 @@ def node_start(
         torch_threads=torch_threads,
         ledger_url=ledger,
         data_dir=data_dir,
+        status_period=status_interval,
     )
     run_server(config, ready=lambda line: typer.echo(line))

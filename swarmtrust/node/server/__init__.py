@@ -8,5 +8,6 @@
 - ``pushes``: hidden states pushed between the servers of a chain (outbox, inbox);
 - ``announcer``: signed announcements in the DHT, re-published periodically, marked offline at exit;
 - ``registration``: announcing the server to the ledger service as well (``node start --ledger URL``);
+- ``status``: the operator's status line (what was served; spot checks, trust and earnings at the ledger);
 - ``app``: start-up and shutdown of the whole server process.
 """

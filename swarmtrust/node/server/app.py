@@ -6,7 +6,9 @@ import asyncio
 import json
 import logging
 import signal
+import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -24,6 +26,7 @@ from swarmtrust.node.server.pushes import PushOutbox
 from swarmtrust.node.server.receipting import ReceiptSigner
 from swarmtrust.node.server.registration import LedgerRegistration, check_registered_dtype
 from swarmtrust.node.server.session_registry import SessionRegistry
+from swarmtrust.node.server.status import ServerTally, fetch_standing, status_line
 from swarmtrust.node.tensors import TORCH_DTYPES, wire_dtype
 from swarmtrust.protocol.keys import load_signing_key
 
@@ -41,8 +44,14 @@ def measure_throughput(span: Span, steps: int = 8) -> float:
     return steps / (time.perf_counter() - started)
 
 
-def run_server(config: ServerConfig, ready: Any = print) -> None:
-    """Serve until a termination signal; ``ready`` receives one JSON line once the server is announced."""
+def print_status(line: str) -> None:
+    """A status line on stderr, stamped with the local time (stdout carries the one JSON ready line)."""
+    print(f"{time.strftime('%H:%M:%S')} {line}", file=sys.stderr, flush=True)
+
+
+def run_server(config: ServerConfig, ready: Any = print, status: Callable[[str], None] = print_status) -> None:
+    """Serve until a termination signal; ``ready`` receives one JSON line once the server is announced, then
+    ``status`` a line every ``config.status_period`` seconds."""
     if config.torch_threads:
         torch.set_num_threads(config.torch_threads)
     key = load_signing_key(config.key_path)
@@ -59,7 +68,7 @@ def run_server(config: ServerConfig, ready: Any = print) -> None:
             if config.behavior.wrong_weights:
                 perturb_weights(span.layers, config.behavior.spec)  # the announced digests stay the real ones
             throughput = measure_throughput(span)
-            asyncio.run(_serve(config, key, span, throughput, dht, registry, ready))
+            asyncio.run(_serve(config, key, span, throughput, dht, registry, ready, status))
         finally:
             registry.close()
     finally:
@@ -67,7 +76,14 @@ def run_server(config: ServerConfig, ready: Any = print) -> None:
 
 
 async def _serve(
-    config: ServerConfig, key: Any, span: Span, throughput: float, dht: Any, registry: SessionRegistry, ready: Any
+    config: ServerConfig,
+    key: Any,
+    span: Span,
+    throughput: float,
+    dht: Any,
+    registry: SessionRegistry,
+    ready: Any,
+    status: Callable[[str], None],
 ) -> None:
     p2p = await dht.replicate_p2p()
     server = BlockServer(
@@ -116,7 +132,9 @@ async def _serve(
             }
         )
     )
+    reporting = asyncio.create_task(_report(server, ledger, public_key, config.status_period, status))
     await stop.wait()
+    reporting.cancel()
     announcing.cancel()
     outbox.close()
     try:
@@ -130,3 +148,21 @@ async def _serve(
             log.warning("could not mark this server offline at the ledger; its announcement expires on its own")
         ledger.close()
     log.info("server %s stopped", public_key[:16])
+
+
+async def _report(
+    server: BlockServer,
+    ledger: LedgerRegistration | None,
+    public_key: str,
+    period: float,
+    status: Callable[[str], None],
+) -> None:
+    """A status line every ``period`` seconds (none when it is 0): what was served, and the ledger's view."""
+    if period <= 0:
+        return
+    since = ServerTally()
+    while True:
+        await asyncio.sleep(period)
+        standing = await asyncio.to_thread(fetch_standing, ledger.api, public_key) if ledger is not None else None
+        status(status_line(server.tally, since, server.open_sessions, standing))
+        since = server.tally.copy()

@@ -36,6 +36,7 @@ class ServerConfig:
     torch_threads: int | None = None  # intra-op threads for torch (default: torch's own choice)
     ledger_url: str | None = None  # the ledger service to announce this server to, besides the DHT
     ledger_period: float = 60.0  # heartbeat to the ledger once in this many seconds
+    status_period: float = 60.0  # a status line for the operator once in this many seconds (0: none)
     data_dir: Path | None = None  # where the session registry lives (default: the key file's directory)
 
     @property

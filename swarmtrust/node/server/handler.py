@@ -38,6 +38,7 @@ from swarmtrust.node.server.pushes import PUSH_WAIT_SECONDS, PushError, PushInbo
 from swarmtrust.node.server.receipting import ReceiptSigner
 from swarmtrust.node.server.session_registry import SessionRefusedError, SessionRegistry
 from swarmtrust.node.server.sessions import Session
+from swarmtrust.node.server.status import ServerTally
 from swarmtrust.protocol.errors import SwarmtrustError, WireFormatError
 
 log = logging.getLogger(__name__)
@@ -74,6 +75,7 @@ class BlockServer:
         self.limits = limits
         self.receipts = receipts
         self.open_sessions = 0
+        self.tally = ServerTally()  # what it served, for the operator's status line
         self.inbox = PushInbox()
         self.outbox = outbox
         # Every session id ever opened here (in memory only unless given one on disk, as ``app`` does).
@@ -94,6 +96,7 @@ class BlockServer:
                 if session is None:
                     session = self._open(meta)
                     self.open_sessions += 1
+                    self.tally.sessions += 1
                     self.inbox.track(session.session_id, 0)
                     await self.registry.durable()  # its id is on disk before anything is signed in it
                 self._check_step(session, meta)
@@ -159,6 +162,7 @@ class BlockServer:
             log.info("refused a forward from %s: %s", context.remote_id, exc)
             raise RequestRejectedError(str(exc)) from None
         self.open_sessions += 1  # a forward claims an id and waits on the disk: it counts as a session till done
+        self.tally.sessions += 1
         try:
             await self.registry.durable()
             return self._step(session, self._hidden(request), stateless=True)
@@ -271,6 +275,7 @@ class BlockServer:
         receipt = self._receipt(session, hidden, output.tensor, output.data)
         reply = StepReply(step=session.next_step, receipt=receipt)
         session.next_step += 1
+        self.tally.steps += 1
         return runtime_pb2.ExpertResponse(tensors=[output.proto], metadata=pack_metadata(reply))
 
     def _receipt(self, session: Session, hidden: WireTensor, output: torch.Tensor, output_bytes: bytes) -> bytes | None:

@@ -31,6 +31,10 @@ class LedgerRegistration:
         self._api = LedgerApi(ledger_url, key, timeout=timeout)
         self._key = key
 
+    @property
+    def api(self) -> LedgerApi:
+        return self._api
+
     def close(self) -> None:
         self._api.close()
 
