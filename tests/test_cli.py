@@ -229,3 +229,22 @@ def _group(pid: int) -> int | None:
         return os.getpgid(pid)
     except OSError:
         return None
+
+
+def test_generate_stops_at_a_stop_string_and_at_the_end_of_sequence_token() -> None:
+    """--stop ends generation once the text holds the string; the model's eos token (2 for tiny) ends it unless
+    --ignore-eos."""
+    base = ["generate", "--local", "--prompt", "Hello", "--max-new-tokens", "10", "--json"]
+    free = json.loads(run(*base, "--ignore-eos").stdout)
+    assert free["stopped"] == "length" and len(free["tokens"]) == 10
+    stop = free["text"][2:4]  # text the fourth token or so completes
+    stopped = json.loads(run(*base, "--ignore-eos", "--stop", stop).stdout)
+    assert stopped["stopped"] == "stop string" and stop in stopped["text"]
+    assert stopped["tokens"] == free["tokens"][: len(stopped["tokens"])] and len(stopped["tokens"]) < 10
+
+
+def test_generate_streams_the_text_it_prints() -> None:
+    streamed = run("generate", "--local", "--prompt", "Hello", "--max-new-tokens", "6", "--ignore-eos")
+    whole = run("generate", "--local", "--prompt", "Hello", "--max-new-tokens", "6", "--ignore-eos", "--no-stream")
+    assert streamed.returncode == whole.returncode == 0, streamed.stderr + whole.stderr
+    assert streamed.stdout == whole.stdout and streamed.stdout.strip(), "the same text, printed as it came"

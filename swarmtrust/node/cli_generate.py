@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -23,12 +24,34 @@ from swarmtrust.node.cli_options import (
     split_peers,
 )
 
+if TYPE_CHECKING:  # both load torch: imported where used, so that `swarmtrust --help` stays light
+    from swarmtrust.node.sampling import StopRule
+
 
 def generate(
     max_new_tokens: Annotated[int, typer.Option(min=1, help="Tokens to generate.")],
     model: Annotated[str, typer.Option(help="'tiny' or a local Hugging Face model directory.")] = "tiny",
     initial_peers: InitialPeers = [],  # noqa: B006 - typer reads the default, never mutates it
     prompt: Annotated[str | None, typer.Option(help="Prompt text (tokenized with the model's tokenizer).")] = None,
+    temperature: Annotated[
+        float, typer.Option(min=0.0, help="Sampling temperature (0: greedy, the most likely token each step).")
+    ] = 0.0,
+    top_k: Annotated[int, typer.Option(min=0, help="Sample among the k most likely tokens only (0: all).")] = 0,
+    top_p: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Sample among the fewest tokens whose probability reaches p.")
+    ] = 1.0,
+    seed: Annotated[
+        int | None, typer.Option(min=0, help="Seed of the sampling (the same seed, the same text).")
+    ] = None,
+    stop: Annotated[
+        list[str], typer.Option(help="Stop once the text holds this string (repeatable; needs the tokenizer).")
+    ] = [],  # noqa: B006 - typer reads the default, never mutates it
+    ignore_eos: Annotated[
+        bool, typer.Option("--ignore-eos", help="Go on past the model's end-of-sequence token.")
+    ] = False,
+    stream: Annotated[
+        bool, typer.Option("--stream/--no-stream", help="Print the text as it is generated (not with --json).")
+    ] = True,
     prompt_ids: Annotated[str | None, typer.Option(help="Prompt token ids, comma-separated, e.g. 1,2,3.")] = None,
     local: Annotated[
         bool, typer.Option("--local", help="Run the whole model in this process (the reference).")
@@ -81,23 +104,28 @@ def generate(
     use_auto_relay: UseAutoRelay = None,
     verbose: Verbose = False,
 ) -> None:
-    """Generate greedily through the swarm (or --local), checking every receipt on the way."""
+    """Generate through the swarm (or --local), greedy or sampled, checking every receipt on the way."""
     configure_logging(verbose)
     import torch
 
     from swarmtrust.node.model.source import resolve_model
+    from swarmtrust.node.sampling import Sampling
 
     if torch_threads:
         torch.set_num_threads(torch_threads)
+    sampling = Sampling(temperature, top_k, top_p, seed)
     source = resolve_model(model)
     ids = _prompt_ids(source.directory, prompt, prompt_ids)
+    reader = _Reader.of(source.directory, stop, ignore_eos, stream and not as_json)
     if local:
         from swarmtrust.node.model.local import LocalModel
 
-        tokens = LocalModel(source).generate(ids, max_new_tokens).tokens
-        _print_result(
-            {"model": source.model_id, "prompt_ids": ids, "tokens": tokens, "local": True}, source.directory, as_json
+        generated = LocalModel(source).generate(
+            ids, max_new_tokens, on_token=reader.heard, sampling=sampling, stop=reader.stop, decode=reader.decode
         )
+        reader.end()
+        report = {"model": source.model_id, "prompt_ids": ids, "tokens": generated.tokens, "local": True}
+        _print_result(report | {"stopped": generated.stopped}, reader, as_json)
         return
     peers = split_peers(initial_peers)
     if not peers:
@@ -131,8 +159,12 @@ def generate(
                     err=True,
                 )
 
-        result = client.generate(source, ids, max_new_tokens, on_event=on_event)
-    _print_result({"model": source.model_id, "prompt_ids": ids, **result.to_json()}, source.directory, as_json)
+        result = client.generate(
+            source, ids, max_new_tokens, on_event=on_event, sampling=sampling, stop=reader.stop,
+            decode=reader.decode, on_token=reader.heard,
+        )  # fmt: skip
+        reader.end()
+    _print_result({"model": source.model_id, "prompt_ids": ids, **result.to_json()}, reader, as_json)
 
 
 def _serving_dtypes(dtypes: list[str]) -> list[str]:
@@ -160,18 +192,77 @@ def _prompt_ids(directory: Path, prompt: str | None, prompt_ids: str | None) -> 
     return list(load_tokenizer(directory)(prompt).input_ids)
 
 
-def _print_result(report: dict[str, Any], directory: Path, as_json: bool) -> None:
-    from swarmtrust.node.model.tokenizer import NoTokenizerError, load_tokenizer
+class _Reader:
+    """The text side of generation: the tokenizer (when the model directory has one), when to stop, and the
+    text printed as it comes."""
 
-    tokens: list[int] = report["tokens"]
+    def __init__(self, tokenizer: Any, stop: StopRule, streaming: bool) -> None:
+        self.tokenizer = tokenizer
+        self.stop = stop
+        self.streaming = streaming
+        self.tokens: list[int] = []
+        self.shown = ""  # the text printed so far
+
+    @classmethod
+    def of(cls, directory: Path, stop_strings: list[str], ignore_eos: bool, streaming: bool) -> _Reader:
+        from swarmtrust.node.model.tokenizer import NoTokenizerError, load_tokenizer
+        from swarmtrust.node.sampling import StopRule
+
+        try:
+            tokenizer = load_tokenizer(directory)
+        except NoTokenizerError:
+            if stop_strings:
+                raise
+            tokenizer = None
+        eos = frozenset() if ignore_eos else end_of_sequence_ids(directory)
+        return cls(tokenizer, StopRule(eos, tuple(stop_strings)), streaming and tokenizer is not None)
+
+    def decode(self, tokens: Sequence[int]) -> str:
+        if self.tokenizer is None:
+            from swarmtrust.node.model.tokenizer import NoTokenizerError
+
+            raise NoTokenizerError("no tokenizer to read the text with")
+        text: str = self.tokenizer.decode(list(tokens), skip_special_tokens=True)
+        return text
+
+    def heard(self, token: int) -> None:
+        """A new token: print the text it adds (a token may complete a character begun by the one before)."""
+        self.tokens.append(token)
+        if self.streaming:
+            text = self.decode(self.tokens)
+            if text.startswith(self.shown) and not text.endswith("\ufffd"):  # never half a character
+                typer.echo(text[len(self.shown) :], nl=False)
+                self.shown = text
+
+    def end(self) -> None:
+        if self.streaming:
+            text = self.decode(self.tokens)
+            typer.echo(text[len(self.shown) :] if text.startswith(self.shown) else "")
+            self.shown = text
+
+
+def end_of_sequence_ids(directory: Path) -> frozenset[int]:
+    """The model's end-of-sequence token ids, from its config.json (one id or a list; none when absent)."""
     try:
-        report["text"] = load_tokenizer(directory).decode(tokens, skip_special_tokens=True)
-    except NoTokenizerError:
-        report["text"] = None  # a model directory without a tokenizer: tokens only
+        config = json.loads((directory / "config.json").read_text())
+    except (OSError, ValueError):
+        return frozenset()
+    eos = config.get("eos_token_id")
+    if isinstance(eos, int):
+        return frozenset({eos})
+    if isinstance(eos, list):
+        return frozenset(i for i in eos if isinstance(i, int))
+    return frozenset()
+
+
+def _print_result(report: dict[str, Any], reader: _Reader, as_json: bool) -> None:
+    tokens: list[int] = report["tokens"]
+    report["text"] = reader.decode(tokens) if reader.tokenizer is not None else None  # no tokenizer: tokens only
     if as_json:
         typer.echo(json.dumps(report))
         return
-    typer.echo(report["text"] if report["text"] is not None else " ".join(map(str, tokens)))
+    if not reader.streaming:
+        typer.echo(report["text"] if report["text"] is not None else " ".join(map(str, tokens)))
     steps = report.get("steps")
     if steps:
         failovers = len(report.get("failovers") or [])

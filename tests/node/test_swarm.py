@@ -8,7 +8,7 @@ import re
 import subprocess
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,7 @@ from swarmtrust.node.client.swarm import SwarmClient
 from swarmtrust.node.client.transport import HopStream
 from swarmtrust.node.frames import write_message
 from swarmtrust.node.model.local import LocalModel
+from swarmtrust.node.sampling import Sampling, StopRule
 from swarmtrust.node.server.pushes import PUSH_WAIT_SECONDS
 from swarmtrust.protocol.digests import tensor_digest
 from swarmtrust.protocol.receipts import Receipt
@@ -113,6 +114,49 @@ def test_a_batch_forward_pass_matches_the_local_model(client: SwarmClient) -> No
     assert relative_error(head.final_norm(result.output), reference) < FP32_RELATIVE_TOLERANCE
     assert [hop.blocks for hop in result.hops] == [(0, 4), (4, 8)] and result.faults == []
     assert all(hop.receipt is not None and hop.receipt.record.input_shape == (3, 8, 64) for hop in result.hops)
+
+
+SAMPLED = Sampling(temperature=0.9, top_k=40, top_p=0.95, seed=1234)
+
+
+def test_sampled_generation_matches_the_local_model_with_the_same_seed(client: SwarmClient) -> None:
+    """One seed, one text, in-process or through the swarm: the chooser draws once per step from its own
+    generator, and the logits agree."""
+    result = client.generate(tiny(), PROMPT, STEPS, sampling=SAMPLED)
+    local = LocalModel(tiny()).generate(PROMPT, STEPS, sampling=SAMPLED)
+    assert result.tokens == local.tokens and result.stopped == local.stopped == "length"
+    assert result.tokens != local_reference(STEPS).tokens, "sampling at 0.9 leaves the greedy path"
+    other = LocalModel(tiny()).generate(PROMPT, STEPS, sampling=replace(SAMPLED, seed=99))
+    assert other.tokens != local.tokens, "another seed, another text"
+
+
+def test_streamed_tokens_arrive_one_by_one_and_stop_at_an_end_of_sequence_token(client: SwarmClient) -> None:
+    local = LocalModel(tiny()).generate(PROMPT, 8, sampling=SAMPLED).tokens
+    assert list(client.stream(tiny(), PROMPT, 8, sampling=SAMPLED)) == local
+    stop = StopRule(token_ids=frozenset({local[2]}))  # as if the third token ended the sequence
+    streamed = client.stream(tiny(), PROMPT, 8, sampling=SAMPLED, stop=stop)
+    assert next(streamed) == local[0]
+    assert list(streamed) == local[1 : local.index(local[2]) + 1]
+    ended = client.generate(tiny(), PROMPT, 8, sampling=SAMPLED, stop=stop)
+    assert ended.stopped == "eos" and ended.tokens == local[: local.index(local[2]) + 1]
+
+
+def test_a_stream_left_early_ends_its_generation(client: SwarmClient) -> None:
+    streamed = client.stream(tiny(), PROMPT, 50, sampling=SAMPLED)
+    assert next(streamed) == LocalModel(tiny()).generate(PROMPT, 1, sampling=SAMPLED).tokens[0]
+    streamed.close()  # the reader leaves: the generation stops at its next token instead of running 50 steps
+    assert client.generate(tiny(), PROMPT, 2).tokens == local_reference(2).tokens, "the client still serves"
+
+
+def test_the_cli_samples_the_same_text_as_local_with_a_seed(running: Running) -> None:
+    ids = ",".join(map(str, PROMPT))
+    base = [sys.executable, "-m", "swarmtrust", "generate", "--prompt-ids", ids, "--max-new-tokens", "8", "--json"]
+    base += ["--temperature", "0.9", "--top-k", "40", "--top-p", "0.95", "--seed", "1234", "--ignore-eos"]
+    remote = subprocess.run([*base, "--initial-peers", running.swarm.peer], capture_output=True, text=True, timeout=180)
+    local = subprocess.run([*base, "--local"], capture_output=True, text=True, timeout=180)
+    assert remote.returncode == 0 and local.returncode == 0, remote.stderr + local.stderr
+    sampled = LocalModel(tiny()).generate(PROMPT, 8, sampling=SAMPLED).tokens
+    assert json.loads(remote.stdout)["tokens"] == json.loads(local.stdout)["tokens"] == sampled
 
 
 def test_the_cli_generates_the_same_tokens_as_local(running: Running) -> None:

@@ -1,7 +1,8 @@
-"""Greedy generation through the swarm: embeddings and LM head here, blocks on the servers."""
+"""Generation through the swarm: embeddings, LM head and the choice of each token here, blocks on the servers."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,6 +12,7 @@ from swarmtrust.node.client.evidence import HopEvidence
 from swarmtrust.node.client.faults import Fault
 from swarmtrust.node.client.session import Failover, HopRecord, InferenceSession
 from swarmtrust.node.model.head import ModelHead
+from swarmtrust.node.sampling import StopRule, TokenChooser
 
 
 @dataclass(frozen=True)
@@ -24,10 +26,12 @@ class GenerationResult:
     challenges: list[dict[str, Any]] = field(default_factory=list)  # what the ledger said of their challenges
     payments: list[dict[str, Any]] = field(default_factory=list)  # what each server session was paid (if paying)
     replays: list[HopRecord] = field(default_factory=list)  # failover replays (billed like steps)
+    stopped: str = "length"  # why generation ended: "length" (the token budget), "eos" or "stop string"
 
     def to_json(self) -> dict[str, Any]:
         return {
             "tokens": self.tokens,
+            "stopped": self.stopped,
             "steps": [
                 {"step": index, "hops": [_hop_json(hop) for hop in hops]} for index, hops in enumerate(self.steps)
             ],
@@ -62,21 +66,38 @@ def _hop_json(hop: HopRecord) -> dict[str, Any]:
     }
 
 
-async def generate_greedy(
-    session: InferenceSession, head: ModelHead, prompt_ids: list[int], max_new_tokens: int
+async def generate_tokens(
+    session: InferenceSession,
+    head: ModelHead,
+    prompt_ids: list[int],
+    max_new_tokens: int,
+    *,
+    chooser: TokenChooser | None = None,
+    stop: StopRule = StopRule(),
+    decode: Callable[[Sequence[int]], str] | None = None,
+    on_token: Callable[[int], None] | None = None,
 ) -> GenerationResult:
-    """One prefill over the prompt, then one token per step, each the argmax of the logits."""
+    """One prefill over the prompt, then one token per step, chosen by ``chooser`` (default: greedy), until
+    ``max_new_tokens`` or ``stop`` (``decode`` reads the text for stop strings); ``on_token`` hears each token
+    as soon as it is chosen."""
+    choose = chooser or TokenChooser()
     tokens: list[int] = []
     final_hidden: list[torch.Tensor] = []
+    stopped = "length"
     hidden = head.embed(torch.tensor([prompt_ids]))
     try:
         for _ in range(max_new_tokens):
             output = await session.step(hidden)
             normed = head.final_norm(output)
             final_hidden.append(normed)
-            token = int(head.logits_of_normed(normed[:, -1:])[0, -1].argmax())
+            token = choose(head.logits_of_normed(normed[:, -1:])[0, -1])
             tokens.append(token)
             session.emit("step", {"step": len(tokens) - 1, "token": token, "route": session.route})
+            if on_token is not None:
+                on_token(token)
+            if (reason := stop.reason(tokens, decode)) is not None:
+                stopped = reason
+                break
             hidden = head.embed(torch.tensor([[token]]))
     finally:
         await session.close()
@@ -88,4 +109,5 @@ async def generate_greedy(
         final_hidden,
         session.kept_evidence(),
         replays=session.replays,
+        stopped=stopped,
     )

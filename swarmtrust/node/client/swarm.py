@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import queue
 import threading
 import time
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any, TypeVar
 
@@ -28,7 +29,7 @@ from swarmtrust.node.client.discovery import ServerInfo, discover_servers
 from swarmtrust.node.client.evidence import submit_challenges
 from swarmtrust.node.client.faults import Fault
 from swarmtrust.node.client.forward import forward_through_chain
-from swarmtrust.node.client.generation import GenerationResult, generate_greedy
+from swarmtrust.node.client.generation import GenerationResult, generate_tokens
 from swarmtrust.node.client.latency import LatencyTracker
 from swarmtrust.node.client.misbehaviour import contradictions, held_receipts, report_misbehaviour
 from swarmtrust.node.client.payments import affordable, bills, pay
@@ -40,11 +41,16 @@ from swarmtrust.node.ledger_api import LedgerApi, LedgerApiError
 from swarmtrust.node.model.head import ModelHead
 from swarmtrust.node.model.source import ModelSource
 from swarmtrust.node.network import NetworkOptions
+from swarmtrust.node.sampling import Sampling, StopRule, TokenChooser
 from swarmtrust.protocol.errors import WireFormatError
 from swarmtrust.protocol.serving_dtypes import AllowedDtypes, config_dtype, history_from_answer, routing_dtypes
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
+
+
+class GenerationAbandoned(Exception):
+    """Raised inside a streamed generation whose reader left, to end it at the next token."""
 
 
 @dataclass(frozen=True)
@@ -184,8 +190,15 @@ class SwarmClient:
         spot_check_rate: float | None = None,
         client_key: nacl.signing.SigningKey | None = None,
         identity: PeerIdentity | None = None,
+        sampling: Sampling = Sampling(),
+        stop: StopRule = StopRule(),
+        decode: Callable[[Sequence[int]], str] | None = None,
+        on_token: Callable[[int], None] | None = None,
     ) -> GenerationResult:
-        """Greedy generation; ``servers`` restricts routing to those servers (default: all announced).
+        """Generation through the swarm, greedy unless ``sampling`` says otherwise, until ``max_new_tokens`` or
+        ``stop`` (``decode``, the tokenizer's, reads the text for stop strings); ``on_token`` hears each token
+        as soon as it is chosen (on the client's event loop: keep it quick). ``servers`` restricts routing to
+        those servers (default: all announced).
 
         Sessions sampled at ``spot_check_rate`` (default: the config's) are challenged at the ledger
         afterwards, signed with ``client_key`` (default: this client's key). ``identity``: the servers see the
@@ -217,7 +230,10 @@ class SwarmClient:
                 on_event=on_event,
             )
             opened.append(session)
-            return await generate_greedy(session, head, prompt_ids, max_new_tokens)
+            chooser = TokenChooser(sampling)
+            return await generate_tokens(
+                session, head, prompt_ids, max_new_tokens, chooser=chooser, stop=stop, decode=decode, on_token=on_token
+            )
 
         try:
             result = self.run(run())
@@ -233,6 +249,50 @@ class SwarmClient:
             with LedgerApi(self.ledger_url, key) as api:
                 result = replace(result, challenges=submit_challenges(api, key, result.kept_evidence))
         return result
+
+    def stream(
+        self,
+        source: ModelSource,
+        prompt_ids: list[int],
+        max_new_tokens: int,
+        *,
+        sampling: Sampling = Sampling(),
+        stop: StopRule = StopRule(),
+        decode: Callable[[Sequence[int]], str] | None = None,
+        **options: Any,
+    ) -> Iterator[int]:
+        """The tokens of ``generate`` one by one, each as soon as it is chosen; the generation's errors are raised
+        where the iteration reaches them. Leaving the loop early ends the generation at its next token.
+        ``options``: the other arguments of ``generate``."""
+        chosen: queue.Queue[int | BaseException | None] = queue.Queue()
+        abandoned = threading.Event()
+
+        def hand_over(token: int) -> None:
+            if abandoned.is_set():
+                raise GenerationAbandoned("the reader of the stream left")
+            chosen.put(token)
+
+        def work() -> None:
+            try:
+                self.generate(
+                    source, prompt_ids, max_new_tokens, sampling=sampling, stop=stop, decode=decode,
+                    on_token=hand_over, **options,
+                )  # fmt: skip
+            except BaseException as exc:  # handed to the reader, which raises it
+                chosen.put(exc)
+            else:
+                chosen.put(None)
+
+        worker = threading.Thread(target=work, name="swarmtrust-stream", daemon=True)
+        worker.start()
+        try:
+            while (item := chosen.get()) is not None:
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            abandoned.set()
+            worker.join()
 
     def _report_misbehaviour(self, session: InferenceSession, key: nacl.signing.SigningKey) -> None:
         found = contradictions(session.faults, held_receipts(session.steps, session.replays))

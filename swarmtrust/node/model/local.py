@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
 from transformers import AutoModelForCausalLM
 
 from swarmtrust.node.model.source import ModelSource
+from swarmtrust.node.sampling import Sampling, StopRule, TokenChooser
 
 
 @dataclass(frozen=True)
 class LocalGeneration:
-    tokens: list[int]  # the new tokens, greedy
+    tokens: list[int]  # the new tokens
     final_hidden: list[torch.Tensor]  # per step: the last block's output, after the final norm (batch, tokens, hidden)
+    stopped: str = "length"  # why generation ended: "length" (the token budget), "eos" or "stop string"
 
 
 class LocalModel:
@@ -25,21 +27,34 @@ class LocalModel:
 
     @torch.inference_mode()
     def generate(
-        self, prompt_ids: list[int], max_new_tokens: int, *, on_token: Callable[[int], None] | None = None
+        self,
+        prompt_ids: list[int],
+        max_new_tokens: int,
+        *,
+        on_token: Callable[[int], None] | None = None,
+        sampling: Sampling = Sampling(),
+        stop: StopRule = StopRule(),
+        decode: Callable[[Sequence[int]], str] | None = None,
     ) -> LocalGeneration:
-        """Greedy decoding with a KV cache: one prefill over the prompt, then one token per step;
-        ``on_token`` hears each new token as soon as it is chosen."""
+        """Decoding with a KV cache: one prefill over the prompt, then one token per step, chosen as
+        ``sampling`` says (greedy by default), until ``max_new_tokens`` or ``stop``; ``on_token`` hears each
+        new token as soon as it is chosen."""
+        choose = TokenChooser(sampling)
         tokens: list[int] = []
         hidden: list[torch.Tensor] = []
+        stopped = "length"
         inputs = torch.tensor([prompt_ids])
         cache = None
         for _ in range(max_new_tokens):
             out = self.model(input_ids=inputs, cache=cache, use_cache=True, output_hidden_states=True)
             cache = out.cache
             hidden.append(out.hidden_states[-1])
-            token = int(out.logits[0, -1].argmax())
+            token = choose(out.logits[0, -1])
             tokens.append(token)
             if on_token is not None:
                 on_token(token)
+            if (reason := stop.reason(tokens, decode)) is not None:
+                stopped = reason
+                break
             inputs = torch.tensor([[token]])
-        return LocalGeneration(tokens, hidden)
+        return LocalGeneration(tokens, hidden, stopped)
