@@ -6,7 +6,7 @@ Modules:
 - ``block_rpc``: the block-server protocol over hivemind P2P (handlers, metadata, tensors on the wire);
   ``frames``: protobuf messages framed on a binary stream;
 - ``dht``: hivemind DHT set-up and signed-record validation; ``network``: listen addresses and NAT helpers;
-- ``tensors``: the torch adapter for digests and sketches;
+- ``tensors``: the torch adapter for digests and sketches; ``sampling``: choosing tokens and when to stop;
 - ``behaviors``: honest serving and the adversaries that tests and the demo run;
 - ``cli`` (``swarmtrust node``: keys, ``node start``), ``cli_dht`` (``dht start``), ``cli_generate``
   (``generate``); ``cli_options``: their shared options; ``console``: error reporting; ``settings``: caches;

@@ -29,6 +29,7 @@ from swarmtrust.node.block_rpc import (
     tensor_to_proto,
     unpack_metadata,
 )
+from swarmtrust.node.client.causal_lm import DistributedModelForCausalLM
 from swarmtrust.node.client.config import ClientConfig
 from swarmtrust.node.client.session import InferenceSession
 from swarmtrust.node.client.swarm import SwarmClient
@@ -157,6 +158,60 @@ def test_the_cli_samples_the_same_text_as_local_with_a_seed(running: Running) ->
     assert remote.returncode == 0 and local.returncode == 0, remote.stderr + local.stderr
     sampled = LocalModel(tiny()).generate(PROMPT, 8, sampling=SAMPLED).tokens
     assert json.loads(remote.stdout)["tokens"] == json.loads(local.stdout)["tokens"] == sampled
+
+
+class Collected:
+    """A transformers streamer (put/end) that keeps what it hears."""
+
+    def __init__(self) -> None:
+        self.heard: list[list[int]] = []
+        self.ended = False
+
+    def put(self, value: torch.Tensor) -> None:
+        self.heard.append(value.flatten().tolist())
+
+    def end(self) -> None:
+        self.ended = True
+
+
+def test_the_transformers_style_model_generates_what_local_does(running: Running) -> None:
+    """``DistributedModelForCausalLM``: from_pretrained and generate with transformers' arguments, token for token
+    the local model's, greedy and sampled with a seed; a streamer hears the prompt, then each token."""
+    local = LocalModel(tiny())
+    with DistributedModelForCausalLM.from_pretrained("tiny", initial_peers=[running.swarm.peer]) as model:
+        prompt = torch.tensor([PROMPT])
+        greedy = model.generate(prompt, max_new_tokens=8, eos_token_id=None)
+        assert greedy.shape == (1, len(PROMPT) + 8)
+        assert greedy[0, len(PROMPT) :].tolist() == local.generate(PROMPT, 8).tokens
+        streamer = Collected()
+        sampled = model.generate(
+            prompt, max_new_tokens=8, do_sample=True, temperature=0.9, top_k=40, top_p=0.95, seed=1234,
+            eos_token_id=None, streamer=streamer,
+        )  # fmt: skip
+        want = local.generate(PROMPT, 8, sampling=SAMPLED).tokens
+        assert sampled[0, len(PROMPT) :].tolist() == want
+        assert streamer.heard == [PROMPT, *([token] for token in want)] and streamer.ended
+        assert all(result.steps and result.faults == [] for result in model.last_results), "receipts checked"
+        logits = model(prompt).logits
+        assert logits.shape == (1, len(PROMPT), model.config.vocab_size)
+        assert int(logits[0, -1].argmax()) == greedy[0, len(PROMPT)], "a forward pass's last logits: the greedy token"
+        with pytest.raises(NotImplementedError, match="beam search"):
+            model.generate(prompt, max_new_tokens=2, num_beams=2)
+        with pytest.raises(TypeError, match="does not take output_scores"):
+            model.generate(prompt, max_new_tokens=2, output_scores=True)
+
+
+def test_the_transformers_style_model_takes_a_padded_batch(running: Running) -> None:
+    """Rows of a batch are sessions of their own; left padding (attention_mask 0) is skipped, and the rows come
+    back padded on the right, as transformers returns them."""
+    short = PROMPT[3:]
+    batch = torch.tensor([PROMPT, [0, 0, 0, *short]])
+    mask = torch.tensor([[1] * len(PROMPT), [0, 0, 0, *[1] * len(short)]])
+    local = LocalModel(tiny())
+    with DistributedModelForCausalLM.from_pretrained("tiny", initial_peers=[running.swarm.peer]) as model:
+        out = model.generate(batch, attention_mask=mask, max_new_tokens=4, eos_token_id=None)
+    assert out[0, len(PROMPT) :].tolist() == local.generate(PROMPT, 4).tokens
+    assert out[1, len(PROMPT) :].tolist() == local.generate(short, 4).tokens
 
 
 def test_the_cli_generates_the_same_tokens_as_local(running: Running) -> None:

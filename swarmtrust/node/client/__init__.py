@@ -13,7 +13,8 @@
   checks on its reply; ``forward``: a stateless forward pass through a chain;
 - ``session``: an inference session across a chain, with failover by replaying history;
 - ``swarm``: ``SwarmClient``, the DHT/P2P connection and its event loop, behind a plain Python API;
-- ``generation``: greedy generation with embeddings and LM head on the client;
+- ``generation``: generation with embeddings, LM head and the choice of tokens on the client;
+- ``causal_lm``: ``DistributedModelForCausalLM``, transformers' ``from_pretrained`` and ``generate`` over the swarm;
 - ``evidence``: what the client keeps of a sampled session, and the challenge it submits;
 - ``payments``: paying servers for a finished generation through the ledger's market.
 """
