@@ -10,6 +10,7 @@ from swarmtrust.ledger.cli import app as ledger_app
 from swarmtrust.node.cli import app as node_app
 from swarmtrust.node.cli_dht import dht_app
 from swarmtrust.node.cli_generate import generate
+from swarmtrust.node.cli_market import market_app
 from swarmtrust.node.console import run_app
 from swarmtrust.simulation.cli import simulate
 from swarmtrust.verifier.cli import app as verifier_app
@@ -30,6 +31,8 @@ app.add_typer(dht_app, name="dht")
 app.add_typer(verifier_app, name="verifier")
 
 app.add_typer(api_app, name="api")
+
+app.add_typer(market_app, name="market")
 
 app.command(help="Generate text through the swarm (or --local), checking every receipt.")(generate)
 app.command(help="Adversary simulation with the real reputation, consensus and routing code.")(simulate)

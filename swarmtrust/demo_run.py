@@ -16,10 +16,12 @@ from swarmtrust.demo_plan import DemoPlan
 from swarmtrust.demo_report import build_report, show_report
 from swarmtrust.demo_stages import (
     dashboard_shows_quarantined,
+    earning_server,
     failover_stage,
     ledger_stage,
     open_market,
     settle_now,
+    unbond_attempt,
     wait_for_decisions,
 )
 from swarmtrust.demo_traffic import run_traffic, tokenize
@@ -72,13 +74,22 @@ def run_demo(
                 console=console,
             )
         traffic_ended = time.monotonic()
+        operator = earning_server(swarm, plan, names)
+        unbond = {"server": operator, "before_window": unbond_attempt(swarm, operator) if operator else None}
         undecided = wait_for_decisions(swarm.api_url, timeout=30)
         time.sleep(max(0.0, traffic_ended + CHALLENGE_WINDOW + 0.5 - time.monotonic()))  # the last payments' window
         settle_now(swarm)
+        if operator is not None:
+            unbond["after_window"] = unbond_attempt(swarm, operator)
+            console.print(
+                f"unbond: {operator}'s `swarmtrust market unbond 1` while its sessions could be challenged: "
+                f"{unbond['before_window']}; once their window passed and escrow settled: {unbond['after_window']}"
+            )
         with LedgerApi(swarm.api_url) as api:
             market = api.get("/market")
         report = build_report(plan, names, traffic, market)
         report["undecided_spot_checks"] = undecided
+        report["unbond"] = unbond
         report["failover"] = failover
         cheater_keys = report["cheaters"]
         report["dashboard_shows_cheaters_quarantined"] = dashboard_shows_quarantined(swarm, cheater_keys)

@@ -4,9 +4,9 @@ shows, and the ledger's own defences (refused receipts, the audit, a tampered co
 from __future__ import annotations
 
 import contextlib
-import os
 import re
 import sqlite3
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -15,7 +15,7 @@ import httpx
 from rich.console import Console
 
 from swarmtrust.demo_plan import DemoError, DemoPlan
-from swarmtrust.launcher import ChildProcess, LocalSwarm
+from swarmtrust.launcher import SWARMTRUST, ChildProcess, LocalSwarm
 from swarmtrust.ledger.store import Ledger
 from swarmtrust.node.ledger_api import LedgerApi
 from swarmtrust.protocol.bond_rule import required_bond, session_block_tokens
@@ -37,12 +37,22 @@ def bond_credits(blocks: str) -> int:
     return -(-needed // MICRO)
 
 
+def market_command(swarm: LocalSwarm, server: str, *args: str) -> subprocess.Popen[str]:
+    """``swarmtrust market ARGS`` as the operator of ``server`` runs it (its key, this swarm's ledger)."""
+    key = swarm.workdir / f"{server}.key"
+    command = [*SWARMTRUST, "market", *args, "--key", str(key), "--ledger", swarm.api_url, "--json"]
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _finished(running: subprocess.Popen[str], timeout: float = 120) -> tuple[int, str, str]:
+    out, err = running.communicate(timeout=timeout)
+    return running.returncode, out, err
+
+
 def open_market(swarm: LocalSwarm, plan: DemoPlan, client_keys: list[Any], console: Console) -> None:
-    """A faucet for the clients and the treasury; every server bonds what the bond rule asks at ``PRICE``
-    (``bond_credits``) and quotes ``PRICE``."""
-    from swarmtrust.node.ledger_api import LedgerApi
+    """A faucet for the clients and the treasury; every server's operator bonds what the bond rule asks at
+    ``PRICE`` (``bond_credits``) and quotes ``PRICE``, with ``swarmtrust market bond`` and ``market price``."""
     from swarmtrust.protocol.keys import load_signing_key
-    from swarmtrust.protocol.market_records import BondDeposit, PriceQuote
 
     server_keys = [load_signing_key(swarm.workdir / f"{s.name}.key") for s in plan.servers]
     bonds = [bond_credits(s.blocks) for s in plan.servers]
@@ -52,21 +62,37 @@ def open_market(swarm: LocalSwarm, plan: DemoPlan, client_keys: list[Any], conso
     with LedgerApi(swarm.api_url, admin_token=admin_token(swarm)) as admin:
         for account, credits in minted:
             admin.post_json("/admin/mint", {"account": account, "amount": credits * MICRO, "reason": "demo faucet"})
-    for key, bond in zip(server_keys, bonds, strict=True):
-        now = time.time_ns() // 1_000_000
-        with LedgerApi(swarm.api_url, key) as ledger:
-            for kind, record in (
-                ("bond", BondDeposit(os.urandom(16), bytes(key.verify_key), bond * MICRO, now)),
-                ("price", PriceQuote(bytes(key.verify_key), "tiny", PRICE, now)),
-            ):
-                ledger.request(
-                    "POST", f"/market/{kind}", sign_record(record, key).to_wire(), "application/octet-stream"
-                )
+    for stage in (["bond"], ["price"]):  # every operator at once, a bond before its price
+        running = [
+            market_command(swarm, s.name, *stage, str(bond if stage == ["bond"] else PRICE))
+            for s, bond in zip(plan.servers, bonds, strict=True)
+        ]
+        for server, done in zip(plan.servers, map(_finished, running), strict=True):
+            if done[0] != 0:
+                raise DemoError(f"`swarmtrust market {stage[0]}` of {server.name} failed: {done[2].strip()}")
     console.print(
-        f"market: {len(client_keys)} clients hold {CLIENT_CREDITS} credits each; every server bonded "
-        f"{max(bonds):,} credits (the bond rule's least at its price) and charges {PRICE} micro-credits per "
-        "block-token; clients pay every session into escrow"
+        f"market: {len(client_keys)} clients hold {CLIENT_CREDITS} credits each; every operator bonded "
+        f"{max(bonds):,} credits (the bond rule's least at its price) and quoted {PRICE} micro-credits per "
+        "block-token with `swarmtrust market`; clients pay every session into escrow"
     )
+
+
+def unbond_attempt(swarm: LocalSwarm, server: str) -> str:
+    """``swarmtrust market unbond 1`` by ``server``'s operator: "accepted", or the ledger's refusal code."""
+    code, _, err = _finished(market_command(swarm, server, "unbond", "1"))
+    if code == 0:
+        return "accepted"
+    found = re.search(r"\(\d{3} (\w+)\)", err)
+    return found.group(1) if found else err.strip() or f"exit {code}"
+
+
+def earning_server(swarm: LocalSwarm, plan: DemoPlan, names: dict[str, str]) -> str | None:
+    """An honest server with payments in escrow (so it may not unbond yet), if any."""
+    with LedgerApi(swarm.api_url) as api:
+        for key, name in names.items():
+            if plan.by_name(name).honest and api.get(f"/accounts/{key}").get("earning_in_escrow"):
+                return name
+    return None
 
 
 def admin_token(swarm: LocalSwarm) -> str:

@@ -196,6 +196,9 @@ def test_demo_catches_every_cheater_and_leaves_nothing_running(tmp_path: Path) -
     assert report["dashboard_shows_cheaters_quarantined"] and report["dashboard_url"].endswith("/dashboard")
     assert report["refused"] == ["bad_signature", "conflict"]
     assert report["audit_clean"] and report["tampering_caught"] and report["merkle_proof_ok"]
+    unbond = report["unbond"]  # by `swarmtrust market unbond`, as an operator runs it
+    assert unbond["server"] is not None and unbond["before_window"] == "bond_locked"
+    assert unbond["after_window"] == "accepted" or report["undecided_spot_checks"]
     assert (tmp_path / "ledger.db").exists()
     groups = set(report["process_groups"])
     assert len(groups) == 10  # the DHT, the ledger service, five servers and three verifiers

@@ -310,7 +310,7 @@ class MovementOut(Schema):
     to_account: str = Field(examples=["escrow"])
     amount: int = Field(examples=[400])
     purpose: str = Field(
-        description="mint, transfer, bond, payment, release, treasury_fee, refund, slash, bounty or fee",
+        description="mint, transfer, bond, unbond, payment, release, treasury_fee, refund, slash, bounty or fee",
         examples=["payment"],
     )
     at_ms: int

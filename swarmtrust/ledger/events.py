@@ -34,7 +34,7 @@ from swarmtrust.protocol.canonical import pack
 from swarmtrust.protocol.challenges import Challenge, Verdict
 from swarmtrust.protocol.digests import blake2b_256
 from swarmtrust.protocol.errors import WireFormatError
-from swarmtrust.protocol.market_records import BondDeposit, PriceQuote, SessionPayment, Transfer
+from swarmtrust.protocol.market_records import BondDeposit, BondWithdrawal, PriceQuote, SessionPayment, Transfer
 from swarmtrust.protocol.misbehaviour import MisbehaviourProof
 from swarmtrust.protocol.model_records import ModelRegistration, ToleranceRecord
 from swarmtrust.protocol.receipts import Receipt
@@ -61,6 +61,7 @@ EventRecord = Union[  # noqa: UP007 (a long union reads better one type per line
     Mint,
     Transfer,
     BondDeposit,
+    BondWithdrawal,
     PriceQuote,
     SessionPayment,
     Settlement,
@@ -98,6 +99,7 @@ EVENT_KINDS: dict[str, EventKind] = {
         EventKind("mint", Mint, lambda record: None),
         EventKind("transfer", Transfer, lambda record: record.payer_key),
         EventKind("bond", BondDeposit, lambda record: record.server_key),
+        EventKind("unbond", BondWithdrawal, lambda record: record.server_key),
         EventKind("price", PriceQuote, lambda record: record.server_key),
         EventKind("payment", SessionPayment, lambda record: record.server_key),
         EventKind("settlement", Settlement, lambda record: None),

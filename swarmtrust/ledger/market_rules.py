@@ -37,7 +37,7 @@ from swarmtrust.ledger.rowstore import RowStore
 from swarmtrust.ledger.statements import Mint, Outcome, Settlement
 from swarmtrust.protocol.bond_rule import MIN_BOND, PPM, SLASH_PPM, BondTerms, slash_amount
 from swarmtrust.protocol.challenges import Challenge, Verdict
-from swarmtrust.protocol.market_records import MICRO, BondDeposit, PriceQuote, SessionPayment, Transfer
+from swarmtrust.protocol.market_records import MICRO, BondDeposit, BondWithdrawal, PriceQuote, SessionPayment, Transfer
 from swarmtrust.protocol.misbehaviour import MisbehaviourProof, NotAProofError, check_proof
 
 ESCROW = "escrow"
@@ -164,6 +164,14 @@ def fold_bond(rows: RowStore, seq: int, deposit: BondDeposit) -> None:
     claim_record(rows, seq, "bond", deposit.deposit_id)
     key = deposit.server_key.hex()
     Book(rows, seq, deposit.signed_ms).move(key, bond_account(key), deposit.amount, "bond")
+
+
+def fold_unbond(rows: RowStore, seq: int, withdrawal: BondWithdrawal) -> None:
+    """Credits back from the bond to the server's account (when the write path found nothing left to challenge:
+    ``ledger.market.take_unbond``); refused beyond what the bond holds."""
+    claim_record(rows, seq, "unbond", withdrawal.withdrawal_id)
+    key = withdrawal.server_key.hex()
+    Book(rows, seq, withdrawal.signed_ms).move(bond_account(key), key, withdrawal.amount, "unbond")
 
 
 def fold_price(rows: RowStore, seq: int, quote: PriceQuote) -> None:
@@ -323,6 +331,7 @@ FOLDED = (
     Mint,
     Transfer,
     BondDeposit,
+    BondWithdrawal,
     PriceQuote,
     SessionPayment,
     Settlement,
@@ -350,6 +359,8 @@ def fold_record(rows: RowStore, seq: int, record: EventRecord, *, at_ms: int) ->
             fold_transfer(rows, seq, record)
         case BondDeposit():
             fold_bond(rows, seq, record)
+        case BondWithdrawal():
+            fold_unbond(rows, seq, record)
         case PriceQuote():
             fold_price(rows, seq, record)
         case SessionPayment():

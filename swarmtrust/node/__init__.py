@@ -9,6 +9,7 @@ Modules:
 - ``tensors``: the torch adapter for digests and sketches; ``sampling``: choosing tokens and when to stop;
 - ``behaviors``: honest serving and the adversaries that tests and the demo run;
 - ``cli`` (``swarmtrust node``: keys, ``node start``), ``cli_dht`` (``dht start``), ``cli_generate``
-  (``generate``); ``cli_options``: their shared options; ``console``: error reporting; ``settings``: caches;
+  (``generate``), ``cli_market`` (``market``: balance, bond, unbond, price, transfer, history);
+  ``cli_options``: their shared options; ``console``: error reporting; ``settings``: caches;
 - ``ledger_api``: the one client of the ledger's REST API, signing every request it can.
 """

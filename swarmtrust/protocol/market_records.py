@@ -1,4 +1,5 @@
-"""Wire formats of the credit market that nodes sign: transfers, bonds, prices and payments for sessions.
+"""Wire formats of the credit market that nodes sign: transfers, bonds and their withdrawals, prices and payments
+for sessions.
 
 Amounts are integers of micro-credits (1 credit = 1,000,000), never floats, so every balance adds up
 exactly. Each record carries a random id of its own: the ledger takes a record once, so a signed transfer
@@ -47,6 +48,21 @@ class BondDeposit(WireRecord, tag=1, frozen=True):
     SIGNER_FIELD: ClassVar[str] = "server_key"
 
     deposit_id: Annotated[bytes, size(ID_SIZE)]
+    server_key: Annotated[bytes, size(32)]
+    amount: Annotated[int, within(1, MAX_AMOUNT)]
+    signed_ms: Annotated[int, within(0, MAX_TIMESTAMP_MS)]
+
+
+class BondWithdrawal(WireRecord, tag=1, frozen=True):
+    """A server moves credits from its bond back to its own account. The ledger takes it only once nothing the
+    server did can still be challenged: no payment to it in escrow, no undecided challenge of it, and the
+    challenge window of its last session passed (so a cheat is slashed before its bond can leave)."""
+
+    DOMAIN: ClassVar[bytes] = b"swarmtrust/bond-withdrawal/v1"
+    MAX_BYTES: ClassVar[int] = 256
+    SIGNER_FIELD: ClassVar[str] = "server_key"
+
+    withdrawal_id: Annotated[bytes, size(ID_SIZE)]
     server_key: Annotated[bytes, size(32)]
     amount: Annotated[int, within(1, MAX_AMOUNT)]
     signed_ms: Annotated[int, within(0, MAX_TIMESTAMP_MS)]

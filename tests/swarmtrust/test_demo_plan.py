@@ -101,6 +101,7 @@ def _report(**changes: Any) -> dict[str, Any]:
         "merkle_proof_ok": True,
         "audit_clean": True,
         "tampering_caught": True,
+        "unbond": {"server": "a", "before_window": "bond_locked", "after_window": "accepted"},
     }
     return report | changes
 
@@ -118,6 +119,7 @@ def _report(**changes: Any) -> dict[str, Any]:
         {"merkle_proof_ok": False},
         {"audit_clean": False},
         {"tampering_caught": False},
+        {"unbond": {"server": "a", "before_window": "accepted"}},
     ],
 )
 def test_the_demo_fails_when_any_of_its_checks_fails(spoiled: dict[str, Any]) -> None:

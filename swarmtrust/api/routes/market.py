@@ -80,22 +80,28 @@ def escrow(
 
 @router.post(
     "/market/{kind}",
-    summary="A signed market record of the request's key: transfer, bond, price or payment",
+    summary="A signed market record of the request's key: transfer, bond, unbond, price or payment",
     openapi_extra=BINARY_BODY,
     responses={
         **UNSUPPORTED_MEDIA,
         401: {"model": ErrorBody, "description": "The request is not signed, stale or replayed"},
         403: {"model": ErrorBody, "description": "The record is signed by another key than the request"},
-        409: {"model": ErrorBody, "description": "Refused by a market rule: nothing was written"},
+        409: {
+            "model": ErrorBody,
+            "description": "Refused by a market rule, or an unbond while the server can still be challenged "
+            "(bond_locked): nothing was written",
+        },
     },
 )
 async def take(
     body: MsgpackBody,
     caller: SignedBy,
     engine: LedgerEngine,
+    service: Service,
     kind: Annotated[str, Path(pattern="^(" + "|".join(NODE_RECORDS) + ")$")],
 ) -> MarketTaken:
-    taken: Any = await run_in_threadpool(take_node_record, engine, kind, body, caller)
+    window = service.challenge_window_ms
+    taken: Any = await run_in_threadpool(lambda: take_node_record(engine, kind, body, caller, window_ms=window))
     return MarketTaken(seq=taken.seq, kind=taken.kind)
 
 
