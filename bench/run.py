@@ -11,6 +11,7 @@ from bench import (
     detection,
     escalation,
     evidence_size,
+    gpu_check,
     ledger_ingest,
     probe_classifier,
     receipt_cost,
@@ -35,6 +36,7 @@ BENCHMARKS: dict[str, Callable[[], Section]] = {
     "probe-classifier": probe_classifier.run,
     "escalation": escalation.run,
     "detection": detection.run,
+    "gpu-check": gpu_check.run,
 }
 
 

@@ -9,6 +9,7 @@ import typer
 
 from swarmtrust.node.cli_options import (
     AutoNat,
+    Device,
     Host,
     InitialPeers,
     NatPortMap,
@@ -76,6 +77,7 @@ def node_start(
     max_batch: Annotated[int, typer.Option(min=1, help="Largest batch a request may carry.")] = 8,
     max_session_tokens: Annotated[int, typer.Option(min=1, help="Most tokens one session may hold.")] = 2048,
     torch_threads: Annotated[int | None, typer.Option(min=1, help="torch intra-op threads.")] = None,
+    device: Device = "auto",
     no_receipts: Annotated[bool, typer.Option("--no-receipts", hidden=True)] = False,
     data_dir: Annotated[
         Path | None,
@@ -100,6 +102,7 @@ def node_start(
     """Serve blocks of a model, signing a receipt for every step. Prints one JSON line when ready."""
     configure_logging(verbose)
     from swarmtrust.node.behaviors import parse_behavior
+    from swarmtrust.node.device import resolve_device
     from swarmtrust.node.server.app import run_server
     from swarmtrust.node.server.config import ServerConfig, ServerLimits
     from swarmtrust.node.tensors import TORCH_DTYPES as dtypes
@@ -120,6 +123,7 @@ def node_start(
         initial_peers=peers,
         network=network_options(host, port, nat_port_map, auto_nat, use_relay, use_auto_relay),
         dtype=dtypes[dtype],
+        device=resolve_device(device),
         behavior=parse_behavior(behavior),
         limits=ServerLimits(max_batch=max_batch, max_session_tokens=max_session_tokens),
         name=name,

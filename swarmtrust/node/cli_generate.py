@@ -62,6 +62,9 @@ def generate(
     step_timeout: Annotated[float, typer.Option(min=0.1, help="Seconds to wait for one server's answer.")] = 30.0,
     wait: Annotated[float, typer.Option(min=0, help="Seconds to wait for servers to cover every block.")] = 30.0,
     torch_threads: Annotated[int | None, typer.Option(min=1, help="torch intra-op threads.")] = None,
+    device: Annotated[
+        str, typer.Option(help="With --local: where the model runs (auto: CUDA when present, else CPU; cpu; cuda:N).")
+    ] = "auto",
     no_receipts: Annotated[bool, typer.Option("--no-receipts", hidden=True)] = False,
     no_push: Annotated[
         bool,
@@ -118,9 +121,10 @@ def generate(
     ids = _prompt_ids(source.directory, prompt, prompt_ids)
     reader = _Reader.of(source.directory, stop, ignore_eos, stream and not as_json)
     if local:
+        from swarmtrust.node.device import resolve_device
         from swarmtrust.node.model.local import LocalModel
 
-        generated = LocalModel(source).generate(
+        generated = LocalModel(source, resolve_device(device)).generate(
             ids, max_new_tokens, on_token=reader.heard, sampling=sampling, stop=reader.stop, decode=reader.decode
         )
         reader.end()

@@ -40,6 +40,9 @@ UseAutoRelay = Annotated[
     bool | None, typer.Option("--use-auto-relay/--no-use-auto-relay", help="Find relays automatically (default: off).")
 ]
 Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Log progress on stderr.")]
+Device = Annotated[
+    str, typer.Option(help="Where the blocks run: auto (CUDA when present, else CPU), cpu, cuda or cuda:N.")
+]
 
 
 def split_peers(values: list[str]) -> tuple[str, ...]:

@@ -56,7 +56,8 @@ class TokenChooser:
         """The next token from one position's logits (a 1-D tensor over the vocabulary)."""
         if self.sampling.greedy:
             return int(logits.argmax())
-        probabilities = keep_likely(logits.float() / self.sampling.temperature, self.sampling).softmax(-1)
+        logits = logits.detach().float().cpu()  # the generator lives on the CPU, wherever the model runs
+        probabilities = keep_likely(logits / self.sampling.temperature, self.sampling).softmax(-1)
         return int(torch.multinomial(probabilities, 1, generator=self._generator))
 
 

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from swarmtrust.node.cli_options import InitialPeers, Verbose, configure_logging, split_peers
+from swarmtrust.node.cli_options import Device, InitialPeers, Verbose, configure_logging, split_peers
 
 app = typer.Typer(
     help="Verifier nodes: recompute spans from evidence and sign verdicts.", no_args_is_help=True, rich_markup_mode=None
@@ -59,6 +59,7 @@ def start(
         str, typer.Option(help="honest, or always-pass / always-fail / stall (tests and the demo).")
     ] = "honest",
     torch_threads: Annotated[int | None, typer.Option(min=1, help="torch intra-op threads.")] = None,
+    device: Device = "auto",
     verbose: Verbose = False,
 ) -> None:
     """Check challenges assigned by the ledger, and (with --probe-interval) probe servers as a client.
@@ -71,6 +72,7 @@ def start(
     configure_logging(verbose)
     import torch
 
+    from swarmtrust.node.device import resolve_device
     from swarmtrust.node.ledger_api import LedgerApi
     from swarmtrust.node.model.source import resolve_model
     from swarmtrust.protocol.keys import load_signing_key
@@ -82,6 +84,7 @@ def start(
 
     if torch_threads:
         torch.set_num_threads(torch_threads)
+    replay_device = resolve_device(device)
     signing_key = load_signing_key(key)
     source = resolve_model(model)
     thresholds = load_tolerances(str(tolerances)) if tolerances else None
@@ -107,7 +110,7 @@ def start(
             worker = VerifierWorker(
                 api,
                 signing_key,
-                SpanCache(source),
+                SpanCache(source, device=replay_device),
                 thresholds,
                 WorkerConfig(poll_interval, behavior, trust=trust, escalation=escalation),
             )

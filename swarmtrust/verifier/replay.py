@@ -23,9 +23,10 @@ from swarmtrust.verifier.tolerance import InnerScale
 class SpanCache:
     """The last few spans a verifier needed, loaded on demand (only those blocks are ever read)."""
 
-    def __init__(self, source: ModelSource, capacity: int = 4) -> None:
+    def __init__(self, source: ModelSource, capacity: int = 4, device: torch.device | None = None) -> None:
         self.source = source
         self.capacity = capacity
+        self.device = device  # where replays run (default: the CPU)
         self._spans: OrderedDict[tuple[int, int, str], Span] = OrderedDict()
 
     def span(self, start: int, end: int, dtype: str) -> Span:
@@ -33,7 +34,7 @@ class SpanCache:
         if key in self._spans:
             self._spans.move_to_end(key)
             return self._spans[key]
-        span = Span.load(self.source, start, end, TORCH_DTYPES[dtype])
+        span = Span.load(self.source, start, end, TORCH_DTYPES[dtype], self.device)
         self._spans[key] = span
         if len(self._spans) > self.capacity:
             self._spans.popitem(last=False)

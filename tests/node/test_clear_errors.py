@@ -99,3 +99,12 @@ def test_generate_prompt_without_a_tokenizer_says_so_in_one_line(without_tokeniz
     assert "has no tokenizer" in line and "--prompt-ids" in line
     tokens = swarmtrust(*base, "--prompt-ids", "1,2")  # token ids still work: tokens printed, no text
     assert tokens.returncode == 0 and len(tokens.stdout.split()) == 2, tokens.stderr
+
+
+@pytest.mark.processes
+def test_node_start_on_a_device_this_machine_lacks_says_so_in_one_line(tmp_path: Path) -> None:
+    key = tmp_path / "node.key"
+    generate_key_file(key)
+    start = ("node", "start", "--key", str(key), "--blocks", "0:2", "--initial-peers", UNREACHABLE)
+    line = one_line_error(swarmtrust(*start, "--device", "cuda:99"))
+    assert line.startswith("error: --device 'cuda:99': this machine has") and "--device cpu" in line

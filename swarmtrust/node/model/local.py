@@ -20,10 +20,12 @@ class LocalGeneration:
 
 
 class LocalModel:
-    def __init__(self, source: ModelSource) -> None:
+    def __init__(self, source: ModelSource, device: torch.device | None = None) -> None:
+        self.device = device if device is not None else torch.device("cpu")
         self.model = AutoModelForCausalLM.from_pretrained(
             str(source.directory), local_files_only=True, dtype=torch.float32, attn_implementation="sdpa"
         ).eval()
+        self.model.to(self.device)
 
     @torch.inference_mode()
     def generate(
@@ -43,12 +45,12 @@ class LocalModel:
         tokens: list[int] = []
         hidden: list[torch.Tensor] = []
         stopped = "length"
-        inputs = torch.tensor([prompt_ids])
+        inputs = torch.tensor([prompt_ids], device=self.device)
         cache = None
         for _ in range(max_new_tokens):
             out = self.model(input_ids=inputs, cache=cache, use_cache=True, output_hidden_states=True)
             cache = out.cache
-            hidden.append(out.hidden_states[-1])
+            hidden.append(out.hidden_states[-1].cpu())
             token = choose(out.logits[0, -1])
             tokens.append(token)
             if on_token is not None:
@@ -56,5 +58,5 @@ class LocalModel:
             if (reason := stop.reason(tokens, decode)) is not None:
                 stopped = reason
                 break
-            inputs = torch.tensor([[token]])
+            inputs = torch.tensor([[token]], device=self.device)
         return LocalGeneration(tokens, hidden, stopped)

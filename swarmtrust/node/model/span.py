@@ -55,6 +55,7 @@ class Span:
         start: int,
         dtype: torch.dtype,
         layer_digests: list[bytes],
+        device: torch.device | None = None,
     ) -> None:
         self.model_id = model_id
         self.config = config
@@ -64,11 +65,20 @@ class Span:
         self.dtype = dtype
         self.layer_digests = layer_digests
         self.hidden_size: int = config.hidden_size
-        self.rotary = family_of(config).rotary_embedding(config)
+        self.device = device if device is not None else torch.device("cpu")
+        self.rotary = family_of(config).rotary_embedding(config).to(self.device)
 
     @classmethod
-    def load(cls, source: ModelSource, start: int, end: int, dtype: torch.dtype = torch.float32) -> Span:
-        """Load blocks ``[start, end)`` only: the rest of the checkpoint is never read."""
+    def load(
+        cls,
+        source: ModelSource,
+        start: int,
+        end: int,
+        dtype: torch.dtype = torch.float32,
+        device: torch.device | None = None,
+    ) -> Span:
+        """Load blocks ``[start, end)`` only: the rest of the checkpoint is never read. They run on ``device``
+        (default: the CPU); inputs may live anywhere and outputs come back on the CPU."""
         config = load_config(source)
         total = config.num_hidden_layers
         if not 0 <= start < end <= total:
@@ -80,9 +90,9 @@ class Span:
             with torch.device("meta"):  # no allocation, no random init: the weights come from the file
                 layer = family.decoder_layer(config, layer_idx=index - start)  # index into this span's cache
             layer.load_state_dict(checkpoint.load(LAYER_PREFIX.format(index)), strict=True, assign=True)
-            layers.append(layer.to(dtype).eval())
+            layers.append(layer.to(device=device, dtype=dtype).eval())
         digests = [checkpoint.layer_digest(index) for index in range(start, end)]
-        return cls(source.model_id, config, layers, start, dtype, digests)
+        return cls(source.model_id, config, layers, start, dtype, digests, device)
 
     @property
     def weights_digest(self) -> bytes:
@@ -146,12 +156,12 @@ class Span:
         self._check_range(start, end)
         if hidden.dim() != 3 or hidden.shape[-1] != self.hidden_size:
             raise SpanError(f"hidden states must be (batch, tokens, {self.hidden_size}), got {tuple(hidden.shape)}")
-        hidden = hidden.to(self.dtype)
+        hidden = hidden.to(device=self.device, dtype=self.dtype)
         batch, tokens = hidden.shape[0], hidden.shape[1]
         past = state.length if state is not None else 0
-        positions = torch.arange(past, past + tokens).unsqueeze(0).expand(batch, -1)
+        positions = torch.arange(past, past + tokens, device=self.device).unsqueeze(0).expand(batch, -1)
         embeddings = self.rotary(hidden, positions)
-        mask = causal_mask(tokens, past, self.dtype) if tokens > 1 and past > 0 else None
+        mask = causal_mask(tokens, past, self.dtype).to(self.device) if tokens > 1 and past > 0 else None
         cache = state.cache if state is not None else None
         for index in range(start, end):
             if index in skip:
@@ -166,7 +176,7 @@ class Span:
             )
         if state is not None:
             state.length += tokens
-        return hidden
+        return hidden.cpu()  # no copy on the CPU; from a GPU, what digests and the wire need
 
 
 def causal_mask(tokens: int, past: int, dtype: torch.dtype) -> torch.Tensor:

@@ -64,7 +64,7 @@ def run_server(config: ServerConfig, ready: Any = print, status: Callable[[str],
         # Opened after the fork, so that the DHT's process never inherits (and holds) its lock.
         registry = SessionRegistry.open(config.state_dir, bytes(key.verify_key))
         try:
-            span = Span.load(source, config.block_start, config.block_end, config.dtype)
+            span = Span.load(source, config.block_start, config.block_end, config.dtype, config.device)
             if config.behavior.wrong_weights:
                 perturb_weights(span.layers, config.behavior.spec)  # the announced digests stay the real ones
             throughput = measure_throughput(span)

@@ -27,6 +27,7 @@ class ServerConfig:
     initial_peers: tuple[str, ...]
     network: NetworkOptions = field(default_factory=NetworkOptions)
     dtype: torch.dtype = torch.float32
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))  # where the blocks run
     behavior: Behavior = field(default_factory=Behavior)
     limits: ServerLimits = field(default_factory=ServerLimits)
     name: str | None = None  # display name in announcements (default: derived from the key)
