@@ -181,14 +181,16 @@ class LocalSwarm:
         return self.peer
 
     def launch_server(self, name: str, blocks: str, *extra: str) -> ChildProcess:
-        """Start ``swarmtrust node start`` with a key of its own (created once in the workdir); it announces
-        itself to this swarm's ledger service too, when one was started first."""
+        """Start ``swarmtrust node start`` with a key of its own (created once in the workdir) serving ``blocks``
+        ("A:B"; empty when ``extra`` has ``--num-blocks``); it announces itself to this swarm's ledger service
+        too, when one was started first."""
         from swarmtrust.protocol.keys import generate_key_file
 
         key = self.workdir / f"{name}.key"
         if not key.exists():
             generate_key_file(key)
-        args = ["node", "start", "--key", str(key), "--blocks", blocks, "--initial-peers", self.peer]
+        args = ["node", "start", "--key", str(key), "--initial-peers", self.peer]
+        args += ["--blocks", blocks] if blocks else []  # none: the server chooses (``--num-blocks`` in ``extra``)
         args += ["--torch-threads", str(self.torch_threads), "--name", name, *extra]
         if self.api_url and "--ledger" not in extra:
             args += ["--ledger", self.api_url]

@@ -60,8 +60,21 @@ def parse_blocks(text: str) -> tuple[int, int]:
 @app.command("start")
 def node_start(
     key: Annotated[Path, typer.Option(help="Signing key file (`swarmtrust node keygen`).")],
-    blocks: Annotated[str, typer.Option(help="Blocks to serve, START:END (END exclusive), e.g. 0:4.")],
     initial_peers: InitialPeers,
+    blocks: Annotated[
+        str | None, typer.Option(help="Blocks to serve, START:END (END exclusive), e.g. 0:4; or --num-blocks.")
+    ] = None,
+    num_blocks: Annotated[
+        int | None,
+        typer.Option(min=1, help="Serve this many blocks where the swarm is thinnest (by throughput and trust)."),
+    ] = None,
+    throughput: Annotated[
+        float | None, typer.Option(min=0.0, help="Tokens/s to announce (default: measured at start-up).")
+    ] = None,
+    rebalance_interval: Annotated[
+        float,
+        typer.Option(min=0.0, help="With --num-blocks: seconds between looks for a clearly thinner place (0: never)."),
+    ] = 120.0,
     model: Annotated[str, typer.Option(help="'tiny' or a local Hugging Face model directory.")] = "tiny",
     dtype: Annotated[
         str,
@@ -114,7 +127,9 @@ def node_start(
         raise UsageError(
             "--initial-peers is required: start a bootstrap with `swarmtrust dht start` and pass its address"
         )
-    start, end = parse_blocks(blocks)
+    if (blocks is None) == (num_blocks is None):
+        raise UsageError("give exactly one of --blocks START:END or --num-blocks N")
+    start, end = parse_blocks(blocks) if blocks is not None else (0, num_blocks or 1)
     config = ServerConfig(
         key_path=key,
         model=model,
@@ -132,5 +147,8 @@ def node_start(
         ledger_url=ledger,
         data_dir=data_dir,
         status_period=status_interval,
+        num_blocks=num_blocks,
+        rebalance_period=rebalance_interval,
+        throughput=throughput,
     )
     run_server(config, ready=lambda line: typer.echo(line))

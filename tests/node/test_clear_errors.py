@@ -108,3 +108,12 @@ def test_node_start_on_a_device_this_machine_lacks_says_so_in_one_line(tmp_path:
     start = ("node", "start", "--key", str(key), "--blocks", "0:2", "--initial-peers", UNREACHABLE)
     line = one_line_error(swarmtrust(*start, "--device", "cuda:99"))
     assert line.startswith("error: --device 'cuda:99': this machine has") and "--device cpu" in line
+
+
+@pytest.mark.processes
+@pytest.mark.parametrize("spans", [(), ("--blocks", "0:4", "--num-blocks", "4")])
+def test_node_start_needs_exactly_one_of_blocks_and_num_blocks(tmp_path: Path, spans: tuple[str, ...]) -> None:
+    key = tmp_path / "node.key"
+    generate_key_file(key)
+    line = one_line_error(swarmtrust("node", "start", "--key", str(key), "--initial-peers", UNREACHABLE, *spans))
+    assert line == "error: give exactly one of --blocks START:END or --num-blocks N"

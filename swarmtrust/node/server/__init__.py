@@ -8,6 +8,8 @@
 - ``pushes``: hidden states pushed between the servers of a chain (outbox, inbox);
 - ``announcer``: signed announcements in the DHT, re-published periodically, marked offline at exit;
 - ``registration``: announcing the server to the ledger service as well (``node start --ledger URL``);
+- ``span_choice`` (pure): with ``--num-blocks``, the window where the swarm is thinnest and when to move;
+  ``placement``: the swarm as that choice sees it (announced servers, their throughput and trust);
 - ``status``: the operator's status line (what was served; spot checks, trust and earnings at the ledger);
 - ``app``: start-up and shutdown of the whole server process.
 """

@@ -74,6 +74,17 @@ class Announcer:
                 "some DHT peers did not store the announcement (stored for %d of %d blocks)", sum(results), len(results)
             )
 
+    @property
+    def throughput(self) -> float:
+        return self._throughput
+
+    async def move_to(self, span: Span, throughput: float) -> None:
+        """Serve ``span`` from now on: the old blocks are announced offline, the new ones online."""
+        await self.announce("offline")
+        self._span, self._throughput = span, throughput
+        await self.announce("online")
+        await self.tell_ledger("online", force=True)
+
     async def tell_ledger(self, state: AnnouncedState, *, force: bool = False) -> None:
         """Announce to the ledger when a heartbeat is due (or ``force``); valid for three heartbeats."""
         if self._ledger is None or (not force and time.monotonic() < self._ledger_due):

@@ -17,15 +17,17 @@ from hivemind.proto import runtime_pb2
 from swarmtrust.node.behaviors import BehaviorRuntime, perturb_weights
 from swarmtrust.node.block_rpc import FORWARD_HANDLER, INFERENCE_HANDLER, PUSH_HANDLER
 from swarmtrust.node.dht import start_dht
-from swarmtrust.node.model.source import resolve_model
-from swarmtrust.node.model.span import CacheState, Span
+from swarmtrust.node.model.source import ModelSource, resolve_model
+from swarmtrust.node.model.span import CacheState, Span, SpanError, load_config
 from swarmtrust.node.server.announcer import Announcer
 from swarmtrust.node.server.config import ServerConfig
 from swarmtrust.node.server.handler import BlockServer
+from swarmtrust.node.server.placement import choose_blocks, holders, my_trust
 from swarmtrust.node.server.pushes import PushOutbox
 from swarmtrust.node.server.receipting import ReceiptSigner
 from swarmtrust.node.server.registration import LedgerRegistration, check_registered_dtype
 from swarmtrust.node.server.session_registry import SessionRegistry
+from swarmtrust.node.server.span_choice import better_start, coverage
 from swarmtrust.node.server.status import ServerTally, fetch_standing, status_line
 from swarmtrust.node.tensors import TORCH_DTYPES, wire_dtype
 from swarmtrust.protocol.keys import load_signing_key
@@ -64,20 +66,51 @@ def run_server(config: ServerConfig, ready: Any = print, status: Callable[[str],
         # Opened after the fork, so that the DHT's process never inherits (and holds) its lock.
         registry = SessionRegistry.open(config.state_dir, bytes(key.verify_key))
         try:
-            span = Span.load(source, config.block_start, config.block_end, config.dtype, config.device)
-            if config.behavior.wrong_weights:
-                perturb_weights(span.layers, config.behavior.spec)  # the announced digests stay the real ones
-            throughput = measure_throughput(span)
-            asyncio.run(_serve(config, key, span, throughput, dht, registry, ready, status))
+            start, end = config.block_start, config.block_end
+            if config.num_blocks is not None:
+                total = load_config(source).num_hidden_layers
+                if not 0 < config.num_blocks <= total:
+                    raise SpanError(f"--num-blocks {config.num_blocks}: {source.model_id} has {total} blocks")
+                me = bytes(key.verify_key).hex()
+                start = choose_blocks(dht, source.model_id, total, config.num_blocks, me, config.ledger_url)
+                end = start + config.num_blocks
+            span, throughput = load_span(source, start, end, config)
+            asyncio.run(_serve(config, key, source, span, throughput, dht, registry, ready, status))
         finally:
             registry.close()
     finally:
         dht.shutdown()
 
 
+def load_span(source: ModelSource, start: int, end: int, config: ServerConfig) -> tuple[Span, float]:
+    """The span to serve and its announced throughput (``--throughput``, else measured here)."""
+    span = Span.load(source, start, end, config.dtype, config.device)
+    if config.behavior.wrong_weights:
+        perturb_weights(span.layers, config.behavior.spec)  # the announced digests stay the real ones
+    return span, config.throughput if config.throughput is not None else measure_throughput(span)
+
+
+class _Serving:
+    """The block server that new sessions reach; a move to other blocks replaces it, and the sessions open on
+    the old one finish there."""
+
+    def __init__(self, server: BlockServer) -> None:
+        self.server = server
+
+    async def serve_inference(self, *args: Any) -> None:
+        await self.server.serve_inference(*args)
+
+    async def serve_pushes(self, *args: Any) -> None:
+        await self.server.serve_pushes(*args)
+
+    async def rpc_forward(self, *args: Any) -> Any:
+        return await self.server.rpc_forward(*args)
+
+
 async def _serve(
     config: ServerConfig,
     key: Any,
+    source: ModelSource,
     span: Span,
     throughput: float,
     dht: Any,
@@ -86,18 +119,19 @@ async def _serve(
     status: Callable[[str], None],
 ) -> None:
     p2p = await dht.replicate_p2p()
-    server = BlockServer(
-        span,
-        ReceiptSigner(key, span.model_id, wire_dtype(next(span.layers[0].parameters()))),
-        BehaviorRuntime(config.behavior),
-        config.limits,
-        receipts=config.receipts,
-        outbox=(outbox := PushOutbox(p2p)),
-        registry=registry,
-    )
-    await p2p.add_binary_stream_handler(INFERENCE_HANDLER, server.serve_inference)
-    await p2p.add_binary_stream_handler(PUSH_HANDLER, server.serve_pushes)
-    await p2p.add_protobuf_handler(FORWARD_HANDLER, server.rpc_forward, runtime_pb2.ExpertRequest)
+    outbox = PushOutbox(p2p)
+
+    def block_server(span: Span) -> BlockServer:
+        signer = ReceiptSigner(key, span.model_id, wire_dtype(next(span.layers[0].parameters())))
+        behavior = BehaviorRuntime(config.behavior)
+        return BlockServer(
+            span, signer, behavior, config.limits, receipts=config.receipts, outbox=outbox, registry=registry
+        )
+
+    serving = _Serving(block_server(span))
+    await p2p.add_binary_stream_handler(INFERENCE_HANDLER, serving.serve_inference)
+    await p2p.add_binary_stream_handler(PUSH_HANDLER, serving.serve_pushes)
+    await p2p.add_protobuf_handler(FORWARD_HANDLER, serving.rpc_forward, runtime_pb2.ExpertRequest)
     public_key = bytes(key.verify_key).hex()
     ledger = LedgerRegistration(config.ledger_url, key) if config.ledger_url else None
     announcer = Announcer(
@@ -132,8 +166,10 @@ async def _serve(
             }
         )
     )
-    reporting = asyncio.create_task(_report(server, ledger, public_key, config.status_period, status))
+    reporting = asyncio.create_task(_report(serving, ledger, public_key, config.status_period, status))
+    moving = asyncio.create_task(_rebalance(serving, announcer, block_server, config, source, dht, public_key, status))
     await stop.wait()
+    moving.cancel()
     reporting.cancel()
     announcing.cancel()
     outbox.close()
@@ -150,8 +186,46 @@ async def _serve(
     log.info("server %s stopped", public_key[:16])
 
 
+async def _rebalance(
+    serving: _Serving,
+    announcer: Announcer,
+    block_server: Callable[[Span], BlockServer],
+    config: ServerConfig,
+    source: ModelSource,
+    dht: Any,
+    me: str,
+    status: Callable[[str], None],
+) -> None:
+    """With ``--num-blocks``: every ``rebalance_period`` seconds, move to where the swarm is clearly thinner."""
+    length = config.num_blocks
+    if length is None or config.rebalance_period <= 0:
+        return
+    total = load_config(source).num_hidden_layers
+    while True:
+        await asyncio.sleep(config.rebalance_period)
+        current = serving.server.span
+        try:
+            others = await asyncio.to_thread(holders, dht, source.model_id, total, me, config.ledger_url)
+            trust = await asyncio.to_thread(my_trust, config.ledger_url, source.model_id, me)
+        except Exception:  # a DHT hiccup: the next round looks again
+            log.exception("could not read the swarm to rebalance; looking again in %.0f s", config.rebalance_period)
+            continue
+        weight = announcer.throughput * trust
+        moved = better_start(coverage(others, total), current.start, length, weight)
+        if moved is None:
+            continue
+        span, throughput = await asyncio.to_thread(load_span, source, moved, moved + length, config)
+        replacement = block_server(span)
+        replacement.tally = serving.server.tally  # the operator's counts go on
+        serving.server = replacement
+        await announcer.move_to(span, throughput)
+        status(
+            f"moved from blocks {current.start}:{current.end} to {span.start}:{span.end}, where the swarm is thinner"
+        )
+
+
 async def _report(
-    server: BlockServer,
+    serving: _Serving,
     ledger: LedgerRegistration | None,
     public_key: str,
     period: float,
@@ -164,5 +238,6 @@ async def _report(
     while True:
         await asyncio.sleep(period)
         standing = await asyncio.to_thread(fetch_standing, ledger.api, public_key) if ledger is not None else None
+        server = serving.server
         status(status_line(server.tally, since, server.open_sessions, standing))
         since = server.tally.copy()

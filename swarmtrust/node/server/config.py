@@ -22,7 +22,7 @@ class ServerLimits:
 class ServerConfig:
     key_path: Path
     model: str  # "tiny" or a local model directory
-    block_start: int
+    block_start: int  # with num_blocks: ignored, the server chooses
     block_end: int  # exclusive
     initial_peers: tuple[str, ...]
     network: NetworkOptions = field(default_factory=NetworkOptions)
@@ -38,6 +38,9 @@ class ServerConfig:
     ledger_url: str | None = None  # the ledger service to announce this server to, besides the DHT
     ledger_period: float = 60.0  # heartbeat to the ledger once in this many seconds
     status_period: float = 60.0  # a status line for the operator once in this many seconds (0: none)
+    num_blocks: int | None = None  # serve this many blocks where the swarm is thinnest, instead of fixed ones
+    rebalance_period: float = 120.0  # with num_blocks: look for a clearly thinner place this often (0: never)
+    throughput: float | None = None  # announced tokens/s (default: measured at start-up)
     data_dir: Path | None = None  # where the session registry lives (default: the key file's directory)
 
     @property
