@@ -23,6 +23,7 @@ from swarmtrust.api.errors import error_body, install_error_handlers
 from swarmtrust.api.metrics import ServiceMetrics
 from swarmtrust.api.routes import admin as admin_routes
 from swarmtrust.api.routes import (
+    capacity,
     epochs,
     events,
     market,
@@ -123,6 +124,7 @@ def create_app(
         events,
         market,
         models,
+        capacity,
         admin_routes,
     ):
         app.include_router(module.router)

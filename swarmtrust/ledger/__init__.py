@@ -26,6 +26,7 @@ Modules:
   ``market``: its write path; ``market_projection``: its tables; ``market_queries``: reading them;
 - ``directory``: the server directory's write path, administrators' actions and audit runs;
   ``directory_projection``: each server's newest announcement; ``server_queries``: servers as people see them;
+  ``capacity``: per model, block coverage, throughput and the last minute's load;
 - ``epochs``: per-server hourly receipt summaries with a Merkle root;
 - ``session_lengths``: the recent distribution of session lengths in the receipts (for verifiers' probes);
 - ``audit``: chain, signature and derived-table verification;

@@ -184,6 +184,8 @@ def test_log_in_read_the_overview_open_a_server_and_quarantine_it(
     bars = page.locator("figure.coverage[data-model=tiny] rect.bar")
     assert bars.count() == 4
     assert page.locator("figure.coverage rect.bar.trusted, figure.coverage rect.bar.newcomer").count() == 3
+    capacity = page.inner_text("figure.coverage[data-model=tiny] .capacity")  # as GET /capacity gives it
+    assert "tokens/s through every block" in capacity and "servers online" in capacity and "sessions" in capacity
     page.screenshot(path=shots / "1-overview.png", full_page=True)
 
     page.click("figure.coverage a:has(text:text-is('honest-a'))")

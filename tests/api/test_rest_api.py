@@ -256,3 +256,27 @@ def test_the_openapi_document_describes_every_route(service: Service) -> None:
             nested = "$ref" in prop or "$ref" in prop.get("items", {}) or "additionalProperties" in prop
             assert nested or "examples" in prop or "examples" in schema, f"{name}.{field} has no example"
     assert not any(path.startswith("/dashboard") for path in spec["paths"])
+
+
+def test_capacity_gives_coverage_throughput_and_the_last_minutes_load(service: Service) -> None:
+    """GET /capacity: per model, each block's online servers and throughput, the weakest block's throughput
+    for the model, uncovered blocks, and the sessions and steps of the last minute's receipts."""
+    first, second, third = new_key(), new_key(), new_key()
+    announce(service, first, block_start=0, block_end=4, throughput=300.0)
+    announce(service, second, block_start=0, block_end=4, throughput=200.0)
+    announce(service, third, block_start=4, block_end=6, throughput=120.0)
+    session = session_receipts(first, 3)
+    assert submit_receipts(service, [r.to_wire() for r in session])["accepted"] == 3
+    (tiny,) = service.json("/api/v1/capacity")
+    assert tiny["model_id"] == "tiny" and tiny["servers_online"] == 3
+    assert [(b["block"], b["servers"], b["throughput"]) for b in tiny["blocks"]] == [
+        *[(block, 2, 500.0) for block in range(4)],
+        (4, 1, 120.0),
+        (5, 1, 120.0),
+    ]
+    assert tiny["throughput"] == 120.0 and tiny["uncovered"] == []
+    assert (tiny["sessions_last_minute"], tiny["steps_last_minute"]) == (1, 3)
+    assert tiny["per_server"] == {bytes(first.verify_key).hex(): 3}
+    announce(service, third, block_start=4, block_end=6, throughput=120.0, state="offline")
+    (after,) = service.json("/api/v1/capacity")
+    assert after["uncovered"] == [4, 5] and after["throughput"] == 0.0, "an offline server carries nothing"

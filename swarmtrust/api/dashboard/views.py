@@ -8,6 +8,7 @@ from sqlalchemy import Connection, func, select
 
 from swarmtrust.api.dashboard.charts import band_chart, coverage_map
 from swarmtrust.api.routes.spotchecks import dispute_json
+from swarmtrust.ledger.capacity import capacity
 from swarmtrust.ledger.consensus import reliability
 from swarmtrust.ledger.directory import last_audit
 from swarmtrust.ledger.market_queries import OPEN_HOLD, market_summary
@@ -83,6 +84,7 @@ def overview(connection: Connection, engine: Any, now_ms: int) -> dict[str, Any]
 
     return {
         "maps": [(model, coverage_map([s for s in servers if s["model_id"] == model])) for model in models],
+        "capacity": {c.model_id: c for c in capacity(connection, now_ms)},
         "totals": {
             "servers": len(servers),
             "online": sum(s["online"] for s in servers),

@@ -1,6 +1,7 @@
 """One router per resource.
 
-- ``servers``: the directory of signed announcements, with liveness, receipts and reputation;
+- ``servers``: the directory of signed announcements, with liveness, receipts and reputation; ``capacity``: per
+  model, block coverage, throughput and the last minute's load;
 - ``receipts``: signed batches in, read back by server or session; ``epochs``: per-server hourly Merkle roots
   and inclusion proofs; ``session_lengths``: the recent distribution of session lengths (for probes);
 - ``reputation``: one server's reputation, or many at once;
