@@ -100,7 +100,7 @@ def test_simulate_reports_the_promised_figures_reproducibly(tmp_path: Path) -> N
             "--behavior",
         ),
         (["generate", "--max-new-tokens", "2", "--prompt", "hi"], "--initial-peers is required"),
-        (["generate", "--max-new-tokens", "2", "--local"], "exactly one of --prompt"),
+        (["generate", "--max-new-tokens", "2", "--local"], "give --prompt TEXT or --prompt-ids"),
         (["generate", "--max-new-tokens", "2", "--local", "--prompt-ids", "1,x"], "comma-separated integers"),
         (["generate", "--max-new-tokens", "2", "--local", "--prompt", "hi", "--model", "/nonexistent"], "no model hub"),
     ],

@@ -24,6 +24,8 @@ from swarmtrust.node.cli_options import (
     split_peers,
 )
 
+MAX_BATCH = 1024  # prompts in one command
+
 if TYPE_CHECKING:  # both load torch: imported where used, so that `swarmtrust --help` stays light
     from swarmtrust.node.sampling import StopRule
 
@@ -32,7 +34,9 @@ def generate(
     max_new_tokens: Annotated[int, typer.Option(min=1, help="Tokens to generate.")],
     model: Annotated[str, typer.Option(help="'tiny' or a local Hugging Face model directory.")] = "tiny",
     initial_peers: InitialPeers = [],  # noqa: B006 - typer reads the default, never mutates it
-    prompt: Annotated[str | None, typer.Option(help="Prompt text (tokenized with the model's tokenizer).")] = None,
+    prompt: Annotated[
+        list[str], typer.Option(help="Prompt text (tokenized with the model's tokenizer); repeat for a batch.")
+    ] = [],  # noqa: B006 - typer reads the default, never mutates it
     temperature: Annotated[
         float, typer.Option(min=0.0, help="Sampling temperature (0: greedy, the most likely token each step).")
     ] = 0.0,
@@ -52,7 +56,9 @@ def generate(
     stream: Annotated[
         bool, typer.Option("--stream/--no-stream", help="Print the text as it is generated (not with --json).")
     ] = True,
-    prompt_ids: Annotated[str | None, typer.Option(help="Prompt token ids, comma-separated, e.g. 1,2,3.")] = None,
+    prompt_ids: Annotated[
+        list[str], typer.Option(help="Prompt token ids, comma-separated, e.g. 1,2,3; repeat for a batch.")
+    ] = [],  # noqa: B006 - typer reads the default, never mutates it
     local: Annotated[
         bool, typer.Option("--local", help="Run the whole model in this process (the reference).")
     ] = False,
@@ -116,20 +122,28 @@ def generate(
 
     if torch_threads:
         torch.set_num_threads(torch_threads)
-    sampling = Sampling(temperature, top_k, top_p, seed)
+
+    # One generation per prompt of the batch, in turn; each its own draws (the seed plus its place).
+    def sampling_of(index: int) -> Sampling:
+        return Sampling(temperature, top_k, top_p, None if seed is None else seed + index)
+
     source = resolve_model(model)
-    ids = _prompt_ids(source.directory, prompt, prompt_ids)
+    batch = _prompt_ids(source.directory, prompt, prompt_ids)
     reader = _Reader.of(source.directory, stop, ignore_eos, stream and not as_json)
     if local:
         from swarmtrust.node.device import resolve_device
         from swarmtrust.node.model.local import LocalModel
 
-        generated = LocalModel(source, resolve_device(device)).generate(
-            ids, max_new_tokens, on_token=reader.heard, sampling=sampling, stop=reader.stop, decode=reader.decode
-        )
-        reader.end()
-        report = {"model": source.model_id, "prompt_ids": ids, "tokens": generated.tokens, "local": True}
-        _print_result(report | {"stopped": generated.stopped}, reader, as_json)
+        reference = LocalModel(source, resolve_device(device))
+        for index, ids in enumerate(batch):
+            reader.begin()
+            generated = reference.generate(
+                ids, max_new_tokens, on_token=reader.heard, sampling=sampling_of(index), stop=reader.stop,
+                decode=reader.decode,
+            )  # fmt: skip
+            reader.end()
+            report = {"model": source.model_id, "prompt_ids": ids, "tokens": generated.tokens, "local": True}
+            _print_result(report | {"stopped": generated.stopped}, reader, as_json)
         return
     peers = split_peers(initial_peers)
     if not peers:
@@ -145,7 +159,8 @@ def generate(
         push=not no_push,
         spot_check_rate=spot_check_rate,
         enforce_bonds=enforce_bonds,
-        bond_session_tokens=len(ids) + max_new_tokens,  # this session's length: the most it can be billed
+        # the longest session's length: the most one can be billed
+        bond_session_tokens=max(len(ids) for ids in batch) + max_new_tokens,
         pay=pay,
         allow_dtypes=tuple(_serving_dtypes(allow_dtype)),
     )
@@ -163,12 +178,14 @@ def generate(
                     err=True,
                 )
 
-        result = client.generate(
-            source, ids, max_new_tokens, on_event=on_event, sampling=sampling, stop=reader.stop,
-            decode=reader.decode, on_token=reader.heard,
-        )  # fmt: skip
-        reader.end()
-    _print_result({"model": source.model_id, "prompt_ids": ids, **result.to_json()}, reader, as_json)
+        for index, ids in enumerate(batch):
+            reader.begin()
+            result = client.generate(
+                source, ids, max_new_tokens, on_event=on_event, sampling=sampling_of(index), stop=reader.stop,
+                decode=reader.decode, on_token=reader.heard,
+            )  # fmt: skip
+            reader.end()
+            _print_result({"model": source.model_id, "prompt_ids": ids, **result.to_json()}, reader, as_json)
 
 
 def _serving_dtypes(dtypes: list[str]) -> list[str]:
@@ -180,20 +197,27 @@ def _serving_dtypes(dtypes: list[str]) -> list[str]:
     return dtypes
 
 
-def _prompt_ids(directory: Path, prompt: str | None, prompt_ids: str | None) -> list[int]:
-    if (prompt is None) == (prompt_ids is None):
-        raise UsageError("give exactly one of --prompt TEXT or --prompt-ids 1,2,3")
-    if prompt_ids is not None:
+def _prompt_ids(directory: Path, prompts: list[str], prompt_ids: list[str]) -> list[list[int]]:
+    """The token ids of each prompt of the batch."""
+    if bool(prompts) == bool(prompt_ids):
+        raise UsageError("give --prompt TEXT or --prompt-ids 1,2,3 (either repeated for a batch), not both")
+    if len(prompts) + len(prompt_ids) > MAX_BATCH:
+        raise UsageError(f"at most {MAX_BATCH} prompts in a batch")
+    batch = []
+    for text in prompt_ids:
         try:
-            ids = [int(part) for part in prompt_ids.split(",") if part.strip()]
+            ids = [int(part) for part in text.split(",") if part.strip()]
         except ValueError:
-            raise UsageError(f"--prompt-ids {prompt_ids!r}: comma-separated integers, e.g. 1,2,3") from None
+            raise UsageError(f"--prompt-ids {text!r}: comma-separated integers, e.g. 1,2,3") from None
         if not ids:
             raise UsageError("--prompt-ids is empty")
-        return ids
-    from swarmtrust.node.model.tokenizer import load_tokenizer
+        batch.append(ids)
+    if prompts:
+        from swarmtrust.node.model.tokenizer import load_tokenizer
 
-    return list(load_tokenizer(directory)(prompt).input_ids)
+        tokenizer = load_tokenizer(directory)
+        batch = [list(tokenizer(text).input_ids) for text in prompts]
+    return batch
 
 
 class _Reader:
@@ -220,6 +244,10 @@ class _Reader:
             tokenizer = None
         eos = frozenset() if ignore_eos else end_of_sequence_ids(directory)
         return cls(tokenizer, StopRule(eos, tuple(stop_strings)), streaming and tokenizer is not None)
+
+    def begin(self) -> None:
+        """A new generation of the batch."""
+        self.tokens, self.shown = [], ""
 
     def decode(self, tokens: Sequence[int]) -> str:
         if self.tokenizer is None:

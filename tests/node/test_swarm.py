@@ -214,6 +214,23 @@ def test_the_transformers_style_model_takes_a_padded_batch(running: Running) -> 
     assert out[1, len(PROMPT) :].tolist() == local.generate(short, 4).tokens
 
 
+def test_the_cli_generates_a_batch_of_prompts_as_local_does(running: Running) -> None:
+    """Repeated --prompt-ids: one session per prompt, one JSON line each, the seed plus each prompt's place."""
+    base = [sys.executable, "-m", "swarmtrust", "generate", "--max-new-tokens", "5", "--json", "--ignore-eos"]
+    base += ["--prompt-ids", ",".join(map(str, PROMPT)), "--prompt-ids", "1,2,3", "--temperature", "0.9"]
+    base += ["--seed", "1234"]
+    remote = subprocess.run([*base, "--initial-peers", running.swarm.peer], capture_output=True, text=True, timeout=180)
+    local = subprocess.run([*base, "--local"], capture_output=True, text=True, timeout=180)
+    assert remote.returncode == 0 and local.returncode == 0, remote.stderr + local.stderr
+    remote_tokens = [json.loads(line)["tokens"] for line in remote.stdout.splitlines()]
+    assert remote_tokens == [json.loads(line)["tokens"] for line in local.stdout.splitlines()]
+    model = LocalModel(tiny())
+    assert remote_tokens == [
+        model.generate(PROMPT, 5, sampling=Sampling(temperature=0.9, seed=1234)).tokens,
+        model.generate([1, 2, 3], 5, sampling=Sampling(temperature=0.9, seed=1235)).tokens,
+    ]
+
+
 def test_the_cli_generates_the_same_tokens_as_local(running: Running) -> None:
     ids = ",".join(map(str, PROMPT))
     base = [sys.executable, "-m", "swarmtrust", "generate", "--prompt-ids", ids, "--max-new-tokens", "8", "--json"]
