@@ -28,7 +28,7 @@ from swarmtrust.ledger.statements import Mint, Outcome, Settlement
 from swarmtrust.protocol.bond_rule import DEFAULT_BOND_TERMS, MIN_BOND, SLASH_PPM, SPOT_CHECK_FLOOR, slash_amount
 from swarmtrust.protocol.bond_rule import PPM as RULE_PPM
 from swarmtrust.protocol.challenges import Challenge, Verdict
-from swarmtrust.protocol.market_records import BondDeposit, PriceQuote, SessionPayment, Transfer
+from swarmtrust.protocol.market_records import BondDeposit, BondWithdrawal, PriceQuote, SessionPayment, Transfer
 
 KEYS = [bytes([i]) * 32 for i in range(1, 6)]  # clients, servers and verifiers alike
 SESSIONS = [bytes([i]) * 16 for i in range(1, 4)]
@@ -98,6 +98,7 @@ operation = st.one_of(
     st.tuples(st.just("mint"), st.one_of(key, st.just(TREASURY)), st.integers(1_000, 100_000)),
     st.tuples(st.just("transfer"), key, key, amount),
     st.tuples(st.just("bond"), key, amount),
+    st.tuples(st.just("unbond"), key, amount),
     st.tuples(st.just("price"), key, st.sampled_from([0, 1, 5, 20]), st.integers(0, 100)),
     st.tuples(st.just("payment"), key, key, st.sampled_from(SESSIONS), st.integers(1, 50), st.booleans()),
     st.tuples(st.just("payment"), key, key, st.sampled_from(SESSIONS), st.integers(1, 50), st.just(True)),
@@ -119,6 +120,8 @@ def build(market: Market, op: tuple[Any, ...]) -> tuple[str, Any] | None:
         return None if payer == payee else ("transfer", Transfer(os.urandom(16), payer, payee, n, None, T0))
     if name == "bond":
         return "bond", BondDeposit(os.urandom(16), args[0], args[1], T0)
+    if name == "unbond":
+        return "unbond", BondWithdrawal(os.urandom(16), args[0], args[1], T0)
     if name == "price":
         return "price", PriceQuote(args[0], "tiny", args[1], T0 + args[2])
     if name == "payment":
@@ -178,6 +181,41 @@ def test_a_payment_is_held_then_released_less_the_treasury_fee() -> None:
     fee = 500 * DEFAULT_MARKET.treasury_fee_ppm // PPM
     assert (market.balance(server.hex()), market.balance(TREASURY), market.balance(ESCROW)) == (500 - fee, fee, 0)
     assert market.apply("settlement", due) == "duplicate"
+    check_invariants(market)
+
+
+def test_a_servers_earnings_pay_for_its_operators_own_sessions() -> None:
+    """Contributing compute buys inference: credits released to a server's key pay, under the same key (or a
+    key it transfers them to), for sessions on other servers; nothing else is needed."""
+    client, operator, other = KEYS[0], KEYS[1], KEYS[2]
+    market = Market()
+    assert market.apply("mint", mint(client, 10_000)) is None
+    for server in (operator, other):
+        assert market.apply("price", PriceQuote(server, "tiny", 50, T0)) is None
+    assert market.apply("payment", payment(client, operator, SESSIONS[0], 20, 1_000)) is None
+    hold = bytes.fromhex(hold_id(operator, SESSIONS[0]))
+    assert market.apply("settlement", Settlement(bytes(32), os.urandom(16), 1_000, T0 + 1_000, (hold,))) is None
+    earned = market.balance(operator.hex())
+    assert earned == 1_000 - 1_000 * DEFAULT_MARKET.treasury_fee_ppm // PPM
+    assert market.apply("payment", payment(operator, other, SESSIONS[1], 10, 500)) is None, "earnings pay"
+    assert market.balance(operator.hex()) == earned - 500
+    linked = KEYS[3]  # the operator's client key
+    assert market.apply("transfer", Transfer(os.urandom(16), operator, linked, 400, "to my client key", T0)) is None
+    assert market.apply("payment", payment(linked, other, SESSIONS[2], 8, 400)) is None
+    assert market.apply("payment", payment(linked, other, SESSIONS[0], 1, 50)) == "insufficient_funds"
+    check_invariants(market)
+
+
+def test_unbonding_returns_at_most_the_bond() -> None:
+    server = KEYS[1]
+    market = Market()
+    assert market.apply("mint", mint(server, 1_000)) is None
+    assert market.apply("bond", BondDeposit(os.urandom(16), server, 600, T0)) is None
+    assert market.apply("unbond", BondWithdrawal(os.urandom(16), server, 601, T0)) == "insufficient_funds"
+    taken = BondWithdrawal(os.urandom(16), server, 250, T0)
+    assert market.apply("unbond", taken) is None
+    assert (market.balance(server.hex()), market.balance(bond_account(server.hex()))) == (650, 350)
+    assert market.apply("unbond", taken) == "duplicate", "a signed withdrawal is taken once"
     check_invariants(market)
 
 
