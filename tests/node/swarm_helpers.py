@@ -1,11 +1,13 @@
-"""Helpers shared by the swarm tests: the local reference and hidden-state comparisons."""
+"""Helpers shared by the swarm tests: the local reference, hidden-state comparisons, and waiting for a line."""
 
 from __future__ import annotations
 
 import functools
+import time
 
 import torch
 
+from swarmtrust.launcher import ChildProcess
 from swarmtrust.node.model.local import LocalGeneration, LocalModel
 from swarmtrust.node.model.source import ModelSource, resolve_model
 
@@ -30,3 +32,14 @@ def relative_error(got: torch.Tensor, want: torch.Tensor) -> float:
 def max_relative_error(got: list[torch.Tensor], want: list[torch.Tensor]) -> float:
     assert len(got) == len(want)
     return max(relative_error(g, w) for g, w in zip(got, want, strict=True))
+
+
+def wait_for_line(process: ChildProcess, needle: str, timeout: float = 180.0) -> str:
+    """The first stderr line of ``process`` holding ``needle``, polled: the process decides when to print it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = [line for line in list(process.log) if needle in line]
+        if found:
+            return found[0]
+        time.sleep(0.2)
+    raise AssertionError(f"no line with {needle!r} within {timeout} s:\n{process.stderr()}")

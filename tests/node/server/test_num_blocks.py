@@ -3,27 +3,15 @@ in turn cover every block of tiny, and a server whose place became crowded moves
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
 
-from swarmtrust.launcher import ChildProcess, LocalSwarm
+from swarmtrust.launcher import LocalSwarm
 from swarmtrust.node.client.swarm import SwarmClient
-from tests.node.swarm_helpers import PROMPT, local_reference, tiny
+from tests.node.swarm_helpers import PROMPT, local_reference, tiny, wait_for_line
 
 pytestmark = pytest.mark.processes  # starts processes or servers: not in the fast tier
-
-
-def wait_for_line(server: ChildProcess, needle: str, timeout: float = 180.0) -> str:
-    """The first stderr line of ``server`` holding ``needle`` (polled: the server decides when it moves)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = [line for line in list(server.log) if needle in line]
-        if found:
-            return found[0]
-        time.sleep(0.2)
-    raise AssertionError(f"no line with {needle!r} within {timeout} s:\n{server.stderr()}")
 
 
 def test_three_servers_with_num_blocks_only_cover_every_block(tmp_path: Path) -> None:

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from swarmtrust.launcher import ChildProcess, LocalSwarm
+from swarmtrust.launcher import LocalSwarm
 from swarmtrust.node.server.status import LedgerStanding, ServerTally, status_line
+from tests.node.swarm_helpers import wait_for_line
 
 
 def test_the_line_says_what_was_served_and_since_the_last_line() -> None:
@@ -27,17 +27,6 @@ def test_the_line_gives_the_ledger_standing_or_why_it_is_missing() -> None:
     assert status_line(ServerTally(), ServerTally(), 0, "no answer (timed out)").endswith(
         "ledger: no answer (timed out)"
     )
-
-
-def wait_for_line(server: ChildProcess, needle: str, timeout: float = 120.0) -> str:
-    """The first stderr line of ``server`` holding ``needle`` (polled: lines come from its own clock)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = [line for line in list(server.log) if needle in line]
-        if found:
-            return found[0]
-        time.sleep(0.2)
-    raise AssertionError(f"no status line with {needle!r} within {timeout} s:\n{server.stderr()}")
 
 
 @pytest.mark.processes
