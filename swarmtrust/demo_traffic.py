@@ -27,6 +27,9 @@ from swarmtrust.node.ledger_api import LedgerApi
 
 SESSIONS_AFTER = 20  # sessions after the last cheater's quarantine before the traffic may stop early
 POLL_SECONDS = 1.5  # between reads of the ledger's reputations and spot checks
+# Sessions of first contact per server: a cheater corrupting 30% of steps passes one 8-step session unseen 5.8%
+# of the time (0.7⁸), three in a row 0.02% (0.7²⁴); a trickle of exploration would give it those in time.
+CONTACT_ROUNDS = 3
 PROMPTS = (
     "The quick brown fox",
     "Once upon a time, in a village by the sea,",
@@ -91,7 +94,8 @@ def run_traffic(
     known to be gone (a server killed earlier leaves its DHT record behind until it expires).
 
     The first sessions make first contact: each goes through a route the demo picks, until every server has
-    served one, as a swarm's steady trickle of exploration and probes would in time. Then the routing decides.
+    served ``CONTACT_ROUNDS`` of them, as a swarm's steady trickle of exploration and probes would in time.
+    Then the routing decides.
     Without it, a server that lost the first coin flips waits on the exploration budget, which shrinks as
     newcomers fail, and a short demo may end before it serves anyone."""
     tally = TrafficTally(started=clock())
@@ -108,7 +112,7 @@ def run_traffic(
                 servers = [s for s in client.servers(source.model_id, 8) if s.key not in avoid]
                 listed_at = clock()
             index = tally.sessions + tally.failed
-            contacts = first_contact(servers)
+            contacts = first_contact(servers) * CONTACT_ROUNDS
             route = contacts[index] if index < len(contacts) else servers
             prompt = tokenize(source.directory, f"{PROMPTS[index % len(PROMPTS)]} ({index})")
             try:

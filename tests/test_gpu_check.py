@@ -11,7 +11,7 @@ import torch
 from bench import gpu_check
 from swarmtrust.node.device import resolve_device
 
-pytestmark = pytest.mark.slow  # loads the model in three dtypes
+pytestmark = [pytest.mark.slow, pytest.mark.processes]  # loads the model thrice; the report asks git for the commit
 
 
 def test_the_reduced_check_measures_every_dtype_and_says_what_it_ran_on() -> None:

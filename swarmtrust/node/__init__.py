@@ -7,6 +7,7 @@ Modules:
   ``frames``: protobuf messages framed on a binary stream;
 - ``dht``: hivemind DHT set-up and signed-record validation; ``network``: listen addresses and NAT helpers;
 - ``tensors``: the torch adapter for digests and sketches; ``sampling``: choosing tokens and when to stop;
+  ``device``: where blocks run (``--device``);
 - ``behaviors``: honest serving and the adversaries that tests and the demo run;
 - ``cli`` (``swarmtrust node``: keys, ``node start``), ``cli_dht`` (``dht start``), ``cli_generate``
   (``generate``), ``cli_market`` (``market``: balance, bond, unbond, price, transfer, history);

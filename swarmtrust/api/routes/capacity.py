@@ -16,22 +16,25 @@ router = APIRouter(prefix=API_PREFIX, tags=["servers"], responses=COMMON_ERRORS)
 
 
 class BlockCapacityOut(Schema):
-    block: int
-    servers: int = Field(description="Online servers holding the block that clients may route through")
-    throughput: float = Field(description="Their summed announced throughput, tokens/s")
+    block: int = Field(examples=[0])
+    servers: int = Field(description="Online servers holding the block that clients may route through", examples=[2])
+    throughput: float = Field(description="Their summed announced throughput, tokens/s", examples=[180.5])
 
 
 class ModelCapacityOut(Schema):
     model_id: str = Field(examples=["tiny"])
     blocks: list[BlockCapacityOut]
-    servers_online: int = Field(description="Online servers of the model, quarantined ones left out")
+    servers_online: int = Field(description="Online servers of the model, quarantined ones left out", examples=[3])
     throughput: float = Field(
-        description="Tokens/s through every block: the weakest block's summed throughput (0: a block is uncovered)"
+        description="Tokens/s through every block: the weakest block's summed throughput (0: a block is uncovered)",
+        examples=[120.0],
     )
-    uncovered: list[int] = Field(description="Blocks no online, routable server holds")
-    sessions_last_minute: int = Field(description="Sessions with a receipt the ledger received in the last minute")
-    steps_last_minute: int = Field(description="Receipts of the last minute: one per step per server")
-    per_server: dict[str, int] = Field(description="Steps of the last minute, by server key")
+    uncovered: list[int] = Field(description="Blocks no online, routable server holds", examples=[[]])
+    sessions_last_minute: int = Field(
+        description="Sessions with a receipt the ledger received in the last minute", examples=[12]
+    )
+    steps_last_minute: int = Field(description="Receipts of the last minute: one per step per server", examples=[240])
+    per_server: dict[str, int] = Field(description="Steps of the last minute, by server key", examples=[{}])
 
 
 @router.get(
