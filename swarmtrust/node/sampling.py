@@ -69,7 +69,7 @@ def keep_likely(logits: torch.Tensor, sampling: Sampling) -> torch.Tensor:
         threshold = torch.topk(kept, sampling.top_k).values[-1]
         kept[kept < threshold] = -math.inf
     if sampling.top_p < 1:
-        ordered, order = torch.sort(kept, descending=True)
+        ordered, order = torch.sort(kept, descending=True, stable=True)  # ties: the lower index first, always
         cumulative = ordered.softmax(-1).cumsum(-1)
         outside = cumulative - ordered.softmax(-1) >= sampling.top_p  # the mass before a token already reaches p
         kept[order[outside]] = -math.inf
