@@ -33,10 +33,10 @@ def test_a_sampled_token_is_within_top_k_and_the_nucleus(
     allowed = {i for i in range(len(values)) if kept[i] > -math.inf}
     assert max(values) in {values[i] for i in allowed}, "a most likely token is always kept (one of a tie)"
     assert len(allowed) <= top_k or len({float(v) for v in values}) < len(values), "ties may widen the top k"
-    ordered = sorted(values, reverse=True)
-    probabilities = (torch.tensor(ordered) / temperature).softmax(-1)
-    needed = next(i + 1 for i, mass in enumerate(probabilities.cumsum(-1)) if mass >= top_p - 1e-6)
-    assert len(allowed) <= max(needed, 1) or len(set(ordered)) < len(ordered)
+    if top_p < 1:  # the nucleus: tokens whose more likely ones already hold top_p of the mass are out
+        probabilities = (torch.tensor(sorted(values, reverse=True)) / temperature).softmax(-1)
+        needed = int((probabilities.cumsum(-1) - probabilities < top_p).sum())
+        assert len(allowed) <= max(needed, 1) or len(set(values)) < len(values)
     chooser = TokenChooser(sampling)
     assert all(chooser(logits) in allowed for _ in range(5))
 
