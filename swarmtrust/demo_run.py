@@ -82,7 +82,7 @@ def run_demo(
         if operator is not None:
             unbond["after_window"] = unbond_attempt(swarm, operator)
             console.print(
-                f"unbond: {operator}'s `swarmtrust market unbond 1` while its sessions could be challenged: "
+                f"\nunbond: {operator}'s `swarmtrust market unbond 1` while its sessions could be challenged: "
                 f"{unbond['before_window']}; once their window passed and escrow settled: {unbond['after_window']}"
             )
         with LedgerApi(swarm.api_url) as api:
