@@ -19,7 +19,7 @@ from swarmtrust.ledger.errors import RequestRefusedError
 from swarmtrust.ledger.eventlog import Clock, now_ms, open_writer
 from swarmtrust.ledger.events import EVENT_KINDS, EventDraft, EventRecord
 from swarmtrust.ledger.market_rules import MarketRuleError
-from swarmtrust.ledger.models import ChallengeRow, EscrowHoldRow, Server
+from swarmtrust.ledger.models import ChallengeRow, EscrowHoldRow, Event, Server
 from swarmtrust.ledger.statements import MAX_SETTLED_HOLDS, Mint, Settlement
 from swarmtrust.protocol.errors import SignatureError, WireFormatError
 from swarmtrust.protocol.signing import Signed, open_signed, sign_record
@@ -62,8 +62,8 @@ def take_node_record(
 
 def unbond_lock(connection: Connection, server_key: str, now: int, window_ms: int) -> None:
     """Refuse a bond withdrawal (``bond_locked``) while anything the server did can still be challenged and its
-    bond slashed: a payment to it in escrow, an undecided challenge of it, or a session whose receipts are
-    younger than the challenge window. Run inside the append's transaction, under the chain head's lock."""
+    bond slashed: a payment to it in escrow, an undecided challenge of it, or a receipt of it that the ledger
+    recorded less than the challenge window ago. Run inside the append's transaction, under the chain head's lock."""
     held = connection.execute(
         select(func.count(), func.max(EscrowHoldRow.opened_ms)).where(
             EscrowHoldRow.server_key == server_key, EscrowHoldRow.state.in_(("held", "challenged"))
@@ -83,11 +83,16 @@ def unbond_lock(connection: Connection, server_key: str, now: int, window_ms: in
         raise RequestRefusedError(
             "bond_locked", f"{undecided} challenge(s) of this server are undecided; unbond once decided", status=409
         )
-    last = connection.execute(select(Server.last_receipt_ms).where(Server.public_key == server_key)).scalar()
+    # When the ledger recorded the server's newest receipt, by its own clock: the receipt's timestamp is the
+    # server's to choose, and a backdated one would open the window before the session even ended.
+    last = connection.execute(
+        select(Event.recorded_ms).join(Server, Server.last_seq == Event.seq).where(Server.public_key == server_key)
+    ).scalar()
     if last is not None and now < last + window_ms:
         raise RequestRefusedError(
             "bond_locked",
-            f"this server's last session (a receipt at {last} ms) can be challenged until {last + window_ms} ms; "
+            f"this server's last session (a receipt recorded at {last} ms) can be challenged until "
+            f"{last + window_ms} ms; "
             f"unbond after that ({(last + window_ms - now + 999) // 1000} s from now)",
             status=409,
         )
