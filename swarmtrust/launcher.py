@@ -108,11 +108,12 @@ def tolerance_records(
     held: Mapping[str, Any],
 ) -> list[bytes]:
     """Signed tolerance records of ``model_id`` for those of ``dtypes`` the calibration file (default: shipped)
-    holds a document for, skipping any the ledger ``held`` already (the same document by the same calibrator: a
-    restart on the same database logs nothing new)."""
+    holds a document for (each replay device kind's), skipping any the ledger ``held`` already (its
+    ``tolerances`` answer, by dtype then device kind: the same document by the same calibrator, so a restart on
+    the same database logs nothing new)."""
     from importlib import resources
 
-    from swarmtrust.protocol.model_records import ToleranceRecord
+    from swarmtrust.protocol.model_records import ToleranceRecord, document_device
     from swarmtrust.protocol.signing import open_signed
     from swarmtrust.verifier.tolerance_records import sign_tolerance
 
@@ -125,15 +126,14 @@ def tolerance_records(
     ours = [d for d in candidates if isinstance(d, dict) and d.get("model") == model_id]
     wires = []
     for dtype in dtypes:
-        if not any(d.get("dtype") == dtype for d in ours):
-            continue
-        signed = sign_tolerance(ours, dtype, calibrator)
-        stored = held.get(dtype)
-        if stored is not None:
-            kept = open_signed(ToleranceRecord, bytes.fromhex(stored["record"])).record
-            if (kept.calibrator_key, kept.document) == (signed.record.calibrator_key, signed.record.document):
-                continue
-        wires.append(signed.to_wire())
+        for device in sorted({document_device(d) for d in ours if d.get("dtype") == dtype}):
+            signed = sign_tolerance(ours, dtype, calibrator, device=device)
+            stored = held.get(dtype, {}).get(device)
+            if stored is not None:
+                kept = open_signed(ToleranceRecord, bytes.fromhex(stored["record"])).record
+                if (kept.calibrator_key, kept.document) == (signed.record.calibrator_key, signed.record.document):
+                    continue
+            wires.append(signed.to_wire())
     return wires
 
 

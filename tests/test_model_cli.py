@@ -50,13 +50,13 @@ def test_register_sign_add_and_list(tmp_path: Path) -> None:
 
     added = run("ledger", "add-tolerance", "--db", url, "--record", str(record))
     assert added.returncode == 0, added.stderr
-    assert "tolerance for tiny in float32 on 'cpu test' recorded (event 2)" in added.stdout
+    assert "tolerance for tiny in float32, replayed on cpu ('cpu test'), recorded (event 2)" in added.stdout
     forged = tmp_path / "forged.rec"
     forged.write_bytes(record.read_bytes()[:-1] + bytes([record.read_bytes()[-1] ^ 1]))
     refused = run("ledger", "add-tolerance", "--db", url, "--record", str(forged))
     assert refused.returncode == 1 and "signed tolerance record" in refused.stderr
 
     listed = run("ledger", "models", "--db", url)
-    assert "tiny: float32, bfloat16 since" in listed.stdout and "tolerances: float32 (cpu test)" in listed.stdout
+    assert "tiny: float32, bfloat16 since" in listed.stdout and "tolerances: float32 on cpu (cpu test)" in listed.stdout
     with Ledger.open(url) as ledger:
         assert ledger.audit().ok and len(ledger.models()) == 1

@@ -34,7 +34,9 @@ class ModelOut(Schema):
     registered_ms: int
     registration: str = Field(description="The latest ledger-signed registration (hex envelope)")
     history: list[RegisteredOut] = Field(description="Every registration, oldest first (verifiers judge by these)")
-    tolerances: dict[str, ToleranceOut] = Field(description="The latest tolerance record per dtype")
+    tolerances: dict[str, dict[str, ToleranceOut]] = Field(
+        description="The latest tolerance record per dtype, then per device kind its replays ran on (cpu, cuda)"
+    )
 
 
 class ModelIn(Schema):

@@ -161,7 +161,9 @@ def add_tolerance(
         done = ledger.add_tolerance(wire)
     r = signed.record
     verb = "recorded" if done.status == "recorded" else "was already recorded"
-    typer.echo(f"tolerance for {r.model_id} in {r.dtype} on {r.hardware!r} {verb} (event {done.seq})")
+    typer.echo(
+        f"tolerance for {r.model_id} in {r.dtype}, replayed on {r.device} ({r.hardware!r}), {verb} (event {done.seq})"
+    )
 
 
 @app.command()
@@ -173,7 +175,14 @@ def models(db: DbOption = None) -> None:
     if not views:
         typer.echo("no model is registered: each is served and judged in its config.json torch_dtype")
     for view in views:
-        tolerances = ", ".join(f"{d} ({t['hardware']})" for d, t in view["tolerances"].items()) or "none"
+        tolerances = (
+            ", ".join(
+                f"{dtype} on {device} ({t['hardware']})"
+                for dtype, by_device in view["tolerances"].items()
+                for device, t in by_device.items()
+            )
+            or "none"
+        )
         typer.echo(
             f"{view['model_id']}: {', '.join(view['dtypes'])} since {view['registered_ms']} "
             f"({len(view['history'])} registrations); tolerances: {tolerances}"

@@ -5,7 +5,7 @@ A registration names the dtypes a model may be served in, the default first (``p
 who follows it and how). Registering the dtypes already in force records nothing, so a launcher that
 registers at every start does not grow the log. Tolerance records are signed by whoever calibrated them;
 only an administrator submits one (the API's admin route, the CLI with the database), and the ledger keeps
-the latest per (model, dtype).
+the latest per (model, dtype, device kind of its replays).
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ def open_tolerance(wire: bytes) -> Signed[ToleranceRecord]:
 
 def add_tolerance(engine: Engine, wire: bytes, *, clock: Clock = now_ms) -> Registered:
     """Log a calibrator's signed tolerance record (any valid signature: the caller decides who may submit);
-    ``unchanged`` when it is the record already in force for its (model, dtype)."""
+    ``unchanged`` when it is the record already in force for its (model, dtype, device kind)."""
     signed = open_tolerance(wire)
     record = signed.record
     now = clock()
@@ -80,7 +80,11 @@ def add_tolerance(engine: Engine, wire: bytes, *, clock: Clock = now_ms) -> Regi
         stored = connection.execute(
             select(ToleranceRow.event_seq, Event.payload)
             .join(Event, Event.seq == ToleranceRow.event_seq)
-            .where(ToleranceRow.model_id == record.model_id, ToleranceRow.dtype == record.dtype)
+            .where(
+                ToleranceRow.model_id == record.model_id,
+                ToleranceRow.dtype == record.dtype,
+                ToleranceRow.device == record.device,
+            )
         ).first()
         if stored is not None and bytes(stored.payload) == signed.body:
             return Registered("unchanged", stored.event_seq)
@@ -103,14 +107,30 @@ def list_models(connection: Connection) -> list[dict[str, Any]]:
     return _views(connection, list(ids))
 
 
-def tolerance_wire(connection: Connection, model_id: str, dtype: str) -> bytes | None:
-    """The signed envelope of the latest tolerance record for (``model_id``, ``dtype``); None when none was added."""
+def tolerance_wire(connection: Connection, model_id: str, dtype: str, device: str) -> bytes | None:
+    """The signed envelope of the latest tolerance record for (``model_id``, ``dtype``) replayed on a ``device``
+    kind; None when none was added."""
     seq = connection.execute(
-        select(ToleranceRow.event_seq).where(ToleranceRow.model_id == model_id, ToleranceRow.dtype == dtype)
+        select(ToleranceRow.event_seq).where(
+            ToleranceRow.model_id == model_id, ToleranceRow.dtype == dtype, ToleranceRow.device == device
+        )
     ).scalar()
     if seq is None:
         return None
     return bytes.fromhex(_wires(connection, {seq})[seq])
+
+
+def _tolerances_by_dtype(rows: list[Any], wires: dict[int, str]) -> dict[str, dict[str, dict[str, Any]]]:
+    """A model's tolerance records as served: by dtype, then by the device kind their replays ran on."""
+    found: dict[str, dict[str, dict[str, Any]]] = {}
+    for t in rows:
+        found.setdefault(t["dtype"], {})[t["device"]] = {
+            "hardware": t["hardware"],
+            "calibrator_key": t["calibrator_key"],
+            "created_ms": t["created_ms"],
+            "record": wires[t["event_seq"]],
+        }
+    return found
 
 
 def _views(connection: Connection, model_ids: list[str]) -> list[dict[str, Any]]:
@@ -128,7 +148,9 @@ def _views(connection: Connection, model_ids: list[str]) -> list[dict[str, Any]]
     )
     tolerances = (
         connection.execute(
-            select(ToleranceRow).where(ToleranceRow.model_id.in_(model_ids)).order_by(ToleranceRow.dtype)
+            select(ToleranceRow)
+            .where(ToleranceRow.model_id.in_(model_ids))
+            .order_by(ToleranceRow.dtype, ToleranceRow.device)
         )
         .mappings()
         .all()
@@ -153,16 +175,7 @@ def _views(connection: Connection, model_ids: list[str]) -> list[dict[str, Any]]
                     for h in history
                     if h["model_id"] == mid
                 ],
-                "tolerances": {
-                    t["dtype"]: {
-                        "hardware": t["hardware"],
-                        "calibrator_key": t["calibrator_key"],
-                        "created_ms": t["created_ms"],
-                        "record": wires[t["event_seq"]],
-                    }
-                    for t in tolerances
-                    if t["model_id"] == mid
-                },
+                "tolerances": _tolerances_by_dtype([t for t in tolerances if t["model_id"] == mid], wires),
             }
         )
     return views

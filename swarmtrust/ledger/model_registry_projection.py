@@ -1,6 +1,6 @@
 """Models as a fold of ``model_registration`` and ``tolerance`` events: the dtypes each model may be served in
 (its latest registration, and every registration for verifiers judging older sessions), and the latest
-calibrated tolerance record per (model, dtype).
+calibrated tolerance record per (model, dtype, device kind).
 
 "Latest" is by the record's own time (``registered_ms``, ``created_ms``), later sequence numbers winning
 ties, so that a record logged late cannot roll a model back to an earlier registration.
@@ -25,9 +25,10 @@ def dtypes_text(dtypes: Sequence[str]) -> str:
     return ",".join(dtypes)
 
 
-def tolerance_slot(model_id: str, dtype: str) -> str:
-    """The ``tolerances`` key of (model, dtype); dtypes hold no colon, so the first one separates."""
-    return f"{dtype}:{model_id}"
+def tolerance_slot(model_id: str, dtype: str, device: str) -> str:
+    """The ``tolerances`` key of (model, dtype, device kind); neither dtypes nor kinds hold a colon, so the first
+    two separate."""
+    return f"{dtype}:{device}:{model_id}"
 
 
 def fold_registration(rows: RowStore, seq: int, r: ModelRegistration) -> None:
@@ -52,7 +53,7 @@ def fold_registration(rows: RowStore, seq: int, r: ModelRegistration) -> None:
 
 
 def fold_tolerance(rows: RowStore, seq: int, t: ToleranceRecord) -> None:
-    slot = tolerance_slot(t.model_id, t.dtype)
+    slot = tolerance_slot(t.model_id, t.dtype, t.device)
     stored = rows.get(ToleranceRow, slot)
     if stored is not None and t.created_ms < stored["created_ms"]:
         return
@@ -62,6 +63,7 @@ def fold_tolerance(rows: RowStore, seq: int, t: ToleranceRecord) -> None:
             "slot": slot,
             "model_id": t.model_id,
             "dtype": t.dtype,
+            "device": t.device,
             "hardware": t.hardware,
             "calibrator_key": t.calibrator_key.hex(),
             "created_ms": t.created_ms,

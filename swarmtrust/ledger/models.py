@@ -508,14 +508,15 @@ class ModelRegistrationRow(Base):
 
 
 class ToleranceRow(Base):
-    """Derived: the latest calibrated tolerance record per (model, dtype) (``tolerance`` events; the latest by
-    ``created_ms``, then by sequence). ``slot`` is ``dtype:model_id``."""
+    """Derived: the latest calibrated tolerance record per (model, dtype, device kind of its replays)
+    (``tolerance`` events; the latest by ``created_ms``, then by sequence). ``slot`` is ``dtype:device:model_id``."""
 
     __tablename__ = "tolerances"
 
     slot: Mapped[str] = mapped_column(String(220), primary_key=True)
     model_id: Mapped[str] = mapped_column(String(200), index=True)
     dtype: Mapped[str] = mapped_column(String(16))
+    device: Mapped[str] = mapped_column(String(16))
     hardware: Mapped[str] = mapped_column(String(120))
     calibrator_key: Mapped[str] = mapped_column(HEX_KEY)
     created_ms: Mapped[int] = mapped_column(BigInteger)

@@ -34,6 +34,12 @@ def resolve_device(name: str) -> torch.device:
     return torch.device("cuda", index)
 
 
+def device_kind(device: torch.device | None) -> str:
+    """The kind tolerance documents are keyed by (``protocol.model_records.DEVICE_KINDS``): ``cpu`` or ``cuda``;
+    None is the CPU, where spans run by default."""
+    return device.type if device is not None else "cpu"
+
+
 def device_class(device: torch.device) -> str:
     """The device as tolerances name hardware: ``cpu`` or ``cuda <GPU name>``."""
     if device.type == "cuda":

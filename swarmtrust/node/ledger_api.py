@@ -141,12 +141,13 @@ class LedgerApi:
             raise
         return result
 
-    def tolerance_record(self, model_id: str, dtype: str) -> bytes | None:
-        """The latest signed tolerance record's envelope for ``model_id`` in ``dtype``
-        (``GET /models/{model_id}/tolerances/{dtype}``); None when the ledger holds none. The caller verifies it
-        (``verifier.ledger_tolerances.open_record``): the ledger only relays what a calibrator signed."""
+    def tolerance_record(self, model_id: str, dtype: str, device: str = "cpu") -> bytes | None:
+        """The latest signed tolerance record's envelope for ``model_id`` in ``dtype``, replayed on a ``device`` kind
+        (``GET /models/{model_id}/tolerances/{dtype}?device=``); None when the ledger holds none. The caller verifies
+        it (``verifier.ledger_tolerances.open_record``): the ledger only relays what a calibrator signed."""
+        path = f"/models/{quote(model_id, safe='')}/tolerances/{quote(dtype, safe='')}?device={quote(device, safe='')}"
         try:
-            return self.request("GET", f"/models/{quote(model_id, safe='')}/tolerances/{quote(dtype, safe='')}").content
+            return self.request("GET", path).content
         except LedgerApiError as exc:
             if exc.status == 404:
                 return None

@@ -5,8 +5,9 @@
   verifiers fail a receipt in a dtype the model was not registered for when the session began: a server
   cannot announce a looser dtype to be judged by its looser tolerance.
 - ``ToleranceRecord``, signed by a calibrator: a tolerance document (JSON) for one model and dtype, measured
-  on a named class of hardware. The ledger keeps the latest per (model, dtype); the document's inner format
-  belongs to ``verifier`` (this module checks only that it is a JSON object naming the same model and dtype).
+  on a named class of hardware. The ledger keeps the latest per (model, dtype, device kind); the document's
+  inner format belongs to ``verifier`` (this module checks only that it is a JSON object naming the same model
+  and dtype, and a known device kind: ``document_device``).
 
 Both live here, beside the other records nodes sign or check, so that clients, servers and verifiers can
 decode them without importing the ledger.
@@ -26,6 +27,19 @@ SERVING_DTYPES: tuple[str, ...] = tuple(DTYPE_SIZES)  # the dtypes receipts and 
 MAX_REGISTERED_DTYPES = 4
 MAX_HARDWARE = 120  # e.g. "cpu x86_64 torch 2.13.0"
 MAX_TOLERANCE_DOCUMENT = 256 * 1024  # bytes of UTF-8 JSON
+# Where a verifier replays, as tolerance documents are keyed: the kind of device, not its model (a document
+# names the exact hardware in its free-text ``hardware``). A document without one was calibrated on the CPU.
+DEVICE_KINDS: tuple[str, ...] = ("cpu", "cuda")
+DEFAULT_DEVICE_KIND = "cpu"
+
+
+def document_device(document: dict[str, Any]) -> str:
+    """The device kind a tolerance document's replays ran on (its ``device``; the CPU when it names none);
+    WireFormatError for one that names another."""
+    device = document.get("device", DEFAULT_DEVICE_KIND)
+    if device not in DEVICE_KINDS:
+        raise WireFormatError(f"tolerance document: device {device!r} is not a device kind ({', '.join(DEVICE_KINDS)})")
+    return str(device)
 
 
 class ModelRegistration(WireRecord, tag=1, frozen=True):
@@ -71,6 +85,12 @@ class ToleranceRecord(WireRecord, tag=1, frozen=True):
                     f"ToleranceRecord: the document's {field!r} is {parsed.get(field)!r}, the record's {value!r}; "
                     "sign the document calibrated for this model and dtype"
                 )
+        document_device(parsed)
+
+    @property
+    def device(self) -> str:
+        """The device kind its document's replays ran on (``document_device``): the ledger keeps one per kind."""
+        return document_device(parse_tolerance_document(self.document))
 
 
 def parse_tolerance_document(document: bytes) -> dict[str, Any]:

@@ -5,7 +5,9 @@ one-token decode steps with a KV cache per block, batches of 1, 2, 4 or 8) throu
 from real token embeddings, so each block sees the inputs it would see in the swarm. Each session yields a
 single-block session per block (that block's inputs and outputs) and one on a random span of 1 to all blocks;
 a verifier replays each as a check does (one prefill, inner scales: ``verifier.replay``) and computes the
-session statistics (``verifier.statistics``).
+session statistics (``verifier.statistics``). Replays run on the verifier's device; sessions are served in turn
+on each device kind honest servers use (``--server-device``: the CPU, and CUDA where this machine has it), so the
+thresholds hold for a CPU verifier checking a GPU server.
 
 Sessions alternate between a fitting half and a held-out half. On the fitting half each block's thresholds
 are fitted to the tail of its single-block statistics (``verifier.tail_fit``) at a target false-positive
@@ -30,6 +32,7 @@ from typing import Any
 import torch
 
 from swarmtrust.node.behaviors import WEIGHT_CHANGES, BehaviorRuntime, parse_behavior, perturb_weights
+from swarmtrust.node.device import device_kind
 from swarmtrust.node.model.head import ModelHead
 from swarmtrust.node.model.source import ModelSource, resolve_model
 from swarmtrust.node.model.span import CacheState, Span
@@ -71,6 +74,7 @@ class ServedSession:
 
     states: list[list[torch.Tensor]]
     span: tuple[int, int]  # the random span this session is also checked on
+    server: str = "cpu"  # the device kind it was served on
 
 
 def serve_through(blocks: list[Span], steps: list[torch.Tensor]) -> list[list[torch.Tensor]]:
@@ -94,21 +98,34 @@ def replay_of(span: Span, inputs: list[torch.Tensor]) -> list[ReplayedStep]:
 
 
 class Calibration:
-    """One dtype's calibration of one model (see the module docstring)."""
+    """One dtype's calibration of one model (see the module docstring): replays on ``device``, honest sessions
+    served in turn on each device of ``servers`` (by device kind; the replay's own when none are given)."""
 
-    def __init__(self, source: ModelSource, head: ModelHead, dtype_name: str, seed: int) -> None:
+    def __init__(
+        self, source: ModelSource, head: ModelHead, dtype_name: str, seed: int,
+        device: torch.device | None = None, servers: dict[str, torch.device] | None = None,
+    ) -> None:  # fmt: skip
         self.source, self.head, self.dtype_name = source, head, dtype_name
         self.dtype = TORCH_DTYPES[dtype_name]
         self.num_blocks = head.num_blocks
-        self.blocks = [Span.load(source, b, b + 1, self.dtype) for b in range(self.num_blocks)]
+        self.device = device or torch.device("cpu")
+        self.servers = servers or {device_kind(self.device): self.device}
+        self.blocks = self._blocks(self.device)  # on the replay's device: adversaries serve with these
+        self.served_by = {
+            kind: self.blocks if where == self.device else self._blocks(where) for kind, where in self.servers.items()
+        }
         self._spans: dict[tuple[int, int, torch.dtype], Span] = {}
         self.rng = random.Random(seed)
+        self._sessions = 0
+
+    def _blocks(self, device: torch.device) -> list[Span]:
+        return [Span.load(self.source, b, b + 1, self.dtype, device) for b in range(self.num_blocks)]
 
     def span(self, start: int, end: int, dtype: torch.dtype | None = None) -> Span:
         """Blocks ``[start, end)`` in the calibrated dtype, or in ``dtype`` (float32 for crafting's gradients)."""
         key = (start, end, dtype or self.dtype)
         if key not in self._spans:
-            self._spans[key] = Span.load(self.source, start, end, key[2])
+            self._spans[key] = Span.load(self.source, start, end, key[2], self.device)
             if dtype is not None:
                 for layer in self._spans[key].layers:
                     layer.requires_grad_(False)
@@ -124,7 +141,10 @@ class Calibration:
         start = rng.randrange(self.num_blocks)
         end = rng.randint(start + 1, self.num_blocks)
         steps = [embeddings[:, :prompt]] + [embeddings[:, t : t + 1] for t in range(prompt, prompt + decode)]
-        return ServedSession(serve_through(self.blocks, steps), (start, end))
+        kinds = sorted(self.served_by)
+        server = kinds[self._sessions % len(kinds)]  # in turn, so every server kind gets its share of each tail
+        self._sessions += 1
+        return ServedSession(serve_through(self.served_by[server], steps), (start, end), server)
 
     def spans(self) -> list[tuple[int, int]]:
         return [(a, b) for a in range(self.num_blocks) for b in range(a + 1, self.num_blocks + 1)]
@@ -176,14 +196,17 @@ def composition_ratios(sessions: list[SpanStatistics], blocks: list[SessionThres
 def calibrate_dtype(
     source: ModelSource, head: ModelHead, dtype_name: str, *, seconds: float, max_sessions: int,
     adversary_sessions: int, crafted_seconds: float, seed: int, progress: Progress,
+    device: torch.device | None = None, servers: dict[str, torch.device] | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     started = time.perf_counter()
-    run = Calibration(source, head, dtype_name, seed)
+    run = Calibration(source, head, dtype_name, seed, device, servers)
+    served_on = dict.fromkeys(sorted(run.served_by), 0)
     fitting: list[SpanStatistics] = []
     held_out: list[SpanStatistics] = []
     kept: list[ServedSession] = []  # the first held-out sessions, re-served by each adversary
     while len(fitting) + len(held_out) < max_sessions and time.perf_counter() - started < seconds:
         served = run.session()
+        served_on[served.server] += 1
         stats = run.statistics(served)
         if (len(fitting) + len(held_out)) % 2 == 0:
             fitting.append(stats)
@@ -209,7 +232,10 @@ def calibrate_dtype(
     ratios = composition_ratios(fitting, blocks)
     composition_fits = {name: fit_tail(values, rate).as_json() for name, values in ratios.items() if values}
     factors = {n: float(composition_fits[n]["threshold"]) if n in composition_fits else 1.0 for n in STATISTICS}
-    composed = ToleranceDocument(source.model_id, dtype_name, hardware_class(), tuple(blocks), factors, "composed")
+    composed = ToleranceDocument(
+        source.model_id, dtype_name, hardware_class(), tuple(blocks), factors, "composed",
+        device=device_kind(run.device), servers=tuple(sorted(run.served_by)),
+    )  # fmt: skip
     document = replace(composed, spans=entries, source="calibration", gains=gains)
     progress(f"[{dtype_name}] fitted on {len(fitting)} sessions; composition factors "
              + ", ".join(f"{n} {f:.3g}" for n, f in factors.items()))  # fmt: skip
@@ -232,6 +258,8 @@ def calibrate_dtype(
         "model": source.model_id,
         "dtype": dtype_name,
         "hardware": document.hardware,
+        "device": document.device,
+        "servers": list(document.servers),
         "statistics": list(STATISTICS),
         "spans": {f"{a}:{b}": {name: t.value(name) for name in STATISTICS} for (a, b), t in entries.items()},
         "blocks": [{name: b.value(name) for name in STATISTICS} for b in blocks],
@@ -255,6 +283,7 @@ def calibrate_dtype(
             "batches": list(BATCHES),
             "prompt_tokens": list(PROMPT_TOKENS),
             "decode_steps": list(DECODE_STEPS),
+            "served_on": served_on,
         },
         "crafted": crafted,
         "held_out": held,
@@ -345,7 +374,7 @@ def _adversary(
     spec = parse_behavior(behavior)
     cheaters = run.blocks
     if behavior in WEIGHT_CHANGES:
-        cheaters = [Span.load(run.source, b, b + 1, run.dtype) for b in range(run.num_blocks)]
+        cheaters = [Span.load(run.source, b, b + 1, run.dtype, run.device) for b in range(run.num_blocks)]
         for block in cheaters:
             perturb_weights(block.layers, behavior)
     caught = caught_composed = 0
@@ -423,8 +452,10 @@ def serve_chain(blocks: list[Span], inputs: list[torch.Tensor], skip: frozenset[
 def calibrate(
     model: str, dtypes: list[str], *, seconds: float, max_sessions: int, adversary_sessions: int, seed: int,
     crafted_seconds: float = 4.0, progress: Progress = lambda _: None,
+    device: torch.device | None = None, servers: dict[str, torch.device] | None = None,
 ) -> list[dict[str, Any]]:  # fmt: skip
-    """One tolerance document per dtype (``verifier.tolerance_document``), with its fit and measurements."""
+    """One tolerance document per dtype (``verifier.tolerance_document``), with its fit and measurements: replayed
+    on ``device`` (the CPU by default), served on each of ``servers`` (the replay's device by default)."""
     torch.set_num_threads(1)
     source = resolve_model(model)
     head = ModelHead(source)
@@ -439,6 +470,8 @@ def calibrate(
             crafted_seconds=crafted_seconds,
             seed=seed,
             progress=progress,
+            device=device,
+            servers=servers,
         )
         for name in dtypes
     ]

@@ -82,7 +82,9 @@ def check_evidence(
     if fault is not None:
         return Finding("fail", 0, None, None, fault)
     try:
-        thresholds = tolerances.span(first.model_id, first.block_start, first.block_end, first.dtype)
+        thresholds = tolerances.span(
+            first.model_id, first.block_start, first.block_end, first.dtype, device=spans.device_kind
+        )
     except ToleranceError as exc:
         raise CheckingError(f"cannot judge this session: {exc}") from None
     tolerance = thresholds.prompt

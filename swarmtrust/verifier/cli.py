@@ -147,11 +147,24 @@ def calibrate(
     ] = 4.0,
     out: Annotated[Path | None, typer.Option(help="Write the tolerance documents (JSON) here; default: print.")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the random prompts, batches and spans.")] = 0,
+    device: Annotated[
+        str, typer.Option(help="Where the verifier's replays run: auto, cpu, cuda or cuda:N (keys the documents).")
+    ] = "cpu",
+    server_device: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="A device honest servers run on (repeat): sessions are served in turn on each. Default: the CPU, "
+            "and CUDA where this machine has it."
+        ),
+    ] = None,
 ) -> None:
     """Run honest sessions as servers do, fit each block's thresholds to their tail, raise them above what crafted
     inputs give an honest server, measure the held-out false positives and what each adversary behaviour is caught
-    at: one tolerance document per dtype."""
+    at: one tolerance document per dtype, for replays on --device, holding for servers on every --server-device."""
     configure_logging(False)
+    import torch
+
+    from swarmtrust.node.device import device_kind, resolve_device
     from swarmtrust.node.tensors import TORCH_DTYPES
     from swarmtrust.verifier.calibration import calibrate as run_calibration
 
@@ -159,9 +172,12 @@ def calibrate(
     unknown = [d for d in dtypes if d not in TORCH_DTYPES]
     if unknown:
         raise typer.BadParameter(f"unknown dtype(s) {', '.join(unknown)}: use {', '.join(TORCH_DTYPES)}")
+    replay_device = resolve_device(device)
+    named = server_device or (["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"])
+    servers = {device_kind(where): where for where in map(resolve_device, named)}
     documents = run_calibration(
         model, dtypes, seconds=seconds, max_sessions=sessions, adversary_sessions=adversary_sessions, seed=seed,
-        crafted_seconds=crafted_seconds, progress=typer.echo,
+        crafted_seconds=crafted_seconds, progress=typer.echo, device=replay_device, servers=servers,
     )  # fmt: skip
     text = json.dumps(documents, indent=1)
     if out is None:
@@ -180,6 +196,10 @@ def sign_tolerance(
     hardware: Annotated[
         str | None, typer.Option(help="The hardware class measured on (default: the document's, else this machine's).")
     ] = None,
+    device: Annotated[
+        str | None,
+        typer.Option(help="Which replay device kind's document to sign (cpu, cuda) where the file holds several."),
+    ] = None,
 ) -> None:
     """Sign one dtype's tolerance document of a calibration as a ToleranceRecord, for an administrator to add to
     the ledger (`swarmtrust ledger add-tolerance --record OUT`, or POST /api/v1/admin/tolerances)."""
@@ -190,7 +210,10 @@ def sign_tolerance(
         parsed = json.loads(calibration.read_text())
     except (OSError, ValueError) as exc:
         raise CalibrationFileError(f"cannot read the calibration file {calibration}: {exc}") from None
-    signed = sign_tolerance(parsed, dtype, load_signing_key(key), hardware=hardware)
+    signed = sign_tolerance(parsed, dtype, load_signing_key(key), hardware=hardware, device=device)
     out.write_bytes(signed.to_wire())
     record = signed.record
-    typer.echo(f"signed the {record.dtype} tolerances of {record.model_id} ({record.hardware}) into {out}")
+    typer.echo(
+        f"signed the {record.dtype} tolerances of {record.model_id}, replayed on {record.device} "
+        f"({record.hardware}), into {out}"
+    )

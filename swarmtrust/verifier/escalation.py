@@ -211,6 +211,8 @@ def exact_refusal(document: ToleranceDocument, inputs: Sequence[torch.Tensor], p
     """Why a session may not be compared bit for bit ('' when it may): see the module docstring."""
     if not policy.exact:
         return "exact comparison is off"
+    if document.servers != (document.device,):
+        return f"honest servers on {', '.join(document.servers)} compute other bits than replays on {document.device}"
     measured = ExactReplay.of(document)
     if measured is None or not measured.bit_exact:
         return f"the {document.dtype} document does not record stepwise replay as bit-exact"

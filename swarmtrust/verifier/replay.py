@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
+from swarmtrust.node.device import device_kind
 from swarmtrust.node.model.source import ModelSource
 from swarmtrust.node.model.span import Span
 from swarmtrust.node.tensors import TORCH_DTYPES
@@ -28,6 +29,11 @@ class SpanCache:
         self.capacity = capacity
         self.device = device  # where replays run (default: the CPU)
         self._spans: OrderedDict[tuple[int, int, str], Span] = OrderedDict()
+
+    @property
+    def device_kind(self) -> str:
+        """The kind of device replays run on, which picks the tolerance document (``node.device.device_kind``)."""
+        return device_kind(self.device)
 
     def span(self, start: int, end: int, dtype: str) -> Span:
         key = (start, end, dtype)

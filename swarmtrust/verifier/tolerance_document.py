@@ -1,4 +1,10 @@
-"""Tolerance documents (format 2): a model's thresholds in one dtype, measured on one class of hardware.
+"""Tolerance documents (format 2): a model's thresholds in one dtype, for replays on one kind of device.
+
+Documents are keyed by (model, dtype, device kind): ``device`` is where the verifier's replays ran (``cpu`` or
+``cuda``; the CPU when a document names none), ``servers`` the device kinds the honest sessions were served on
+(the thresholds cover every one of them: a CPU verifier checking a GPU server judges by a document whose
+``servers`` include ``cuda``). The verifier's own kind picks the document, never the server's: a server could
+claim any kind, so a document must hold for every kind honest servers use (``docs/verification.md``).
 
 A document holds, for each block of the model, the thresholds of the session statistics
 (``verifier.statistics``) fitted on honest single-block sessions, and the composition factors that turn a
@@ -12,6 +18,7 @@ object holding them (e.g. by dtype). The first format (thresholds per dtype for 
 margin over the largest honest value) is no longer read: a verifier refuses to judge with it.
 
     {"format": 2, "model": "tiny", "dtype": "bfloat16", "hardware": "cpu x86_64 torch 2.13.0+cpu",
+     "device": "cpu", "servers": ["cpu", "cuda"],
      "blocks": [{"prompt_max_rel": ..., "prompt_mean_rel": ..., "decode_max_rel": ..., "pooled_rel": ...}, ...],
      "composition": {"factors": {"prompt_max_rel": 1.0, ...}, ...}, "fit": {...}, "held_out": {...},
      "adversaries": {...},
@@ -33,7 +40,8 @@ from importlib import resources
 from typing import Any
 
 from swarmtrust.node.tensors import TORCH_DTYPES
-from swarmtrust.protocol.errors import SwarmtrustError
+from swarmtrust.protocol.errors import SwarmtrustError, WireFormatError
+from swarmtrust.protocol.model_records import DEFAULT_DEVICE_KIND, DEVICE_KINDS, document_device
 from swarmtrust.verifier.statistics import STATISTICS, SessionStatistics, SessionThresholds, compose, gain_factor
 from swarmtrust.verifier.tolerance import Tolerance
 
@@ -107,6 +115,8 @@ class ToleranceDocument:
     stepwise: dict[str, Any] = field(default_factory=dict)  # "stepwise_replay" as measured (verifier.escalation)
     ordinary: dict[tuple[int, int], SessionThresholds] = field(default_factory=dict)  # per span, before the raise
     gains: dict[tuple[int, int], float] = field(default_factory=dict)  # per span: ordinary sessions' largest gain
+    device: str = DEFAULT_DEVICE_KIND  # where the replays ran (the kind a verifier picks its document by)
+    servers: tuple[str, ...] = (DEFAULT_DEVICE_KIND,)  # the device kinds the honest sessions were served on
 
     @classmethod
     def parse(cls, data: Any, source: str) -> ToleranceDocument:
@@ -137,7 +147,8 @@ class ToleranceDocument:
         stepwise = stepwise if isinstance(stepwise, dict) else {}  # absent or malformed: no exact comparison
         spans = _span_entries(data.get("spans", {}), source)
         ordinary, gains = _crafted(data, dtype, source)
-        return cls(model, dtype, hardware, parsed, chosen, source, spans, stepwise, ordinary, gains)
+        device, servers = _devices(data, f"{source}: {model} {dtype}")
+        return cls(model, dtype, hardware, parsed, chosen, source, spans, stepwise, ordinary, gains, device, servers)
 
     def span(self, start: int, end: int) -> SpanTolerance:
         if not 0 <= start < end <= len(self.blocks):
@@ -215,6 +226,18 @@ def _crafted(
     return entries, gains
 
 
+def _devices(data: dict[str, Any], where: str) -> tuple[str, tuple[str, ...]]:
+    """A document's replay device kind and its servers' kinds (the replay's alone when it names none)."""
+    try:
+        device = document_device(data)
+    except WireFormatError as exc:
+        raise ToleranceError(f"{where}: {exc}") from None
+    servers = data.get("servers", [device])
+    if not isinstance(servers, list) or not servers or not set(servers) <= set(DEVICE_KINDS):
+        raise ToleranceError(f'{where}: "servers" must list device kinds ({", ".join(DEVICE_KINDS)}), not {servers!r}')
+    return device, tuple(sorted(set(servers), key=DEVICE_KINDS.index))
+
+
 def _span_entries(spans: Any, source: str) -> dict[tuple[int, int], SessionThresholds]:
     """``{"START:END": thresholds}`` entries fitted for one span each."""
     if not isinstance(spans, dict):
@@ -230,31 +253,33 @@ def _span_entries(spans: Any, source: str) -> dict[tuple[int, int], SessionThres
 
 
 class Tolerances:
-    """The documents a verifier holds, by (model, dtype)."""
+    """The documents a verifier holds, by (model, dtype, device kind of the replays)."""
 
     def __init__(self, documents: list[ToleranceDocument]) -> None:
-        self._documents: dict[tuple[str, str], ToleranceDocument] = {}
+        self._documents: dict[tuple[str, str, str], ToleranceDocument] = {}
         for document in documents:
-            key = (document.model, document.dtype)
+            key = (document.model, document.dtype, document.device)
             if key in self._documents:
-                raise ToleranceError(f"two tolerance documents for {key[0]} {key[1]}: keep one")
+                raise ToleranceError(f"two tolerance documents for {key[0]} {key[1]} replayed on {key[2]}: keep one")
             self._documents[key] = document
 
     def __iter__(self) -> Iterator[ToleranceDocument]:
         return iter(self._documents.values())
 
-    def dtypes(self, model: str) -> set[str]:
-        return {dtype for (m, dtype) in self._documents if m == model}
+    def dtypes(self, model: str, device: str = DEFAULT_DEVICE_KIND) -> set[str]:
+        """The dtypes of ``model`` held for replays on ``device``."""
+        return {dtype for (m, dtype, kind) in self._documents if m == model and kind == device}
 
-    def span(self, model: str, start: int, end: int, dtype: str) -> SpanTolerance:
-        """The thresholds for a session on blocks ``[start, end)`` of ``model`` in ``dtype``; ToleranceError
-        (no verdict can be given) when no document holds them."""
-        document = self._documents.get((model, dtype))
+    def span(self, model: str, start: int, end: int, dtype: str, device: str = DEFAULT_DEVICE_KIND) -> SpanTolerance:
+        """The thresholds for a session on blocks ``[start, end)`` of ``model`` in ``dtype``, replayed on a
+        ``device`` kind; ToleranceError (no verdict can be given) when no document holds them."""
+        document = self._documents.get((model, dtype, device))
         if document is None:
-            held = ", ".join(f"{m} {d}" for m, d in sorted(self._documents)) or "none"
+            held = ", ".join(f"{m} {d} on {k}" for m, d, k in sorted(self._documents)) or "none"
             raise ToleranceError(
-                f"no tolerance is calibrated for {model} in {dtype} (held: {held}); run `swarmtrust verifier "
-                f"calibrate --model {model} --dtype {dtype} --out FILE` and start the verifier with --tolerances FILE"
+                f"no tolerance is calibrated for {model} in {dtype} replayed on {device} (held: {held}); run "
+                f"`swarmtrust verifier calibrate --model {model} --dtype {dtype} --device {device} --out FILE` "
+                "and start the verifier with --tolerances FILE"
             )
         return document.span(start, end)
 

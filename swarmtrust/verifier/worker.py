@@ -72,7 +72,7 @@ class VerifierWorker:
         self.public_key = bytes(key.verify_key)
         self.spans = spans
         self.config = config or WorkerConfig()
-        self._tolerances = LedgerTolerances(spans.source.model_id, self.config.trust, tolerances)
+        self._tolerances = LedgerTolerances(spans.source.model_id, self.config.trust, tolerances, spans.device_kind)
         if self.config.behavior not in VERIFIER_BEHAVIORS:
             raise VerifierBehaviorError(f"--behavior {self.config.behavior!r}: one of {', '.join(VERIFIER_BEHAVIORS)}")
         self.verdicts_submitted = 0

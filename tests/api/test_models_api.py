@@ -77,8 +77,8 @@ def test_an_administrator_registers_a_model_and_anyone_reads_it(service: Service
     health = httpx.get(f"{service.url}/health", timeout=30).json()
     registration = open_signed(ModelRegistration, bytes.fromhex(view["registration"]))
     assert registration.signer.hex() == health["ledger_key"], "signed by the ledger's key"
-    assert view["tolerances"]["float32"]["hardware"] == "cpu x86_64 torch 2.13.0"
-    tolerance = open_signed(ToleranceRecord, bytes.fromhex(view["tolerances"]["float32"]["record"]))
+    assert view["tolerances"]["float32"]["cpu"]["hardware"] == "cpu x86_64 torch 2.13.0"
+    tolerance = open_signed(ToleranceRecord, bytes.fromhex(view["tolerances"]["float32"]["cpu"]["record"]))
     assert json.loads(tolerance.record.document)["fitted"] == 1
     assert [m["model_id"] for m in service.get("/models").json()] == ["tiny"]
 

@@ -87,7 +87,7 @@ def test_a_bad_registration_is_refused_and_nothing_is_written(
     assert events(ledger) == 0 and scalar(ledger, "SELECT count(*) FROM models") == 0
 
 
-def test_tolerances_keep_the_latest_per_model_and_dtype(ledger: Ledger) -> None:
+def test_tolerances_keep_the_latest_per_model_dtype_and_device_kind(ledger: Ledger) -> None:
     clock = Clock()
     first = add_tolerance(ledger.engine, tolerance_wire(created_ms=clock.now - 10), clock=clock)
     assert first.status == "recorded"
@@ -95,15 +95,21 @@ def test_tolerances_keep_the_latest_per_model_and_dtype(ledger: Ledger) -> None:
     newer = add_tolerance(ledger.engine, tolerance_wire(created_ms=clock.now, fitted="again"), clock=clock)
     add_tolerance(ledger.engine, tolerance_wire(created_ms=clock.now - 20, fitted="stale"), clock=clock)
     add_tolerance(ledger.engine, tolerance_wire("bfloat16", created_ms=clock.now), clock=clock)
-    assert events(ledger) == 4
+    # replays on a GPU: kept beside the CPU's record, not in its place, though older
+    on_gpu = add_tolerance(ledger.engine, tolerance_wire(created_ms=clock.now - 30, device="cuda"), clock=clock)
+    assert events(ledger) == 5
     ledger.register_model(LEDGER_KEY, "tiny", ["float32"])
     view = ledger.model("tiny")
-    assert view is not None and sorted(view["tolerances"]) == ["bfloat16", "float32"]
-    kept = view["tolerances"]["float32"]
+    assert view is not None and {d: sorted(v) for d, v in view["tolerances"].items()} == {
+        "bfloat16": ["cpu"],
+        "float32": ["cpu", "cuda"],
+    }
+    assert scalar(ledger, "SELECT event_seq FROM tolerances WHERE device = 'cuda'") == on_gpu.seq
+    kept = view["tolerances"]["float32"]["cpu"]
     assert kept["created_ms"] == clock.now and kept["calibrator_key"] == bytes(CALIBRATOR.verify_key).hex()
     record = open_signed(ToleranceRecord, bytes.fromhex(kept["record"])).record
     assert json.loads(record.document)["fitted"] == "again", "the later record, not the one logged last"
-    assert scalar(ledger, "SELECT event_seq FROM tolerances WHERE dtype = 'float32'") == newer.seq
+    assert scalar(ledger, "SELECT event_seq FROM tolerances WHERE dtype = 'float32' AND device = 'cpu'") == newer.seq
     assert ledger.audit().ok
 
 

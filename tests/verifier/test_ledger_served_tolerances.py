@@ -76,6 +76,14 @@ def test_the_ledger_serves_the_latest_record_as_its_signed_envelope(service: Ser
     assert "POST /api/v1/admin/tolerances" in missing.json()["error"]["message"]
     assert service.get("/models/tiny/tolerances/int4").status_code == 422
     assert service.get("/models/other/tolerances/bfloat16").status_code == 404
+    # kept per device kind of the replays: a GPU verifier's record is its own, and the CPU's stays in force
+    on_gpu = record_wire(document(threshold=0.3) | {"device": "cuda"}, created_ms=1_700_000_000_002)
+    assert service.add(on_gpu).status_code == 200
+    with LedgerApi(service.url, new_key()) as api:
+        assert api.tolerance_record("tiny", "bfloat16", "cuda") == on_gpu
+        assert api.tolerance_record("tiny", "bfloat16") == second
+    assert service.get("/models/tiny/tolerances/bfloat16?device=cpu").content == second
+    assert service.get("/models/tiny/tolerances/bfloat16?device=tpu").status_code == 422
 
 
 def test_bad_records_are_refused_at_the_door_and_the_served_one_stays(service: Service) -> None:
@@ -119,8 +127,9 @@ def test_the_launcher_adds_signed_records_for_registered_dtypes_once(tmp_path: P
         head = httpx.get(f"{url}/health", timeout=30).json()["head_seq"]
         again = swarm.start_api(db_url=db, models={"tiny": ("bfloat16", "float32")}, tolerances=calibration)
         assert httpx.get(f"{again}/health", timeout=30).json()["head_seq"] == head, "a restart adds nothing"
-    assert set(view["tolerances"]) == {"bfloat16"}, "float32 has no document; float16 is not registered"
-    record = open_signed(ToleranceRecord, bytes.fromhex(view["tolerances"]["bfloat16"]["record"])).record
+    assert view["tolerances"].keys() == {"bfloat16"}, "float32 has no document; float16 is not registered"
+    assert view["tolerances"]["bfloat16"].keys() == {"cpu"}, "the document names no device: the CPU's"
+    record = open_signed(ToleranceRecord, bytes.fromhex(view["tolerances"]["bfloat16"]["cpu"]["record"])).record
     from swarmtrust.protocol.keys import load_signing_key
 
     assert record.calibrator_key == bytes(load_signing_key(tmp_path / "calibrator.key").verify_key)

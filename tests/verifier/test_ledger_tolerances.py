@@ -51,7 +51,7 @@ def record_wire(doc: dict[str, Any] | None = None, *, key: Any = CALIBRATOR, **c
 
 def answer(records: dict[str, bytes]) -> dict[str, Any]:
     """The ``tolerances`` part of a ``GET /models/{model_id}`` answer."""
-    return {"tolerances": {dtype: {"record": wire.hex()} for dtype, wire in records.items()}}
+    return {"tolerances": {dtype: {"cpu": {"record": wire.hex()}} for dtype, wire in records.items()}}
 
 
 def test_a_valid_record_is_judged_by() -> None:
@@ -154,7 +154,12 @@ def test_a_malformed_answer_is_a_wire_format_error() -> None:
     from swarmtrust.protocol.errors import WireFormatError
 
     assert served_records(None) == {}
-    for bad in ({"tolerances": {"bfloat16": {}}}, {"tolerances": {"bfloat16": {"record": "xyz"}}}, {"tolerances": 3}):
+    for bad in (
+        {"tolerances": {"bfloat16": {"cpu": {}}}},
+        {"tolerances": {"bfloat16": {"cpu": {"record": "xyz"}}}},
+        {"tolerances": {"bfloat16": 3}},
+        {"tolerances": 3},
+    ):
         with pytest.raises(WireFormatError, match="malformed tolerances answer"):
             served_records(bad)
 

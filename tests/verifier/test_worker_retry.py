@@ -29,6 +29,7 @@ class Source:
 @dataclass
 class Spans:
     source: Source
+    device_kind: str = "cpu"
 
 
 class RefusingTransport:

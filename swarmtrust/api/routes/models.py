@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Response
+from fastapi import APIRouter, Path, Query, Response
 from starlette.concurrency import run_in_threadpool
 
 from swarmtrust.api.admin_auth import Admin
@@ -15,6 +15,7 @@ from swarmtrust.api.model_schemas import DTYPE_PATTERN, ModelIn, ModelOut, Regis
 from swarmtrust.api.schemas import COMMON_ERRORS, PLAIN_TEXT, ErrorBody
 from swarmtrust.api.service import Service
 from swarmtrust.ledger.model_registry import add_tolerance, list_models, model_view, register_model, tolerance_wire
+from swarmtrust.protocol.model_records import DEFAULT_DEVICE_KIND, DEVICE_KINDS
 from swarmtrust.protocol.receipts import MAX_MODEL_ID
 from swarmtrust.protocol.rest import API_PREFIX
 
@@ -23,6 +24,13 @@ ModelPath = Annotated[
     str, Path(min_length=1, max_length=MAX_MODEL_ID, pattern=PLAIN_TEXT, description="The model id, e.g. tiny")
 ]
 DtypePath = Annotated[str, Path(pattern=DTYPE_PATTERN, description="A serving dtype, e.g. bfloat16")]
+DeviceQuery = Annotated[
+    str,
+    Query(
+        pattern="^(" + "|".join(DEVICE_KINDS) + ")$",
+        description="The device kind the verifier replays on: " + ", ".join(DEVICE_KINDS),
+    ),
+]
 ADMIN_ERRORS: dict[int | str, dict[str, Any]] = {401: {"model": ErrorBody}, 503: {"model": ErrorBody}}
 SIGNED_TOLERANCE = {
     "requestBody": {
@@ -60,7 +68,7 @@ def model(engine: LedgerEngine, model_id: ModelPath) -> ModelOut:
 
 @router.get(
     "/models/{model_id}/tolerances/{dtype}",
-    summary="The latest calibrator-signed tolerance record for a model and dtype: its envelope's bytes",
+    summary="The latest calibrator-signed tolerance record for a model, dtype and replay device: its envelope",
     response_class=Response,
     responses={
         404: {"model": ErrorBody},
@@ -70,15 +78,17 @@ def model(engine: LedgerEngine, model_id: ModelPath) -> ModelOut:
         },
     },
 )
-def tolerance_record(engine: LedgerEngine, model_id: ModelPath, dtype: DtypePath) -> Response:
+def tolerance_record(
+    engine: LedgerEngine, model_id: ModelPath, dtype: DtypePath, device: DeviceQuery = DEFAULT_DEVICE_KIND
+) -> Response:
     with engine.connect() as connection:
-        wire = tolerance_wire(connection, model_id, dtype)
+        wire = tolerance_wire(connection, model_id, dtype, device)
     if wire is None:
         raise ApiError(
             404,
             "no_tolerance",
-            f"this ledger holds no tolerance record for {model_id} {dtype}, so verifiers do not judge sessions of "
-            "it: an administrator adds one with POST /api/v1/admin/tolerances",
+            f"this ledger holds no tolerance record for {model_id} {dtype} replayed on {device}, so verifiers there "
+            "do not judge sessions of it: an administrator adds one with POST /api/v1/admin/tolerances",
         )
     return Response(wire, media_type="application/octet-stream")
 
