@@ -121,7 +121,7 @@ def test_a_bfloat16_server_adding_noise_is_quarantined_within_three_checks(live:
 
 def test_a_session_in_a_dtype_without_a_ledger_record_gets_no_verdict_and_the_verifier_says_why(live: Live) -> None:
     (challenge,) = live.session("half", 0)
-    reason = "cannot judge this session: no tolerances for tiny in float16 on cpu: the ledger serves no tolerance record"
+    reason = "cannot judge this session: no tolerances for tiny in float16 on cpu: the ledger serves no tolerance"
     wait_for("a verifier logs why it cannot judge", lambda: any(reason in v.stderr() for v in live.verifiers))
     assert live.api("/verdicts", server=live.keys["half"]) == []
     detail = live.api(f"/challenges/{challenge['challenge_id']}")
