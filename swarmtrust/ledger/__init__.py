@@ -8,6 +8,9 @@ Modules:
   ``projection_set``: every projection, in the order they apply; ``rowstore``: rows by key, in memory (the
   audit) or in the database (the write path), so a fold is written once; ``bulk_rows``: whole rows written
   with plain DBAPI statements;
+- ``checkpoint_fold``: what a checkpoint must say, from the events alone (pure); ``state_root``: the Merkle root
+  of the attested state (reputations, balances) and inclusion proofs (pure); ``checkpoints``: proposing,
+  co-signatures and their audit;
 - ``statements``: the ledger's own signed records (assignments, rounds, outcomes, mints, settlements, ...);
 - ``errors``: the ledger's errors;
 - ``ingest``: receipt ingest with per-item accepted / duplicate / rejected results;

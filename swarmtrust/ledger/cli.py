@@ -71,20 +71,77 @@ def audit(
         typer.Option(help="A head hash recorded earlier: fail unless the chain still contains it."),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    checkpoints: Annotated[
+        bool,
+        typer.Option(
+            "--checkpoints",
+            help="Also recompute every checkpoint from the events and check its verifiers' co-signatures.",
+        ),
+    ] = False,
 ) -> None:
     """Verify the hash chain and every signature, and re-derive the derived tables from the events.
 
     Exit status 0 when the ledger is clean, 1 when anything was altered, deleted or inserted out of chain.
     """
+    from swarmtrust.ledger.checkpoints import audit_checkpoints
+
     url = LedgerSettings().resolved_db_url(db)
     with _open(url) as ledger:
         report = ledger.audit(anchor=anchor)
+        attested = audit_checkpoints(ledger.engine) if checkpoints else None
     if as_json:
-        typer.echo(json.dumps(_report_json(report), indent=2))
+        shown = _report_json(report)
+        if attested is not None:
+            shown["checkpoints"] = {
+                "ok": attested.ok,
+                "checkpoints": [vars(c) for c in attested.checkpoints],
+                "problems": attested.problems,
+            }
+        typer.echo(json.dumps(shown, indent=2))
     else:
         _print_report(report, _display(url))
-    if not report.ok:
+        if attested is not None:
+            final = attested.last_final
+            typer.echo(
+                f"checkpoints: {len(attested.checkpoints)}; last final: "
+                + (
+                    f"{final.number} (seq {final.seq}, {final.signed_weight} of {final.total_weight} weight)"
+                    if final
+                    else "none"
+                )
+            )
+            for problem in attested.problems:
+                typer.echo(f"  checkpoint problem: {problem}")
+    if not report.ok or (attested is not None and not attested.ok):
         raise typer.Exit(1)
+
+
+@app.command()
+def checkpoint(
+    ledger_key: Annotated[
+        Path,
+        typer.Option(envvar="SWARMTRUST_LEDGER_KEY", help="The ledger's signing key (the one `api serve --key` uses)."),
+    ],
+    db: DbOption = None,
+) -> None:
+    """Propose a checkpoint of the log as it stands (the ledger signs it; verifiers co-sign it once they have
+    recomputed it from the events)."""
+    from swarmtrust.ledger.checkpoints import propose_checkpoint
+    from swarmtrust.protocol.keys import load_signing_key
+
+    key = load_signing_key(ledger_key)
+    url = LedgerSettings().resolved_db_url(db)
+    with _open(url) as ledger:
+        done = propose_checkpoint(ledger.engine, key)
+    if done.checkpoint is None:
+        typer.echo("no event yet: nothing to checkpoint")
+        return
+    record = done.checkpoint.record
+    verb = "proposed" if done.status == "recorded" else "stands: no event since"
+    typer.echo(
+        f"checkpoint {record.number} at seq {record.seq} {verb}; state root {record.state_root.hex()[:16]}…, "
+        f"{len(record.verifier_keys)} verifier(s) sign the next"
+    )
 
 
 def _report_json(report: AuditReport) -> dict[str, object]:

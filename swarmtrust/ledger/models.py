@@ -521,3 +521,25 @@ class ToleranceRow(Base):
     calibrator_key: Mapped[str] = mapped_column(HEX_KEY)
     created_ms: Mapped[int] = mapped_column(BigInteger)
     event_seq: Mapped[int] = mapped_column(BigInteger, ForeignKey("events.seq"))
+
+
+class CheckpointRow(Base):
+    """Not derived: each checkpoint the ledger proposed (``ledger.checkpoints``), outside the chain it attests."""
+
+    __tablename__ = "checkpoints"
+
+    number: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    digest: Mapped[str] = mapped_column(HEX_KEY, unique=True)
+    wire: Mapped[bytes] = mapped_column(LargeBinary)  # the ledger-signed envelope
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class CheckpointSignatureRow(Base):
+    """Not derived: each verifier's co-signature of a checkpoint, as it sent it."""
+
+    __tablename__ = "checkpoint_signatures"
+
+    number: Mapped[int] = mapped_column(BigInteger, ForeignKey("checkpoints.number"), primary_key=True)
+    verifier_key: Mapped[str] = mapped_column(HEX_KEY, primary_key=True)
+    wire: Mapped[bytes] = mapped_column(LargeBinary)

@@ -16,10 +16,12 @@ from functools import lru_cache
 from typing import Any, ClassVar
 
 from sqlalchemy import Connection, select
+from sqlalchemy.orm import DeclarativeBase
 
-from swarmtrust.ledger.bulk_rows import insert_rows, rows_by_key, update_rows
+from swarmtrust.ledger.bulk_rows import Row, insert_rows, rows_by_key, update_rows
 from swarmtrust.ledger.events import LoggedEvent, kinds_of
 from swarmtrust.ledger.models import ReceiptRow, Server
+from swarmtrust.ledger.rowstore import MemoryRows
 from swarmtrust.protocol.receipts import Receipt
 from swarmtrust.protocol.records import WireRecord
 from swarmtrust.protocol.signing import Signed
@@ -39,6 +41,12 @@ class Replay(ABC):
 
     @abstractmethod
     def feed(self, event: LoggedEvent) -> None: ...
+
+    def derived(self) -> dict[type[DeclarativeBase], dict[Any, Row]]:
+        """The tables derived so far (what ``ledger.state_root`` hashes): its ``rows``, where it folds through a
+        ``MemoryRows``; none otherwise."""
+        rows = getattr(self, "rows", None)
+        return rows.tables if isinstance(rows, MemoryRows) else {}
 
     @abstractmethod
     def compare(self, connection: Connection) -> list[AuditProblem]: ...

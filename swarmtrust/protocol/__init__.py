@@ -22,6 +22,7 @@ Modules:
 - ``rest``: the ledger's REST path prefix and the answers clients parse (the service answers with them);
 - ``market_records``: transfers, bonds, prices and session payments; ``bond_rule``: the bond a server must
   hold at its price so that cheating never pays (client and ledger);
+- ``checkpoints``: ledger checkpoints, verifiers' co-signatures, the quorum rule and fork proofs;
 - ``model_records``: a model's ledger-signed registration (the dtypes it may be served in) and calibrators'
   tolerance records; ``serving_dtypes``: who follows a registration and how (clients, servers, verifiers).
 """

@@ -27,7 +27,7 @@ TABLES = {
     "server_directory", "server_presence", "admin_actions", "audit_runs",
     "accounts", "movements", "escrow_holds", "market_challenges", "prices", "market_records",
     "audit_seeds", "audit_draws", "convictions", "consensus_policy",
-    "models", "model_registrations", "tolerances",
+    "models", "model_registrations", "tolerances", "checkpoints", "checkpoint_signatures",
 }  # fmt: skip
 VIEWS = {"receipts_per_server_day", "server_event_history"}
 

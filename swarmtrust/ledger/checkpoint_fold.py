@@ -1,0 +1,126 @@
+"""What a checkpoint must say, derived from the events alone: the fold the ledger proposes from and every verifier
+and auditor recomputes with (pure).
+
+``FoldedLog`` feeds events, in sequence order, to the audit's replays (``ledger.projection_set``), so it derives
+exactly the tables the audit compares; ``expected_checkpoint`` turns it into the checkpoint those events call
+for. Its signing set comes from the verifiers' records in the log (``verifier_weights``): weight is earned by
+verdicts that agreed with decided outcomes, so whoever wants weight must earn it in the open.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.orm import DeclarativeBase
+
+from swarmtrust.ledger.events import GENESIS_HASH, LoggedEvent
+from swarmtrust.ledger.models import VerifierRow
+from swarmtrust.ledger.projection_set import PROJECTIONS
+from swarmtrust.ledger.state_root import state_root
+from swarmtrust.protocol.checkpoints import MAX_SIGNING_VERIFIERS, MAX_WEIGHT, Checkpoint, checkpoint_digest
+from swarmtrust.protocol.errors import SwarmtrustError
+from swarmtrust.protocol.merkle import merkle_root
+from swarmtrust.protocol.signing import Signed
+
+
+class CheckpointError(SwarmtrustError):
+    """Events that do not extend the fold (a gap, a broken link), or a checkpoint that cannot be proposed."""
+
+
+@dataclass(frozen=True)
+class WeightRule:
+    """How a verifier's record becomes signing weight: none before ``apprenticeship`` agreements, then its
+    agreements less ``disagreement_cost`` per disagreement (a verifier that is often outvoted loses its say)."""
+
+    apprenticeship: int = 10
+    disagreement_cost: int = 3
+
+
+WEIGHT_RULE = WeightRule()
+
+
+def verifier_weights(
+    tables: dict[type[DeclarativeBase], dict[Any, Any]], rule: WeightRule = WEIGHT_RULE
+) -> dict[bytes, int]:
+    """The signing set the derived ``verifiers`` table gives: the heaviest ``MAX_SIGNING_VERIFIERS`` of positive
+    weight (ties by key), sorted by key."""
+    weights = {}
+    for key, row in tables.get(VerifierRow, {}).items():
+        if row["agreements"] < rule.apprenticeship:
+            continue
+        weight = min(MAX_WEIGHT, row["agreements"] - rule.disagreement_cost * row["disagreements"])
+        if weight > 0:
+            weights[bytes.fromhex(key)] = weight
+    heaviest = sorted(weights.items(), key=lambda item: (-item[1], item[0]))[:MAX_SIGNING_VERIFIERS]
+    return dict(sorted(heaviest))
+
+
+class FoldedLog:
+    """The event log folded up to ``seq`` by the audit's replays, and the chain hashes since the last mark."""
+
+    def __init__(self) -> None:
+        self.replays = [(projection.kinds, projection.replay()) for projection in PROJECTIONS]
+        self.seq = 0
+        self.head = GENESIS_HASH
+        self.since_mark: list[bytes] = []  # chain hashes of the events after the last checkpoint
+
+    def feed(self, events: Iterable[LoggedEvent]) -> None:
+        """Fold ``events``, which must follow on from ``seq`` and link to ``head``; CheckpointError otherwise."""
+        for event in events:
+            if event.seq != self.seq + 1 or event.prev_hash != self.head:
+                raise CheckpointError(
+                    f"event {event.seq} does not extend the log folded to {self.seq}: the chain has a gap or a break"
+                )
+            for kinds, replay in self.replays:
+                if event.kind in kinds:
+                    replay.feed(event)
+            self.seq, self.head = event.seq, event.hash
+            self.since_mark.append(event.hash)
+
+    def tables(self) -> dict[type[DeclarativeBase], dict[Any, Any]]:
+        merged: dict[type[DeclarativeBase], dict[Any, Any]] = {}
+        for _, replay in self.replays:
+            merged.update(replay.derived())
+        return merged
+
+    def mark(self) -> None:
+        """A checkpoint was taken here: the next one's events start after it."""
+        self.since_mark = []
+
+
+def expected_checkpoint(
+    log: FoldedLog,
+    previous: Signed[Checkpoint] | None,
+    ledger_key: bytes,
+    created_ms: int,
+    rule: WeightRule = WEIGHT_RULE,
+) -> Checkpoint:
+    """The checkpoint the folded events call for, after ``previous`` (None: the first)."""
+    tables = log.tables()
+    signers = verifier_weights(tables, rule)
+    return Checkpoint(
+        ledger_key=ledger_key,
+        number=previous.record.number + 1 if previous is not None else 1,
+        seq=log.seq,
+        head_hash=log.head,
+        events_root=merkle_root(log.since_mark),
+        event_count=len(log.since_mark),
+        state_root=state_root(tables),
+        previous=checkpoint_digest(previous) if previous is not None else None,
+        verifier_keys=tuple(signers),
+        verifier_weights=tuple(signers.values()),
+        created_ms=created_ms,
+    )
+
+
+ATTESTED_FIELDS: Sequence[str] = (
+    "number", "seq", "head_hash", "events_root", "event_count", "state_root", "previous", "verifier_keys",
+    "verifier_weights",
+)  # fmt: skip
+
+
+def differences(expected: Checkpoint, claimed: Checkpoint) -> list[str]:
+    """The fields of ``claimed`` that the events do not give (``created_ms`` is the ledger's to choose)."""
+    return [name for name in ATTESTED_FIELDS if getattr(expected, name) != getattr(claimed, name)]

@@ -1,0 +1,224 @@
+"""Checkpoints of the ledger: proposed by the ledger key, co-signed by verifiers, checked by anyone.
+
+``propose_checkpoint`` folds the event log (``ledger.checkpoint_fold``) and signs the checkpoint it calls for,
+once per number: the ``checkpoints`` table refuses a second one, so an honest ledger never signs two checkpoints
+with one number (which ``protocol.checkpoints.fork_between`` makes a proof against it). ``add_signature`` keeps a
+verifier's co-signature of a stored checkpoint. ``audit_checkpoints`` recomputes every checkpoint from the events
+and reports each one that the events do not give, that does not link to the one before, or whose co-signatures
+do not reach a quorum of the set that signs it: a history rewritten and re-signed after verifiers co-signed it
+no longer matches their signatures (``docs/auditing.md``).
+
+Checkpoints sit beside the chain, not in it: a checkpoint attests events, and is no event itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import nacl.signing
+from sqlalchemy import Connection, Engine, insert, select
+from sqlalchemy.exc import IntegrityError
+
+from swarmtrust.ledger.checkpoint_fold import (
+    WEIGHT_RULE,
+    CheckpointError,
+    FoldedLog,
+    WeightRule,
+    differences,
+    expected_checkpoint,
+)
+from swarmtrust.ledger.db import read_transaction, write_transaction
+from swarmtrust.ledger.errors import RequestRefusedError
+from swarmtrust.ledger.eventlog import Clock, now_ms
+from swarmtrust.ledger.events import LoggedEvent, open_event_record
+from swarmtrust.ledger.models import CheckpointRow, CheckpointSignatureRow, Event
+from swarmtrust.protocol.checkpoints import (
+    Checkpoint,
+    CheckpointSignature,
+    checkpoint_digest,
+    is_final,
+    signed_weight,
+    signing_set,
+)
+from swarmtrust.protocol.errors import SignatureError, WireFormatError
+from swarmtrust.protocol.signing import Signed, open_signed, sign_record
+
+_CHUNK = 2_000
+
+
+def logged_events(connection: Connection, after: int, until: int | None = None) -> Iterator[LoggedEvent]:
+    """The events after seq ``after`` (up to ``until``), opened and verified; CheckpointError at one that is not
+    a validly signed record (``ledger audit`` says more)."""
+    query = select(Event.__table__).where(Event.seq > after).order_by(Event.seq)
+    if until is not None:
+        query = query.where(Event.seq <= until)
+    for row in connection.execute(query.execution_options(yield_per=_CHUNK)):
+        try:
+            signed = open_event_record(row.kind, row.payload, bytes.fromhex(row.signer), row.signature)
+        except (ValueError, WireFormatError, SignatureError) as exc:
+            raise CheckpointError(
+                f"event {row.seq} is not a valid {row.kind} record ({exc}): run `ledger audit`"
+            ) from None
+        yield LoggedEvent(
+            row.seq, row.kind, signed, row.recorded_ms, bytes.fromhex(row.prev_hash), bytes.fromhex(row.hash)
+        )
+
+
+def stored_checkpoints(connection: Connection) -> list[Signed[Checkpoint]]:
+    """Every stored checkpoint, by number."""
+    wires = connection.execute(select(CheckpointRow.wire).order_by(CheckpointRow.number)).scalars()
+    return [open_signed(Checkpoint, bytes(wire)) for wire in wires]
+
+
+def stored_signatures(connection: Connection, number: int) -> list[Signed[CheckpointSignature]]:
+    wires = connection.execute(select(CheckpointSignatureRow.wire).where(CheckpointSignatureRow.number == number))
+    return [open_signed(CheckpointSignature, bytes(wire)) for wire in wires.scalars()]
+
+
+@dataclass(frozen=True)
+class Proposed:
+    status: str  # "recorded", or "unchanged" when no event came after the last checkpoint
+    checkpoint: Signed[Checkpoint] | None
+
+
+def propose_checkpoint(
+    engine: Engine,
+    key: nacl.signing.SigningKey,
+    *,
+    clock: Clock = now_ms,
+    rule: WeightRule = WEIGHT_RULE,
+    upto: int | None = None,
+) -> Proposed:
+    """Fold the log, and sign and store the checkpoint after the last one, at the head (or at seq ``upto``, an
+    epoch's end); ``unchanged`` when no event came since. A concurrent proposal of the same number loses
+    (RequestRefusedError ``checkpoint_taken``), signed but never stored nor shown."""
+    log = FoldedLog()
+    with read_transaction(engine) as connection:
+        stored = stored_checkpoints(connection)
+        previous = stored[-1] if stored else None
+        if previous is not None:
+            log.feed(logged_events(connection, 0, previous.record.seq))
+            log.mark()
+        log.feed(logged_events(connection, log.seq, upto))
+    if previous is not None and log.seq == previous.record.seq:
+        return Proposed("unchanged", previous)
+    record = expected_checkpoint(log, previous, bytes(key.verify_key), clock(), rule)
+    signed = sign_record(record, key)
+    try:
+        with write_transaction(engine) as connection:
+            connection.execute(
+                insert(CheckpointRow).values(
+                    number=record.number,
+                    seq=record.seq,
+                    digest=checkpoint_digest(signed).hex(),
+                    wire=signed.to_wire(),
+                    created_ms=record.created_ms,
+                )
+            )
+    except IntegrityError:
+        raise RequestRefusedError("checkpoint_taken", f"checkpoint {record.number} was proposed meanwhile") from None
+    return Proposed("recorded", signed)
+
+
+def add_signature(engine: Engine, wire: bytes) -> str:
+    """Keep a verifier's co-signature of a stored checkpoint: ``recorded``, or ``duplicate`` for one it holds.
+    RequestRefusedError ``bad_signature`` for anything but a valid co-signature of a stored checkpoint."""
+    try:
+        signed = open_signed(CheckpointSignature, wire)
+    except (WireFormatError, SignatureError) as exc:
+        raise RequestRefusedError("bad_signature", f"expected a signed checkpoint co-signature: {exc}") from None
+    record = signed.record
+    with write_transaction(engine) as connection:
+        stored = connection.execute(
+            select(CheckpointRow.digest).where(CheckpointRow.number == record.number)
+        ).scalar_one_or_none()
+        if stored is None or stored != record.checkpoint.hex():
+            raise RequestRefusedError(
+                "bad_signature", f"the co-signature is not of this ledger's checkpoint {record.number}"
+            )
+        held = connection.execute(
+            select(CheckpointSignatureRow.wire).where(
+                CheckpointSignatureRow.number == record.number,
+                CheckpointSignatureRow.verifier_key == record.verifier_key.hex(),
+            )
+        ).scalar_one_or_none()
+        if held is not None:
+            return "duplicate"
+        connection.execute(
+            insert(CheckpointSignatureRow).values(
+                number=record.number, verifier_key=record.verifier_key.hex(), wire=wire
+            )
+        )
+    return "recorded"
+
+
+@dataclass(frozen=True)
+class CheckpointStatus:
+    number: int
+    seq: int
+    final: bool
+    signed_weight: int
+    total_weight: int
+
+
+@dataclass
+class CheckpointReport:
+    checkpoints: list[CheckpointStatus] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    @property
+    def last_final(self) -> CheckpointStatus | None:
+        finals = [c for c in self.checkpoints if c.final]
+        return finals[-1] if finals else None
+
+
+def audit_checkpoints(engine: Engine, rule: WeightRule = WEIGHT_RULE) -> CheckpointReport:
+    """Recompute every stored checkpoint from the events and check its link and its co-signatures (see the module
+    docstring). The last checkpoint may still await its quorum; an earlier one that never reached it is a problem,
+    since the next one's signers are fixed by it, and so is a co-signature of another checkpoint than the one
+    stored under its number (the ledger keeps only those of the stored one: it was rewritten since)."""
+    report = CheckpointReport()
+    log = FoldedLog()
+    with read_transaction(engine) as connection:
+        checkpoints = stored_checkpoints(connection)
+        previous: Signed[Checkpoint] | None = None
+        for index, signed in enumerate(checkpoints):
+            record = signed.record
+            where = f"checkpoint {record.number} (seq {record.seq})"
+            if previous is not None and signed.signer != previous.signer:
+                report.problems.append(
+                    f"{where}: signed by another ledger key than checkpoint {previous.record.number}"
+                )
+            try:
+                log.feed(logged_events(connection, log.seq, record.seq))
+            except CheckpointError as exc:
+                report.problems.append(f"{where}: {exc}")
+                break
+            expected = expected_checkpoint(log, previous, record.ledger_key, record.created_ms, rule)
+            wrong = differences(expected, record)
+            if wrong:
+                report.problems.append(f"{where}: the events do not give its {', '.join(wrong)}")
+            signers = signing_set(record, previous.record if previous is not None else None)
+            signatures = stored_signatures(connection, record.number)
+            digest = checkpoint_digest(signed)
+            for other in sorted({s.record.verifier_key.hex() for s in signatures if s.record.checkpoint != digest}):
+                report.problems.append(
+                    f"{where}: verifier {other} co-signed another checkpoint {record.number} than the one stored: "
+                    "it was rewritten after it was signed"
+                )
+            final = is_final(signed, signers, signatures)
+            weight = signed_weight(signed, signers, signatures)
+            report.checkpoints.append(CheckpointStatus(record.number, record.seq, final, weight, sum(signers.values())))
+            if not final and index < len(checkpoints) - 1:
+                report.problems.append(
+                    f"{where}: co-signed by {weight} of {sum(signers.values())} weight, not the more than 2/3 that "
+                    "makes it final"
+                )
+            log.mark()
+            previous = signed
+    return report

@@ -1,0 +1,242 @@
+"""Checkpoints over a real ledger (SQLite and PostgreSQL): proposed from the events, co-signed by verifiers who
+recompute them, final at a quorum; and a ledger operator who rewrites history and re-signs it is caught.
+
+The verifiers here recompute checkpoints in-process from the events the ledger holds, as a verifier node does
+from the events it fetches; their keys are their own, which the operator does not hold."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+from typer.testing import CliRunner
+
+from swarmtrust.cli import app
+from swarmtrust.ledger.checkpoint_fold import FoldedLog, WeightRule, differences, expected_checkpoint
+from swarmtrust.ledger.checkpoints import (
+    add_signature,
+    audit_checkpoints,
+    logged_events,
+    propose_checkpoint,
+    stored_checkpoints,
+)
+from swarmtrust.ledger.errors import RequestRefusedError
+from swarmtrust.ledger.events import GENESIS_HASH, event_hash, open_event_record
+from swarmtrust.ledger.market import mint
+from swarmtrust.ledger.spotchecks import SpotCheckPolicy, SpotChecks
+from swarmtrust.ledger.statements import Mint
+from swarmtrust.ledger.store import Ledger
+from swarmtrust.protocol.checkpoints import Checkpoint, CheckpointSignature, checkpoint_digest, fork_between
+from swarmtrust.protocol.keys import generate_key_file
+from swarmtrust.protocol.signing import Signed, open_signed, sign_record
+from tests.builders import challenge_for, evidence_session, new_key, signed_verdict
+from tests.ledger.tampering import lift_append_only_guard
+
+SERVER, CLIENT, LEDGER = new_key(), new_key(), new_key()
+VERIFIERS = [new_key() for _ in range(3)]
+RULE = WeightRule(apprenticeship=1)  # weight from the first agreement: a short history gives every verifier a say
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_795_000_000_000
+
+    def __call__(self) -> int:
+        return self.now
+
+
+def decided_passes(ledger: Ledger, clock: Clock, rounds: int) -> None:
+    """``rounds`` challenges per verifier, each passed by the one verifier holding it: every verdict agrees."""
+    checks = SpotChecks(ledger.engine, LEDGER, SpotCheckPolicy(audit_rate=0.0, max_audit_rate=0.0), clock=clock)
+    for _ in range(rounds * len(VERIFIERS)):
+        receipts, evidence = evidence_session(SERVER, 3)
+        encoded = evidence.encode()
+        assert checks.submit_challenge(challenge_for(CLIENT, receipts, encoded).to_wire(), encoded).status == "accepted"
+        claimed = [(v, c) for v in VERIFIERS if (c := checks.claim(bytes(v.verify_key))) is not None]
+        assert len(claimed) == 1
+        verifier, claim = claimed[0]
+        assert checks.submit_verdict(signed_verdict(verifier, claim, "pass", clock.now)).phase == "decided"
+        clock.now += 1_000
+
+
+def cosign(ledger: Ledger, verifier: Any) -> Signed[CheckpointSignature] | None:
+    """What a verifier does: recompute the latest checkpoint from the events and sign it only if it matches."""
+    with ledger.engine.connect() as connection:
+        stored = stored_checkpoints(connection)
+        log = FoldedLog()
+        previous = stored[-2] if len(stored) > 1 else None
+        if previous is not None:
+            log.feed(logged_events(connection, 0, previous.record.seq))
+            log.mark()
+        latest = stored[-1]
+        log.feed(logged_events(connection, log.seq, latest.record.seq))
+    record = latest.record
+    if differences(expected_checkpoint(log, previous, record.ledger_key, record.created_ms, RULE), record):
+        return None
+    signature = CheckpointSignature(
+        bytes(verifier.verify_key), record.ledger_key, record.number, checkpoint_digest(latest)
+    )
+    signed = sign_record(signature, verifier)
+    assert add_signature(ledger.engine, signed.to_wire()) == "recorded"
+    return signed
+
+
+def history(ledger: Ledger, clock: Clock) -> list[bytes]:
+    """Two final checkpoints over challenges and balances; the wires of both, as a client would remember them."""
+    decided_passes(ledger, clock, 2)
+    mint(
+        ledger.engine, LEDGER, account=bytes(CLIENT.verify_key).hex(), amount=500, reason="test", admin="t", clock=clock
+    )
+    first = propose_checkpoint(ledger.engine, LEDGER, clock=clock, rule=RULE)
+    assert first.status == "recorded" and first.checkpoint is not None
+    weights = first.checkpoint.record.signing_set
+    assert sum(weights.values()) == 6 and set(weights) <= {bytes(v.verify_key) for v in VERIFIERS}, "one per pass"
+    for verifier in VERIFIERS:
+        assert cosign(ledger, verifier) is not None
+    decided_passes(ledger, clock, 1)
+    second = propose_checkpoint(ledger.engine, LEDGER, clock=clock, rule=RULE)
+    assert second.checkpoint is not None and second.checkpoint.record.previous == checkpoint_digest(first.checkpoint)
+    for verifier in VERIFIERS:
+        assert cosign(ledger, verifier) is not None
+    report = audit_checkpoints(ledger.engine, RULE)
+    assert report.ok, report.problems
+    assert [c.final for c in report.checkpoints] == [True, True]
+    return [first.checkpoint.to_wire(), second.checkpoint.to_wire()]
+
+
+def test_checkpoints_are_co_signed_final_and_proposed_once_per_number(ledger: Ledger) -> None:
+    clock = Clock()
+    history(ledger, clock)
+    assert propose_checkpoint(ledger.engine, LEDGER, clock=clock, rule=RULE).status == "unchanged"
+    with pytest.raises(RequestRefusedError) as refused:
+        add_signature(ledger.engine, b"\x92\xc4\x01x\xc4\x01y")
+    assert refused.value.code == "bad_signature"
+    stranger = new_key()
+    foreign = sign_record(CheckpointSignature(bytes(stranger.verify_key), bytes(32), 1, bytes(32)), stranger)
+    with pytest.raises(RequestRefusedError, match="not of this ledger's checkpoint 1"):
+        add_signature(ledger.engine, foreign.to_wire())
+
+
+def test_a_checkpoint_is_final_only_past_two_thirds_of_the_weight(ledger: Ledger) -> None:
+    clock = Clock()
+    decided_passes(ledger, clock, 2)
+    proposed = propose_checkpoint(ledger.engine, LEDGER, clock=clock, rule=RULE).checkpoint
+    assert proposed is not None
+    weights = proposed.record.signing_set
+    total, signed = sum(weights.values()), 0
+    by_key = {bytes(v.verify_key): v for v in VERIFIERS}
+    lightest_first = sorted(weights, key=lambda key: (weights[key], key))
+    while (signed + weights[lightest_first[0]]) * 3 <= total * 2:  # sign as far as 2/3 and no further
+        key = lightest_first.pop(0)
+        cosign(ledger, by_key[key])
+        signed += weights[key]
+    report = audit_checkpoints(ledger.engine, RULE)
+    assert report.ok and report.last_final is None, "at most 2/3 of the weight: pending"
+    assert report.checkpoints[0].signed_weight == signed
+    cosign(ledger, by_key[lightest_first[0]])
+    assert audit_checkpoints(ledger.engine, RULE).last_final is not None
+
+
+def rewrite_a_mint(ledger: Ledger) -> None:
+    """The operator alters one ledger-signed event (an administrator's mint: another amount), re-signs it with the
+    ledger key it holds, and re-links every later event and the head: the chain is self-consistent again."""
+    with ledger.engine.begin() as connection:
+        lift_append_only_guard(connection)
+        rows = connection.execute(text("SELECT * FROM events ORDER BY seq")).mappings().all()
+        prev = GENESIS_HASH
+        for row in rows:
+            payload, signature, signer = bytes(row["payload"]), bytes(row["signature"]), bytes.fromhex(row["signer"])
+            if row["kind"] == "mint":
+                record = open_event_record("mint", payload, signer, signature).record
+                assert isinstance(record, Mint)
+                forged = sign_record(record.replace(amount=record.amount * 1000), LEDGER)
+                payload, signature = forged.body, forged.signature
+            digest = event_hash(row["seq"], row["kind"], payload, signer, signature, row["recorded_ms"], prev)
+            connection.execute(
+                text("UPDATE events SET payload = :p, signature = :s, prev_hash = :ph, hash = :h WHERE seq = :q"),
+                {"p": payload, "s": signature, "ph": prev.hex(), "h": digest.hex(), "q": row["seq"]},
+            )
+            prev = digest
+        connection.execute(text("UPDATE chain_head SET hash = :h"), {"h": prev.hex()})
+
+
+def reproposed_keeping_signatures(ledger: Ledger, clock: Clock, seqs: list[int]) -> list[Signed[Checkpoint]]:
+    """The operator throws its checkpoints away and signs new ones over the rewritten events, putting the
+    verifiers' co-signatures back (it cannot make new ones)."""
+    with ledger.engine.begin() as connection:
+        kept = connection.execute(text("SELECT number, verifier_key, wire FROM checkpoint_signatures")).all()
+        connection.execute(text("DELETE FROM checkpoint_signatures"))
+        connection.execute(text("DELETE FROM checkpoints"))
+    forged = []
+    for seq in seqs:
+        proposed = propose_checkpoint(ledger.engine, LEDGER, clock=clock, rule=RULE, upto=seq)
+        assert proposed.checkpoint is not None
+        forged.append(proposed.checkpoint)
+    with ledger.engine.begin() as connection:
+        for number, verifier_key, wire in kept:
+            connection.execute(
+                text("INSERT INTO checkpoint_signatures (number, verifier_key, wire) VALUES (:n, :k, :w)"),
+                {"n": number, "k": verifier_key, "w": wire},
+            )
+    return forged
+
+
+def test_a_rewritten_and_re_signed_history_is_caught(ledger: Ledger) -> None:
+    clock = Clock()
+    remembered = history(ledger, clock)
+    rewrite_a_mint(ledger)
+    report = audit_checkpoints(ledger.engine, RULE)  # the checkpoints as the verifiers co-signed them
+    assert not report.ok and "checkpoint 1 (seq" in report.problems[0]
+    assert "head_hash" in report.problems[0] and "state_root" in report.problems[0], "the balance changed too"
+
+    seqs = [open_signed(Checkpoint, wire).record.seq for wire in remembered]
+    forged = reproposed_keeping_signatures(ledger, clock, seqs)
+    report = audit_checkpoints(ledger.engine, RULE)
+    assert any("co-signed another checkpoint 1 than the one stored" in p for p in report.problems), report.problems
+    assert report.last_final is None, "no quorum signed the rewritten history"
+
+    with ledger.engine.begin() as connection:  # without the old co-signatures: no quorum, so no final checkpoint
+        connection.execute(text("DELETE FROM checkpoint_signatures"))
+    report = audit_checkpoints(ledger.engine, RULE)
+    assert report.last_final is None and any("not the more than 2/3" in p for p in report.problems)
+
+    # whoever remembered a final checkpoint 1 (a client, a server, a verifier) holds proof of the equivocation
+    fork = fork_between(remembered[0], forged[0].to_wire())
+    assert fork is not None and (fork.ledger_key, fork.number) == (bytes(LEDGER.verify_key), 1)
+    assert fork_between(remembered[0], remembered[0]) is None
+    assert fork_between(remembered[0], remembered[1]) is None, "two numbers: no fork"
+
+
+def test_the_cli_proposes_and_audits_checkpoints(db_url: str, ledger: Ledger, tmp_path: Path) -> None:
+    key_file = tmp_path / "ledger.key"
+    generate_key_file(key_file)
+    clock = Clock()
+    decided_passes(ledger, clock, 1)
+    runner = CliRunner()
+    proposed = runner.invoke(app, ["ledger", "checkpoint", "--ledger-key", str(key_file), "--db", db_url])
+    assert proposed.exit_code == 0 and "checkpoint 1 at seq" in proposed.output, proposed.output
+    again = runner.invoke(app, ["ledger", "checkpoint", "--ledger-key", str(key_file), "--db", db_url])
+    assert "stands: no event since" in again.output
+    audited = runner.invoke(app, ["ledger", "audit", "--checkpoints", "--db", db_url])
+    assert audited.exit_code == 0 and "checkpoints: 1; last final: none" in audited.output, audited.output
+    with ledger.engine.begin() as connection:  # the operator changes the checkpoint's seq behind the signature
+        connection.execute(text("UPDATE checkpoints SET seq = seq - 1"))
+    assert runner.invoke(app, ["ledger", "audit", "--checkpoints", "--db", db_url]).exit_code == 0, (
+        "the signed record, not the column, is what counts"
+    )
+    cut_the_last_event(ledger)
+    failed = runner.invoke(app, ["ledger", "audit", "--checkpoints", "--json", "--db", db_url])
+    assert failed.exit_code == 1 and json.loads(failed.output)["checkpoints"]["ok"] is False
+
+
+def cut_the_last_event(ledger: Ledger) -> None:
+    """Cut the last event and re-point the head at the one before: a shorter chain, consistent on its own."""
+    with ledger.engine.begin() as connection:
+        lift_append_only_guard(connection)
+        last = connection.execute(text("SELECT max(seq) FROM events")).scalar()
+        connection.execute(text("DELETE FROM events WHERE seq = :s"), {"s": last})
+        before = connection.execute(text("SELECT seq, hash FROM events WHERE seq = :s"), {"s": last - 1}).one()
+        connection.execute(text("UPDATE chain_head SET seq = :s, hash = :h"), {"s": before.seq, "h": before.hash})
