@@ -16,5 +16,8 @@ command line.
 - ``demo``: ``swarmtrust demo``; ``demo_plan`` (pure): who runs and who cheats; ``demo_run``: the run;
   ``demo_traffic``: clients generating through the swarm; ``demo_stages``: the market's opening, a failover,
   the dashboard and the ledger's audit; ``demo_tally`` (pure): what the traffic did; ``demo_report``: the report;
-- ``simulation``: ``swarmtrust simulate``, the adversary simulation.
+- ``simulation``: ``swarmtrust simulate``, the adversary simulation;
+- ``checkpoint_cosigning``: a verifier's co-signatures of the ledger's checkpoints. It runs the ledger's own folds
+  over the events it fetches (the same folds as the audit, so that it derives what the ledger must), which is why
+  it sits here, where the verifier and the ledger meet, and not in either package.
 """

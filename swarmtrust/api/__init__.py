@@ -14,7 +14,8 @@
   ``model_schemas``: the model routes' shapes;
 - ``admin_actions``: what an administrator can do, for the REST API and the dashboard alike;
 - ``reputation_cache``: a model's reputation page, kept until it changes or a second has passed;
-- ``settlement``: releasing due escrow in the background; ``snapshots``: signed reputation snapshots in the DHT;
+- ``settlement``: releasing due escrow in the background; ``checkpointing``: proposing checkpoints in the
+  background; ``snapshots``: signed reputation snapshots in the DHT;
 - ``metrics``: Prometheus metrics of requests, ingest and the ledger's state;
 - ``dashboard``: the administrators' web dashboard.
 """

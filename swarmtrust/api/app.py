@@ -24,6 +24,7 @@ from swarmtrust.api.metrics import ServiceMetrics
 from swarmtrust.api.routes import admin as admin_routes
 from swarmtrust.api.routes import (
     capacity,
+    checkpoints,
     epochs,
     events,
     market,
@@ -37,6 +38,7 @@ from swarmtrust.api.routes import (
 from swarmtrust.api.routes import session_lengths as length_routes
 from swarmtrust.api.schemas import Health
 from swarmtrust.api.service import BackgroundTask, LedgerService
+from swarmtrust.ledger.checkpoints import Checkpointer
 from swarmtrust.ledger.market import DEFAULT_WINDOW_MS
 from swarmtrust.ledger.migrate import require_current_schema
 from swarmtrust.ledger.misbehaviour import Convictions
@@ -55,6 +57,7 @@ def create_app(
     dashboard_refresh_seconds: float = 10.0,
     challenge_window_ms: int = DEFAULT_WINDOW_MS,
     background: Sequence[BackgroundTask] = (),
+    checkpointer: Checkpointer | None = None,
 ) -> FastAPI:
     """The ledger service over ``engine``; ``background`` tasks run from startup (once the schema is found
     current) until shutdown."""
@@ -64,6 +67,7 @@ def create_app(
         spot_checks=SpotChecks(engine, ledger_key, policy),
         convictions=Convictions(engine, ledger_key),
         metrics=ServiceMetrics(engine),
+        checkpointer=checkpointer or Checkpointer(engine),
         admin=admin,
         dashboard_refresh_seconds=dashboard_refresh_seconds,
         challenge_window_ms=challenge_window_ms,
@@ -125,6 +129,7 @@ def create_app(
         market,
         models,
         capacity,
+        checkpoints,
         admin_routes,
     ):
         app.include_router(module.router)

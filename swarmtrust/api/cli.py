@@ -61,12 +61,18 @@ def serve(
     settle_interval: Annotated[
         float | None, typer.Option(min=0.0, help="Seconds between releases of due escrow (0: only on request).")
     ] = None,
+    checkpoint_interval: Annotated[
+        float | None,
+        typer.Option(min=0.0, help="Seconds between checkpoint proposals (0: only `swarmtrust ledger checkpoint`)."),
+    ] = None,
 ) -> None:
     """Serve the REST API; prints one line with the URL and the ledger's public key when listening."""
     import uvicorn
 
     from swarmtrust.api.app import create_app
+    from swarmtrust.api.checkpointing import checkpoint_periodically
     from swarmtrust.api.service import BackgroundTask
+    from swarmtrust.ledger.checkpoints import Checkpointer
     from swarmtrust.ledger.db import create_ledger_engine
     from swarmtrust.ledger.migrate import upgrade
     from swarmtrust.ledger.settings import LedgerSettings
@@ -84,6 +90,7 @@ def serve(
         challenge_window=challenge_window,
         settle_interval=settle_interval,
         snapshot_interval=snapshot_interval,
+        checkpoint_interval=checkpoint_interval,
     )
     try:  # the rules of consensus are logged and audited: refuse ones out of range before serving anything
         policy = SpotCheckPolicy(
@@ -120,6 +127,10 @@ def serve(
             settle_periodically, engine, ledger_key, settings.challenge_window_ms, settings.settle_interval
         )
         background.append(BackgroundTask("settlement", settle))
+    checkpointer = Checkpointer(engine)
+    if settings.checkpoint_interval > 0:
+        propose = functools.partial(checkpoint_periodically, checkpointer, ledger_key, settings.checkpoint_interval)
+        background.append(BackgroundTask("checkpoints", propose))
     application = create_app(
         engine,
         ledger_key,
@@ -130,6 +141,7 @@ def serve(
         dashboard_refresh_seconds=settings.dashboard_refresh,
         challenge_window_ms=settings.challenge_window_ms,
         background=background,
+        checkpointer=checkpointer,
     )
     listener = socket.create_server((host, port))
     bound = listener.getsockname()[1]

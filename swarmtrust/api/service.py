@@ -22,6 +22,7 @@ from sqlalchemy import Engine
 from swarmtrust.api.login_throttle import LoginThrottle
 from swarmtrust.api.metrics import ServiceMetrics
 from swarmtrust.api.reputation_cache import ModelPageCache
+from swarmtrust.ledger.checkpoints import Checkpointer
 from swarmtrust.ledger.market import DEFAULT_WINDOW_MS
 from swarmtrust.ledger.misbehaviour import Convictions
 from swarmtrust.ledger.spotchecks import SpotChecks
@@ -50,6 +51,7 @@ class LedgerService:
     spot_checks: SpotChecks
     convictions: Convictions
     metrics: ServiceMetrics
+    checkpointer: Checkpointer  # proposes checkpoints and keeps the state's leaves for proofs
     admin: AdminCredentials | None = None  # None: administration and the dashboard are off
     dashboard_refresh_seconds: float = 10.0
     challenge_window_ms: int = DEFAULT_WINDOW_MS

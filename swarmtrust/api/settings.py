@@ -39,6 +39,7 @@ class ApiSettings(BaseSettings):
     challenge_window: float = 600.0  # seconds a payment stays in escrow, open to challenges, before release
     settle_interval: float = 30.0  # seconds between releases of due escrow (0: only when an admin asks)
     snapshot_interval: float = 30.0  # seconds between reputation snapshots in the DHT (with --initial-peers)
+    checkpoint_interval: float = 60.0  # seconds between checkpoint proposals (0: only `swarmtrust ledger checkpoint`)
 
     @classmethod
     def from_flags(cls, **flags: Any) -> ApiSettings:

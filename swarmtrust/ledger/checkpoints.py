@@ -13,11 +13,13 @@ Checkpoints sit beside the chain, not in it: a checkpoint attests events, and is
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import nacl.signing
-from sqlalchemy import Connection, Engine, insert, select
+from sqlalchemy import Connection, Engine, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from swarmtrust.ledger.checkpoint_fold import (
@@ -33,6 +35,7 @@ from swarmtrust.ledger.errors import RequestRefusedError
 from swarmtrust.ledger.eventlog import Clock, now_ms
 from swarmtrust.ledger.events import LoggedEvent, open_event_record
 from swarmtrust.ledger.models import CheckpointRow, CheckpointSignatureRow, Event
+from swarmtrust.ledger.state_root import state_leaves
 from swarmtrust.protocol.checkpoints import (
     Checkpoint,
     CheckpointSignature,
@@ -82,6 +85,91 @@ class Proposed:
     checkpoint: Signed[Checkpoint] | None
 
 
+class Checkpointer:
+    """Proposes checkpoints, keeping the log folded in memory between them: each proposal folds only the events
+    since the last (the first folds the log up to the last stored checkpoint). It also keeps the attested state's
+    leaves at the last few checkpoints, for inclusion proofs (``leaves_at``)."""
+
+    KEPT = 4  # checkpoints whose leaves are kept
+
+    def __init__(self, engine: Engine, rule: WeightRule = WEIGHT_RULE) -> None:
+        self.engine = engine
+        self.rule = rule
+        self._log: FoldedLog | None = None
+        self._previous: Signed[Checkpoint] | None = None
+        self._leaves: dict[int, list[tuple[str, object, bytes]]] = {}
+        self._lock = threading.Lock()
+
+    def _caught_up(self, connection: Connection) -> FoldedLog:
+        stored = stored_checkpoints(connection)
+        last = stored[-1] if stored else None
+        known = self._previous.to_wire() if self._previous is not None else None
+        if self._log is None or known != (last.to_wire() if last is not None else None):
+            self._log, self._previous = FoldedLog(), None
+            if last is not None:
+                self._log.feed(logged_events(connection, 0, last.record.seq))
+                self._log.mark()
+                self._previous = last
+        return self._log
+
+    def propose(self, key: nacl.signing.SigningKey, *, clock: Clock = now_ms, upto: int | None = None) -> Proposed:
+        """Sign and store the checkpoint after the last one, at the head (or at seq ``upto``, an epoch's end);
+        ``unchanged`` when no event came since. A concurrent proposal of the same number from elsewhere wins
+        (RequestRefusedError ``checkpoint_taken``): this one is signed but never stored nor shown."""
+        with self._lock:
+            with read_transaction(self.engine) as connection:
+                log = self._caught_up(connection)
+                previous = self._previous
+                if previous is not None and upto is not None and upto <= previous.record.seq:
+                    return Proposed("unchanged", previous)
+                log.feed(logged_events(connection, log.seq, upto))
+            if previous is not None and log.seq == previous.record.seq:
+                return Proposed("unchanged", previous)
+            record = expected_checkpoint(log, previous, bytes(key.verify_key), clock(), self.rule)
+            signed = sign_record(record, key)
+            try:
+                with write_transaction(self.engine) as connection:
+                    connection.execute(
+                        insert(CheckpointRow).values(
+                            number=record.number,
+                            seq=record.seq,
+                            digest=checkpoint_digest(signed).hex(),
+                            wire=signed.to_wire(),
+                            created_ms=record.created_ms,
+                        )
+                    )
+            except IntegrityError:
+                self._log = None  # folded past a checkpoint someone else stored: fold again next time
+                raise RequestRefusedError(
+                    "checkpoint_taken", f"checkpoint {record.number} was proposed meanwhile"
+                ) from None
+            log.mark()
+            self._previous = signed
+            self._leaves[record.number] = state_leaves(log.tables())
+            for old in sorted(self._leaves)[: -self.KEPT]:
+                del self._leaves[old]
+            return Proposed("recorded", signed)
+
+    def leaves_at(self, number: int) -> list[tuple[str, object, bytes]] | None:
+        """The attested state's leaves at checkpoint ``number`` (folded again if not kept); None for a number
+        never stored."""
+        with self._lock:
+            if number in self._leaves:
+                return self._leaves[number]
+        with read_transaction(self.engine) as connection:
+            seq = connection.execute(select(CheckpointRow.seq).where(CheckpointRow.number == number)).scalar()
+            if seq is None:
+                return None
+            log = FoldedLog()
+            log.feed(logged_events(connection, 0, seq))
+        leaves = state_leaves(log.tables())
+        with self._lock:
+            self._leaves[number] = leaves
+            for old in sorted(self._leaves)[: -self.KEPT]:
+                del self._leaves[old]
+        return leaves
+
+
 def propose_checkpoint(
     engine: Engine,
     key: nacl.signing.SigningKey,
@@ -90,45 +178,21 @@ def propose_checkpoint(
     rule: WeightRule = WEIGHT_RULE,
     upto: int | None = None,
 ) -> Proposed:
-    """Fold the log, and sign and store the checkpoint after the last one, at the head (or at seq ``upto``, an
-    epoch's end); ``unchanged`` when no event came since. A concurrent proposal of the same number loses
-    (RequestRefusedError ``checkpoint_taken``), signed but never stored nor shown."""
-    log = FoldedLog()
-    with read_transaction(engine) as connection:
-        stored = stored_checkpoints(connection)
-        previous = stored[-1] if stored else None
-        if previous is not None:
-            log.feed(logged_events(connection, 0, previous.record.seq))
-            log.mark()
-        log.feed(logged_events(connection, log.seq, upto))
-    if previous is not None and log.seq == previous.record.seq:
-        return Proposed("unchanged", previous)
-    record = expected_checkpoint(log, previous, bytes(key.verify_key), clock(), rule)
-    signed = sign_record(record, key)
-    try:
-        with write_transaction(engine) as connection:
-            connection.execute(
-                insert(CheckpointRow).values(
-                    number=record.number,
-                    seq=record.seq,
-                    digest=checkpoint_digest(signed).hex(),
-                    wire=signed.to_wire(),
-                    created_ms=record.created_ms,
-                )
-            )
-    except IntegrityError:
-        raise RequestRefusedError("checkpoint_taken", f"checkpoint {record.number} was proposed meanwhile") from None
-    return Proposed("recorded", signed)
+    """One proposal from a fresh fold (the CLI's; the service keeps a ``Checkpointer``)."""
+    return Checkpointer(engine, rule).propose(key, clock=clock, upto=upto)
 
 
-def add_signature(engine: Engine, wire: bytes) -> str:
-    """Keep a verifier's co-signature of a stored checkpoint: ``recorded``, or ``duplicate`` for one it holds.
-    RequestRefusedError ``bad_signature`` for anything but a valid co-signature of a stored checkpoint."""
+def add_signature(engine: Engine, wire: bytes, number: int | None = None) -> str:
+    """Keep a verifier's co-signature of a stored checkpoint (of ``number``, when given): ``recorded``, or
+    ``duplicate`` for one it holds. RequestRefusedError ``bad_signature`` for anything but a valid co-signature of
+    a stored checkpoint, ``not_a_signer`` for one by a verifier outside the checkpoint's signing set."""
     try:
         signed = open_signed(CheckpointSignature, wire)
     except (WireFormatError, SignatureError) as exc:
         raise RequestRefusedError("bad_signature", f"expected a signed checkpoint co-signature: {exc}") from None
     record = signed.record
+    if number is not None and record.number != number:
+        raise RequestRefusedError("bad_signature", f"a co-signature of checkpoint {record.number}, sent for {number}")
     with write_transaction(engine) as connection:
         stored = connection.execute(
             select(CheckpointRow.digest).where(CheckpointRow.number == record.number)
@@ -136,6 +200,13 @@ def add_signature(engine: Engine, wire: bytes) -> str:
         if stored is None or stored != record.checkpoint.hex():
             raise RequestRefusedError(
                 "bad_signature", f"the co-signature is not of this ledger's checkpoint {record.number}"
+            )
+        signers = _signers(connection, record.number)
+        if record.verifier_key not in signers:
+            raise RequestRefusedError(
+                "not_a_signer",
+                f"verifier {record.verifier_key.hex()} is not in the signing set of checkpoint {record.number} "
+                "(weight comes from verdicts that agreed with decided outcomes)",
             )
         held = connection.execute(
             select(CheckpointSignatureRow.wire).where(
@@ -151,6 +222,57 @@ def add_signature(engine: Engine, wire: bytes) -> str:
             )
         )
     return "recorded"
+
+
+def _stored(connection: Connection, number: int) -> Signed[Checkpoint] | None:
+    wire = connection.execute(select(CheckpointRow.wire).where(CheckpointRow.number == number)).scalar()
+    return open_signed(Checkpoint, bytes(wire)) if wire is not None else None
+
+
+def _signers(connection: Connection, number: int) -> dict[bytes, int]:
+    """The signing set of stored checkpoint ``number`` (empty when it or its predecessor is missing)."""
+    this = _stored(connection, number)
+    previous = _stored(connection, number - 1) if number > 1 else None
+    if this is None or (number > 1 and previous is None):
+        return {}
+    return signing_set(this.record, previous.record if previous is not None else None)
+
+
+def checkpoint_view(connection: Connection, number: int | None = None) -> dict[str, Any] | None:
+    """What ``GET /checkpoints/{number}`` answers (the latest without ``number``); None when there is none."""
+    if number is None:
+        number = connection.execute(select(func.max(CheckpointRow.number))).scalar()
+        if number is None:
+            return None
+    signed = _stored(connection, number)
+    if signed is None:
+        return None
+    signers = _signers(connection, number)
+    signatures = stored_signatures(connection, number)
+    record = signed.record
+    return {
+        "number": record.number,
+        "seq": record.seq,
+        "digest": checkpoint_digest(signed).hex(),
+        "state_root": record.state_root.hex(),
+        "created_ms": record.created_ms,
+        "record": signed.to_wire().hex(),
+        "final": is_final(signed, signers, signatures),
+        "signed_weight": signed_weight(signed, signers, signatures),
+        "total_weight": sum(signers.values()),
+        "signers": sorted(s.record.verifier_key.hex() for s in signatures),
+        "signatures": [s.to_wire().hex() for s in signatures],
+    }
+
+
+def latest_final_view(connection: Connection) -> dict[str, Any] | None:
+    """The latest checkpoint that is final (its view), or None."""
+    numbers = connection.execute(select(CheckpointRow.number).order_by(CheckpointRow.number.desc())).scalars()
+    for number in numbers:
+        view = checkpoint_view(connection, number)
+        if view is not None and view["final"]:
+            return view
+    return None
 
 
 @dataclass(frozen=True)

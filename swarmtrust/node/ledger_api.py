@@ -141,6 +141,32 @@ class LedgerApi:
             raise
         return result
 
+    def checkpoints(self) -> dict[str, Any]:
+        """``GET /checkpoints``: the latest checkpoint and the latest final one (each None when there is none)."""
+        answer: dict[str, Any] = self.get("/checkpoints")
+        return answer
+
+    def checkpoint(self, number: int) -> dict[str, Any] | None:
+        """``GET /checkpoints/{number}``; None when the ledger has no such checkpoint."""
+        try:
+            answer: dict[str, Any] = self.get(f"/checkpoints/{number}")
+        except LedgerApiError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return answer
+
+    def events_after(self, after: int, limit: int = 1000) -> list[dict[str, Any]]:
+        """Up to ``limit`` events after seq ``after``, in order, as ``GET /events`` serves them."""
+        items: list[dict[str, Any]] = self.get("/events", after=str(after), limit=str(limit))["items"]
+        return items
+
+    def cosign_checkpoint(self, number: int, signature_wire: bytes) -> dict[str, Any]:
+        """Send a signed ``CheckpointSignature`` of checkpoint ``number``."""
+        path = f"/checkpoints/{number}/signatures"
+        result: dict[str, Any] = self.request("POST", path, signature_wire, "application/octet-stream").json()
+        return result
+
     def tolerance_record(self, model_id: str, dtype: str, device: str = "cpu") -> bytes | None:
         """The latest signed tolerance record's envelope for ``model_id`` in ``dtype``, replayed on a ``device`` kind
         (``GET /models/{model_id}/tolerances/{dtype}?device=``); None when the ledger holds none. The caller verifies

@@ -60,9 +60,16 @@ def start(
     ] = "honest",
     torch_threads: Annotated[int | None, typer.Option(min=1, help="torch intra-op threads.")] = None,
     device: Device = "auto",
+    cosign_interval: Annotated[
+        float,
+        typer.Option(
+            min=0.0, help="Seconds between rounds of checking and co-signing the ledger's checkpoints (0: never)."
+        ),
+    ] = 5.0,
     verbose: Verbose = False,
 ) -> None:
-    """Check challenges assigned by the ledger, and (with --probe-interval) probe servers as a client.
+    """Check challenges assigned by the ledger, co-sign its checkpoints once recomputed from the events, and (with
+    --probe-interval) probe servers as a client.
 
     Sessions are judged by the tolerance records the ledger serves for the model and each registered dtype (or
     --tolerances FILE); a session in a dtype with neither gets no verdict, and the log says why.
@@ -105,6 +112,7 @@ def start(
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     threads = []
+    cosign_api: LedgerApi | None = None
     try:
         with LedgerApi(ledger, signing_key) as api:
             worker = VerifierWorker(
@@ -119,6 +127,14 @@ def start(
 
                 prober = build_prober(client, source, ledger, ProbeConfig(probe_interval), probe_corpus)
                 threads.append(threading.Thread(target=prober.run, args=(stop,), name="probes", daemon=True))
+            if cosign_interval > 0:
+                from swarmtrust.checkpoint_cosigning import CheckpointCosigner
+
+                cosign_api = LedgerApi(ledger, signing_key)  # its own connection: it runs in its own thread
+                cosigner = CheckpointCosigner(cosign_api, signing_key)
+                threads.append(
+                    threading.Thread(target=cosigner.run, args=(stop, cosign_interval), name="checkpoints", daemon=True)
+                )
             for thread in threads:
                 thread.start()
             typer.echo(json.dumps({"event": "ready", "public_key": worker.public_key.hex(), "behavior": behavior}))
@@ -127,6 +143,8 @@ def start(
         stop.set()
         for thread in threads:
             thread.join(timeout=30)
+        if cosign_api is not None:
+            cosign_api.close()
         if client is not None:
             client.close()
 

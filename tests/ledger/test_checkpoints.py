@@ -29,7 +29,13 @@ from swarmtrust.ledger.market import mint
 from swarmtrust.ledger.spotchecks import SpotCheckPolicy, SpotChecks
 from swarmtrust.ledger.statements import Mint
 from swarmtrust.ledger.store import Ledger
-from swarmtrust.protocol.checkpoints import Checkpoint, CheckpointSignature, checkpoint_digest, fork_between
+from swarmtrust.protocol.checkpoints import (
+    Checkpoint,
+    CheckpointSignature,
+    checkpoint_digest,
+    fork_between,
+    signing_set,
+)
 from swarmtrust.protocol.keys import generate_key_file
 from swarmtrust.protocol.signing import Signed, open_signed, sign_record
 from tests.builders import challenge_for, evidence_session, new_key, signed_verdict
@@ -80,7 +86,13 @@ def cosign(ledger: Ledger, verifier: Any) -> Signed[CheckpointSignature] | None:
         bytes(verifier.verify_key), record.ledger_key, record.number, checkpoint_digest(latest)
     )
     signed = sign_record(signature, verifier)
+    if bytes(verifier.verify_key) not in signing_set(record, previous.record if previous is not None else None):
+        with pytest.raises(RequestRefusedError) as refused:  # no weight: its signature is not taken
+            add_signature(ledger.engine, signed.to_wire())
+        assert refused.value.code == "not_a_signer"
+        return None
     assert add_signature(ledger.engine, signed.to_wire()) == "recorded"
+    assert add_signature(ledger.engine, signed.to_wire()) == "duplicate"
     return signed
 
 
@@ -94,13 +106,12 @@ def history(ledger: Ledger, clock: Clock) -> list[bytes]:
     assert first.status == "recorded" and first.checkpoint is not None
     weights = first.checkpoint.record.signing_set
     assert sum(weights.values()) == 6 and set(weights) <= {bytes(v.verify_key) for v in VERIFIERS}, "one per pass"
-    for verifier in VERIFIERS:
-        assert cosign(ledger, verifier) is not None
+    assert sum(cosign(ledger, verifier) is not None for verifier in VERIFIERS) == len(weights)
     decided_passes(ledger, clock, 1)
     second = propose_checkpoint(ledger.engine, LEDGER, clock=clock, rule=RULE)
     assert second.checkpoint is not None and second.checkpoint.record.previous == checkpoint_digest(first.checkpoint)
     for verifier in VERIFIERS:
-        assert cosign(ledger, verifier) is not None
+        cosign(ledger, verifier)
     report = audit_checkpoints(ledger.engine, RULE)
     assert report.ok, report.problems
     assert [c.final for c in report.checkpoints] == [True, True]

@@ -9,5 +9,6 @@
   convictions;
 - ``market``: accounts, movements, escrow and the signed market records; ``models``: registrations and
   tolerance records;
-- ``events``: the event log itself, for auditors and mirrors; ``admin``: administrators' actions.
+- ``events``: the event log itself, for auditors and mirrors; ``admin``: administrators' actions;
+- ``checkpoints``: checkpoints, verifiers' co-signatures and inclusion proofs of reputations and balances.
 """

@@ -1,0 +1,161 @@
+"""Checkpoints with real processes: a ledger service proposing them and three verifier processes recomputing and
+co-signing them over HTTP; then an operator who rewrites the history under a final checkpoint and restarts the
+service, whose next checkpoint the verifiers refuse, and whom ``ledger audit --checkpoints`` names.
+
+The verifiers' weight is earned before they start: challenges decided in the ledger's database by their own keys
+(as the verifier processes would have), so that the test does not wait for real spot checks to accumulate."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from swarmtrust.launcher import LocalSwarm
+from swarmtrust.ledger.db import create_ledger_engine
+from swarmtrust.ledger.events import GENESIS_HASH, event_hash, open_event_record
+from swarmtrust.ledger.market import mint
+from swarmtrust.ledger.migrate import upgrade
+from swarmtrust.ledger.spotchecks import SpotCheckPolicy, SpotChecks
+from swarmtrust.ledger.statements import Mint
+from swarmtrust.ledger.store import Ledger
+from swarmtrust.protocol.keys import generate_key_file, load_signing_key
+from swarmtrust.protocol.merkle import InclusionProof, verify_inclusion
+from swarmtrust.protocol.signing import sign_record
+from tests.builders import challenge_for, evidence_session, new_key, signed_verdict
+from tests.ledger.tampering import lift_append_only_guard
+from tests.rest import rest_get
+
+pytestmark = [pytest.mark.slow, pytest.mark.processes]  # a service and three verifier processes
+
+VERIFIERS = ("v1", "v2", "v3")
+AGREEMENTS = 10  # the apprenticeship before a verifier has weight (``ledger.checkpoint_fold.WeightRule``)
+
+
+def wait_for(what: str, condition: Callable[[], Any], timeout: float = 180.0) -> Any:
+    """Poll ``condition`` until it returns something true; AssertionError naming ``what`` after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while not (found := condition()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {timeout:.0f} s")
+        time.sleep(0.3)
+    return found
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def earn_weight(db_url: str, ledger_key: Any, verifiers: list[Any]) -> str:
+    """Decided passes until every verifier has ``AGREEMENTS`` agreements, and a mint (a balance to attest): the
+    minted account."""
+    engine = create_ledger_engine(db_url)
+    upgrade(engine)
+    engine.dispose()
+    server, client = new_key(), new_key()
+    with Ledger.open(db_url) as ledger:
+        checks = SpotChecks(ledger.engine, ledger_key, SpotCheckPolicy(audit_rate=0.0, max_audit_rate=0.0))
+        agreements = dict.fromkeys(range(len(verifiers)), 0)
+        for _ in range(40 * len(verifiers)):  # the draw spreads challenges among those who ask: enough, by far
+            if min(agreements.values()) >= AGREEMENTS:
+                break
+            receipts, evidence = evidence_session(server, 3)
+            encoded = evidence.encode()
+            checks.submit_challenge(challenge_for(client, receipts, encoded).to_wire(), encoded)
+            held = [(i, c) for i, v in enumerate(verifiers) if (c := checks.claim(bytes(v.verify_key))) is not None]
+            assert len(held) == 1, "one verifier holds each first round"
+            index, claim = held[0]
+            checks.submit_verdict(signed_verdict(verifiers[index], claim, "pass", int(time.time() * 1000)))
+            agreements[index] += 1
+        assert min(agreements.values()) >= AGREEMENTS, agreements
+        mint(ledger.engine, ledger_key, account=bytes(client.verify_key).hex(), amount=500, reason="t", admin="t")
+    return bytes(client.verify_key).hex()
+
+
+def rewrite_the_mint(db_url: str, ledger_key: Any) -> None:
+    """The operator's rewrite: the mint's amount, re-signed with the ledger key, every later hash re-linked."""
+    engine = create_ledger_engine(db_url)
+    try:
+        with engine.begin() as connection:
+            lift_append_only_guard(connection)
+            prev = GENESIS_HASH
+            for row in connection.execute(text("SELECT * FROM events ORDER BY seq")).mappings().all():
+                payload, signature, signer = (
+                    bytes(row["payload"]),
+                    bytes(row["signature"]),
+                    bytes.fromhex(row["signer"]),
+                )
+                if row["kind"] == "mint":
+                    record = open_event_record("mint", payload, signer, signature).record
+                    assert isinstance(record, Mint)
+                    forged = sign_record(record.replace(amount=record.amount * 1000), ledger_key)
+                    payload, signature = forged.body, forged.signature
+                digest = event_hash(row["seq"], row["kind"], payload, signer, signature, row["recorded_ms"], prev)
+                connection.execute(
+                    text("UPDATE events SET payload = :p, signature = :s, prev_hash = :ph, hash = :h WHERE seq = :q"),
+                    {"p": payload, "s": signature, "ph": prev.hex(), "h": digest.hex(), "q": row["seq"]},
+                )
+                prev = digest
+            connection.execute(text("UPDATE chain_head SET hash = :h"), {"h": prev.hex()})
+    finally:
+        engine.dispose()
+
+
+def test_verifiers_co_sign_checkpoints_and_refuse_a_rewritten_history(tmp_path: Path) -> None:
+    db_url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    for name in ("ledger", *VERIFIERS):
+        generate_key_file(tmp_path / f"{name}.key")
+    ledger_key = load_signing_key(tmp_path / "ledger.key")
+    account = earn_weight(db_url, ledger_key, [load_signing_key(tmp_path / f"{name}.key") for name in VERIFIERS])
+    port = free_port()
+    serve = ("--checkpoint-interval", "1", "--port", str(port))
+    with LocalSwarm(tmp_path) as swarm:
+        url = swarm.start_api(*serve, db_url=db_url)
+        verifiers = [swarm.launch_verifier(name, "--cosign-interval", "0.5") for name in VERIFIERS]
+        for process in verifiers:
+            LocalSwarm.ready(process)
+
+        def final() -> dict[str, Any] | None:
+            found: dict[str, Any] | None = rest_get(url, "/checkpoints")["latest_final"]
+            return found
+
+        first = wait_for("a checkpoint co-signed past 2/3 of the weight", final)
+        assert first["signed_weight"] * 3 > first["total_weight"] * 2 and len(first["signers"]) >= 2
+        proof = rest_get(url, f"/proofs/accounts/{account}", number=first["number"])
+        leaf, path = bytes.fromhex(proof["leaf"]), tuple(bytes.fromhex(h) for h in proof["path"])
+        held = InclusionProof(proof["index"], proof["tree_size"], path)
+        assert verify_inclusion(leaf, held, bytes.fromhex(first["state_root"])), "the balance is under the root"
+        assert b"balance" in leaf and bytes.fromhex(account) not in leaf
+
+        # the operator: stop the service, rewrite history under the final checkpoint, restart, carry on
+        next(process for process in swarm.processes if process.name == "api").stop()
+        rewrite_the_mint(db_url, ledger_key)
+        with Ledger.open(db_url) as ledger:
+            mint(ledger.engine, ledger_key, account="treasury", amount=1, reason="after", admin="t")
+        swarm.start_api(*serve, db_url=db_url)
+
+        def refused() -> bool:
+            return all("refusing to co-sign" in v.stderr() for v in verifiers)
+
+        wait_for("every verifier refuses the next checkpoint", refused)
+        latest = rest_get(url, "/checkpoints")["latest"]
+        assert latest["number"] > first["number"] and not latest["final"] and latest["signers"] == []
+        assert rest_get(url, "/checkpoints")["latest_final"]["number"] == first["number"]
+
+    audit = subprocess.run(
+        [sys.executable, "-m", "swarmtrust", "ledger", "audit", "--checkpoints", "--json", "--db", db_url],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert audit.returncode == 1, audit.stderr
+    problems = json.loads(audit.stdout)["checkpoints"]["problems"]
+    assert any(f"checkpoint {first['number']} (seq" in p and "head_hash" in p for p in problems), problems
