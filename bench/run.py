@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 from bench import (
     api_load,
+    checkpoint_cost,
     detection,
     escalation,
     evidence_size,
@@ -37,6 +38,7 @@ BENCHMARKS: dict[str, Callable[[], Section]] = {
     "escalation": escalation.run,
     "detection": detection.run,
     "gpu-check": gpu_check.run,
+    "checkpoint-cost": checkpoint_cost.run,
 }
 
 

@@ -21,7 +21,9 @@ from typing import Any
 import nacl.signing
 
 from swarmtrust.ledger.checkpoint_fold import (
+    FOLDED_KINDS,
     WEIGHT_RULE,
+    ChainLink,
     CheckpointError,
     FoldedLog,
     WeightRule,
@@ -49,17 +51,21 @@ class CheckpointRefused(SwarmtrustError):
     """A checkpoint (or the events under it) that this verifier will not co-sign; the message says why."""
 
 
-def logged_event(item: dict[str, Any]) -> LoggedEvent:
-    """An event as ``GET /events`` serves it, its signature and chain hash checked; CheckpointRefused otherwise."""
+def logged_event(item: dict[str, Any]) -> LoggedEvent | ChainLink:
+    """An event as ``GET /events`` serves it, its chain hash checked, and its record opened and its signature
+    checked where a checkpoint's state folds its kind (the others are only linked: ``ChainLink``);
+    CheckpointRefused otherwise."""
     try:
         seq, kind, recorded_ms = int(item["seq"]), str(item["kind"]), int(item["recorded_ms"])
         payload, signature = base64.b64decode(item["payload"]), base64.b64decode(item["signature"])
         signer, prev_hash, claimed = (bytes.fromhex(str(item[k])) for k in ("signer", "prev_hash", "hash"))
+        if event_hash(seq, kind, payload, signer, signature, recorded_ms, prev_hash) != claimed:
+            raise CheckpointRefused(f"event {seq}: its chain hash is not the hash of its contents")
+        if kind not in FOLDED_KINDS:
+            return ChainLink(seq, kind, prev_hash, claimed)
         signed = open_event_record(kind, payload, signer, signature)
     except (KeyError, TypeError, ValueError, WireFormatError, SignatureError) as exc:
         raise CheckpointRefused(f"the ledger served an event that is not a valid record: {exc}") from None
-    if event_hash(seq, kind, payload, signer, signature, recorded_ms, prev_hash) != claimed:
-        raise CheckpointRefused(f"event {seq}: its chain hash is not the hash of its contents")
     return LoggedEvent(seq, kind, signed, recorded_ms, prev_hash, claimed)
 
 

@@ -9,6 +9,7 @@ from typing import Any
 import nacl.signing
 
 from swarmtrust.protocol.announcements import ServerAnnouncement
+from swarmtrust.protocol.challenges import VerdictOutcome
 from swarmtrust.protocol.receipts import Receipt, receipt_id_for
 from swarmtrust.protocol.signing import Signed, sign_record
 
@@ -132,7 +133,7 @@ def signed_announcement(key: nacl.signing.SigningKey, **overrides: Any) -> Signe
     return sign_record(ServerAnnouncement(**(fields | overrides)), key)
 
 
-def signed_verdict(verifier: nacl.signing.SigningKey, claimed: Any, outcome: str, decided_ms: int) -> bytes:
+def signed_verdict(verifier: nacl.signing.SigningKey, claimed: Any, outcome: VerdictOutcome, decided_ms: int) -> bytes:
     """The wire of ``verifier``'s verdict on the assignment it ``claimed`` from the ledger's spot-check desk."""
     from swarmtrust.protocol.challenges import Verdict
 

@@ -11,14 +11,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy.orm import DeclarativeBase
 
 from swarmtrust.ledger.events import GENESIS_HASH, LoggedEvent
+from swarmtrust.ledger.market_projection import MarketProjection
 from swarmtrust.ledger.models import VerifierRow
 from swarmtrust.ledger.projection_set import PROJECTIONS
-from swarmtrust.ledger.state_root import state_root
+from swarmtrust.ledger.projections import Projection
+from swarmtrust.ledger.spotcheck_projection import SpotCheckProjection
+from swarmtrust.ledger.state_root import Tables, state_root
 from swarmtrust.protocol.checkpoints import MAX_SIGNING_VERIFIERS, MAX_WEIGHT, Checkpoint, checkpoint_digest
 from swarmtrust.protocol.errors import SwarmtrustError
 from swarmtrust.protocol.merkle import merkle_root
@@ -41,9 +44,7 @@ class WeightRule:
 WEIGHT_RULE = WeightRule()
 
 
-def verifier_weights(
-    tables: dict[type[DeclarativeBase], dict[Any, Any]], rule: WeightRule = WEIGHT_RULE
-) -> dict[bytes, int]:
+def verifier_weights(tables: Tables, rule: WeightRule = WEIGHT_RULE) -> dict[bytes, int]:
     """The signing set the derived ``verifiers`` table gives: the heaviest ``MAX_SIGNING_VERIFIERS`` of positive
     weight (ties by key), sorted by key."""
     weights = {}
@@ -57,25 +58,49 @@ def verifier_weights(
     return dict(sorted(heaviest))
 
 
+# The projections whose tables a checkpoint depends on: reputations and verifiers' records (spot checks) and
+# balances (the market). Events of no other kind change them, so those are only linked into the chain, not folded
+# (their records are not even opened: ``ChainLink``).
+ATTESTING: tuple[Projection, ...] = tuple(
+    p for p in PROJECTIONS if isinstance(p, SpotCheckProjection | MarketProjection)
+)
+FOLDED_KINDS: frozenset[str] = frozenset().union(*(p.kinds for p in ATTESTING))
+
+
+class ChainLink(NamedTuple):
+    """An event of a kind no attesting projection folds (``FOLDED_KINDS``): its place in the chain alone."""
+
+    seq: int
+    kind: str
+    prev_hash: bytes
+    hash: bytes
+
+
 class FoldedLog:
-    """The event log folded up to ``seq`` by the audit's replays, and the chain hashes since the last mark."""
+    """The event log folded up to ``seq`` by the audit's replays of the attested tables, and the chain hashes
+    since the last mark."""
 
     def __init__(self) -> None:
-        self.replays = [(projection.kinds, projection.replay()) for projection in PROJECTIONS]
+        self.replays = [(projection.kinds, projection.replay()) for projection in ATTESTING]
         self.seq = 0
         self.head = GENESIS_HASH
         self.since_mark: list[bytes] = []  # chain hashes of the events after the last checkpoint
 
-    def feed(self, events: Iterable[LoggedEvent]) -> None:
-        """Fold ``events``, which must follow on from ``seq`` and link to ``head``; CheckpointError otherwise."""
+    def feed(self, events: Iterable[LoggedEvent | ChainLink]) -> None:
+        """Fold ``events``, which must follow on from ``seq`` and link to ``head``; CheckpointError otherwise (and
+        for a ``ChainLink`` of a kind that is folded)."""
         for event in events:
             if event.seq != self.seq + 1 or event.prev_hash != self.head:
                 raise CheckpointError(
                     f"event {event.seq} does not extend the log folded to {self.seq}: the chain has a gap or a break"
                 )
-            for kinds, replay in self.replays:
-                if event.kind in kinds:
-                    replay.feed(event)
+            if isinstance(event, ChainLink):
+                if event.kind in FOLDED_KINDS:
+                    raise CheckpointError(f"event {event.seq} ({event.kind}) must be folded, not only linked")
+            else:
+                for kinds, replay in self.replays:
+                    if event.kind in kinds:
+                        replay.feed(event)
             self.seq, self.head = event.seq, event.hash
             self.since_mark.append(event.hash)
 
@@ -90,6 +115,34 @@ class FoldedLog:
         self.since_mark = []
 
 
+def build_checkpoint(
+    seq: int,
+    head: bytes,
+    hashes: Sequence[bytes],
+    tables: Tables,
+    previous: Signed[Checkpoint] | None,
+    ledger_key: bytes,
+    created_ms: int,
+    rule: WeightRule = WEIGHT_RULE,
+) -> Checkpoint:
+    """The checkpoint of the log at ``seq`` (chain hash ``head``), the chain ``hashes`` of the events since
+    ``previous`` (None: the first), and the derived ``tables`` there."""
+    signers = verifier_weights(tables, rule)
+    return Checkpoint(
+        ledger_key=ledger_key,
+        number=previous.record.number + 1 if previous is not None else 1,
+        seq=seq,
+        head_hash=head,
+        events_root=merkle_root(hashes),
+        event_count=len(hashes),
+        state_root=state_root(tables),
+        previous=checkpoint_digest(previous) if previous is not None else None,
+        verifier_keys=tuple(signers),
+        verifier_weights=tuple(signers.values()),
+        created_ms=created_ms,
+    )
+
+
 def expected_checkpoint(
     log: FoldedLog,
     previous: Signed[Checkpoint] | None,
@@ -98,21 +151,7 @@ def expected_checkpoint(
     rule: WeightRule = WEIGHT_RULE,
 ) -> Checkpoint:
     """The checkpoint the folded events call for, after ``previous`` (None: the first)."""
-    tables = log.tables()
-    signers = verifier_weights(tables, rule)
-    return Checkpoint(
-        ledger_key=ledger_key,
-        number=previous.record.number + 1 if previous is not None else 1,
-        seq=log.seq,
-        head_hash=log.head,
-        events_root=merkle_root(log.since_mark),
-        event_count=len(log.since_mark),
-        state_root=state_root(tables),
-        previous=checkpoint_digest(previous) if previous is not None else None,
-        verifier_keys=tuple(signers),
-        verifier_weights=tuple(signers.values()),
-        created_ms=created_ms,
-    )
+    return build_checkpoint(log.seq, log.head, log.since_mark, log.tables(), previous, ledger_key, created_ms, rule)
 
 
 ATTESTED_FIELDS: Sequence[str] = (

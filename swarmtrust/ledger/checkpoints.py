@@ -21,21 +21,26 @@ from typing import Any
 import nacl.signing
 from sqlalchemy import Connection, Engine, func, insert, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import DeclarativeBase
 
 from swarmtrust.ledger.checkpoint_fold import (
+    FOLDED_KINDS,
     WEIGHT_RULE,
+    ChainLink,
     CheckpointError,
     FoldedLog,
     WeightRule,
+    build_checkpoint,
     differences,
     expected_checkpoint,
 )
 from swarmtrust.ledger.db import read_transaction, write_transaction
 from swarmtrust.ledger.errors import RequestRefusedError
-from swarmtrust.ledger.eventlog import Clock, now_ms
-from swarmtrust.ledger.events import LoggedEvent, open_event_record
-from swarmtrust.ledger.models import CheckpointRow, CheckpointSignatureRow, Event
-from swarmtrust.ledger.state_root import state_leaves
+from swarmtrust.ledger.eventlog import HEAD_ROW_ID, Clock, now_ms
+from swarmtrust.ledger.events import GENESIS_HASH, LoggedEvent, open_event_record
+from swarmtrust.ledger.models import ChainHead, CheckpointRow, CheckpointSignatureRow, Event, VerifierRow
+from swarmtrust.ledger.rowstore import primary_key
+from swarmtrust.ledger.state_root import ATTESTED, state_leaves
 from swarmtrust.protocol.checkpoints import (
     Checkpoint,
     CheckpointSignature,
@@ -50,13 +55,17 @@ from swarmtrust.protocol.signing import Signed, open_signed, sign_record
 _CHUNK = 2_000
 
 
-def logged_events(connection: Connection, after: int, until: int | None = None) -> Iterator[LoggedEvent]:
-    """The events after seq ``after`` (up to ``until``), opened and verified; CheckpointError at one that is not
-    a validly signed record (``ledger audit`` says more)."""
+def logged_events(connection: Connection, after: int, until: int | None = None) -> Iterator[LoggedEvent | ChainLink]:
+    """The events after seq ``after`` (up to ``until``): those a checkpoint's state folds opened and verified
+    (CheckpointError at one that is not a validly signed record: ``ledger audit`` says more), the others as their
+    place in the chain."""
     query = select(Event.__table__).where(Event.seq > after).order_by(Event.seq)
     if until is not None:
         query = query.where(Event.seq <= until)
     for row in connection.execute(query.execution_options(yield_per=_CHUNK)):
+        if row.kind not in FOLDED_KINDS:
+            yield ChainLink(row.seq, row.kind, bytes.fromhex(row.prev_hash), bytes.fromhex(row.hash))
+            continue
         try:
             signed = open_event_record(row.kind, row.payload, bytes.fromhex(row.signer), row.signature)
         except (ValueError, WireFormatError, SignatureError) as exc:
@@ -86,31 +95,19 @@ class Proposed:
 
 
 class Checkpointer:
-    """Proposes checkpoints, keeping the log folded in memory between them: each proposal folds only the events
-    since the last (the first folds the log up to the last stored checkpoint). It also keeps the attested state's
-    leaves at the last few checkpoints, for inclusion proofs (``leaves_at``)."""
+    """Proposes checkpoints. At the head of the log it reads what the checkpoint fixes straight from the database:
+    the chain head, the hashes of the events since the last checkpoint, and the derived tables (which the folds
+    wrote, as the audit checks), so a proposal costs a few reads however many events it covers. At an earlier
+    seq it folds the log (``checkpoint_fold``). Either way verifiers recompute it by folding. It keeps the
+    attested state's leaves at the last few checkpoints, for inclusion proofs (``leaves_at``)."""
 
     KEPT = 4  # checkpoints whose leaves are kept
 
     def __init__(self, engine: Engine, rule: WeightRule = WEIGHT_RULE) -> None:
         self.engine = engine
         self.rule = rule
-        self._log: FoldedLog | None = None
-        self._previous: Signed[Checkpoint] | None = None
         self._leaves: dict[int, list[tuple[str, object, bytes]]] = {}
         self._lock = threading.Lock()
-
-    def _caught_up(self, connection: Connection) -> FoldedLog:
-        stored = stored_checkpoints(connection)
-        last = stored[-1] if stored else None
-        known = self._previous.to_wire() if self._previous is not None else None
-        if self._log is None or known != (last.to_wire() if last is not None else None):
-            self._log, self._previous = FoldedLog(), None
-            if last is not None:
-                self._log.feed(logged_events(connection, 0, last.record.seq))
-                self._log.mark()
-                self._previous = last
-        return self._log
 
     def propose(self, key: nacl.signing.SigningKey, *, clock: Clock = now_ms, upto: int | None = None) -> Proposed:
         """Sign and store the checkpoint after the last one, at the head (or at seq ``upto``, an epoch's end);
@@ -118,14 +115,22 @@ class Checkpointer:
         (RequestRefusedError ``checkpoint_taken``): this one is signed but never stored nor shown."""
         with self._lock:
             with read_transaction(self.engine) as connection:
-                log = self._caught_up(connection)
-                previous = self._previous
-                if previous is not None and upto is not None and upto <= previous.record.seq:
+                previous = last_checkpoint(connection)
+                after = previous.record.seq if previous is not None else 0
+                head = connection.execute(
+                    select(ChainHead.seq, ChainHead.hash).where(ChainHead.id == HEAD_ROW_ID)
+                ).one_or_none()
+                seq, digest = (head.seq, bytes.fromhex(head.hash)) if head is not None else (0, GENESIS_HASH)
+                if seq <= after or (upto is not None and upto <= after):
                     return Proposed("unchanged", previous)
-                log.feed(logged_events(connection, log.seq, upto))
-            if previous is not None and log.seq == previous.record.seq:
-                return Proposed("unchanged", previous)
-            record = expected_checkpoint(log, previous, bytes(key.verify_key), clock(), self.rule)
+                if upto is not None and upto < seq:
+                    log = folded(connection, previous, upto)
+                    seq, digest, hashes, tables = log.seq, log.head, log.since_mark, log.tables()
+                else:
+                    query = select(Event.hash).where(Event.seq > after).order_by(Event.seq)
+                    hashes = [bytes.fromhex(h) for h in connection.execute(query).scalars()]
+                    tables = attested_tables(connection)
+            record = build_checkpoint(seq, digest, hashes, tables, previous, bytes(key.verify_key), clock(), self.rule)
             signed = sign_record(record, key)
             try:
                 with write_transaction(self.engine) as connection:
@@ -139,16 +144,16 @@ class Checkpointer:
                         )
                     )
             except IntegrityError:
-                self._log = None  # folded past a checkpoint someone else stored: fold again next time
                 raise RequestRefusedError(
                     "checkpoint_taken", f"checkpoint {record.number} was proposed meanwhile"
                 ) from None
-            log.mark()
-            self._previous = signed
-            self._leaves[record.number] = state_leaves(log.tables())
-            for old in sorted(self._leaves)[: -self.KEPT]:
-                del self._leaves[old]
+            self._keep(record.number, state_leaves(tables))
             return Proposed("recorded", signed)
+
+    def _keep(self, number: int, leaves: list[tuple[str, object, bytes]]) -> None:
+        self._leaves[number] = leaves
+        for old in sorted(self._leaves)[: -self.KEPT]:
+            del self._leaves[old]
 
     def leaves_at(self, number: int) -> list[tuple[str, object, bytes]] | None:
         """The attested state's leaves at checkpoint ``number`` (folded again if not kept); None for a number
@@ -164,10 +169,34 @@ class Checkpointer:
             log.feed(logged_events(connection, 0, seq))
         leaves = state_leaves(log.tables())
         with self._lock:
-            self._leaves[number] = leaves
-            for old in sorted(self._leaves)[: -self.KEPT]:
-                del self._leaves[old]
+            self._keep(number, leaves)
         return leaves
+
+
+def last_checkpoint(connection: Connection) -> Signed[Checkpoint] | None:
+    wire = connection.execute(select(CheckpointRow.wire).order_by(CheckpointRow.number.desc()).limit(1)).scalar()
+    return open_signed(Checkpoint, bytes(wire)) if wire is not None else None
+
+
+def folded(connection: Connection, previous: Signed[Checkpoint] | None, upto: int) -> FoldedLog:
+    """The log folded to ``upto``, marked at ``previous``'s seq."""
+    log = FoldedLog()
+    if previous is not None:
+        log.feed(logged_events(connection, 0, previous.record.seq))
+        log.mark()
+    log.feed(logged_events(connection, log.seq, upto))
+    return log
+
+
+def attested_tables(connection: Connection) -> dict[type[DeclarativeBase], dict[Any, dict[str, Any]]]:
+    """The derived tables a checkpoint fixes (``state_root.ATTESTED``) and the verifiers' records (which give its
+    signing set), as the database holds them, by primary key."""
+    tables: dict[type[DeclarativeBase], dict[Any, dict[str, Any]]] = {}
+    models: tuple[type[DeclarativeBase], ...] = (*ATTESTED.values(), VerifierRow)
+    for model in models:
+        key = primary_key(model)
+        tables[model] = {row[key]: dict(row) for row in connection.execute(select(model)).mappings()}
+    return tables
 
 
 def propose_checkpoint(

@@ -26,9 +26,15 @@ ATTESTED: dict[str, type[DeclarativeBase]] = {"reputations": ReputationRow, "acc
 Tables = Mapping[type[DeclarativeBase], Mapping[Any, Mapping[str, Any]]]
 
 
+def columns_of(model: type[DeclarativeBase]) -> list[str]:
+    """A table's column names, in name order: a leaf holds these and no others."""
+    return sorted(column.name for column in model.__table__.columns)
+
+
 def leaf(table: str, key: Any, row: Mapping[str, Any]) -> bytes:
-    """One attested row's leaf: ``[table, key, [[column, value], ...]]`` in column-name order."""
-    return pack([table, key, [[column, row[column]] for column in sorted(row)]])
+    """One attested row's leaf: ``[table, key, [[column, value], ...]]`` over the table's columns in name order
+    (a row read from the database and one folded in memory give the same leaf)."""
+    return pack([table, key, [[column, row.get(column)] for column in columns_of(ATTESTED[table])]])
 
 
 def state_leaves(tables: Tables) -> list[tuple[str, Any, bytes]]:
