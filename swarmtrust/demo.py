@@ -84,7 +84,7 @@ def demo(
 def demo_succeeded(report: dict[str, Any]) -> bool:
     """Every cheater quarantined, slashed and left without traffic; no honest server quarantined; an unbond
     refused while the server's sessions could be challenged; and the failover's, the epoch proof's, the
-    ledger's and the audit's checks held."""
+    ledger's, the audit's and the checkpoint's checks held."""
     failover = report["failover"]
     unbond = report.get("unbond") or {}
     cheaters = [s for s in report["servers"].values() if s["public_key"] in report["cheaters"]]
@@ -99,6 +99,7 @@ def demo_succeeded(report: dict[str, Any]) -> bool:
         and report["merkle_proof_ok"]
         and report["audit_clean"]
         and report["tampering_caught"]
+        and report.get("rewrite_caught", False)
         and (unbond.get("server") is None or unbond.get("before_window") == "bond_locked")
     )
 

@@ -15,6 +15,7 @@ from rich.console import Console
 from swarmtrust.demo_plan import DemoPlan
 from swarmtrust.demo_report import build_report, show_report
 from swarmtrust.demo_stages import (
+    checkpoint_stage,
     dashboard_shows_quarantined,
     earning_server,
     failover_stage,
@@ -99,6 +100,7 @@ def run_demo(
         if not receipts:  # no failover stage: take a session's receipts for the ledger's checks
             receipts = _receipts_of_one_session(client_keys[0], swarm, source)
         report |= ledger_stage(swarm.api_url, workdir, receipts, console)
+        report |= checkpoint_stage(workdir, swarm.api_url, console)
         report["data_dir"] = str(workdir)
         report["seconds"] = round(time.monotonic() - started, 1)
         console.print(f"admin dashboard: {report['dashboard_url']} (token in {workdir / 'admin.token'})")

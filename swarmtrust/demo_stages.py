@@ -1,5 +1,6 @@
 """The demo's stages around its traffic: the market's opening, a failover with ``kill -9``, what the dashboard
-shows, and the ledger's own defences (refused receipts, the audit, a tampered copy caught)."""
+shows, and the ledger's own defences (refused receipts, the audit, a tampered copy caught, a checkpoint and a
+rewritten copy that fails it)."""
 
 from __future__ import annotations
 
@@ -275,3 +276,84 @@ def _tamper_copy(workdir: Path) -> int:
         payload[-3] ^= 0x01
         db.execute("UPDATE events SET payload = ? WHERE seq = ?", (bytes(payload), seq))
     return int(seq)
+
+
+def checkpoint_stage(workdir: Path, api_url: str, console: Console, wait_s: float = 20.0) -> dict[str, Any]:
+    """A checkpoint of the ledger as it stands (as `swarmtrust ledger checkpoint` proposes one), the verifiers'
+    co-signatures it gathers within ``wait_s`` (a verifier has a say after ten verdicts that agreed with decided
+    outcomes), and a copy of the ledger rewritten and re-linked under it, which ``audit --checkpoints`` refuses."""
+    from swarmtrust.ledger.checkpoints import audit_checkpoints, propose_checkpoint
+    from swarmtrust.protocol.keys import load_signing_key
+
+    key = load_signing_key(workdir / "ledger.key")
+    with Ledger.open(f"sqlite:///{workdir / 'ledger.db'}") as ledger:
+        proposed = propose_checkpoint(ledger.engine, key).checkpoint
+    if proposed is None:
+        raise DemoError("the ledger has no events to checkpoint; run the demo again")
+    record = proposed.record
+    deadline = time.monotonic() + wait_s
+    with LedgerApi(api_url) as api:
+        view = api.checkpoint(record.number) or {}
+        while view.get("total_weight") and not view.get("final") and time.monotonic() < deadline:
+            time.sleep(0.5)
+            view = api.checkpoint(record.number) or {}
+    signers = ", ".join(key_hex[:12] + "…" for key_hex in view.get("signers", [])) or "none yet"
+    console.print(
+        f"checkpoint {record.number} at seq {record.seq}: state root {record.state_root.hex()[:16]}…, signing set "
+        f"{len(record.verifier_keys)} verifier(s) of weight {view.get('total_weight', 0)}; co-signed by {signers}; "
+        f"final: {view.get('final', False)}"
+    )
+    seq = _rewrite_copy(workdir, key)
+    with Ledger.open(f"sqlite:///{workdir / 'rewritten.db'}") as copy:
+        report = audit_checkpoints(copy.engine)
+    caught = not report.ok
+    verdict = "[green]caught it[/]" if caught else "[red]missed it[/]"
+    console.print(
+        f"a copy with event {seq} rewritten, re-signed with the ledger key and every later hash re-linked: "
+        f"audit --checkpoints {verdict} ({report.problems[0] if report.problems else 'no problem found'})"
+    )
+    return {
+        "checkpoint": {
+            "number": record.number,
+            "seq": record.seq,
+            "signers": view.get("signers", []),
+            "final": view.get("final", False),
+            "total_weight": view.get("total_weight", 0),
+        },
+        "rewrite_caught": caught,
+    }
+
+
+def _rewrite_copy(workdir: Path, key: Any) -> int:
+    """Copy the ledger and rewrite one ledger-signed event (a mint: ten times the credits), re-signed with the
+    ledger's key and every later event re-linked, as an operator holding both would: the chain stays consistent."""
+    from swarmtrust.ledger.events import GENESIS_HASH, event_hash, open_event_record
+    from swarmtrust.ledger.statements import Mint
+
+    with (
+        contextlib.closing(sqlite3.connect(workdir / "ledger.db")) as source,
+        contextlib.closing(sqlite3.connect(workdir / "rewritten.db")) as copy,
+    ):
+        source.backup(copy)
+    rewritten = 0
+    with contextlib.closing(sqlite3.connect(workdir / "rewritten.db")) as db, db:
+        db.execute("DROP TRIGGER events_no_update")  # the guard stops accidents, not the owner of the file
+        prev = GENESIS_HASH
+        rows = db.execute("SELECT seq, kind, payload, signer, signature, recorded_ms FROM events ORDER BY seq")
+        for seq, kind, payload, signer_hex, signature, recorded_ms in rows.fetchall():
+            signer = bytes.fromhex(signer_hex)
+            if kind == "mint" and not rewritten:
+                record = open_event_record(kind, payload, signer, signature).record
+                if isinstance(record, Mint):
+                    forged = sign_record(record.replace(amount=record.amount * 10), key)
+                    payload, signature, rewritten = forged.body, forged.signature, seq
+            digest = event_hash(seq, kind, payload, signer, signature, recorded_ms, prev)
+            db.execute(
+                "UPDATE events SET payload = ?, signature = ?, prev_hash = ?, hash = ? WHERE seq = ?",
+                (payload, signature, prev.hex(), digest.hex(), seq),
+            )
+            prev = digest
+        db.execute("UPDATE chain_head SET hash = ?", (prev.hex(),))
+    if not rewritten:
+        raise DemoError("the demo's ledger holds no mint to rewrite; run the demo again")
+    return rewritten

@@ -196,6 +196,7 @@ def test_demo_catches_every_cheater_and_leaves_nothing_running(tmp_path: Path) -
     assert report["dashboard_shows_cheaters_quarantined"] and report["dashboard_url"].endswith("/dashboard")
     assert report["refused"] == ["bad_signature", "conflict"]
     assert report["audit_clean"] and report["tampering_caught"] and report["merkle_proof_ok"]
+    assert report["rewrite_caught"] and report["checkpoint"]["seq"] > 0, "a rewritten copy fails the checkpoint"
     unbond = report["unbond"]  # by `swarmtrust market unbond`, as an operator runs it
     assert unbond["server"] is not None and unbond["before_window"] == "bond_locked"
     assert unbond["after_window"] == "accepted" or report["undecided_spot_checks"]
@@ -219,7 +220,10 @@ def _demo_failure(report: dict[str, Any], stderr: str) -> str:
         name: (s["behavior"], s["sessions"], s["state"], s["fails"], s["quarantined_after"], s["share_after"])
         for name, s in report["servers"].items()
     }
-    checks = ("honest_quarantined", "credits_slashed", "refused", "merkle_proof_ok", "audit_clean", "tampering_caught")
+    checks = (
+        "honest_quarantined", "credits_slashed", "refused", "merkle_proof_ok", "audit_clean", "tampering_caught",
+        "rewrite_caught",
+    )  # fmt: skip
     return f"servers {servers}; traffic {report['traffic']}; " + ", ".join(f"{k}={report.get(k)}" for k in checks)
 
 

@@ -37,7 +37,7 @@ from swarmtrust.ledger.checkpoint_fold import (
 from swarmtrust.ledger.db import read_transaction, write_transaction
 from swarmtrust.ledger.errors import RequestRefusedError
 from swarmtrust.ledger.eventlog import HEAD_ROW_ID, Clock, now_ms
-from swarmtrust.ledger.events import GENESIS_HASH, LoggedEvent, open_event_record
+from swarmtrust.ledger.events import GENESIS_HASH, LoggedEvent, event_hash, open_event_record
 from swarmtrust.ledger.models import ChainHead, CheckpointRow, CheckpointSignatureRow, Event, VerifierRow
 from swarmtrust.ledger.rowstore import primary_key
 from swarmtrust.ledger.state_root import ATTESTED, state_leaves
@@ -63,18 +63,19 @@ def logged_events(connection: Connection, after: int, until: int | None = None) 
     if until is not None:
         query = query.where(Event.seq <= until)
     for row in connection.execute(query.execution_options(yield_per=_CHUNK)):
+        signer, prev_hash, digest = bytes.fromhex(row.signer), bytes.fromhex(row.prev_hash), bytes.fromhex(row.hash)
+        if event_hash(row.seq, row.kind, row.payload, signer, row.signature, row.recorded_ms, prev_hash) != digest:
+            raise CheckpointError(f"event {row.seq}: its hash is not the hash of its contents (altered)")
         if row.kind not in FOLDED_KINDS:
-            yield ChainLink(row.seq, row.kind, bytes.fromhex(row.prev_hash), bytes.fromhex(row.hash))
+            yield ChainLink(row.seq, row.kind, prev_hash, digest)
             continue
         try:
-            signed = open_event_record(row.kind, row.payload, bytes.fromhex(row.signer), row.signature)
+            signed = open_event_record(row.kind, row.payload, signer, row.signature)
         except (ValueError, WireFormatError, SignatureError) as exc:
             raise CheckpointError(
                 f"event {row.seq} is not a valid {row.kind} record ({exc}): run `ledger audit`"
             ) from None
-        yield LoggedEvent(
-            row.seq, row.kind, signed, row.recorded_ms, bytes.fromhex(row.prev_hash), bytes.fromhex(row.hash)
-        )
+        yield LoggedEvent(row.seq, row.kind, signed, row.recorded_ms, prev_hash, digest)
 
 
 def stored_checkpoints(connection: Connection) -> list[Signed[Checkpoint]]:

@@ -101,6 +101,7 @@ def _report(**changes: Any) -> dict[str, Any]:
         "merkle_proof_ok": True,
         "audit_clean": True,
         "tampering_caught": True,
+        "rewrite_caught": True,
         "unbond": {"server": "a", "before_window": "bond_locked", "after_window": "accepted"},
     }
     return report | changes
@@ -119,6 +120,7 @@ def _report(**changes: Any) -> dict[str, Any]:
         {"merkle_proof_ok": False},
         {"audit_clean": False},
         {"tampering_caught": False},
+        {"rewrite_caught": False},
         {"unbond": {"server": "a", "before_window": "accepted"}},
     ],
 )
