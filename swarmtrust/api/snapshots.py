@@ -10,6 +10,7 @@ from typing import Any
 import nacl.signing
 from sqlalchemy import Engine
 
+from swarmtrust.ledger.checkpoints import latest_final_ref
 from swarmtrust.ledger.reputation_queries import checked_models, model_views, newcomer_view
 from swarmtrust.node.dht import to_dht_value
 from swarmtrust.protocol.reputation_snapshot import ReputationSnapshot, SnapshotEntry, pack_entries, pack_newcomer
@@ -37,6 +38,7 @@ def build_snapshot(
     with engine.connect() as connection:
         servers = model_views(connection, model_id, now_ms)
         newcomer = newcomer_view(connection, now_ms)
+        final = latest_final_ref(connection)
     ordered = sorted(servers.items(), key=lambda item: -item[1]["checks"])  # most evidence first, if truncated
     snapshot = ReputationSnapshot(
         ledger_key=bytes(key.verify_key),
@@ -45,6 +47,8 @@ def build_snapshot(
         newcomer=pack_newcomer(_entry(newcomer)),
         made_ms=now_ms,
         expires_ms=now_ms + ttl_ms,
+        checkpoint_number=final[0] if final is not None else 0,
+        checkpoint=final[1] if final is not None else None,
     )
     return sign_record(snapshot, key)
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import nacl.signing
-from sqlalchemy import Connection, Engine, func, insert, select
+from sqlalchemy import Connection, Engine, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase
 
@@ -251,6 +251,9 @@ def add_signature(engine: Engine, wire: bytes, number: int | None = None) -> str
                 number=record.number, verifier_key=record.verifier_key.hex(), wire=wire
             )
         )
+        this = _stored(connection, record.number)
+        if this is not None and is_final(this, signers, stored_signatures(connection, record.number)):
+            connection.execute(update(CheckpointRow).where(CheckpointRow.number == record.number).values(final=True))
     return "recorded"
 
 
@@ -297,12 +300,20 @@ def checkpoint_view(connection: Connection, number: int | None = None) -> dict[s
 
 def latest_final_view(connection: Connection) -> dict[str, Any] | None:
     """The latest checkpoint that is final (its view), or None."""
-    numbers = connection.execute(select(CheckpointRow.number).order_by(CheckpointRow.number.desc())).scalars()
-    for number in numbers:
-        view = checkpoint_view(connection, number)
-        if view is not None and view["final"]:
-            return view
-    return None
+    number = connection.execute(select(func.max(CheckpointRow.number)).where(CheckpointRow.final)).scalar()
+    return checkpoint_view(connection, number) if number is not None else None
+
+
+def latest_final_ref(connection: Connection) -> tuple[int, bytes] | None:
+    """The number and digest of the latest final checkpoint, or None (one indexed read: for every snapshot and
+    reputation answer)."""
+    row = connection.execute(
+        select(CheckpointRow.number, CheckpointRow.digest)
+        .where(CheckpointRow.final)
+        .order_by(CheckpointRow.number.desc())
+        .limit(1)
+    ).one_or_none()
+    return (row.number, bytes.fromhex(row.digest)) if row is not None else None
 
 
 @dataclass(frozen=True)
@@ -366,6 +377,14 @@ def audit_checkpoints(engine: Engine, rule: WeightRule = WEIGHT_RULE) -> Checkpo
             final = is_final(signed, signers, signatures)
             weight = signed_weight(signed, signers, signatures)
             report.checkpoints.append(CheckpointStatus(record.number, record.seq, final, weight, sum(signers.values())))
+            marked = connection.execute(
+                select(CheckpointRow.final).where(CheckpointRow.number == record.number)
+            ).scalar()
+            if marked and not final:
+                report.problems.append(
+                    f"{where}: marked final, but co-signed by {weight} of {sum(signers.values())} weight, not the "
+                    "more than 2/3 that makes it so"
+                )
             if not final and index < len(checkpoints) - 1:
                 report.problems.append(
                     f"{where}: co-signed by {weight} of {sum(signers.values())} weight, not the more than 2/3 that "

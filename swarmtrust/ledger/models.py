@@ -533,6 +533,7 @@ class CheckpointRow(Base):
     digest: Mapped[str] = mapped_column(HEX_KEY, unique=True)
     wire: Mapped[bytes] = mapped_column(LargeBinary)  # the ledger-signed envelope
     created_ms: Mapped[int] = mapped_column(BigInteger)
+    final: Mapped[bool] = mapped_column(Boolean, default=False)  # co-signed past the quorum (a cache: audits recount)
 
 
 class CheckpointSignatureRow(Base):

@@ -1,7 +1,9 @@
 """The ledger-signed reputation snapshot published in the DHT, so routing works when the API cannot be reached.
 
 Stored under ``{model_id}.reputation`` with the ledger's hex public key as the subkey. Clients accept only
-the subkey of the ledger key they pinned, and only a snapshot that key signed. Entries are packed
+the subkey of the ledger key they pinned, and only a snapshot that key signed. A snapshot names the ledger's
+latest final checkpoint (``protocol.checkpoints``): a client that remembers a later one, or another under the same
+number, refuses it. Entries are packed
 (69 bytes a server: key, state, the long posterior's alpha and beta, the spot-check rate, and what the bond
 rule needs: the bond in micro-credits and the price in micro-credits per block-token; see ``protocol.bond_rule``).
 """
@@ -18,7 +20,7 @@ import msgspec
 from swarmtrust.protocol.beta import Beta
 from swarmtrust.protocol.errors import WireFormatError
 from swarmtrust.protocol.receipts import MAX_MODEL_ID, MAX_TIMESTAMP_MS
-from swarmtrust.protocol.records import WireRecord, size, text, within
+from swarmtrust.protocol.records import MAX_U32, WireRecord, size, text, within
 
 STATE_CODES = {"newcomer": 0, "trusted": 1, "quarantined": 2}
 STATE_NAMES = {code: name for name, code in STATE_CODES.items()}
@@ -48,8 +50,8 @@ class SnapshotEntry:
         return Beta(self.alpha, self.beta)
 
 
-class ReputationSnapshot(WireRecord, tag=2, frozen=True):
-    DOMAIN: ClassVar[bytes] = b"swarmtrust/reputation-snapshot/v2"
+class ReputationSnapshot(WireRecord, tag=3, frozen=True):
+    DOMAIN: ClassVar[bytes] = b"swarmtrust/reputation-snapshot/v3"
     MAX_BYTES: ClassVar[int] = 63_000
     SIGNER_FIELD: ClassVar[str] = "ledger_key"
 
@@ -59,8 +61,12 @@ class ReputationSnapshot(WireRecord, tag=2, frozen=True):
     newcomer: Annotated[bytes, size(_NEWCOMER.size)]  # the prior of servers not in the snapshot
     made_ms: Annotated[int, within(0, MAX_TIMESTAMP_MS)]
     expires_ms: Annotated[int, within(0, MAX_TIMESTAMP_MS)]
+    checkpoint_number: Annotated[int, within(0, MAX_U32)]  # the latest final checkpoint's number; 0: none yet
+    checkpoint: Annotated[bytes, size(32)] | None  # its digest (``protocol.checkpoints.checkpoint_digest``)
 
     def check_consistency(self) -> None:
+        if (self.checkpoint_number == 0) != (self.checkpoint is None):
+            raise WireFormatError("ReputationSnapshot: a checkpoint digest goes with a checkpoint number above 0")
         if len(self.entries) % ENTRY_SIZE:
             raise WireFormatError(f"ReputationSnapshot.entries: expected whole packed entries of {ENTRY_SIZE} bytes")
         if self.expires_ms <= self.made_ms:

@@ -120,8 +120,18 @@ class ServerReputation(ReputationView):
     model_id: str | None = None
 
 
+class CheckpointRef(Schema):
+    """Which checkpoint an answer stands on: clients remember the latest and refuse answers that go back."""
+
+    number: int = Field(ge=1, examples=[12])
+    digest: str = Field(pattern="^[0-9a-f]{64}$", examples=[HASH_EXAMPLE])
+
+
 class ReputationBatch(Schema):
     model_id: str | None = Field(description="The model asked for, if any")
     as_of_ms: int
     newcomer: ReputationView = Field(description="What a server never checked gets today")
     servers: dict[str, ReputationView] = Field(description="By hex server key")
+    checkpoint: CheckpointRef | None = Field(
+        default=None, description="The ledger's latest final checkpoint (null: none yet)", examples=[None]
+    )

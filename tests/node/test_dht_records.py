@@ -181,6 +181,7 @@ def test_a_reputation_snapshot_round_trips_and_is_bound_to_its_ledger_key() -> N
     snapshot = ReputationSnapshot(
         ledger_key=bytes(ledger.verify_key), model_id="tiny", entries=pack_entries(entries),
         newcomer=pack_newcomer(SnapshotEntry("newcomer", 1.6, 0.4, 1.0)), made_ms=now, expires_ms=now + 60_000,
+        checkpoint_number=0, checkpoint=None,
     )  # fmt: skip
     value = to_dht_value("reputation", sign_record(snapshot, ledger))
     kind, signed = from_dht_value(value)
@@ -190,4 +191,4 @@ def test_a_reputation_snapshot_round_trips_and_is_bound_to_its_ledger_key() -> N
     posing = dht_record(value, key=snapshot_key("tiny"), subkey=bytes(MALLORY.verify_key).hex())
     assert not SignedRecordValidator().validate(posing), "only under the signing ledger's own subkey"
     with pytest.raises(WireFormatError, match="packed entries"):
-        ReputationSnapshot(bytes(32), "tiny", b"\x00" * 10, snapshot.newcomer, now, now + 1)
+        ReputationSnapshot(bytes(32), "tiny", b"\x00" * 10, snapshot.newcomer, now, now + 1, 0, None)

@@ -56,6 +56,7 @@ OVERRIDES: dict[str, dict[str, Any]] = {  # fields the record ties together
     },
     "ledger.statements.ConsensusPolicy": {"audit_rate": 0.1, "max_audit_rate": 0.5},
     "ledger.statements.AuditDraw": {"coin": 0.25, "chance": 0.5},
+    "protocol.reputation_snapshot.ReputationSnapshot": {"checkpoint_number": 4},
     "protocol.checkpoints.Checkpoint": {"number": 2, "verifier_keys": (bytes(32),), "verifier_weights": (7,)},
 }
 

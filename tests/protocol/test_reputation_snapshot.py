@@ -6,12 +6,14 @@ from __future__ import annotations
 import os
 import time
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from swarmtrust.node.client.reputation import reputation_from_dht
 from swarmtrust.node.dht import from_dht_value, to_dht_value
 from swarmtrust.protocol.bond_rule import required_bond, session_block_tokens
+from swarmtrust.protocol.errors import WireFormatError
 from swarmtrust.protocol.market_records import MAX_PRICE
 from swarmtrust.protocol.reputation_snapshot import (
     MAX_ENTRIES,
@@ -35,6 +37,8 @@ def snapshot(entries: dict[str, SnapshotEntry], now: int) -> ReputationSnapshot:
         newcomer=pack_newcomer(SnapshotEntry("newcomer", 1.6, 0.4, 1.0)),
         made_ms=now,
         expires_ms=now + 60_000,
+        checkpoint_number=7,
+        checkpoint=b"\x07" * 32,
     )
 
 
@@ -82,3 +86,12 @@ def test_a_client_reads_bond_and_price_from_the_snapshot() -> None:
     assert book is not None and book.source == "dht"
     trust = book.of(key)
     assert (trust.bond, trust.price) == (needed - 1, 1_000), "the client judges by bond and price, not the flag"
+
+
+def test_a_checkpoint_number_and_digest_go_together() -> None:
+    good = snapshot({}, 1_000)
+    assert (good.checkpoint_number, good.checkpoint) == (7, b"\x07" * 32)
+    assert ReputationSnapshot.decode(good.encode()) == good
+    for number, digest in ((0, b"\x07" * 32), (3, None)):
+        with pytest.raises(WireFormatError, match="checkpoint digest goes with"):
+            good.replace(checkpoint_number=number, checkpoint=digest)

@@ -1,6 +1,8 @@
 """Checkpoints with real processes: a ledger service proposing them and three verifier processes recomputing and
 co-signing them over HTTP; then an operator who rewrites the history under a final checkpoint and restarts the
-service, whose next checkpoint the verifiers refuse, and whom ``ledger audit --checkpoints`` names.
+service, whose next checkpoint the verifiers refuse; who then signs a new checkpoint over the rewritten history
+and marks it final by hand, which a client that read the genuine one refuses; and whom ``ledger audit
+--checkpoints`` names.
 
 The verifiers' weight is earned before they start: challenges decided in the ledger's database by their own keys
 (as the verifier processes would have), so that the test does not wait for real spot checks to accumulate."""
@@ -20,6 +22,7 @@ import pytest
 from sqlalchemy import text
 
 from swarmtrust.launcher import LocalSwarm
+from swarmtrust.ledger.checkpoints import propose_checkpoint
 from swarmtrust.ledger.db import create_ledger_engine
 from swarmtrust.ledger.events import GENESIS_HASH, event_hash, open_event_record
 from swarmtrust.ledger.market import mint
@@ -27,6 +30,8 @@ from swarmtrust.ledger.migrate import upgrade
 from swarmtrust.ledger.spotchecks import SpotCheckPolicy, SpotChecks
 from swarmtrust.ledger.statements import Mint
 from swarmtrust.ledger.store import Ledger
+from swarmtrust.node.client.checkpoint_memory import CheckpointMemory, LedgerHistoryError
+from swarmtrust.node.client.reputation import fetch_reputation
 from swarmtrust.protocol.keys import generate_key_file, load_signing_key
 from swarmtrust.protocol.merkle import InclusionProof, verify_inclusion
 from swarmtrust.protocol.signing import sign_record
@@ -137,8 +142,13 @@ def test_verifiers_co_sign_checkpoints_and_refuse_a_rewritten_history(tmp_path: 
         assert verify_inclusion(leaf, held, bytes.fromhex(first["state_root"])), "the balance is under the root"
         assert b"balance" in leaf and bytes.fromhex(account) not in leaf
 
+        memory = CheckpointMemory()  # a client, reading reputations while the ledger is honest
+        book = fetch_reputation(url, "tiny")
+        assert book.checkpoint is not None and book.checkpoint[0] == first["number"]
+        memory.admit(bytes(ledger_key.verify_key), *book.checkpoint, book.source)
+
         # the operator: stop the service, rewrite history under the final checkpoint, restart, carry on
-        next(process for process in swarm.processes if process.name == "api").stop()
+        [process for process in swarm.processes if process.name == "api"][-1].stop()
         rewrite_the_mint(db_url, ledger_key)
         with Ledger.open(db_url) as ledger:
             mint(ledger.engine, ledger_key, account="treasury", amount=1, reason="after", admin="t")
@@ -152,10 +162,25 @@ def test_verifiers_co_sign_checkpoints_and_refuse_a_rewritten_history(tmp_path: 
         assert latest["number"] > first["number"] and not latest["final"] and latest["signers"] == []
         assert rest_get(url, "/checkpoints")["latest_final"]["number"] == first["number"]
 
+        # the operator goes further: new checkpoints over the rewritten history, marked final by hand
+        [process for process in swarm.processes if process.name == "api"][-1].stop()
+        with Ledger.open(db_url) as ledger, ledger.engine.begin() as connection:
+            connection.execute(text("DELETE FROM checkpoint_signatures"))
+            connection.execute(text("DELETE FROM checkpoints"))
+        with Ledger.open(db_url) as ledger:
+            propose_checkpoint(ledger.engine, ledger_key, upto=first["seq"])
+            with ledger.engine.begin() as connection:
+                connection.execute(text("UPDATE checkpoints SET final = true"))
+        swarm.start_api(*serve, db_url=db_url)
+        forged = fetch_reputation(url, "tiny")
+        assert forged.checkpoint is not None and forged.checkpoint[0] == first["number"]
+        with pytest.raises(LedgerHistoryError, match=f"two different checkpoints numbered {first['number']}"):
+            memory.admit(bytes(ledger_key.verify_key), *forged.checkpoint, forged.source)
+
     audit = subprocess.run(
         [sys.executable, "-m", "swarmtrust", "ledger", "audit", "--checkpoints", "--json", "--db", db_url],
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert audit.returncode == 1, audit.stderr
     problems = json.loads(audit.stdout)["checkpoints"]["problems"]
-    assert any(f"checkpoint {first['number']} (seq" in p and "head_hash" in p for p in problems), problems
+    assert any(f"checkpoint {first['number']} (seq" in p and "marked final, but" in p for p in problems), problems

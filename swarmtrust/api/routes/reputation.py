@@ -12,6 +12,7 @@ from swarmtrust.api.errors import ApiError
 from swarmtrust.api.reputation_cache import ModelPageCache
 from swarmtrust.api.schemas import COMMON_ERRORS, ErrorBody
 from swarmtrust.api.service import Service
+from swarmtrust.ledger.checkpoints import latest_final_ref
 from swarmtrust.ledger.reputation_queries import model_version, model_views, newcomer_view, server_view
 from swarmtrust.protocol.rest import API_PREFIX, ReputationBatch, ServerReputation
 
@@ -61,8 +62,10 @@ def reputations(
             view = server_view(connection, key, now)
             servers[key] = {k: v for k, v in view.items() if k not in ("server_key", "checked", "model_id")}
         newcomer = newcomer_view(connection, now)
+        final = latest_final_ref(connection)
+    checkpoint = {"number": final[0], "digest": final[1].hex()} if final is not None else None
     batch = ReputationBatch.model_validate(
-        {"model_id": model, "as_of_ms": now, "newcomer": newcomer, "servers": servers}
+        {"model_id": model, "as_of_ms": now, "newcomer": newcomer, "servers": servers, "checkpoint": checkpoint}
     )
     body = batch.model_dump_json().encode()
     if cacheable is not None:

@@ -24,6 +24,7 @@ def upgrade() -> None:
         sa.Column("digest", sa.String(64), nullable=False, unique=True),
         sa.Column("wire", sa.LargeBinary(), nullable=False),
         sa.Column("created_ms", sa.BigInteger(), nullable=False),
+        sa.Column("final", sa.Boolean(), nullable=False, server_default=sa.false()),
     )
     op.create_table(
         "checkpoint_signatures",

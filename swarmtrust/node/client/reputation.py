@@ -42,13 +42,17 @@ class ReputationBook:
     servers: dict[str, ServerTrust] = field(default_factory=dict)
     newcomer: ServerTrust = UNKNOWN  # the prior of servers the ledger has not checked yet
     source: str = "none"  # api, dht or none
+    checkpoint: tuple[int, bytes] | None = None  # the final checkpoint the answer stood on (number, digest)
 
     def of(self, key: str) -> ServerTrust:
         return self.servers.get(key, self.newcomer)
 
     @classmethod
     def from_batch(cls, batch: ReputationBatch, source: str) -> ReputationBook:
-        return cls({key: _trust(view) for key, view in batch.servers.items()}, _trust(batch.newcomer), source)
+        ref = batch.checkpoint
+        checkpoint = (ref.number, bytes.fromhex(ref.digest)) if ref is not None else None
+        servers = {key: _trust(view) for key, view in batch.servers.items()}
+        return cls(servers, _trust(batch.newcomer), source, checkpoint)
 
 
 def _trust(view: ReputationView) -> ServerTrust:
@@ -85,7 +89,8 @@ def reputation_from_dht(dht: Any, model_id: str, ledger_key: bytes, now_ms: int)
     ):
         return None
     servers = {k: _from_entry(e) for k, e in snapshot.servers().items()}
-    return ReputationBook(servers, _from_entry(snapshot.newcomer_entry()), "dht")
+    checkpoint = (snapshot.checkpoint_number, snapshot.checkpoint) if snapshot.checkpoint is not None else None
+    return ReputationBook(servers, _from_entry(snapshot.newcomer_entry()), "dht", checkpoint)
 
 
 def _from_entry(entry: SnapshotEntry) -> ServerTrust:

@@ -24,6 +24,7 @@ import torch
 
 from swarmtrust.node.client.bans import BanList
 from swarmtrust.node.client.chain_search import Candidate, NoRouteError, choose_chain
+from swarmtrust.node.client.checkpoint_memory import CheckpointMemory, LedgerHistoryError
 from swarmtrust.node.client.config import ClientConfig
 from swarmtrust.node.client.discovery import ServerInfo, discover_servers
 from swarmtrust.node.client.evidence import submit_challenges
@@ -87,6 +88,7 @@ class SwarmClient:
         self.latency = LatencyTracker(self.config.latency_smoothing)
         self.bans = BanList(self.config.ban_seconds, self.config.max_ban_seconds)
         self._books: dict[str, tuple[float, ReputationBook]] = {}
+        self.checkpoints = CheckpointMemory()  # the latest final checkpoint seen per ledger: answers must extend it
         self._dtypes: dict[str, tuple[float, AllowedDtypes]] = {}
         self._initial_peers = list(initial_peers)
         self._network = network or NetworkOptions()
@@ -137,6 +139,14 @@ class SwarmClient:
                 log.warning("no reputation from %s (%s); trying the DHT snapshot", self.ledger_url, exc)
         if book is None and self.ledger_key is not None:
             book = reputation_from_dht(self.dht, model_id, self.ledger_key, time.time_ns() // 1_000_000)
+        if book is not None and book.source != "none":
+            identity = self.ledger_key or (self.ledger_url or "").encode()  # REST alone: the ledger by its URL
+            number, digest = book.checkpoint or (0, None)
+            try:
+                self.checkpoints.admit(identity, number, digest, book.source)
+            except LedgerHistoryError as exc:
+                log.error("refusing the ledger's reputations: %s", exc)
+                book = None
         if book is None:
             book = ReputationBook()  # nothing known: everyone is a newcomer
         self._books[model_id] = (time.monotonic(), book)
