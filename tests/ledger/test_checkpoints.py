@@ -24,10 +24,8 @@ from swarmtrust.ledger.checkpoints import (
     stored_checkpoints,
 )
 from swarmtrust.ledger.errors import RequestRefusedError
-from swarmtrust.ledger.events import GENESIS_HASH, event_hash, open_event_record
 from swarmtrust.ledger.market import mint
 from swarmtrust.ledger.spotchecks import SpotCheckPolicy, SpotChecks
-from swarmtrust.ledger.statements import Mint
 from swarmtrust.ledger.store import Ledger
 from swarmtrust.protocol.checkpoints import (
     Checkpoint,
@@ -39,7 +37,7 @@ from swarmtrust.protocol.checkpoints import (
 from swarmtrust.protocol.keys import generate_key_file
 from swarmtrust.protocol.signing import Signed, open_signed, sign_record
 from tests.builders import challenge_for, evidence_session, new_key, signed_verdict
-from tests.ledger.tampering import lift_append_only_guard
+from tests.ledger.tampering import lift_append_only_guard, rewrite_mints
 
 SERVER, CLIENT, LEDGER = new_key(), new_key(), new_key()
 VERIFIERS = [new_key() for _ in range(3)]
@@ -151,29 +149,6 @@ def test_a_checkpoint_is_final_only_past_two_thirds_of_the_weight(ledger: Ledger
     assert audit_checkpoints(ledger.engine, RULE).last_final is not None
 
 
-def rewrite_a_mint(ledger: Ledger) -> None:
-    """The operator alters one ledger-signed event (an administrator's mint: another amount), re-signs it with the
-    ledger key it holds, and re-links every later event and the head: the chain is self-consistent again."""
-    with ledger.engine.begin() as connection:
-        lift_append_only_guard(connection)
-        rows = connection.execute(text("SELECT * FROM events ORDER BY seq")).mappings().all()
-        prev = GENESIS_HASH
-        for row in rows:
-            payload, signature, signer = bytes(row["payload"]), bytes(row["signature"]), bytes.fromhex(row["signer"])
-            if row["kind"] == "mint":
-                record = open_event_record("mint", payload, signer, signature).record
-                assert isinstance(record, Mint)
-                forged = sign_record(record.replace(amount=record.amount * 1000), LEDGER)
-                payload, signature = forged.body, forged.signature
-            digest = event_hash(row["seq"], row["kind"], payload, signer, signature, row["recorded_ms"], prev)
-            connection.execute(
-                text("UPDATE events SET payload = :p, signature = :s, prev_hash = :ph, hash = :h WHERE seq = :q"),
-                {"p": payload, "s": signature, "ph": prev.hex(), "h": digest.hex(), "q": row["seq"]},
-            )
-            prev = digest
-        connection.execute(text("UPDATE chain_head SET hash = :h"), {"h": prev.hex()})
-
-
 def reproposed_keeping_signatures(ledger: Ledger, clock: Clock, seqs: list[int]) -> list[Signed[Checkpoint]]:
     """The operator throws its checkpoints away and signs new ones over the rewritten events, putting the
     verifiers' co-signatures back (it cannot make new ones)."""
@@ -198,7 +173,7 @@ def reproposed_keeping_signatures(ledger: Ledger, clock: Clock, seqs: list[int])
 def test_a_rewritten_and_re_signed_history_is_caught(ledger: Ledger) -> None:
     clock = Clock()
     remembered = history(ledger, clock)
-    rewrite_a_mint(ledger)
+    rewrite_mints(ledger.engine, LEDGER)
     report = audit_checkpoints(ledger.engine, RULE)  # the checkpoints as the verifiers co-signed them
     assert not report.ok and "checkpoint 1 (seq" in report.problems[0]
     assert "head_hash" in report.problems[0] and "state_root" in report.problems[0], "the balance changed too"

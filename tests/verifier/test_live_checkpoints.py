@@ -24,19 +24,16 @@ from sqlalchemy import text
 from swarmtrust.launcher import LocalSwarm
 from swarmtrust.ledger.checkpoints import propose_checkpoint
 from swarmtrust.ledger.db import create_ledger_engine
-from swarmtrust.ledger.events import GENESIS_HASH, event_hash, open_event_record
 from swarmtrust.ledger.market import mint
 from swarmtrust.ledger.migrate import upgrade
 from swarmtrust.ledger.spotchecks import SpotCheckPolicy, SpotChecks
-from swarmtrust.ledger.statements import Mint
 from swarmtrust.ledger.store import Ledger
 from swarmtrust.node.client.checkpoint_memory import CheckpointMemory, LedgerHistoryError
 from swarmtrust.node.client.reputation import fetch_reputation
 from swarmtrust.protocol.keys import generate_key_file, load_signing_key
 from swarmtrust.protocol.merkle import InclusionProof, verify_inclusion
-from swarmtrust.protocol.signing import sign_record
 from tests.builders import challenge_for, evidence_session, new_key, signed_verdict
-from tests.ledger.tampering import lift_append_only_guard
+from tests.ledger.tampering import rewrite_mints
 from tests.rest import rest_get
 
 pytestmark = [pytest.mark.slow, pytest.mark.processes]  # a service and three verifier processes
@@ -87,35 +84,6 @@ def earn_weight(db_url: str, ledger_key: Any, verifiers: list[Any]) -> str:
     return bytes(client.verify_key).hex()
 
 
-def rewrite_the_mint(db_url: str, ledger_key: Any) -> None:
-    """The operator's rewrite: the mint's amount, re-signed with the ledger key, every later hash re-linked."""
-    engine = create_ledger_engine(db_url)
-    try:
-        with engine.begin() as connection:
-            lift_append_only_guard(connection)
-            prev = GENESIS_HASH
-            for row in connection.execute(text("SELECT * FROM events ORDER BY seq")).mappings().all():
-                payload, signature, signer = (
-                    bytes(row["payload"]),
-                    bytes(row["signature"]),
-                    bytes.fromhex(row["signer"]),
-                )
-                if row["kind"] == "mint":
-                    record = open_event_record("mint", payload, signer, signature).record
-                    assert isinstance(record, Mint)
-                    forged = sign_record(record.replace(amount=record.amount * 1000), ledger_key)
-                    payload, signature = forged.body, forged.signature
-                digest = event_hash(row["seq"], row["kind"], payload, signer, signature, row["recorded_ms"], prev)
-                connection.execute(
-                    text("UPDATE events SET payload = :p, signature = :s, prev_hash = :ph, hash = :h WHERE seq = :q"),
-                    {"p": payload, "s": signature, "ph": prev.hex(), "h": digest.hex(), "q": row["seq"]},
-                )
-                prev = digest
-            connection.execute(text("UPDATE chain_head SET hash = :h"), {"h": prev.hex()})
-    finally:
-        engine.dispose()
-
-
 def test_verifiers_co_sign_checkpoints_and_refuse_a_rewritten_history(tmp_path: Path) -> None:
     db_url = f"sqlite:///{tmp_path / 'ledger.db'}"
     for name in ("ledger", *VERIFIERS):
@@ -149,7 +117,9 @@ def test_verifiers_co_sign_checkpoints_and_refuse_a_rewritten_history(tmp_path: 
 
         # the operator: stop the service, rewrite history under the final checkpoint, restart, carry on
         [process for process in swarm.processes if process.name == "api"][-1].stop()
-        rewrite_the_mint(db_url, ledger_key)
+        engine = create_ledger_engine(db_url)
+        rewrite_mints(engine, ledger_key)
+        engine.dispose()
         with Ledger.open(db_url) as ledger:
             mint(ledger.engine, ledger_key, account="treasury", amount=1, reason="after", admin="t")
         swarm.start_api(*serve, db_url=db_url)
