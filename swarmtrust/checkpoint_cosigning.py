@@ -14,9 +14,11 @@ one, so that another key's checkpoints are refused.
 from __future__ import annotations
 
 import base64
+import json
 import logging
 import threading
-from typing import Any
+from pathlib import Path
+from typing import Any, NoReturn
 
 import nacl.signing
 
@@ -70,16 +72,51 @@ def logged_event(item: dict[str, Any]) -> LoggedEvent | ChainLink:
 
 
 class CheckpointCosigner:
-    def __init__(self, api: LedgerApi, key: nacl.signing.SigningKey, rule: WeightRule = WEIGHT_RULE) -> None:
+    """See the module docstring. With ``memory``, the latest accepted checkpoint and any refusal survive a
+    restart: the fold starts again from the first event, and the checkpoint remembered must come back as it was
+    (each checkpoint names the one before, so that one match vouches for all before it); a refusal stands until
+    someone deletes the file."""
+
+    def __init__(
+        self,
+        api: LedgerApi,
+        key: nacl.signing.SigningKey,
+        rule: WeightRule = WEIGHT_RULE,
+        memory: Path | None = None,
+    ) -> None:
         self.api = api
         self.key = key
         self.public_key = bytes(key.verify_key)
         self.rule = rule
+        self.memory = memory
         self.log = FoldedLog()
         self.previous: Signed[Checkpoint] | None = None
         self.accepted: dict[int, bytes] = {}  # number -> the checkpoint's wire, as accepted
         self.cosigned = 0
         self.refusal: str | None = None  # why the last round stopped, if it did
+        if memory is not None and memory.exists():
+            self._recall(memory)
+
+    def _recall(self, memory: Path) -> None:
+        try:
+            held = json.loads(memory.read_text())
+            latest, refusal = held.get("latest"), held.get("refusal")
+            if latest is not None:
+                signed = open_signed(Checkpoint, bytes.fromhex(str(latest)))
+                self.accepted[signed.record.number] = signed.to_wire()
+            self.refusal = str(refusal) if refusal is not None else None
+        except (OSError, ValueError, AttributeError, WireFormatError, SignatureError) as exc:
+            raise CheckpointRefused(
+                f"{memory}: not this verifier's checkpoint memory ({exc}); move it away to start afresh"
+            ) from None
+
+    def _remember(self) -> None:
+        if self.memory is None:
+            return
+        latest = self.accepted[max(self.accepted)].hex() if self.accepted else None
+        temporary = self.memory.with_name(self.memory.name + ".tmp")
+        temporary.write_text(json.dumps({"latest": latest, "refusal": self.refusal}))
+        temporary.replace(self.memory)  # whole or not at all
 
     def round(self) -> int:
         """Check and co-sign every checkpoint since the last accepted; how many were co-signed now.
@@ -104,15 +141,22 @@ class CheckpointCosigner:
     def _check_no_fork(self, signed: Signed[Checkpoint]) -> None:
         seen = self.accepted.get(signed.record.number)
         if seen is not None:
+            if open_signed(Checkpoint, seen).signer != signed.signer:
+                self._refuse(f"checkpoint {signed.record.number} is signed by another ledger key than the one seen")
             fork = fork_between(seen, signed.to_wire())
             if fork is not None:
-                self.refusal = (
+                self._refuse(
                     f"the ledger {fork.ledger_key.hex()} equivocated: two checkpoints numbered {fork.number} "
                     f"({fork.digests[0].hex()[:16]}…, {fork.digests[1].hex()[:16]}…)"
                 )
-                raise CheckpointRefused(self.refusal)
+
+    def _refuse(self, why: str) -> NoReturn:
+        self.refusal = why
+        self._remember()
+        raise CheckpointRefused(why)
 
     def _accept(self, signed: Signed[Checkpoint], view: dict[str, Any]) -> int:
+        self._check_no_fork(signed)
         record = signed.record
         if self.previous is not None and signed.signer != self.previous.signer:
             raise CheckpointRefused(f"checkpoint {record.number} is signed by another ledger key")
@@ -123,22 +167,25 @@ class CheckpointCosigner:
             try:
                 self.log.feed(logged_event(item) for item in items)
             except CheckpointError as exc:
-                self.refusal = (
+                self._refuse(
                     f"checkpoint {record.number}: the ledger's events no longer extend those this verifier folded "
                     f"(its history was rewritten under an accepted checkpoint?): {exc}"
                 )
-                raise CheckpointRefused(self.refusal) from None
         if self.log.seq != record.seq:
             raise CheckpointRefused(f"checkpoint {record.number} is at seq {record.seq}, behind this fold")
         expected = expected_checkpoint(self.log, self.previous, record.ledger_key, record.created_ms, self.rule)
         wrong = differences(expected, record)
         if wrong:
-            self.refusal = f"checkpoint {record.number}: the events do not give its {', '.join(wrong)}"
-            raise CheckpointRefused(self.refusal)
+            self._refuse(f"checkpoint {record.number}: the events do not give its {', '.join(wrong)}")
         signers = signing_set(record, self.previous.record if self.previous is not None else None)
         self.log.mark()
         self.previous = signed
-        self.accepted[record.number] = signed.to_wire()
+        remembered_ahead = any(number > record.number for number in self.accepted)
+        self.accepted = {number: wire for number, wire in self.accepted.items() if number > record.number}
+        self.accepted[record.number] = signed.to_wire()  # the latest, and any remembered beyond it still to meet
+        self._remember()
+        if remembered_ahead:  # refolding after a restart: nothing is signed before the remembered one is met again
+            return 0
         if self.public_key not in signers or self.public_key.hex() in view.get("signers", ()):
             return 0
         signature = CheckpointSignature(self.public_key, record.ledger_key, record.number, checkpoint_digest(signed))

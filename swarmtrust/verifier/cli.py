@@ -66,6 +66,13 @@ def start(
             min=0.0, help="Seconds between rounds of checking and co-signing the ledger's checkpoints (0: never)."
         ),
     ] = 5.0,
+    checkpoint_memory: Annotated[
+        Path | None,
+        typer.Option(
+            help="Where the latest checkpoint co-signed (or the reason for refusing one) is kept across restarts "
+            "(default: beside the key, KEY.checkpoints.json)."
+        ),
+    ] = None,
     verbose: Verbose = False,
 ) -> None:
     """Check challenges assigned by the ledger, co-sign its checkpoints once recomputed from the events, and (with
@@ -131,7 +138,8 @@ def start(
                 from swarmtrust.checkpoint_cosigning import CheckpointCosigner
 
                 cosign_api = LedgerApi(ledger, signing_key)  # its own connection: it runs in its own thread
-                cosigner = CheckpointCosigner(cosign_api, signing_key)
+                memory = checkpoint_memory or key.with_name(key.name + ".checkpoints.json")
+                cosigner = CheckpointCosigner(cosign_api, signing_key, memory=memory)
                 threads.append(
                     threading.Thread(target=cosigner.run, args=(stop, cosign_interval), name="checkpoints", daemon=True)
                 )

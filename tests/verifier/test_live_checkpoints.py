@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import text
 
@@ -98,11 +99,14 @@ def test_verifiers_co_sign_checkpoints_and_refuse_a_rewritten_history(tmp_path: 
         for process in verifiers:
             LocalSwarm.ready(process)
 
-        def final() -> dict[str, Any] | None:
-            found: dict[str, Any] | None = rest_get(url, "/checkpoints")["latest_final"]
-            return found
+        def settled() -> dict[str, Any] | None:
+            """The latest checkpoint, once it is final and covers the head (no event is left to checkpoint)."""
+            answer, head = rest_get(url, "/checkpoints"), httpx.get(f"{url}/health", timeout=30).json()["head_seq"]
+            latest, final = answer["latest"], answer["latest_final"]
+            at_head = latest is not None and final is not None and latest["number"] == final["number"]
+            return final if at_head and final["seq"] == head else None
 
-        first = wait_for("a checkpoint co-signed past 2/3 of the weight", final)
+        first = wait_for("a checkpoint co-signed past 2/3 of the weight, at the head", settled)
         assert first["signed_weight"] * 3 > first["total_weight"] * 2 and len(first["signers"]) >= 2
         proof = rest_get(url, f"/proofs/accounts/{account}", number=first["number"])
         leaf, path = bytes.fromhex(proof["leaf"]), tuple(bytes.fromhex(h) for h in proof["path"])
@@ -114,6 +118,14 @@ def test_verifiers_co_sign_checkpoints_and_refuse_a_rewritten_history(tmp_path: 
         book = fetch_reputation(url, "tiny")
         assert book.checkpoint is not None and book.checkpoint[0] == first["number"]
         memory.admit(bytes(ledger_key.verify_key), *book.checkpoint, book.source)
+
+        # v3 leaves, remembering the last checkpoint it accepted
+        remembered = tmp_path / "v3.key.checkpoints.json"
+        wait_for(
+            "v3 remembers the final checkpoint",
+            lambda: remembered.exists() and json.loads(remembered.read_text())["latest"] == first["record"],
+        )
+        verifiers.pop().stop()
 
         # the operator: stop the service, rewrite history under the final checkpoint, restart, carry on
         [process for process in swarm.processes if process.name == "api"][-1].stop()
@@ -133,12 +145,14 @@ def test_verifiers_co_sign_checkpoints_and_refuse_a_rewritten_history(tmp_path: 
         assert rest_get(url, "/checkpoints")["latest_final"]["number"] == first["number"]
 
         # the operator goes further: new checkpoints over the rewritten history, marked final by hand
+        seqs = [rest_get(url, f"/checkpoints/{n}")["seq"] for n in range(1, first["number"] + 1)]
         [process for process in swarm.processes if process.name == "api"][-1].stop()
         with Ledger.open(db_url) as ledger, ledger.engine.begin() as connection:
             connection.execute(text("DELETE FROM checkpoint_signatures"))
             connection.execute(text("DELETE FROM checkpoints"))
         with Ledger.open(db_url) as ledger:
-            propose_checkpoint(ledger.engine, ledger_key, upto=first["seq"])
+            for seq in seqs:  # the same numbers at the same places, over the rewritten events
+                propose_checkpoint(ledger.engine, ledger_key, upto=seq)
             with ledger.engine.begin() as connection:
                 connection.execute(text("UPDATE checkpoints SET final = true"))
         swarm.start_api(*serve, db_url=db_url)
@@ -146,6 +160,14 @@ def test_verifiers_co_sign_checkpoints_and_refuse_a_rewritten_history(tmp_path: 
         assert forged.checkpoint is not None and forged.checkpoint[0] == first["number"]
         with pytest.raises(LedgerHistoryError, match=f"two different checkpoints numbered {first['number']}"):
             memory.admit(bytes(ledger_key.verify_key), *forged.checkpoint, forged.source)
+
+        # v3 comes back, folds the rewritten log from its start, and meets another checkpoint under the number it
+        # remembers: it names the equivocation and refuses, and so does v1 after a restart, from its memory
+        verifiers[0].stop()  # v1, which refused before
+        back = [swarm.launch_verifier(name, "--cosign-interval", "0.5") for name in ("v3", "v1")]
+        wait_for("the returning verifier names the equivocation", lambda: "equivocated" in back[0].stderr())
+        wait_for("a restarted verifier keeps refusing", lambda: "refusing to co-sign" in back[1].stderr())
+        assert rest_get(url, "/checkpoints")["latest"]["signers"] == []
 
     audit = subprocess.run(
         [sys.executable, "-m", "swarmtrust", "ledger", "audit", "--checkpoints", "--json", "--db", db_url],
