@@ -1,14 +1,16 @@
-"""Checkpoints with real processes: a ledger service proposing them and three verifier processes recomputing and
-co-signing them over HTTP; then an operator who rewrites the history under a final checkpoint and restarts the
-service, whose next checkpoint the verifiers refuse; who then signs a new checkpoint over the rewritten history
-and marks it final by hand, which a client that read the genuine one refuses; and whom ``ledger audit
---checkpoints`` names.
+"""Checkpoints with real processes: a ledger service proposing them, three verifier processes recomputing and
+co-signing them over HTTP, and a client reading reputations from the DHT snapshot. Then an operator rewrites the
+history under a final checkpoint and restarts the service: the verifiers refuse its next checkpoint. It signs new
+checkpoints over the rewritten history and marks them final by hand: clients that read the genuine one refuse
+them (over REST and from the DHT), a returning verifier names the equivocation, and ``ledger audit
+--checkpoints`` names it too.
 
 The verifiers' weight is earned before they start: challenges decided in the ledger's database by their own keys
 (as the verifier processes would have), so that the test does not wait for real spot checks to accumulate."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import subprocess
@@ -30,7 +32,9 @@ from swarmtrust.ledger.migrate import upgrade
 from swarmtrust.ledger.spotchecks import SpotCheckPolicy, SpotChecks
 from swarmtrust.ledger.store import Ledger
 from swarmtrust.node.client.checkpoint_memory import CheckpointMemory, LedgerHistoryError
+from swarmtrust.node.client.config import ClientConfig
 from swarmtrust.node.client.reputation import fetch_reputation
+from swarmtrust.node.client.swarm import SwarmClient
 from swarmtrust.protocol.keys import generate_key_file, load_signing_key
 from swarmtrust.protocol.merkle import InclusionProof, verify_inclusion
 from tests.builders import challenge_for, evidence_session, new_key, signed_verdict
@@ -92,9 +96,13 @@ def test_verifiers_co_sign_checkpoints_and_refuse_a_rewritten_history(tmp_path: 
     ledger_key = load_signing_key(tmp_path / "ledger.key")
     account = earn_weight(db_url, ledger_key, [load_signing_key(tmp_path / f"{name}.key") for name in VERIFIERS])
     port = free_port()
-    serve = ("--checkpoint-interval", "1", "--port", str(port))
-    with LocalSwarm(tmp_path) as swarm:
+    with LocalSwarm(tmp_path) as swarm, contextlib.ExitStack() as stack:
+        peer = swarm.start_dht()
+        serve = ("--checkpoint-interval", "1", "--port", str(port), "--initial-peers", peer, "--snapshot-interval", "1")
         url = swarm.start_api(*serve, db_url=db_url)
+        # a client that reads reputations from the DHT snapshot alone, pinning the ledger's key
+        pinned = bytes(ledger_key.verify_key)
+        reader = stack.enter_context(SwarmClient([peer], ledger_key=pinned, config=ClientConfig(reputation_ttl=0)))
         verifiers = [swarm.launch_verifier(name, "--cosign-interval", "0.5") for name in VERIFIERS]
         for process in verifiers:
             LocalSwarm.ready(process)
@@ -113,6 +121,10 @@ def test_verifiers_co_sign_checkpoints_and_refuse_a_rewritten_history(tmp_path: 
         held = InclusionProof(proof["index"], proof["tree_size"], path)
         assert verify_inclusion(leaf, held, bytes.fromhex(first["state_root"])), "the balance is under the root"
         assert b"balance" in leaf and bytes.fromhex(account) not in leaf
+
+        genuine = (first["number"], bytes.fromhex(first["digest"]))
+        wait_for("the DHT snapshot names the final checkpoint", lambda: reader.reputation("tiny").checkpoint == genuine)
+        assert reader.reputation("tiny").source == "dht"
 
         memory = CheckpointMemory()  # a client, reading reputations while the ledger is honest
         book = fetch_reputation(url, "tiny")
@@ -160,6 +172,12 @@ def test_verifiers_co_sign_checkpoints_and_refuse_a_rewritten_history(tmp_path: 
         assert forged.checkpoint is not None and forged.checkpoint[0] == first["number"]
         with pytest.raises(LedgerHistoryError, match=f"two different checkpoints numbered {first['number']}"):
             memory.admit(bytes(ledger_key.verify_key), *forged.checkpoint, forged.source)
+
+        def distrusted() -> bool:
+            return reader.reputation("tiny").source == "none" and pinned in reader.checkpoints.distrusted
+
+        wait_for("the DHT reader refuses the forged snapshot and distrusts the ledger", distrusted)
+        assert "two different checkpoints" in reader.checkpoints.distrusted[pinned]
 
         # v3 comes back, folds the rewritten log from its start, and meets another checkpoint under the number it
         # remembers: it names the equivocation and refuses, and so does v1 after a restart, from its memory
