@@ -1,8 +1,9 @@
 """Checkpoints of the ledger: proposed by the ledger key, co-signed by verifiers, checked by anyone.
 
-``propose_checkpoint`` folds the event log (``ledger.checkpoint_fold``) and signs the checkpoint it calls for,
-once per number: the ``checkpoints`` table refuses a second one, so an honest ledger never signs two checkpoints
-with one number (which ``protocol.checkpoints.fork_between`` makes a proof against it). ``add_signature`` keeps a
+``Checkpointer`` (and ``propose_checkpoint``, one proposal) signs the checkpoint the log calls for (what
+``ledger.checkpoint_fold`` derives, read here from the database), once per number: the ``checkpoints`` table
+refuses a second one, so an honest ledger never signs two checkpoints with one number (which
+``protocol.checkpoints.fork_between`` makes a proof against it). ``add_signature`` keeps a
 verifier's co-signature of a stored checkpoint. ``audit_checkpoints`` recomputes every checkpoint from the events
 and reports each one that the events do not give, that does not link to the one before, or whose co-signatures
 do not reach a quorum of the set that signs it: a history rewritten and re-signed after verifiers co-signed it
@@ -208,7 +209,7 @@ def propose_checkpoint(
     rule: WeightRule = WEIGHT_RULE,
     upto: int | None = None,
 ) -> Proposed:
-    """One proposal from a fresh fold (the CLI's; the service keeps a ``Checkpointer``)."""
+    """One proposal (the CLI's and the demo's; the service keeps one ``Checkpointer`` for its leaves)."""
     return Checkpointer(engine, rule).propose(key, clock=clock, upto=upto)
 
 
