@@ -74,7 +74,9 @@ def test_an_apprentices_pass_is_audited_by_a_trusted_verifier_while_one_is_prese
     for verifier in everyone:
         assert checks.claim(bytes(verifier.verify_key)) is None
     audited = 0
-    for _ in range(12):  # the ring's members are first about three times in four
+    for _ in range(60):  # the draw is OS-random and favours the trusted verifier; ring members still come first often
+        if audited >= 3:
+            break
         cid = submit(checks)
         first = next((v, c) for v in everyone if (c := checks.claim(bytes(v.verify_key))) is not None)
         phase = checks.submit_verdict(signed_verdict(first[0], first[1], "pass", clock.now)).phase
