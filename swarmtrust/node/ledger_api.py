@@ -130,16 +130,20 @@ class LedgerApi:
         result: dict[str, Any] = self.get("/session-lengths", model=model_id)
         return result
 
-    def model(self, model_id: str) -> dict[str, Any] | None:
-        """The model's registration, its history and tolerances (``GET /models/{model_id}``); None when the
-        ledger knows no registration of it (or is older than model registrations)."""
+    def found(self, path: str) -> dict[str, Any] | None:
+        """``GET path``'s answer; None for a 404 (the ledger has no such thing)."""
         try:
-            result: dict[str, Any] = self.get(f"/models/{quote(model_id, safe='')}")
+            answer: dict[str, Any] = self.get(path)
         except LedgerApiError as exc:
             if exc.status == 404:
                 return None
             raise
-        return result
+        return answer
+
+    def model(self, model_id: str) -> dict[str, Any] | None:
+        """The model's registration, its history and tolerances (``GET /models/{model_id}``); None when the
+        ledger knows no registration of it (or is older than model registrations)."""
+        return self.found(f"/models/{quote(model_id, safe='')}")
 
     def checkpoints(self) -> dict[str, Any]:
         """``GET /checkpoints``: the latest checkpoint and the latest final one (each None when there is none)."""
@@ -148,13 +152,7 @@ class LedgerApi:
 
     def checkpoint(self, number: int) -> dict[str, Any] | None:
         """``GET /checkpoints/{number}``; None when the ledger has no such checkpoint."""
-        try:
-            answer: dict[str, Any] = self.get(f"/checkpoints/{number}")
-        except LedgerApiError as exc:
-            if exc.status == 404:
-                return None
-            raise
-        return answer
+        return self.found(f"/checkpoints/{number}")
 
     def events_after(self, after: int, limit: int = 1000) -> list[dict[str, Any]]:
         """Up to ``limit`` events after seq ``after``, in order, as ``GET /events`` serves them."""
