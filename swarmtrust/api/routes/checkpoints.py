@@ -117,7 +117,9 @@ def proof(
     service: Service,
     table: Annotated[str, Path(pattern="^(" + "|".join(ATTESTED) + ")$", description="reputations or accounts")],
     key: Annotated[str, Path(min_length=1, max_length=80, description="A server key (hex) or an account name")],
-    number: Annotated[int | None, Query(ge=1, description="The checkpoint (default: the latest final one)")] = None,
+    number: Annotated[
+        int | None, Query(ge=1, le=2**32 - 1, description="The checkpoint (default: the latest final one)")
+    ] = None,
 ) -> ProofOut:
     engine = service.engine
     with engine.connect() as connection:
