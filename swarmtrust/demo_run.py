@@ -122,7 +122,7 @@ def _start(swarm: LocalSwarm, plan: DemoPlan, console: Console) -> tuple[dict[st
     )  # fmt: skip
     console.print(f"DHT bootstrap at {swarm.peer}; ledger service and dashboard at {swarm.api_url}")
     processes = {s.name: swarm.launch_server(s.name, s.blocks, "--behavior", s.behavior) for s in plan.servers}
-    processes |= {name: swarm.launch_verifier(name) for name in plan.verifiers}
+    processes |= {name: swarm.launch_verifier(name, "--cosign-interval", "1") for name in plan.verifiers}
     names: dict[str, str] = {}
     for server in plan.servers:
         info = LocalSwarm.ready(processes[server.name])

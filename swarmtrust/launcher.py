@@ -213,9 +213,12 @@ class LocalSwarm:
         Each registered (model, dtype) that the calibration file ``tolerances`` (default: the shipped
         ``swarmtrust/verifier/tolerances.json``) holds a document for gets it as a tolerance record, signed by a
         calibrator key of the workdir's (``calibrator.key``), so that verifiers judge by ledger-served tolerances;
-        the others get none, and verifiers give their sessions no verdict."""
+        the others get none, and verifiers give their sessions no verdict. Checkpoints are proposed only with
+        ``--checkpoint-interval`` in ``extra`` (each one costs every co-signing verifier a fold of the new events)."""
         db = db_url or f"sqlite:///{self.workdir / 'ledger.db'}"
         args = ["api", "serve", "--db", db, "--port", "0", "--key", str(self.workdir / "ledger.key"), *extra]
+        if "--checkpoint-interval" not in extra:  # checkpoints only where asked: each costs verifiers a fold
+            args += ["--checkpoint-interval", "0"]
         if admin_token is not None:
             token_file = self.workdir / "admin.token"
             token_file.touch(mode=0o600)
@@ -251,7 +254,8 @@ class LocalSwarm:
                     ledger.add_tolerance(wire)
 
     def launch_verifier(self, name: str, *extra: str) -> ChildProcess:
-        """Start ``swarmtrust verifier start`` against this swarm's ledger service."""
+        """Start ``swarmtrust verifier start`` against this swarm's ledger service (co-signing checkpoints only
+        with ``--cosign-interval`` in ``extra``)."""
         from swarmtrust.protocol.keys import generate_key_file
 
         key = self.workdir / f"{name}.key"
@@ -259,6 +263,8 @@ class LocalSwarm:
             generate_key_file(key)
         args = ["verifier", "start", "--key", str(key), "--ledger", self.api_url, "--poll-interval", "0.3"]
         args += ["--torch-threads", str(self.torch_threads), *extra]
+        if "--cosign-interval" not in extra:  # co-signing only where asked (checkpoints are off unless asked)
+            args += ["--cosign-interval", "0"]
         verifier = launch(name, args)
         self.processes.append(verifier)
         return verifier
