@@ -8,6 +8,7 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 TORCH_PIN := torch==2.13.0
 PYTEST_ARGS ?=
+TEST_WORKERS ?= 2  # pytest-xdist workers for `make test`; a whole file goes to one worker (its fixtures are per module)
 
 .PHONY: demo test test-fast lint format bench clean-venv
 
@@ -21,7 +22,7 @@ demo: $(INSTALLED)
 	$(VENV)/bin/swarmtrust demo
 
 test: $(INSTALLED)
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 # The fast tier: pure logic, no process, server or database started (about a minute); `make test` runs all.
 test-fast: $(INSTALLED)
