@@ -63,7 +63,11 @@ def serve(
     ] = None,
     checkpoint_interval: Annotated[
         float | None,
-        typer.Option(min=0.0, help="Seconds between checkpoint proposals (0: only `swarmtrust ledger checkpoint`)."),
+        typer.Option(
+            min=0.0,
+            help="Seconds between checkpoint proposals, which also come as each hour's epoch closes (0: only "
+            "`swarmtrust ledger checkpoint`).",
+        ),
     ] = None,
 ) -> None:
     """Serve the REST API; prints one line with the URL and the ledger's public key when listening."""

@@ -10,9 +10,10 @@ from typing import Any
 import nacl.signing
 from sqlalchemy import Engine
 
-from swarmtrust.ledger.checkpoints import latest_final_ref
+from swarmtrust.ledger.checkpoints import latest_final_proof, latest_final_ref
 from swarmtrust.ledger.reputation_queries import checked_models, model_views, newcomer_view
 from swarmtrust.node.dht import to_dht_value
+from swarmtrust.protocol.checkpoint_proofs import CheckpointProofRecord
 from swarmtrust.protocol.reputation_snapshot import ReputationSnapshot, SnapshotEntry, pack_entries, pack_newcomer
 from swarmtrust.protocol.signing import Signed, sign_record
 
@@ -64,6 +65,8 @@ class SnapshotPublisher:
     def publish_once(self) -> None:
         now = time.time_ns() // 1_000_000
         ttl_ms = int(self.interval * 3000)
+        # the proof first: a client that reads a snapshot naming a checkpoint then finds that checkpoint's proof
+        self.publish_checkpoint(now, ttl_ms)
         with self.engine.connect() as connection:
             models = checked_models(connection)
         for model_id in models:
@@ -76,6 +79,24 @@ class SnapshotPublisher:
                 subkey=signed.signer.hex(),
             )
             self.published += 1
+
+    def publish_checkpoint(self, now: int, ttl_ms: int) -> None:
+        """The latest final checkpoint's proof, so that clients reading snapshots from the DHT alone can check
+        the checkpoint they name (none before a checkpoint is final)."""
+        with self.engine.connect() as connection:
+            proof = latest_final_proof(connection)
+        if proof is None:
+            return
+        record = CheckpointProofRecord(
+            ledger_key=bytes(self.key.verify_key),
+            number=proof.number,
+            proof=proof.to_wire(),
+            made_ms=now,
+            expires_ms=now + ttl_ms,
+        )
+        signed = sign_record(record, self.key)
+        value = to_dht_value("checkpoint", signed)
+        self.dht.store(record.dht_keys()[0], value, record.expires_ms / 1000, subkey=signed.signer.hex())
 
     def run(self, stop: threading.Event) -> None:
         while not stop.is_set():

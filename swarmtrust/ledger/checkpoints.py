@@ -42,6 +42,7 @@ from swarmtrust.ledger.events import GENESIS_HASH, LoggedEvent, event_hash, open
 from swarmtrust.ledger.models import ChainHead, CheckpointRow, CheckpointSignatureRow, Event, VerifierRow
 from swarmtrust.ledger.rowstore import primary_key
 from swarmtrust.ledger.state_root import ATTESTED, state_leaves
+from swarmtrust.protocol.checkpoint_proofs import FinalityProof, publishable
 from swarmtrust.protocol.checkpoints import (
     Checkpoint,
     CheckpointSignature,
@@ -315,6 +316,19 @@ def latest_final_ref(connection: Connection) -> tuple[int, bytes] | None:
         .limit(1)
     ).one_or_none()
     return (row.number, bytes.fromhex(row.digest)) if row is not None else None
+
+
+def latest_final_proof(connection: Connection) -> FinalityProof | None:
+    """The latest final checkpoint with the one before it and a quorum of its co-signatures (``publishable``),
+    as the DHT carries it; None when no checkpoint is final yet."""
+    ref = latest_final_ref(connection)
+    if ref is None:
+        return None
+    number = ref[0]
+    this, previous = _stored(connection, number), _stored(connection, number - 1) if number > 1 else None
+    if this is None:
+        return None
+    return publishable(this, previous, _signers(connection, number), stored_signatures(connection, number))
 
 
 @dataclass(frozen=True)

@@ -86,6 +86,14 @@ def generate(
         ),
     ] = None,
     client_key: Annotated[Path | None, typer.Option(help="Key that signs challenges (default: a fresh one).")] = None,
+    checkpoint_memory: Annotated[
+        Path | None,
+        typer.Option(
+            help="File keeping the latest final checkpoint seen per ledger across runs: a ledger answering from an "
+            "earlier or another history is refused (default: CLIENT_KEY.seen-checkpoints.json with --client-key, else "
+            "kept for this run only)."
+        ),
+    ] = None,
     enforce_bonds: Annotated[
         bool,
         typer.Option(
@@ -148,6 +156,7 @@ def generate(
     peers = split_peers(initial_peers)
     if not peers:
         raise UsageError("--initial-peers is required (or pass --local to run the model in-process)")
+    from swarmtrust.node.client.checkpoint_memory import seen_checkpoints_file
     from swarmtrust.node.client.config import ClientConfig
     from swarmtrust.node.client.swarm import SwarmClient
     from swarmtrust.protocol.keys import load_signing_key
@@ -163,6 +172,7 @@ def generate(
         bond_session_tokens=max(len(ids) for ids in batch) + max_new_tokens,
         pay=pay,
         allow_dtypes=tuple(_serving_dtypes(allow_dtype)),
+        checkpoint_memory=checkpoint_memory or (seen_checkpoints_file(client_key) if client_key else None),
     )
     key = load_signing_key(client_key) if client_key else None
     with SwarmClient(peers, network=network, config=config, ledger_url=ledger, client_key=key) as client:

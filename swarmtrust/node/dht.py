@@ -21,13 +21,20 @@ from hivemind.utils.serializer import MSGPackSerializer
 from swarmtrust.node.network import NetworkOptions
 from swarmtrust.protocol.announcements import ServerAnnouncement
 from swarmtrust.protocol.canonical import pack, unpack_list
+from swarmtrust.protocol.checkpoint_proofs import CheckpointProofRecord
 from swarmtrust.protocol.errors import SwarmtrustError, WireFormatError
+from swarmtrust.protocol.fork_reports import LedgerForkReport
 from swarmtrust.protocol.reputation_snapshot import ReputationSnapshot
 from swarmtrust.protocol.signing import Signed, verify_record
 
 log = logging.getLogger(__name__)
 
-DHT_RECORD_KINDS: dict[str, type[Any]] = {"announce": ServerAnnouncement, "reputation": ReputationSnapshot}
+DHT_RECORD_KINDS: dict[str, type[Any]] = {
+    "announce": ServerAnnouncement,
+    "reputation": ReputationSnapshot,
+    "checkpoint": CheckpointProofRecord,
+    "fork": LedgerForkReport,
+}
 _EXPIRY_SLACK_S = 1.0  # DHT expiry is a float of seconds; the signed one is integer milliseconds
 
 

@@ -16,9 +16,12 @@ import nacl.signing
 import pydantic
 
 from swarmtrust.protocol.challenges import pack_submission
-from swarmtrust.protocol.errors import SwarmtrustError
+from swarmtrust.protocol.checkpoint_proofs import FinalityProof
+from swarmtrust.protocol.checkpoints import Checkpoint, CheckpointSignature
+from swarmtrust.protocol.errors import SwarmtrustError, WireFormatError
 from swarmtrust.protocol.http_signing import sign_request
 from swarmtrust.protocol.rest import API_PREFIX, ReputationBatch
+from swarmtrust.protocol.signing import open_signed
 
 PAGE_LIMIT = 1000  # items asked for per page when reading a whole list
 
@@ -153,6 +156,25 @@ class LedgerApi:
     def checkpoint(self, number: int) -> dict[str, Any] | None:
         """``GET /checkpoints/{number}``; None when the ledger has no such checkpoint."""
         return self.found(f"/checkpoints/{number}")
+
+    def finality_proof(self, number: int) -> FinalityProof | None:
+        """Checkpoint ``number`` with the one before it and its co-signatures, as the ledger holds them; None when it
+        has no such checkpoint. Whether they show it final is ``FinalityProof.verify``'s to say, not the ledger's;
+        WireFormatError or SignatureError when an envelope it sends is not valid."""
+        view = self.checkpoint(number)
+        before = self.checkpoint(number - 1) if number > 1 else None
+        if view is None or (number > 1 and before is None):
+            return None
+        try:
+            checkpoint, signatures = bytes.fromhex(view["record"]), [bytes.fromhex(s) for s in view["signatures"]]
+            previous = bytes.fromhex(before["record"]) if before is not None else None
+        except (KeyError, TypeError, ValueError) as exc:
+            raise WireFormatError(f"the ledger's checkpoint {number} is not hex envelopes ({exc})") from exc
+        return FinalityProof(
+            open_signed(Checkpoint, checkpoint),
+            open_signed(Checkpoint, previous) if previous is not None else None,
+            tuple(open_signed(CheckpointSignature, s) for s in signatures),
+        )
 
     def events_after(self, after: int, limit: int = 1000) -> list[dict[str, Any]]:
         """Up to ``limit`` events after seq ``after``, in order, as ``GET /events`` serves them."""

@@ -23,6 +23,8 @@ Modules:
 - ``market_records``: transfers, bonds, prices and session payments; ``bond_rule``: the bond a server must
   hold at its price so that cheating never pays (client and ledger);
 - ``checkpoints``: ledger checkpoints, verifiers' co-signatures, the quorum rule and fork proofs;
+- ``checkpoint_proofs``: proof that a checkpoint is final, checkable with the ledger key alone, and its DHT record;
+- ``fork_reports``: the DHT record reporting a ledger's two checkpoints of one number, which proves itself;
 - ``model_records``: a model's ledger-signed registration (the dtypes it may be served in) and calibrators'
   tolerance records; ``serving_dtypes``: who follows a registration and how (clients, servers, verifiers).
 """

@@ -2,8 +2,9 @@
 co-signing them over HTTP, and a client reading reputations from the DHT snapshot. Then an operator rewrites the
 history under a final checkpoint and restarts the service: the verifiers refuse its next checkpoint. It signs new
 checkpoints over the rewritten history and marks them final by hand: clients that read the genuine one refuse
-them (over REST and from the DHT), a returning verifier names the equivocation, and ``ledger audit
---checkpoints`` names it too.
+them (over REST and from the DHT, and so does a server weighing placement by the ledger's trust, after a
+restart), one that never read it refuses them on their missing co-signatures or on a fork reported in the DHT, a
+returning verifier names the equivocation, and ``ledger audit --checkpoints`` names it too.
 
 The verifiers' weight is earned before they start: challenges decided in the ledger's database by their own keys
 (as the verifier processes would have), so that the test does not wait for real spot checks to accumulate."""
@@ -35,6 +36,8 @@ from swarmtrust.node.client.checkpoint_memory import CheckpointMemory, LedgerHis
 from swarmtrust.node.client.config import ClientConfig
 from swarmtrust.node.client.reputation import fetch_reputation
 from swarmtrust.node.client.swarm import SwarmClient
+from swarmtrust.node.ledger_api import LedgerApi
+from swarmtrust.node.server.placement import LedgerView
 from swarmtrust.protocol.keys import generate_key_file, load_signing_key
 from swarmtrust.protocol.merkle import InclusionProof, verify_inclusion
 from tests.builders import challenge_for, evidence_session, new_key, signed_verdict
@@ -129,7 +132,10 @@ def test_verifiers_co_sign_checkpoints_and_refuse_a_rewritten_history(tmp_path: 
         memory = CheckpointMemory()  # a client, reading reputations while the ledger is honest
         book = fetch_reputation(url, "tiny")
         assert book.checkpoint is not None and book.checkpoint[0] == first["number"]
-        memory.admit(bytes(ledger_key.verify_key), *book.checkpoint, book.source)
+        with LedgerApi(url) as api:
+            memory.admit(pinned, *book.checkpoint, book.source, api.finality_proof, pinned)
+        server_view = LedgerView.open(url, tmp_path / "server.key.seen-checkpoints.json")  # a --num-blocks server's
+        assert server_view.reputations("tiny") is not None
 
         # v3 leaves, remembering the last checkpoint it accepted
         remembered = tmp_path / "v3.key.checkpoints.json"
@@ -171,13 +177,30 @@ def test_verifiers_co_sign_checkpoints_and_refuse_a_rewritten_history(tmp_path: 
         forged = fetch_reputation(url, "tiny")
         assert forged.checkpoint is not None and forged.checkpoint[0] == first["number"]
         with pytest.raises(LedgerHistoryError, match=f"two different checkpoints numbered {first['number']}"):
-            memory.admit(bytes(ledger_key.verify_key), *forged.checkpoint, forged.source)
+            memory.admit(pinned, *forged.checkpoint, forged.source, lambda n: None, pinned)
+        restarted = LedgerView.open(url, tmp_path / "server.key.seen-checkpoints.json")  # the server, restarted
+        assert restarted.reputations("tiny") is None, "a server believed the rewritten ledger's trust"
+        assert "two different checkpoints" in restarted.memory.distrusted[url.encode()]
+        # a client that never saw the genuine history refuses it too: the verifiers did not sign the rewrite
+        with LedgerApi(url) as api, pytest.raises(LedgerHistoryError, match="named as final what is not"):
+            CheckpointMemory().admit(pinned, *forged.checkpoint, forged.source, api.finality_proof, pinned)
 
         def distrusted() -> bool:
             return reader.reputation("tiny").source == "none" and pinned in reader.checkpoints.distrusted
 
         wait_for("the DHT reader refuses the forged snapshot and distrusts the ledger", distrusted)
         assert "two different checkpoints" in reader.checkpoints.distrusted[pinned]
+        fork = reader.checkpoints.fork(pinned)  # it holds both checkpoints, and reported them in the DHT
+        assert fork is not None and fork.number == first["number"]
+        # and one that never saw it either, reading the DHT: the reader's fork report reaches it
+        newcomer = stack.enter_context(SwarmClient([peer], ledger_key=pinned, config=ClientConfig(reputation_ttl=0)))
+
+        def refused_by_newcomer() -> bool:
+            return newcomer.reputation("tiny").source == "none" and pinned in newcomer.checkpoints.distrusted
+
+        wait_for("a new DHT reader refuses the ledger on the reported fork", refused_by_newcomer)
+        reason = newcomer.checkpoints.distrusted[pinned]
+        assert f"signed two checkpoints numbered {first['number']} (reported by" in reason, reason
 
         # v3 comes back, folds the rewritten log from its start, and meets another checkpoint under the number it
         # remembers: it names the equivocation and refuses, and so does v1 after a restart, from its memory

@@ -6,7 +6,9 @@
 - ``bans``: liveness bans with back-off; ``latency``: step times the client measures itself, per server;
 - ``config``: client settings, with units;
 - ``reputation``: servers' reputations, bonds and prices from the ledger's REST API or DHT snapshot;
-- ``checkpoint_memory``: the latest final checkpoint seen per ledger; answers that go back are refused (pure);
+- ``checkpoint_memory``: the latest final checkpoint seen per ledger, checked by its co-signatures; answers that do
+  not extend it are refused (pure);
+- ``fork_reports``: reports of a ledger that signed two histories, published in and read from the DHT;
 - ``receipt_check``: what a receipt must say about the step just taken (pure);
 - ``faults``: what can go wrong with a server, as the client records it;
 - ``misbehaviour``: a server's contradictory signed receipts, reported to the ledger as a proof;

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from swarmtrust.node.client.evidence import COMPARED_STEPS
 from swarmtrust.protocol.bond_rule import DEFAULT_BOND_TERMS, SESSION_TOKENS, BondTerms
@@ -32,4 +33,5 @@ class ClientConfig:
     max_ban_seconds: float = 300.0  # ... up to this
     reputation_ttl: float = 10.0  # seconds a fetched reputation book is reused
     pay: bool = False  # pay servers through the ledger's market for each finished generation (needs a ledger)
+    checkpoint_memory: Path | None = None  # where the checkpoints seen per ledger are kept across runs (None: not kept)
     allow_dtypes: tuple[str, ...] = ()  # dtypes routed to beyond the model's registration (or config) allows

@@ -10,6 +10,7 @@ from typing import Any
 from swarmtrust.node.dht import from_dht_value
 from swarmtrust.node.ledger_api import LedgerApi
 from swarmtrust.protocol.beta import Beta
+from swarmtrust.protocol.checkpoint_proofs import FinalityProof, checkpoint_proof_key
 from swarmtrust.protocol.errors import SignatureError, WireFormatError
 from swarmtrust.protocol.newcomers import COHORT_START
 from swarmtrust.protocol.reputation_snapshot import SnapshotEntry, snapshot_key
@@ -91,6 +92,22 @@ def reputation_from_dht(dht: Any, model_id: str, ledger_key: bytes, now_ms: int)
     servers = {k: _from_entry(e) for k, e in snapshot.servers().items()}
     checkpoint = (snapshot.checkpoint_number, snapshot.checkpoint) if snapshot.checkpoint is not None else None
     return ReputationBook(servers, _from_entry(snapshot.newcomer_entry()), "dht", checkpoint)
+
+
+def proof_from_dht(dht: Any, ledger_key: bytes, number: int) -> FinalityProof | None:
+    """The proof of checkpoint ``number`` that the pinned ledger key published in the DHT, if the DHT holds that
+    one (it carries the latest final checkpoint's only); WireFormatError or SignatureError for a proof that is
+    not one."""
+    entries = dht.get(checkpoint_proof_key(ledger_key), latest=True)
+    if entries is None or not isinstance(entries.value, dict):
+        return None
+    item = entries.value.get(ledger_key.hex())
+    if item is None:
+        return None
+    kind, signed = from_dht_value(item.value)
+    if kind != "checkpoint" or signed.signer != ledger_key or signed.record.number != number:
+        return None
+    return FinalityProof.from_wire(signed.record.proof)
 
 
 def _from_entry(entry: SnapshotEntry) -> ServerTrust:

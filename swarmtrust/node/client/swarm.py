@@ -29,12 +29,13 @@ from swarmtrust.node.client.config import ClientConfig
 from swarmtrust.node.client.discovery import ServerInfo, discover_servers
 from swarmtrust.node.client.evidence import submit_challenges
 from swarmtrust.node.client.faults import Fault
+from swarmtrust.node.client.fork_reports import report_fork, reported_forks
 from swarmtrust.node.client.forward import forward_through_chain
 from swarmtrust.node.client.generation import GenerationResult, generate_tokens
 from swarmtrust.node.client.latency import LatencyTracker
 from swarmtrust.node.client.misbehaviour import contradictions, held_receipts, report_misbehaviour
 from swarmtrust.node.client.payments import affordable, bills, pay
-from swarmtrust.node.client.reputation import ReputationBook, fetch_reputation, reputation_from_dht
+from swarmtrust.node.client.reputation import ReputationBook, fetch_reputation, proof_from_dht, reputation_from_dht
 from swarmtrust.node.client.route_policy import Router
 from swarmtrust.node.client.session import HopRecord, InferenceSession
 from swarmtrust.node.dht import start_dht
@@ -43,7 +44,8 @@ from swarmtrust.node.model.head import ModelHead
 from swarmtrust.node.model.source import ModelSource
 from swarmtrust.node.network import NetworkOptions
 from swarmtrust.node.sampling import Sampling, StopRule, TokenChooser
-from swarmtrust.protocol.errors import WireFormatError
+from swarmtrust.protocol.checkpoint_proofs import FinalityProof
+from swarmtrust.protocol.errors import SignatureError, WireFormatError
 from swarmtrust.protocol.serving_dtypes import AllowedDtypes, config_dtype, history_from_answer, routing_dtypes
 
 T = TypeVar("T")
@@ -88,7 +90,10 @@ class SwarmClient:
         self.latency = LatencyTracker(self.config.latency_smoothing)
         self.bans = BanList(self.config.ban_seconds, self.config.max_ban_seconds)
         self._books: dict[str, tuple[float, ReputationBook]] = {}
-        self.checkpoints = CheckpointMemory()  # the latest final checkpoint seen per ledger: answers must extend it
+        # the latest final checkpoint seen per ledger: answers must extend it (kept in a file where configured)
+        memory_file = self.config.checkpoint_memory
+        self.checkpoints = CheckpointMemory.load(memory_file) if memory_file is not None else CheckpointMemory()
+        self._reported_forks: set[bytes] = set()
         self._dtypes: dict[str, tuple[float, AllowedDtypes]] = {}
         self._initial_peers = list(initial_peers)
         self._network = network or NetworkOptions()
@@ -139,18 +144,69 @@ class SwarmClient:
                 log.warning("no reputation from %s (%s); trying the DHT snapshot", self.ledger_url, exc)
         if book is None and self.ledger_key is not None:
             book = reputation_from_dht(self.dht, model_id, self.ledger_key, time.time_ns() // 1_000_000)
-        if book is not None and book.source != "none":
-            identity = self.ledger_key or (self.ledger_url or "").encode()  # REST alone: the ledger by its URL
-            number, digest = book.checkpoint or (0, None)
-            try:
-                self.checkpoints.admit(identity, number, digest, book.source)
-            except LedgerHistoryError as exc:
-                log.error("refusing the ledger's reputations: %s", exc)
-                book = None
+        if book is not None and book.source != "none" and not self._extends_history(book):
+            book = None
         if book is None:
             book = ReputationBook()  # nothing known: everyone is a newcomer
         self._books[model_id] = (time.monotonic(), book)
         return book
+
+    def _extends_history(self, book: ReputationBook) -> bool:
+        """Whether the checkpoint ``book`` stands on is final and extends the one this client holds for its ledger
+        (``CheckpointMemory``), checked by proofs from the API or else the DHT; logs why not."""
+        identity = self.ledger_key or (self.ledger_url or "").encode()  # REST alone: the ledger by its URL
+        number, digest = book.checkpoint or (0, None)
+        try:
+            self._read_fork_reports(identity)
+            self.checkpoints.admit(identity, number, digest, book.source, self._finality_proof, self.ledger_key)
+        except LedgerHistoryError as exc:
+            log.error("refusing the ledger's reputations: %s", exc)
+            self._report_fork(identity)
+            return False
+        finally:
+            if self.config.checkpoint_memory is not None:
+                self.checkpoints.save(self.config.checkpoint_memory)
+        return True
+
+    def _read_fork_reports(self, identity: bytes) -> None:
+        """Distrust the ledger on any fork of its key reported in the DHT that proves itself."""
+        seen = self.checkpoints.seen.get(identity)
+        key = self.ledger_key or (seen.checkpoint.signer if seen is not None else None)
+        if key is None or identity in self.checkpoints.distrusted:
+            return
+        for report in reported_forks(self.dht, key):
+            reporter = f"{report.reporter.hex()[:16]}… in the DHT"
+            self.checkpoints.note_fork(identity, key, report.first, report.second, reporter)
+
+    def _report_fork(self, identity: bytes) -> None:
+        """Publish the fork this client holds against the ledger, once, so that other clients stop trusting it."""
+        pair = self.checkpoints.forks.get(identity)
+        if pair is None or identity in self._reported_forks:
+            return
+        try:
+            fork = report_fork(self.dht, self.client_key, *pair)
+            self._reported_forks.add(identity)
+            log.error(
+                "reported in the DHT: ledger %s… signed two checkpoints numbered %d",
+                fork.ledger_key.hex()[:16],
+                fork.number,
+            )
+        except (WireFormatError, SignatureError) as exc:
+            log.warning("could not report the ledger's fork in the DHT: %s", exc)
+
+    def _finality_proof(self, number: int) -> FinalityProof | None:
+        """Checkpoint ``number``'s proof from the ledger's API, else from the DHT (it carries the latest only)."""
+        if self.ledger_url is not None:
+            try:
+                with LedgerApi(self.ledger_url, timeout=5.0) as api:
+                    proof = api.finality_proof(number)
+                if proof is not None:
+                    return proof
+            except LedgerApiError as exc:
+                log.warning("no proof of checkpoint %d from %s (%s)", number, self.ledger_url, exc)
+        if self.ledger_key is not None:
+            return proof_from_dht(self.dht, self.ledger_key, number)
+        return None
 
     def allowed_dtypes(self, source: ModelSource) -> AllowedDtypes:
         """The dtypes this client routes to for ``source``: its registration at the ledger (cached for

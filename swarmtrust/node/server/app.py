@@ -16,13 +16,14 @@ from hivemind.proto import runtime_pb2
 
 from swarmtrust.node.behaviors import BehaviorRuntime, perturb_weights
 from swarmtrust.node.block_rpc import FORWARD_HANDLER, INFERENCE_HANDLER, PUSH_HANDLER
+from swarmtrust.node.client.checkpoint_memory import seen_checkpoints_file
 from swarmtrust.node.dht import start_dht
 from swarmtrust.node.model.source import ModelSource, resolve_model
 from swarmtrust.node.model.span import CacheState, Span, SpanError, load_config
 from swarmtrust.node.server.announcer import Announcer
 from swarmtrust.node.server.config import ServerConfig
 from swarmtrust.node.server.handler import BlockServer
-from swarmtrust.node.server.placement import choose_blocks, holders, my_trust
+from swarmtrust.node.server.placement import LedgerView, choose_blocks, holders, my_trust
 from swarmtrust.node.server.pushes import PushOutbox
 from swarmtrust.node.server.receipting import ReceiptSigner
 from swarmtrust.node.server.registration import LedgerRegistration, check_registered_dtype
@@ -65,6 +66,7 @@ def run_server(config: ServerConfig, ready: Any = print, status: Callable[[str],
     try:
         # Opened after the fork, so that the DHT's process never inherits (and holds) its lock.
         registry = SessionRegistry.open(config.state_dir, bytes(key.verify_key))
+        ledger_view = LedgerView.open(config.ledger_url, seen_checkpoints_file(config.key_path))
         try:
             start, end = config.block_start, config.block_end
             if config.num_blocks is not None:
@@ -72,10 +74,10 @@ def run_server(config: ServerConfig, ready: Any = print, status: Callable[[str],
                 if not 0 < config.num_blocks <= total:
                     raise SpanError(f"--num-blocks {config.num_blocks}: {source.model_id} has {total} blocks")
                 me = bytes(key.verify_key).hex()
-                start = choose_blocks(dht, source.model_id, total, config.num_blocks, me, config.ledger_url)
+                start = choose_blocks(dht, source.model_id, total, config.num_blocks, me, ledger_view)
                 end = start + config.num_blocks
             span, throughput = load_span(source, start, end, config)
-            asyncio.run(_serve(config, key, source, span, throughput, dht, registry, ready, status))
+            asyncio.run(_serve(config, key, source, span, throughput, dht, registry, ready, status, ledger_view))
         finally:
             registry.close()
     finally:
@@ -117,6 +119,7 @@ async def _serve(
     registry: SessionRegistry,
     ready: Any,
     status: Callable[[str], None],
+    ledger_view: LedgerView,
 ) -> None:
     p2p = await dht.replicate_p2p()
     outbox = PushOutbox(p2p)
@@ -167,7 +170,9 @@ async def _serve(
         )
     )
     reporting = asyncio.create_task(_report(serving, ledger, public_key, config.status_period, status))
-    moving = asyncio.create_task(_rebalance(serving, announcer, block_server, config, source, dht, public_key, status))
+    moving = asyncio.create_task(
+        _rebalance(serving, announcer, block_server, config, source, dht, public_key, status, ledger_view)
+    )
     await stop.wait()
     moving.cancel()
     reporting.cancel()
@@ -195,6 +200,7 @@ async def _rebalance(
     dht: Any,
     me: str,
     status: Callable[[str], None],
+    ledger_view: LedgerView,
 ) -> None:
     """With ``--num-blocks``: every ``rebalance_period`` seconds, move to where the swarm is clearly thinner."""
     length = config.num_blocks
@@ -205,8 +211,8 @@ async def _rebalance(
         await asyncio.sleep(config.rebalance_period)
         current = serving.server.span
         try:
-            others = await asyncio.to_thread(holders, dht, source.model_id, total, me, config.ledger_url)
-            trust = await asyncio.to_thread(my_trust, config.ledger_url, source.model_id, me)
+            others = await asyncio.to_thread(holders, dht, source.model_id, total, me, ledger_view)
+            trust = await asyncio.to_thread(my_trust, ledger_view, source.model_id, me)
         except Exception:  # a DHT hiccup: the next round looks again
             log.exception("could not read the swarm to rebalance; looking again in %.0f s", config.rebalance_period)
             continue
