@@ -17,7 +17,8 @@ from sqlalchemy.orm import DeclarativeBase
 
 from swarmtrust.ledger.events import GENESIS_HASH, LoggedEvent
 from swarmtrust.ledger.market_projection import MarketProjection
-from swarmtrust.ledger.models import VerifierRow
+from swarmtrust.ledger.market_rules import bond_account
+from swarmtrust.ledger.models import AccountRow, VerifierRow
 from swarmtrust.ledger.projection_set import PROJECTIONS
 from swarmtrust.ledger.projections import Projection
 from swarmtrust.ledger.spotcheck_projection import SpotCheckProjection
@@ -34,24 +35,41 @@ class CheckpointError(SwarmtrustError):
 
 @dataclass(frozen=True)
 class WeightRule:
-    """How a verifier's record becomes signing weight: none before ``apprenticeship`` agreements, then its
-    agreements less ``disagreement_cost`` per disagreement (a verifier that is often outvoted loses its say)."""
+    """How a verifier's record becomes signing weight. Reliability: none before ``apprenticeship`` agreements, then
+    its agreements less ``disagreement_cost`` per disagreement (a verifier that is often outvoted loses its say).
+    Bond: credits the verifier holds in its bond raise that weight by up to ``bond_factor`` times, reached at
+    ``full_bond`` micro-credits. A bond alone buys no weight: only a record of agreeing with decided outcomes does,
+    so that a rich newcomer cannot buy a quorum."""
 
     apprenticeship: int = 10
     disagreement_cost: int = 3
+    full_bond: int = 1_000_000_000  # micro-credits: 1,000 credits
+    bond_factor: int = 2
+
+    def weight(self, agreements: int, disagreements: int, bond: int) -> int:
+        """The signing weight of a verifier with this record and this bond (0: none), at most ``MAX_WEIGHT``."""
+        if agreements < self.apprenticeship:
+            return 0
+        reliability = agreements - self.disagreement_cost * disagreements
+        if reliability <= 0:
+            return 0
+        # whole numbers throughout: every verifier and the ledger compute the very same weight
+        bonded = min(max(bond, 0), self.full_bond)
+        raised = reliability * (self.full_bond + (self.bond_factor - 1) * bonded) // self.full_bond
+        return min(MAX_WEIGHT, raised)
 
 
 WEIGHT_RULE = WeightRule()
 
 
 def verifier_weights(tables: Tables, rule: WeightRule = WEIGHT_RULE) -> dict[bytes, int]:
-    """The signing set the derived ``verifiers`` table gives: the heaviest ``MAX_SIGNING_VERIFIERS`` of positive
-    weight (ties by key), sorted by key."""
+    """The signing set the derived ``verifiers`` and ``accounts`` tables give: the heaviest
+    ``MAX_SIGNING_VERIFIERS`` of positive weight (ties by key), sorted by key."""
+    accounts = tables.get(AccountRow, {})
     weights = {}
     for key, row in tables.get(VerifierRow, {}).items():
-        if row["agreements"] < rule.apprenticeship:
-            continue
-        weight = min(MAX_WEIGHT, row["agreements"] - rule.disagreement_cost * row["disagreements"])
+        bond = accounts.get(bond_account(key), {}).get("balance", 0)
+        weight = rule.weight(row["agreements"], row["disagreements"], bond)
         if weight > 0:
             weights[bytes.fromhex(key)] = weight
     heaviest = sorted(weights.items(), key=lambda item: (-item[1], item[0]))[:MAX_SIGNING_VERIFIERS]

@@ -7,10 +7,13 @@ from the events it fetches; their keys are their own, which the operator does no
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import text
 from typer.testing import CliRunner
 
@@ -24,10 +27,11 @@ from swarmtrust.ledger.checkpoints import (
     stored_checkpoints,
 )
 from swarmtrust.ledger.errors import RequestRefusedError
-from swarmtrust.ledger.market import mint
+from swarmtrust.ledger.market import mint, take_node_record
 from swarmtrust.ledger.spotchecks import SpotCheckPolicy, SpotChecks
 from swarmtrust.ledger.store import Ledger
 from swarmtrust.protocol.checkpoints import (
+    MAX_WEIGHT,
     Checkpoint,
     CheckpointSignature,
     checkpoint_digest,
@@ -35,6 +39,7 @@ from swarmtrust.protocol.checkpoints import (
     signing_set,
 )
 from swarmtrust.protocol.keys import generate_key_file
+from swarmtrust.protocol.market_records import BondDeposit
 from swarmtrust.protocol.signing import Signed, open_signed, sign_record
 from tests.builders import challenge_for, evidence_session, new_key, signed_verdict
 from tests.ledger.tampering import lift_append_only_guard, rewrite_mints
@@ -226,3 +231,44 @@ def cut_the_last_event(ledger: Ledger) -> None:
         connection.execute(text("DELETE FROM events WHERE seq = :s"), {"s": last})
         before = connection.execute(text("SELECT seq, hash FROM events WHERE seq = :s"), {"s": last - 1}).one()
         connection.execute(text("UPDATE chain_head SET seq = :s, hash = :h"), {"s": before.seq, "h": before.hash})
+
+
+@given(
+    st.integers(0, 10_000), st.integers(0, 3_000), st.integers(-(2**40), 2**40), st.integers(0, 2**40)
+)  # fmt: skip
+def test_a_bond_raises_earned_weight_up_to_the_factor_and_buys_none_alone(
+    agreements: int, disagreements: int, bond: int, more: int
+) -> None:
+    rule = WeightRule()
+    weight = rule.weight(agreements, disagreements, bond)
+    reliability = agreements - rule.disagreement_cost * disagreements
+    if agreements < rule.apprenticeship or reliability <= 0:
+        assert weight == 0, "a bond bought weight without a record"
+        return
+    assert min(reliability, MAX_WEIGHT) <= weight <= min(rule.bond_factor * reliability, MAX_WEIGHT)
+    assert rule.weight(agreements, disagreements, bond + more) >= weight, "more bond never lowers the weight"
+    assert rule.weight(agreements, disagreements, rule.full_bond + more) == min(
+        rule.bond_factor * reliability, MAX_WEIGHT
+    )
+
+
+def test_a_verifiers_bond_raises_its_weight_in_the_signing_set(ledger: Ledger) -> None:
+    clock = Clock()
+    decided_passes(ledger, clock, 2)
+    before = propose_checkpoint(ledger.engine, LEDGER, clock=clock, rule=RULE).checkpoint
+    assert before is not None
+    earned = before.record.signing_set  # each verifier's agreements
+    assert sum(cosign(ledger, verifier) is not None for verifier in VERIFIERS) == len(earned)
+    bonded = max(VERIFIERS, key=lambda v: earned.get(bytes(v.verify_key), 0))
+    key = bytes(bonded.verify_key)
+    mint(ledger.engine, LEDGER, account=key.hex(), amount=RULE.full_bond, reason="t", admin="t", clock=clock)
+    deposit = sign_record(BondDeposit(os.urandom(16), key, RULE.full_bond // 2, clock.now), bonded)
+    take_node_record(ledger.engine, "bond", deposit.to_wire(), key, clock=clock)
+    after = propose_checkpoint(ledger.engine, LEDGER, clock=clock, rule=RULE).checkpoint
+    assert after is not None
+    weights = after.record.signing_set
+    assert weights[key] == earned[key] * 3 // 2, "raised by half of the full bond: × 1.5"
+    assert {k: w for k, w in weights.items() if k != key} == {k: w for k, w in earned.items() if k != key}
+    # the verifiers, folding the events, give the same set: each co-signs what the ledger proposed
+    assert sum(cosign(ledger, verifier) is not None for verifier in VERIFIERS) == len(earned)
+    assert audit_checkpoints(ledger.engine, RULE).ok
