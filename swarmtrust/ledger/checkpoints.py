@@ -15,6 +15,7 @@ Checkpoints sit beside the chain, not in it: a checkpoint attests events, and is
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,7 +37,7 @@ from swarmtrust.ledger.checkpoint_fold import (
     expected_checkpoint,
 )
 from swarmtrust.ledger.db import read_transaction, write_transaction
-from swarmtrust.ledger.errors import RequestRefusedError
+from swarmtrust.ledger.errors import LedgerError, RequestRefusedError
 from swarmtrust.ledger.eventlog import HEAD_ROW_ID, Clock, now_ms
 from swarmtrust.ledger.events import GENESIS_HASH, LoggedEvent, event_hash, open_event_record
 from swarmtrust.ledger.models import ChainHead, CheckpointRow, CheckpointSignatureRow, Event, VerifierRow
@@ -91,6 +92,10 @@ def stored_signatures(connection: Connection, number: int) -> list[Signed[Checkp
     return [open_signed(CheckpointSignature, bytes(wire)) for wire in wires.scalars()]
 
 
+class RefoldBusyError(LedgerError):
+    """A proof at an old checkpoint was asked for while another one's state is being folded again."""
+
+
 @dataclass(frozen=True)
 class Proposed:
     status: str  # "recorded", or "unchanged" when no event came after the last checkpoint
@@ -105,12 +110,16 @@ class Checkpointer:
     attested state's leaves at the last few checkpoints, for inclusion proofs (``leaves_at``)."""
 
     KEPT = 4  # checkpoints whose leaves are kept
+    REFOLDED_KEPT = 2  # older checkpoints whose leaves were folded again on request, kept too
 
     def __init__(self, engine: Engine, rule: WeightRule = WEIGHT_RULE) -> None:
         self.engine = engine
         self.rule = rule
         self._leaves: dict[int, list[tuple[str, object, bytes]]] = {}
+        self._refolded: OrderedDict[int, list[tuple[str, object, bytes]]] = OrderedDict()
         self._lock = threading.Lock()
+        self._refolding = threading.Lock()  # one refold at a time: its cost is the whole log's
+        self.refolds = 0  # how many times the log was folded again for a proof
 
     def propose(self, key: nacl.signing.SigningKey, *, clock: Clock = now_ms, upto: int | None = None) -> Proposed:
         """Sign and store the checkpoint after the last one, at the head (or at seq ``upto``, an epoch's end);
@@ -159,20 +168,35 @@ class Checkpointer:
             del self._leaves[old]
 
     def leaves_at(self, number: int) -> list[tuple[str, object, bytes]] | None:
-        """The attested state's leaves at checkpoint ``number`` (folded again if not kept); None for a number
-        never stored."""
+        """The attested state's leaves at checkpoint ``number``; None for a number never stored. A checkpoint older
+        than those kept is folded again from the start of the log, one at a time (RefoldBusyError while another
+        refold runs, so that requests cannot pile up the cost of folding the whole log)."""
         with self._lock:
             if number in self._leaves:
                 return self._leaves[number]
-        with read_transaction(self.engine) as connection:
-            seq = connection.execute(select(CheckpointRow.seq).where(CheckpointRow.number == number)).scalar()
-            if seq is None:
-                return None
-            log = FoldedLog()
-            log.feed(logged_events(connection, 0, seq))
-        leaves = state_leaves(log.tables())
+            if number in self._refolded:
+                self._refolded.move_to_end(number)
+                return self._refolded[number]
+        if not self._refolding.acquire(blocking=False):
+            raise RefoldBusyError(
+                f"the state at checkpoint {number} is being folded again for another request: retry shortly, or "
+                "ask for one of the latest checkpoints"
+            )
+        try:
+            with read_transaction(self.engine) as connection:
+                seq = connection.execute(select(CheckpointRow.seq).where(CheckpointRow.number == number)).scalar()
+                if seq is None:
+                    return None
+                log = FoldedLog()
+                log.feed(logged_events(connection, 0, seq))
+            leaves = state_leaves(log.tables())
+            self.refolds += 1
+        finally:
+            self._refolding.release()
         with self._lock:
-            self._keep(number, leaves)
+            self._refolded[number] = leaves
+            while len(self._refolded) > self.REFOLDED_KEPT:
+                self._refolded.popitem(last=False)
         return leaves
 
 

@@ -20,6 +20,8 @@ from typer.testing import CliRunner
 from swarmtrust.cli import app
 from swarmtrust.ledger.checkpoint_fold import FoldedLog, WeightRule, differences, expected_checkpoint
 from swarmtrust.ledger.checkpoints import (
+    Checkpointer,
+    RefoldBusyError,
     add_signature,
     audit_checkpoints,
     logged_events,
@@ -40,6 +42,7 @@ from swarmtrust.protocol.checkpoints import (
 )
 from swarmtrust.protocol.keys import generate_key_file
 from swarmtrust.protocol.market_records import BondDeposit
+from swarmtrust.protocol.merkle import merkle_root
 from swarmtrust.protocol.signing import Signed, open_signed, sign_record
 from tests.builders import challenge_for, evidence_session, new_key, signed_verdict
 from tests.ledger.tampering import lift_append_only_guard, rewrite_mints
@@ -272,3 +275,42 @@ def test_a_verifiers_bond_raises_its_weight_in_the_signing_set(ledger: Ledger) -
     # the verifiers, folding the events, give the same set: each co-signs what the ledger proposed
     assert sum(cosign(ledger, verifier) is not None for verifier in VERIFIERS) == len(earned)
     assert audit_checkpoints(ledger.engine, RULE).ok
+
+
+def test_old_checkpoints_proofs_are_folded_again_one_at_a_time_and_kept(ledger: Ledger) -> None:
+    clock = Clock()
+    proposed = []
+    for round_ in range(3):
+        mint(
+            ledger.engine,
+            LEDGER,
+            account=bytes(new_key().verify_key).hex(),
+            amount=5 + round_,
+            reason="t",
+            admin="t",
+            clock=clock,
+        )
+        done = propose_checkpoint(ledger.engine, LEDGER, clock=clock, rule=RULE)
+        assert done.checkpoint is not None
+        proposed.append(done.checkpoint.record)
+    checkpointer = Checkpointer(ledger.engine, RULE)  # a restarted service: no leaves kept
+    first = checkpointer.leaves_at(1)
+    assert first is not None and checkpointer.refolds == 1
+    assert merkle_root([leaf for _, _, leaf in first]) == proposed[0].state_root, (
+        "the refolded state is the one checkpoint 1 fixed"
+    )
+    assert checkpointer.leaves_at(1) == first and checkpointer.refolds == 1, "kept: not folded again"
+    assert checkpointer.leaves_at(99) is None
+    checkpointer._refolding.acquire()  # another request's refold under way
+    try:
+        with pytest.raises(RefoldBusyError, match="retry shortly"):
+            checkpointer.leaves_at(2)
+        assert checkpointer.leaves_at(1) == first, "a kept one is served meanwhile"
+    finally:
+        checkpointer._refolding.release()
+    second = checkpointer.leaves_at(2)
+    assert (
+        second is not None
+        and merkle_root([leaf for _, _, leaf in second]) == proposed[1].state_root
+        and checkpointer.refolds == 2
+    )

@@ -14,7 +14,7 @@ from swarmtrust.api.deps import LedgerEngine
 from swarmtrust.api.errors import ApiError
 from swarmtrust.api.schemas import COMMON_ERRORS, ErrorBody
 from swarmtrust.api.service import Service
-from swarmtrust.ledger.checkpoints import add_signature, checkpoint_view, latest_final_view
+from swarmtrust.ledger.checkpoints import RefoldBusyError, add_signature, checkpoint_view, latest_final_view
 from swarmtrust.ledger.state_root import ATTESTED
 from swarmtrust.protocol.merkle import inclusion_proof
 from swarmtrust.protocol.rest import API_PREFIX, HASH_EXAMPLE, KEY_EXAMPLE, Schema
@@ -111,7 +111,7 @@ async def cosign(engine: LedgerEngine, number: NumberPath, body: MsgpackBody) ->
 @router.get(
     "/proofs/{table}/{key}",
     summary="A reputation or balance with its inclusion proof under a checkpoint's state root",
-    responses={404: {"model": ErrorBody}},
+    responses={404: {"model": ErrorBody}, 503: {"model": ErrorBody}},
 )
 def proof(
     service: Service,
@@ -126,7 +126,10 @@ def proof(
         view = checkpoint_view(connection, number) if number is not None else latest_final_view(connection)
     if view is None:
         raise ApiError(404, "unknown_checkpoint", "no such checkpoint (or none final yet): see GET /checkpoints")
-    leaves = service.checkpointer.leaves_at(view["number"])
+    try:
+        leaves = service.checkpointer.leaves_at(view["number"])
+    except RefoldBusyError as exc:
+        raise ApiError(503, "busy", str(exc)) from None
     found = [i for i, (name, row_key, _) in enumerate(leaves or []) if (name, row_key) == (table, key)]
     if not leaves or not found:
         raise ApiError(404, "unknown_row", f"checkpoint {view['number']} attests no {table} row {key!r}")
