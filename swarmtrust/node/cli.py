@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from swarmtrust.node.cli_options import (
+    AnnounceMaddrs,
     AutoNat,
     Device,
     Host,
@@ -110,6 +111,7 @@ def node_start(
     auto_nat: AutoNat = None,
     use_relay: UseRelay = None,
     use_auto_relay: UseAutoRelay = None,
+    announce_maddr: AnnounceMaddrs = [],  # noqa: B006 - typer reads the default, never mutates it
     verbose: Verbose = False,
 ) -> None:
     """Serve blocks of a model, signing a receipt for every step. Prints one JSON line when ready."""
@@ -136,7 +138,7 @@ def node_start(
         block_start=start,
         block_end=end,
         initial_peers=peers,
-        network=network_options(host, port, nat_port_map, auto_nat, use_relay, use_auto_relay),
+        network=network_options(host, port, nat_port_map, auto_nat, use_relay, use_auto_relay, announce_maddr),
         dtype=dtypes[dtype],
         device=resolve_device(device),
         behavior=parse_behavior(behavior),

@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from swarmtrust.node.cli_options import (
+    AnnounceMaddrs,
     AutoNat,
     Host,
     InitialPeers,
@@ -39,13 +40,14 @@ def dht_start(
     auto_nat: AutoNat = None,
     use_relay: UseRelay = None,
     use_auto_relay: UseAutoRelay = None,
+    announce_maddr: AnnounceMaddrs = [],  # noqa: B006 - typer reads the default, never mutates it
     verbose: Verbose = False,
 ) -> None:
     """Start a DHT bootstrap peer; prints its multiaddrs (one per line), then serves until interrupted."""
     configure_logging(verbose)
     from swarmtrust.node.dht import start_dht
 
-    network = network_options(host, port, nat_port_map, auto_nat, use_relay, use_auto_relay)
+    network = network_options(host, port, nat_port_map, auto_nat, use_relay, use_auto_relay, announce_maddr)
     dht = start_dht(split_peers(initial_peers), network)
     try:
         for maddr in dht.get_visible_maddrs():

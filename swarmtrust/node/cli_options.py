@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from typing import Annotated
 
 import typer
 
-from swarmtrust.node.network import NetworkOptions
+from swarmtrust.node.network import NetworkOptions, check_announce_maddr
 from swarmtrust.protocol.errors import SwarmtrustError
 
 InitialPeers = Annotated[
@@ -39,6 +40,14 @@ UseRelay = Annotated[
 UseAutoRelay = Annotated[
     bool | None, typer.Option("--use-auto-relay/--no-use-auto-relay", help="Find relays automatically (default: off).")
 ]
+AnnounceMaddrs = Annotated[
+    list[str],
+    typer.Option(
+        "--announce-maddr",
+        help="Where peers should dial this node, e.g. /ip4/PUBLIC_IP/tcp/PORT behind a port forward or a proxy "
+        "(repeatable; default: the addresses it listens on).",
+    ),
+]
 Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Log progress on stderr.")]
 Device = Annotated[
     str, typer.Option(help="Where the blocks run: auto (CUDA when present, else CPU), cpu, cuda or cuda:N.")
@@ -56,8 +65,14 @@ def network_options(
     auto_nat: bool | None,
     use_relay: bool | None,
     use_auto_relay: bool | None,
+    announce_maddrs: Sequence[str] = (),
 ) -> NetworkOptions:
-    return NetworkOptions(host, port, nat_port_map, auto_nat, use_relay, use_auto_relay)
+    """The options, or UsageError naming a bad ``--announce-maddr``."""
+    try:
+        announced = tuple(check_announce_maddr(m) for m in announce_maddrs)
+    except ValueError as exc:
+        raise UsageError(f"--announce-maddr {exc}") from None
+    return NetworkOptions(host, port, nat_port_map, auto_nat, use_relay, use_auto_relay, announced)
 
 
 def configure_logging(verbose: bool) -> None:

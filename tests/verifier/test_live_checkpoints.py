@@ -92,8 +92,8 @@ def earn_weight(db_url: str, ledger_key: Any, verifiers: list[Any]) -> str:
     return bytes(client.verify_key).hex()
 
 
-def test_verifiers_co_sign_checkpoints_and_refuse_a_rewritten_history(tmp_path: Path) -> None:
-    db_url = f"sqlite:///{tmp_path / 'ledger.db'}"
+def test_verifiers_co_sign_checkpoints_and_refuse_a_rewritten_history(db_url: str, tmp_path: Path) -> None:
+    """On SQLite and on PostgreSQL (``db_url``)."""
     for name in ("ledger", *VERIFIERS):
         generate_key_file(tmp_path / f"{name}.key")
     ledger_key = load_signing_key(tmp_path / "ledger.key")
