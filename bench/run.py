@@ -14,6 +14,7 @@ from bench import (
     evidence_size,
     gpu_check,
     ledger_ingest,
+    limited_networks,
     probe_classifier,
     receipt_cost,
     receipt_decoding,
@@ -39,6 +40,7 @@ BENCHMARKS: dict[str, Callable[[], Section]] = {
     "detection": detection.run,
     "gpu-check": gpu_check.run,
     "checkpoint-cost": checkpoint_cost.run,
+    "limited-networks": limited_networks.run,
 }
 
 

@@ -77,6 +77,17 @@ class ShapingProxy:
         self._thread = threading.Thread(target=self._loop.run_forever, name="shaping-proxy", daemon=True)
         self._tasks: set[asyncio.Task[None]] = set()
 
+    def set_link(self, delay: float, rate: float | None) -> None:
+        """Shape from now on as a link of this delay and rate (for benchmarks that step through networks with the
+        same servers); bytes already scheduled keep their times."""
+
+        async def change() -> None:  # on the proxy's loop, between two chunks
+            for link in (self._up, self._down):
+                link.delay, link.rate = delay, rate
+
+        self.delay, self.rate = delay, rate
+        asyncio.run_coroutine_threadsafe(change(), self._loop).result(timeout=10)
+
     @property
     def address(self) -> tuple[str, int]:
         if self._server is None:
@@ -125,6 +136,8 @@ class ShapingProxy:
                 self._pump(client_reader, upstream_writer, self._up),
                 self._pump(upstream_reader, client_writer, self._down),
             )
+        except asyncio.CancelledError:  # the proxy stops: its connections end with it, quietly
+            pass
         finally:  # both directions ended (or the proxy stops): the connection closes on both sides
             client_writer.close()
             upstream_writer.close()
