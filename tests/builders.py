@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import nacl.signing
 
 from swarmtrust.protocol.announcements import ServerAnnouncement
 from swarmtrust.protocol.challenges import VerdictOutcome
+from swarmtrust.protocol.checkpoints import Checkpoint, checkpoint_digest
 from swarmtrust.protocol.receipts import Receipt, receipt_id_for
 from swarmtrust.protocol.signing import Signed, sign_record
 
@@ -156,3 +158,31 @@ def signed_verdict(verifier: nacl.signing.SigningKey, claimed: Any, outcome: Ver
         ),
         verifier,
     ).to_wire()
+
+
+def signed_checkpoint(
+    ledger: nacl.signing.SigningKey,
+    number: int,
+    *,
+    previous: Signed[Checkpoint] | None = None,
+    signers: Mapping[bytes, int] | None = None,
+    state: bytes = bytes(32),
+) -> Signed[Checkpoint]:
+    """A checkpoint of ``ledger``'s, linked to ``previous`` (a placeholder digest past number 1 without one),
+    fixing ``signers`` (verifier key → weight) as the next one's signing set."""
+    chosen = sorted((signers or {}).items())
+    link = checkpoint_digest(previous) if previous is not None else (None if number == 1 else bytes(32))
+    record = Checkpoint(
+        ledger_key=bytes(ledger.verify_key),
+        number=number,
+        seq=number * 10,
+        head_hash=bytes(32),
+        events_root=bytes(32),
+        event_count=10,
+        state_root=state,
+        previous=link,
+        verifier_keys=tuple(k for k, _ in chosen),
+        verifier_weights=tuple(w for _, w in chosen),
+        created_ms=number,
+    )
+    return sign_record(record, ledger)

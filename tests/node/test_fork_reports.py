@@ -19,7 +19,8 @@ from swarmtrust.node.dht import start_dht
 from swarmtrust.node.network import NetworkOptions
 from swarmtrust.protocol.checkpoints import Checkpoint
 from swarmtrust.protocol.keys import generate_key_file
-from swarmtrust.protocol.signing import Signed, sign_record
+from swarmtrust.protocol.signing import Signed
+from tests.builders import signed_checkpoint
 
 pytestmark = pytest.mark.processes
 
@@ -28,20 +29,7 @@ KEY = bytes(LEDGER.verify_key)
 
 
 def checkpoint(number: int, state: bytes, ledger: nacl.signing.SigningKey = LEDGER) -> Signed[Checkpoint]:
-    record = Checkpoint(
-        ledger_key=bytes(ledger.verify_key),
-        number=number,
-        seq=5,
-        head_hash=bytes(32),
-        events_root=bytes(32),
-        event_count=5,
-        state_root=state,
-        previous=None if number == 1 else bytes(32),
-        verifier_keys=(),
-        verifier_weights=(),
-        created_ms=1,
-    )
-    return sign_record(record, ledger)
+    return signed_checkpoint(ledger, number, state=state)
 
 
 def report(tmp_path: Path, peer: str, first: bytes, second: bytes) -> subprocess.CompletedProcess[str]:

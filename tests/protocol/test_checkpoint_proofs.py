@@ -24,31 +24,16 @@ from swarmtrust.protocol.checkpoints import (
     signing_set,
 )
 from swarmtrust.protocol.signing import Signed, open_signed, sign_record
+from tests.builders import signed_checkpoint
 
 LEDGER = nacl.signing.SigningKey(bytes(range(32)))
 OTHER_LEDGER = nacl.signing.SigningKey(bytes(range(1, 33)))
 VERIFIERS = [nacl.signing.SigningKey(i.to_bytes(2, "big") * 16) for i in range(MAX_SIGNING_VERIFIERS)]
 
 
-def checkpoint(number: int, previous: Signed[Checkpoint] | None, weights: list[int],
-               ledger: nacl.signing.SigningKey = LEDGER) -> Signed[Checkpoint]:  # fmt: skip
-    chosen = sorted((bytes(VERIFIERS[i].verify_key), w) for i, w in enumerate(weights))
-    return sign_record(
-        Checkpoint(
-            ledger_key=bytes(ledger.verify_key),
-            number=number,
-            seq=number,
-            head_hash=bytes(32),
-            events_root=bytes(32),
-            event_count=1,
-            state_root=bytes(32),
-            previous=checkpoint_digest(previous) if previous is not None else None,
-            verifier_keys=tuple(k for k, _ in chosen),
-            verifier_weights=tuple(w for _, w in chosen),
-            created_ms=number,
-        ),
-        ledger,
-    )
+def checkpoint(number: int, previous: Signed[Checkpoint] | None, weights: list[int]) -> Signed[Checkpoint]:
+    signers = {bytes(VERIFIERS[i].verify_key): w for i, w in enumerate(weights)}
+    return signed_checkpoint(LEDGER, number, previous=previous, signers=signers)
 
 
 def cosigned(target: Signed[Checkpoint], indices: list[int]) -> tuple[Signed[CheckpointSignature], ...]:

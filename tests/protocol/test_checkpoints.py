@@ -18,29 +18,15 @@ from swarmtrust.protocol.checkpoints import (
     signing_set,
 )
 from swarmtrust.protocol.signing import Signed, sign_record
+from tests.builders import signed_checkpoint
 
 LEDGER = nacl.signing.SigningKey(bytes(range(32)))
 KEYS = [nacl.signing.SigningKey(bytes([i + 1]) * 32) for i in range(8)]
 
 
 def checkpoint(number: int = 1, weights: dict[int, int] | None = None, state: bytes = bytes(32)) -> Signed[Checkpoint]:
-    chosen = sorted((bytes(KEYS[i].verify_key), w) for i, w in (weights or {}).items())
-    return sign_record(
-        Checkpoint(
-            ledger_key=bytes(LEDGER.verify_key),
-            number=number,
-            seq=10,
-            head_hash=bytes(32),
-            events_root=bytes(32),
-            event_count=10,
-            state_root=state,
-            previous=None if number == 1 else bytes(32),
-            verifier_keys=tuple(k for k, _ in chosen),
-            verifier_weights=tuple(w for _, w in chosen),
-            created_ms=1,
-        ),
-        LEDGER,
-    )
+    signers = {bytes(KEYS[i].verify_key): w for i, w in (weights or {}).items()}
+    return signed_checkpoint(LEDGER, number, signers=signers, state=state)
 
 
 def cosign(index: int, target: Signed[Checkpoint], *, number: int | None = None, ledger: bytes | None = None,

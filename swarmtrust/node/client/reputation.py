@@ -15,6 +15,7 @@ from swarmtrust.protocol.errors import SignatureError, WireFormatError
 from swarmtrust.protocol.newcomers import COHORT_START
 from swarmtrust.protocol.reputation_snapshot import SnapshotEntry, snapshot_key
 from swarmtrust.protocol.rest import ReputationBatch, ReputationView
+from swarmtrust.protocol.signing import Signed
 
 log = logging.getLogger(__name__)
 
@@ -68,26 +69,30 @@ def _trust(view: ReputationView) -> ServerTrust:
     )
 
 
-def reputation_from_dht(dht: Any, model_id: str, ledger_key: bytes, now_ms: int) -> ReputationBook | None:
-    """The book from the snapshot the pinned ledger key signed in the DHT, if there is a live one."""
-    entries = dht.get(snapshot_key(model_id), latest=True)
+def _ledger_record(dht: Any, key: str, ledger_key: bytes, kind: str) -> Signed[Any] | None:
+    """The record of ``kind`` that ``ledger_key`` signed and stored under DHT ``key`` (its subkey), if there is
+    one; WireFormatError or SignatureError when what is stored there does not verify."""
+    entries = dht.get(key, latest=True)
     if entries is None or not isinstance(entries.value, dict):
         return None
     item = entries.value.get(ledger_key.hex())
     if item is None:
         return None
+    found, signed = from_dht_value(item.value)
+    return signed if found == kind and signed.signer == ledger_key else None
+
+
+def reputation_from_dht(dht: Any, model_id: str, ledger_key: bytes, now_ms: int) -> ReputationBook | None:
+    """The book from the snapshot the pinned ledger key signed in the DHT, if there is a live one."""
     try:
-        kind, signed = from_dht_value(item.value)
+        signed = _ledger_record(dht, snapshot_key(model_id), ledger_key, "reputation")
     except (WireFormatError, SignatureError) as exc:
         log.warning("ignoring a reputation snapshot that does not verify: %s", exc)
         return None
+    if signed is None:
+        return None
     snapshot = signed.record
-    if (
-        kind != "reputation"
-        or signed.signer != ledger_key
-        or snapshot.model_id != model_id
-        or snapshot.expires_ms < now_ms
-    ):
+    if snapshot.model_id != model_id or snapshot.expires_ms < now_ms:
         return None
     servers = {k: _from_entry(e) for k, e in snapshot.servers().items()}
     checkpoint = (snapshot.checkpoint_number, snapshot.checkpoint) if snapshot.checkpoint is not None else None
@@ -98,14 +103,8 @@ def proof_from_dht(dht: Any, ledger_key: bytes, number: int) -> FinalityProof | 
     """The proof of checkpoint ``number`` that the pinned ledger key published in the DHT, if the DHT holds that
     one (it carries the latest final checkpoint's only); WireFormatError or SignatureError for a proof that is
     not one."""
-    entries = dht.get(checkpoint_proof_key(ledger_key), latest=True)
-    if entries is None or not isinstance(entries.value, dict):
-        return None
-    item = entries.value.get(ledger_key.hex())
-    if item is None:
-        return None
-    kind, signed = from_dht_value(item.value)
-    if kind != "checkpoint" or signed.signer != ledger_key or signed.record.number != number:
+    signed = _ledger_record(dht, checkpoint_proof_key(ledger_key), ledger_key, "checkpoint")
+    if signed is None or signed.record.number != number:
         return None
     return FinalityProof.from_wire(signed.record.proof)
 

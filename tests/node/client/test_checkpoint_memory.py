@@ -22,6 +22,7 @@ from swarmtrust.node.client.checkpoint_memory import (
 from swarmtrust.protocol.checkpoint_proofs import FinalityProof
 from swarmtrust.protocol.checkpoints import Checkpoint, CheckpointSignature, checkpoint_digest
 from swarmtrust.protocol.signing import Signed, sign_record
+from tests.builders import signed_checkpoint
 
 LEDGER = nacl.signing.SigningKey(bytes(range(32)))
 KEY = bytes(LEDGER.verify_key)
@@ -34,21 +35,8 @@ LENGTH = 6
 
 def _checkpoint(number: int, previous: Signed[Checkpoint] | None, signers: list[nacl.signing.SigningKey],
                 weights: list[int], state: bytes) -> Signed[Checkpoint]:  # fmt: skip
-    chosen = sorted((bytes(k.verify_key), w) for k, w in zip(signers, weights, strict=True))
-    record = Checkpoint(
-        ledger_key=KEY,
-        number=number,
-        seq=number * 10,
-        head_hash=bytes(32),
-        events_root=bytes(32),
-        event_count=10,
-        state_root=state,
-        previous=checkpoint_digest(previous) if previous is not None else None,
-        verifier_keys=tuple(k for k, _ in chosen),
-        verifier_weights=tuple(w for _, w in chosen),
-        created_ms=number,
-    )
-    return sign_record(record, LEDGER)
+    chosen = {bytes(k.verify_key): w for k, w in zip(signers, weights, strict=True)}
+    return signed_checkpoint(LEDGER, number, previous=previous, signers=chosen, state=state)
 
 
 def _cosigned(
