@@ -9,6 +9,7 @@ from collections.abc import Callable
 from bench import (
     api_load,
     checkpoint_cost,
+    concurrent_clients,
     detection,
     escalation,
     evidence_size,
@@ -41,6 +42,7 @@ BENCHMARKS: dict[str, Callable[[], Section]] = {
     "gpu-check": gpu_check.run,
     "checkpoint-cost": checkpoint_cost.run,
     "limited-networks": limited_networks.run,
+    "concurrent-clients": concurrent_clients.run,
 }
 
 

@@ -1,0 +1,185 @@
+"""Decode steps per second with 1, 4 and 8 clients at once on one two-server chain, the trust layer on and off:
+each client's rate, the slowest and the median client, and the swarm's total.
+
+The model is built like ``tiny`` at hidden size 256 (8 blocks, split 0:4 and 4:8 over two server processes),
+so that a step's compute, not the loopback, dominates. The clients are threads of this process, each running
+its own sessions through ``SwarmClient.generate`` at the same time; a round starts them together and each
+measures its own decode steps (the prompt's prefill is not counted). Every session's step is a separate forward
+pass on the server today; batching concurrent sessions' steps into one is what the issue names as the way past
+the total measured here.
+"""
+
+from __future__ import annotations
+
+import logging
+import statistics
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import torch
+
+from bench.plots import bar_chart
+from bench.report import Section, Target, machine_summary, median, table
+from bench.swarm_decode import PROMPT
+from swarmtrust.launcher import LocalSwarm
+from swarmtrust.node.client.config import ClientConfig
+from swarmtrust.node.client.discovery import ServerInfo
+from swarmtrust.node.client.swarm import SwarmClient
+from swarmtrust.node.model.source import ModelSource, resolve_model
+from swarmtrust.node.model.tiny import CONFIG, write_tiny_model
+
+log = logging.getLogger(__name__)
+
+CLIENTS = (1, 4, 8)
+DECODE_STEPS = 32
+ROUNDS = 3
+MODEL_CONFIG: dict[str, object] = CONFIG | {
+    "hidden_size": 256,
+    "intermediate_size": 688,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 4,
+    "head_dim": 64,
+}
+
+
+def one_client(client: SwarmClient, source: ModelSource, chain: list[ServerInfo], start: threading.Barrier) -> float:
+    """One client's decode steps/s over one session, started with the others."""
+    stamps: list[float] = []
+
+    def on_event(kind: str, data: dict[str, object]) -> None:
+        if kind == "step":
+            stamps.append(time.perf_counter())
+
+    start.wait()
+    result = client.generate(source, PROMPT, DECODE_STEPS + 1, servers=chain, on_event=on_event)
+    if result.faults:
+        raise RuntimeError(f"the benchmark chain had faults: {result.faults}")
+    return DECODE_STEPS / (stamps[-1] - stamps[0])
+
+
+def together(client: SwarmClient, source: ModelSource, chain: list[ServerInfo], count: int) -> list[float]:
+    """Each of ``count`` clients' steps/s, all running at once."""
+    start = threading.Barrier(count)
+    rates: list[float] = [0.0] * count
+    errors: list[BaseException] = []
+
+    def run(index: int) -> None:
+        try:
+            rates[index] = one_client(client, source, chain, start)
+        except BaseException as exc:  # re-raised below, in the benchmark's thread
+            errors.append(exc)
+            start.abort()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+    return rates
+
+
+def run() -> Section:
+    torch.set_num_threads(1)
+    samples: dict[tuple[str, int], list[list[float]]] = {}
+    with tempfile.TemporaryDirectory() as tmp, LocalSwarm(Path(tmp)) as swarm:
+        directory = Path(tmp) / "llama-256"
+        write_tiny_model(directory, MODEL_CONFIG)
+        source = resolve_model(str(directory))
+        swarm.start_dht()
+        swarm.start_api()
+        model = ("--model", str(directory))
+        launched = {
+            "a": swarm.launch_server("a", "0:4", *model),
+            "b": swarm.launch_server("b", "4:8", *model),
+            "a-plain": swarm.launch_server("a-plain", "0:4", *model, "--no-receipts"),
+            "b-plain": swarm.launch_server("b-plain", "4:8", *model, "--no-receipts"),
+        }
+        keys = {name: LocalSwarm.ready(server)["public_key"] for name, server in launched.items()}
+        with (
+            SwarmClient([swarm.peer], ledger_url=swarm.api_url) as trusting,
+            SwarmClient([swarm.peer], config=ClientConfig(receipts=False)) as unchecked,
+        ):
+            servers = trusting.wait_for_blocks(source.model_id, 8, min_servers=4)
+            signed = [s for s in servers if s.key in {keys["a"], keys["b"]}]
+            plain = [s for s in servers if s.key in {keys["a-plain"], keys["b-plain"]}]
+            chains = {"on": (trusting, signed), "off": (unchecked, plain)}
+            for client, chain in chains.values():  # warm-up
+                together(client, source, chain, 2)
+            for round_index in range(ROUNDS):
+                for count in CLIENTS:
+                    log.info("round %d/%d, %d clients", round_index + 1, ROUNDS, count)
+                    for trust, (client, chain) in chains.items():
+                        samples.setdefault((trust, count), []).append(together(client, source, chain, count))
+    # per configuration: the medians over rounds of each round's median client, slowest client and total
+    figures = {
+        key: {
+            "median": median([statistics.median(rates) for rates in rounds]),
+            "slowest": median([min(rates) for rates in rounds]),
+            "total": median([sum(rates) for rates in rounds]),
+        }
+        for key, rounds in samples.items()
+    }
+    rows = []
+    for count in CLIENTS:
+        on, off = figures[("on", count)], figures[("off", count)]
+        rows.append(
+            [
+                count,
+                f"{on['median']:,.1f}",
+                f"{on['slowest']:,.1f}",
+                f"{on['total']:,.1f}",
+                f"{on['total'] / figures[('on', 1)]['total']:.1f}×",
+                f"{off['total']:,.1f}",
+                f"{1 - on['total'] / off['total']:+.1%}",
+            ]
+        )
+    eight, one = figures[("on", 8)], figures[("on", 1)]
+    scaling, fairness = eight["total"] / one["total"], eight["slowest"] / eight["median"]
+    cost = 1 - eight["total"] / figures[("off", 8)]["total"]
+    targets = (
+        Target("8 clients: swarm total ÷ one client's steps/s", f"{scaling:.1f}×", "≥ 4×", scaling >= 4),
+        Target("8 clients: slowest ÷ median client", f"{fairness:.0%}", "≥ 50%", fairness >= 0.5),
+        Target("8 clients: trust layer's cost in total steps/s", f"{cost:.1%}", "≤ 5%", cost <= 0.05),
+    )
+    markdown = "\n\n".join(
+        [
+            "## Concurrent clients (issue 21)",
+            f"Machine: {machine_summary()}. A Llama of hidden size 256 built like `tiny` (8 blocks), split 0:4 and "
+            f"4:8 over two server processes, float32, one torch thread per process; 1, 4 and 8 clients as threads of "
+            f"one process, started together, each a session of {DECODE_STEPS} decode steps after an "
+            f"{len(PROMPT)}-token prompt; medians of {ROUNDS} interleaved rounds. Trust on: receipts, reputations "
+            "from the ledger, evidence kept; off: the benchmark switch (no receipts).",
+            table(
+                [
+                    "clients",
+                    "median client, steps/s",
+                    "slowest client",
+                    "swarm total",
+                    "÷ 1 client",
+                    "total, trust off",
+                    "trust's cost",
+                ],
+                rows,
+            ),
+            "Targets: with 8 clients the swarm's total reaches ≥ 4× one client's steps/s, the slowest client ≥ 50% "
+            "of the median, and the trust layer costs ≤ 5%. Every session's step is its own forward pass on the "
+            "server today, so the total is bounded by the servers' cores; batching concurrent sessions' steps into "
+            "one forward pass is not built yet.",
+            bar_chart(
+                "concurrent-clients",
+                "Decode steps per second with concurrent clients (hidden 256, 2-server chain)",
+                [f"{count} client{'s' if count > 1 else ''}" for count in CLIENTS],
+                {
+                    "median client": [figures[("on", c)]["median"] for c in CLIENTS],
+                    "slowest client": [figures[("on", c)]["slowest"] for c in CLIENTS],
+                    "swarm total": [figures[("on", c)]["total"] for c in CLIENTS],
+                },
+                ylabel="decode steps per second",
+            ),
+        ]
+    )
+    return Section("concurrent-clients", markdown, targets)
