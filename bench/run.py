@@ -16,6 +16,7 @@ from bench import (
     gpu_check,
     ledger_ingest,
     limited_networks,
+    loopback_chain,
     probe_classifier,
     receipt_cost,
     receipt_decoding,
@@ -43,6 +44,7 @@ BENCHMARKS: dict[str, Callable[[], Section]] = {
     "checkpoint-cost": checkpoint_cost.run,
     "limited-networks": limited_networks.run,
     "concurrent-clients": concurrent_clients.run,
+    "loopback-chain": loopback_chain.run,
 }
 
 

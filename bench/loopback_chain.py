@@ -1,0 +1,147 @@
+"""Decode steps per second and prefill tokens per second through loopback chains of 2 and 4 servers, the trust
+layer on and off in each, and the whole model in-process (``generate --local``) as the upper bound.
+
+``tiny`` split 0:4 / 4:8 over two server processes, and 0:2 / 2:4 / 4:6 / 6:8 over four; one session at a time,
+the client in this process, one torch thread per process. Prefill is a session's first step over a
+``PROMPT_TOKENS``-token prompt, timed from the call to the step's arrival, session opening included: what a
+user waits for before the first token.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from bench.plots import bar_chart
+from bench.report import Section, Target, machine_summary, median, table
+from bench.swarm_decode import DECODE_STEPS, chain_rate, local_rate
+from swarmtrust.launcher import LocalSwarm
+from swarmtrust.node.client.config import ClientConfig
+from swarmtrust.node.client.discovery import ServerInfo
+from swarmtrust.node.client.swarm import SwarmClient
+from swarmtrust.node.model.local import LocalModel
+from swarmtrust.node.model.source import resolve_model
+
+log = logging.getLogger(__name__)
+
+ROUNDS = 5
+PROMPT_TOKENS = 128
+SPANS = {2: ("0:4", "4:8"), 4: ("0:2", "2:4", "4:6", "6:8")}
+
+
+def prompt() -> list[int]:
+    return [1 + (7 * i) % 250 for i in range(PROMPT_TOKENS)]  # byte-level ids, no special tokens past the first
+
+
+def prefill_rate(client: SwarmClient, servers: list[ServerInfo]) -> float:
+    """Prompt tokens per second of a session's first step, session opening included."""
+    arrived: list[float] = []
+
+    def on_event(kind: str, data: dict[str, object]) -> None:
+        if kind == "step" and not arrived:
+            arrived.append(time.perf_counter())
+
+    started = time.perf_counter()
+    result = client.generate(resolve_model("tiny"), prompt(), 1, servers=servers, on_event=on_event)
+    if result.faults:
+        raise RuntimeError(f"the benchmark chain had faults: {result.faults}")
+    return PROMPT_TOKENS / (arrived[0] - started)
+
+
+def local_prefill_rate(model: LocalModel) -> float:
+    started = time.perf_counter()
+    model.generate(prompt(), 1)
+    return PROMPT_TOKENS / (time.perf_counter() - started)
+
+
+def run() -> Section:
+    torch.set_num_threads(1)
+    source = resolve_model("tiny")
+    decode: dict[str, list[float]] = {}
+    prefill: dict[str, list[float]] = {}
+    with tempfile.TemporaryDirectory() as tmp, LocalSwarm(Path(tmp)) as swarm:
+        swarm.start_dht()
+        swarm.start_api()
+        launched = {}
+        for length, spans in SPANS.items():
+            for index, blocks in enumerate(spans):
+                launched[(length, "on", index)] = swarm.launch_server(f"c{length}-{index}", blocks)
+                launched[(length, "off", index)] = swarm.launch_server(
+                    f"c{length}-{index}-plain", blocks, "--no-receipts"
+                )
+        keys = {key: LocalSwarm.ready(server)["public_key"] for key, server in launched.items()}
+        local = LocalModel(source)
+        with (
+            SwarmClient([swarm.peer], ledger_url=swarm.api_url) as trusting,
+            SwarmClient([swarm.peer], config=ClientConfig(receipts=False)) as unchecked,
+        ):
+            servers = {s.key: s for s in trusting.wait_for_blocks("tiny", 8, min_servers=len(launched))}
+            chains = {
+                f"{length}-{trust}": (
+                    trusting if trust == "on" else unchecked,
+                    [servers[keys[(length, trust, i)]] for i in range(len(spans))],
+                )
+                for length, spans in SPANS.items()
+                for trust in ("on", "off")
+            }
+            for client, chain in chains.values():  # warm-up
+                chain_rate(client, chain)
+            local_rate(local)
+            for round_index in range(ROUNDS):
+                log.info("round %d/%d", round_index + 1, ROUNDS)
+                for key, (client, chain) in chains.items():
+                    decode.setdefault(key, []).append(chain_rate(client, chain))
+                    prefill.setdefault(key, []).append(prefill_rate(client, chain))
+                decode.setdefault("local", []).append(local_rate(local))
+                prefill.setdefault("local", []).append(local_prefill_rate(local))
+    steps = {key: median(values) for key, values in decode.items()}
+    tokens = {key: median(values) for key, values in prefill.items()}
+    rows = [["`generate --local` (in-process)", f"{steps['local']:,.0f}", "—", f"{tokens['local']:,.0f}", "—"]]
+    targets = []
+    for length in SPANS:
+        on, off = f"{length}-on", f"{length}-off"
+        cost = 1 - steps[on] / steps[off]
+        rows.append(
+            [
+                f"loopback chain of {length} servers",
+                f"{steps[on]:,.0f}",
+                f"{steps[off]:,.0f} ({cost:+.1%})",
+                f"{tokens[on]:,.0f}",
+                f"{tokens[off]:,.0f} ({1 - tokens[on] / tokens[off]:+.1%})",
+            ]
+        )
+        targets.append(
+            Target(
+                f"trust layer's cost, loopback chain of {length}, decode steps/s", f"{cost:.1%}", "≤ 5%", cost <= 0.05
+            )
+        )
+    markdown = "\n\n".join(
+        [
+            "## Loopback chains of 2 and 4 servers (issue 21)",
+            f"Machine: {machine_summary()}. `tiny` (8 blocks, hidden 64) over 2 or 4 server processes on loopback; "
+            f"{DECODE_STEPS} decode steps per session; prefill is a {PROMPT_TOKENS}-token prompt's first step, session "
+            f"opening included; medians of {ROUNDS} interleaved rounds, one torch thread per process. Trust on: "
+            "receipts, reputations from the ledger, evidence kept; off: the benchmark switch (no receipts), with "
+            "its difference from trust on in brackets.",
+            table(
+                ["configuration", "decode steps/s, trust on", "trust off", "prefill tokens/s, trust on", "trust off"],
+                rows,
+            ),
+            "Target: the trust layer costs ≤ 5% of decode steps/s in every row.",
+            bar_chart(
+                "loopback-chain",
+                "Decode steps per second, tiny, in-process and over loopback chains",
+                ["--local", "2 servers", "4 servers"],
+                {
+                    "trust on": [steps["local"], steps["2-on"], steps["4-on"]],
+                    "trust off": [steps["local"], steps["2-off"], steps["4-off"]],
+                },
+                ylabel="decode steps per second",
+            ),
+        ]
+    )
+    return Section("loopback-chain", markdown, tuple(targets))
