@@ -8,9 +8,10 @@ one before, and co-signed by more than 2/3 of the weight of the set the one befo
 rewrote its history cannot show the rewrite as final, since the verifiers do not sign it; it can only keep
 naming its last genuine checkpoint, which holds the old history.
 
-The ledger is distrusted for the rest of the client's life, with the reason kept, when it:
-- answers from an earlier checkpoint than one it showed (a rolled-back history, or an old snapshot replayed),
-  or from none after one;
+An answer from an earlier checkpoint than the one held, or from none after one, is refused (a stale snapshot,
+a replayed one, or a history rolled back: a client cannot tell them apart, and refusing each such answer
+protects it from all three). The ledger is distrusted for the rest of the client's life, with the reason kept,
+when it:
 - shows another digest under a number the client holds (two histories: when the client holds both signed
   checkpoints, ``forks`` keeps the proof, which anyone can check);
 - names as final a checkpoint that its proof does not show final.
@@ -42,6 +43,10 @@ class LedgerHistoryError(SwarmtrustError):
 
 class UnverifiedCheckpointError(LedgerHistoryError):
     """An answer naming a checkpoint whose proof could not be had; refused, the ledger not distrusted for it."""
+
+
+class StaleAnswerError(LedgerHistoryError):
+    """An answer from behind the checkpoint held; refused, the ledger not distrusted for it."""
 
 
 @dataclass(frozen=True)
@@ -83,10 +88,12 @@ class CheckpointMemory:
         known = self.seen.get(ledger)
         who = f"ledger {ledger_key.hex()[:16]}…" if ledger_key else f"the ledger at {ledger.decode(errors='replace')}"
         if known is not None and (digest is None or number < known.number):
-            self._distrust(
-                ledger,
+            # Refused, but no proof of misbehaviour: an honest ledger's DHT snapshot lags its REST answers by up to
+            # a publishing interval, and anyone can replay an old snapshot. A history rolled back for real stays
+            # refused the same way, answer after answer, until it extends the checkpoint held again.
+            raise StaleAnswerError(
                 f"{who} answered ({source}) from checkpoint {number or 'none'}, behind checkpoint {known.number} it "
-                f"showed before ({known.source}): its history was rolled back or the answer replayed",
+                f"showed before ({known.source}): a stale answer or a rolled-back history, not used"
             )
         if digest is None:
             return

@@ -17,6 +17,7 @@ from swarmtrust.node.client.checkpoint_memory import (
     CheckpointMemory,
     LedgerHistoryError,
     ProofSource,
+    StaleAnswerError,
     UnverifiedCheckpointError,
 )
 from swarmtrust.protocol.checkpoint_proofs import FinalityProof
@@ -141,19 +142,23 @@ def test_whatever_the_ledger_answers_the_client_holds_only_genuine_checkpoints(
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(st.tuples(st.integers(1, LENGTH), st.booleans()), max_size=12))
+@given(st.lists(st.tuples(st.integers(0, LENGTH), st.booleans()), max_size=12))
 def test_an_honest_ledger_is_never_distrusted(sequence: list[tuple[int, bool]]) -> None:
-    """An honest ledger's answers only go forward; some of its proofs cannot be had (the API down): that answer
-    is refused, and nothing else happens."""
-    memory, best, numbers = anchored(), 1, sorted(n for n, _ in sequence)
-    for number, reachable in zip(numbers, (r for _, r in sequence), strict=True):
-        proofs = (lambda n: genuine_proof(n)) if reachable else (lambda n: None)
-        if reachable or number <= best:
-            memory.admit(KEY, number, checkpoint_digest(GENUINE[number - 1]), "api", proofs, KEY)
-            best = max(best, number)
+    """An honest ledger's answers arrive in any order (a DHT snapshot lags the API; old ones are replayed), and
+    some of its proofs cannot be had (the API down): such answers are refused, and nothing else happens."""
+    memory, best = anchored(), 1
+    for number, reachable in sequence:
+        proofs: ProofSource = genuine_proof if reachable else (lambda n: None)
+        digest = checkpoint_digest(GENUINE[number - 1]) if number else None
+        if number < best or (number == 0 and best):
+            with pytest.raises(StaleAnswerError, match=f"behind checkpoint {best}"):
+                memory.admit(KEY, number, digest, "dht", proofs, KEY)
+        elif reachable or number == best:
+            memory.admit(KEY, number, digest, "api", proofs, KEY)
+            best = number
         else:
             with pytest.raises(UnverifiedCheckpointError, match="could not be had"):
-                memory.admit(KEY, number, checkpoint_digest(GENUINE[number - 1]), "dht", proofs, KEY)
+                memory.admit(KEY, number, digest, "dht", proofs, KEY)
         assert KEY not in memory.distrusted and memory.seen[KEY].number == best
 
 
@@ -180,14 +185,17 @@ def test_a_made_up_signing_set_is_caught_as_two_histories_and_the_fork_is_kept(t
         again.admit(KEY, 5, CLAIMS["genuine"][4], "api", genuine_proof, KEY)
 
 
-def test_a_rolled_back_or_replayed_answer_is_refused() -> None:
+def test_a_rolled_back_or_replayed_answer_is_refused_each_time_without_distrust() -> None:
     memory = anchored()
     memory.admit(KEY, 5, CLAIMS["genuine"][4], "api", genuine_proof, KEY)
-    with pytest.raises(LedgerHistoryError, match="from checkpoint 4, behind checkpoint 5"):
-        memory.admit(KEY, 4, CLAIMS["genuine"][3], "dht", genuine_proof, KEY)
-    other = anchored()
-    with pytest.raises(LedgerHistoryError, match="from checkpoint none, behind checkpoint 1"):
-        other.admit(KEY, 0, None, "dht", genuine_proof, KEY)
+    for _ in range(2):
+        with pytest.raises(StaleAnswerError, match=r"from checkpoint 4, behind checkpoint 5 .* not used"):
+            memory.admit(KEY, 4, CLAIMS["genuine"][3], "dht", genuine_proof, KEY)
+    with pytest.raises(StaleAnswerError, match="from checkpoint none, behind checkpoint 5"):
+        memory.admit(KEY, 0, None, "dht", genuine_proof, KEY)
+    assert KEY not in memory.distrusted and memory.seen[KEY].number == 5
+    memory.admit(KEY, 6, CLAIMS["genuine"][5], "api", genuine_proof, KEY)  # caught up: taken again
+    assert memory.seen[KEY].number == 6
 
 
 def test_a_memory_survives_a_restart_and_a_damaged_file_is_named_not_replaced(tmp_path: Path) -> None:
