@@ -13,7 +13,6 @@ row (c) target compares with. (The first server's own reply to the client, its r
 from __future__ import annotations
 
 import logging
-import socket
 import tempfile
 import time
 from dataclasses import dataclass
@@ -25,7 +24,7 @@ from bench.plots import bar_chart
 from bench.report import Section, Target, machine_summary, median, table
 from bench.shaping_proxy import ShapingProxy
 from bench.swarm_decode import DECODE_STEPS, PROMPT, chain_rate
-from swarmtrust.launcher import LocalSwarm
+from swarmtrust.launcher import LocalSwarm, free_port
 from swarmtrust.node.client.config import ClientConfig
 from swarmtrust.node.client.discovery import ServerInfo
 from swarmtrust.node.client.swarm import SwarmClient
@@ -54,12 +53,6 @@ NETWORKS = (
     Network("b", "(b) 100 Mbit/s, 2 ms RTT", 100e6 / 8, 0.002),
     Network("c", "(c) 100 Mbit/s, 100 ms RTT", 100e6 / 8, 0.100),
 )
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def compute_seconds(client: SwarmClient, servers: list[ServerInfo], rounds: int = 3) -> float:

@@ -16,6 +16,7 @@ import json
 import os
 import queue
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -135,6 +136,14 @@ def tolerance_records(
                     continue
             wires.append(signed.to_wire())
     return wires
+
+
+def free_port() -> int:
+    """A loopback TCP port free a moment ago, for a process that must listen where it is told (a service restarted
+    at the same URL, a server behind a proxy); a port 0 bind is better wherever the address can be reported."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def launch(name: str, args: list[str], env: dict[str, str] | None = None) -> ChildProcess:

@@ -86,7 +86,7 @@ class FinalityProof:
     def from_wire(cls, wire: bytes) -> FinalityProof:
         """Decode and open every envelope in it; WireFormatError or SignatureError when one is not valid. (That
         the proof shows finality is ``verify``'s to say.)"""
-        parts = unpack_list(wire, max_bytes=MAX_PROOF_BYTES * 4, what="FinalityProof")
+        parts = unpack_list(wire, max_bytes=MAX_PROOF_BYTES, what="FinalityProof")
         if len(parts) != 3 or not isinstance(parts[2], list) or len(parts[2]) > MAX_SIGNING_VERIFIERS:
             raise WireFormatError(
                 f"a FinalityProof is [checkpoint, previous or nil, [at most {MAX_SIGNING_VERIFIERS} signatures]]"

@@ -4,13 +4,12 @@ before anything starts. Real processes: a DHT, two servers (one behind the proxy
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 import pytest
 
 from bench.shaping_proxy import shaped
-from swarmtrust.launcher import LocalSwarm
+from swarmtrust.launcher import LocalSwarm, free_port
 from swarmtrust.node.cli_options import UsageError, network_options
 from swarmtrust.node.client.swarm import SwarmClient
 from swarmtrust.node.network import NetworkOptions
@@ -18,12 +17,6 @@ from tests.node.swarm_helpers import PROMPT, local_reference, tiny
 
 pytestmark = pytest.mark.processes
 STEPS = 6
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def test_a_server_behind_a_proxy_is_dialled_through_it(tmp_path: Path) -> None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -25,7 +24,7 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from swarmtrust.launcher import LocalSwarm
+from swarmtrust.launcher import LocalSwarm, free_port
 from swarmtrust.ledger.checkpoints import propose_checkpoint
 from swarmtrust.ledger.db import create_ledger_engine
 from swarmtrust.ledger.market import mint
@@ -58,12 +57,6 @@ def wait_for(what: str, condition: Callable[[], Any], timeout: float = 180.0) ->
             raise AssertionError(f"{what}: not within {timeout:.0f} s")
         time.sleep(0.3)
     return found
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def earn_weight(db_url: str, ledger_key: Any, verifiers: list[Any]) -> str:

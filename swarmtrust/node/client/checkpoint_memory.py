@@ -23,11 +23,13 @@ is refused. A client with no history trusts the first signing set it sees (see `
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from swarmtrust.protocol.checkpoint_proofs import FinalityProof, NotFinalError
 from swarmtrust.protocol.checkpoints import Checkpoint, Fork, checkpoint_digest, fork_between
@@ -170,17 +172,31 @@ class CheckpointMemory:
         pair = self.forks.get(ledger)
         return fork_between(*pair) if pair is not None else None
 
-    def save(self, path: Path) -> None:
-        """Write what this memory holds to ``path`` (atomically: a crash leaves the old file or the new)."""
-        seen = self.seen.items()
-        document = {
-            "seen": {k.hex(): {"checkpoint": s.checkpoint.to_wire().hex(), "source": s.source} for k, s in seen},
+    def document(self) -> dict[str, Any]:
+        """What this memory holds, as its file keeps it (JSON)."""
+        return {
+            "seen": {
+                k.hex(): {"checkpoint": s.checkpoint.to_wire().hex(), "source": s.source} for k, s in self.seen.items()
+            },
             "distrusted": {k.hex(): why for k, why in self.distrusted.items()},
             "forks": {k.hex(): [a.hex(), b.hex()] for k, (a, b) in self.forks.items()},
         }
+
+    def save(self, path: Path) -> None:
+        """Write what this memory holds to ``path`` (atomically: a crash leaves the old file or the new)."""
         temporary = path.with_name(path.name + ".tmp")
-        temporary.write_text(json.dumps(document, indent=1))
+        temporary.write_text(json.dumps(self.document(), indent=1))
         os.replace(temporary, path)
+
+    @contextlib.contextmanager
+    def kept_in(self, path: Path | None) -> Iterator[None]:
+        """Save to ``path`` on leaving, whatever happened inside, if this memory changed (None: never saved)."""
+        before = self.document() if path is not None else None
+        try:
+            yield
+        finally:
+            if path is not None and self.document() != before:
+                self.save(path)
 
     @classmethod
     def load(cls, path: Path) -> CheckpointMemory:

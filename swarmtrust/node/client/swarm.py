@@ -156,16 +156,14 @@ class SwarmClient:
         (``CheckpointMemory``), checked by proofs from the API or else the DHT; logs why not."""
         identity = self.ledger_key or (self.ledger_url or "").encode()  # REST alone: the ledger by its URL
         number, digest = book.checkpoint or (0, None)
-        try:
-            self._read_fork_reports(identity)
-            self.checkpoints.admit(identity, number, digest, book.source, self._finality_proof, self.ledger_key)
-        except LedgerHistoryError as exc:
-            log.error("refusing the ledger's reputations: %s", exc)
-            self._report_fork(identity)
-            return False
-        finally:
-            if self.config.checkpoint_memory is not None:
-                self.checkpoints.save(self.config.checkpoint_memory)
+        with self.checkpoints.kept_in(self.config.checkpoint_memory):
+            try:
+                self._read_fork_reports(identity)
+                self.checkpoints.admit(identity, number, digest, book.source, self._finality_proof, self.ledger_key)
+            except LedgerHistoryError as exc:
+                log.error("refusing the ledger's reputations: %s", exc)
+                self._report_fork(identity)
+                return False
         return True
 
     def _read_fork_reports(self, identity: bytes) -> None:

@@ -37,7 +37,7 @@ class LedgerView:
         if self.url is None:
             return None
         try:
-            with LedgerApi(self.url, timeout=10.0) as api:
+            with LedgerApi(self.url, timeout=10.0) as api, self.memory.kept_in(self.memory_file):
                 batch = api.reputation(model_id)
                 ref = batch.checkpoint
                 number, digest = (ref.number, bytes.fromhex(ref.digest)) if ref is not None else (0, None)
@@ -47,9 +47,6 @@ class LedgerView:
             log.warning("no reputations from the ledger (%s): weighing servers by throughput alone", exc)
         except LedgerHistoryError as exc:
             log.error("not weighing servers by the ledger's trust: %s", exc)
-        finally:
-            if self.memory_file is not None:
-                self.memory.save(self.memory_file)
         return None
 
 

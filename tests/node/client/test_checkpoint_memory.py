@@ -224,3 +224,16 @@ def test_a_proof_travels_as_bytes_and_a_damaged_one_counts_as_none() -> None:
     with pytest.raises(UnverifiedCheckpointError):
         memory.admit(KEY, 2, CLAIMS["genuine"][1], "dht", lambda n: FinalityProof.from_wire(damaged), KEY)
     assert KEY not in memory.distrusted
+
+
+def test_a_memory_is_written_when_it_changes_and_only_then(tmp_path: Path) -> None:
+    path, memory = tmp_path / "memory.json", anchored()
+    with memory.kept_in(path):
+        memory.admit(KEY, 1, CLAIMS["genuine"][0], "api", genuine_proof, KEY)  # what it holds already
+    assert not path.exists()
+    with memory.kept_in(path), contextlib.suppress(StaleAnswerError):
+        memory.admit(KEY, 0, None, "dht", genuine_proof, KEY)  # refused without distrust: nothing to keep
+    assert not path.exists()
+    with memory.kept_in(path), pytest.raises(LedgerHistoryError):  # saved however the block ends
+        memory.admit(KEY, 2, CLAIMS["rewritten"][1], "dht", source({2: "rewritten"}), KEY)
+    assert CheckpointMemory.load(path).distrusted == memory.distrusted != {}
