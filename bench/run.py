@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 from bench import (
     api_load,
+    batched_errors,
     checkpoint_cost,
     concurrent_clients,
     detection,
@@ -45,6 +46,7 @@ BENCHMARKS: dict[str, Callable[[], Section]] = {
     "limited-networks": limited_networks.run,
     "concurrent-clients": concurrent_clients.run,
     "loopback-chain": loopback_chain.run,
+    "batched-errors": batched_errors.run,
 }
 
 

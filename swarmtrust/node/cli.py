@@ -90,6 +90,14 @@ def node_start(
     ] = None,
     max_batch: Annotated[int, typer.Option(min=1, help="Largest batch a request may carry.")] = 8,
     max_session_tokens: Annotated[int, typer.Option(min=1, help="Most tokens one session may hold.")] = 2048,
+    batch_sessions: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Most sessions whose one-token steps share a forward pass (1: each alone, bit for bit as a "
+            "stepwise replay; what verifiers with --exact-replay need).",
+        ),
+    ] = 16,
     torch_threads: Annotated[int | None, typer.Option(min=1, help="torch intra-op threads.")] = None,
     device: Device = "auto",
     no_receipts: Annotated[bool, typer.Option("--no-receipts", hidden=True)] = False,
@@ -142,7 +150,7 @@ def node_start(
         dtype=dtypes[dtype],
         device=resolve_device(device),
         behavior=parse_behavior(behavior),
-        limits=ServerLimits(max_batch=max_batch, max_session_tokens=max_session_tokens),
+        limits=ServerLimits(max_batch=max_batch, max_session_tokens=max_session_tokens, batch_sessions=batch_sessions),
         name=name,
         receipts=not no_receipts,
         torch_threads=torch_threads,

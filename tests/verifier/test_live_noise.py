@@ -66,9 +66,10 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
             "--assignment-ttl", "60", models={"tiny": ("bfloat16", "float16")},
             tolerances=bf16_calibration(workdir / "bf16.json"),
         )  # fmt: skip
+        alone = ("--batch-sessions", "1")  # verifiers comparing bits need each session computed alone
         servers = {
-            "cheater": swarm.launch_server("cheater", "0:8", "--dtype", "bfloat16", "--behavior", "noise:0.01"),
-            "half": swarm.launch_server("half", "0:8", "--dtype", "float16"),
+            "cheater": swarm.launch_server("cheater", "0:8", "--dtype", "bfloat16", "--behavior", "noise:0.01", *alone),
+            "half": swarm.launch_server("half", "0:8", "--dtype", "float16", *alone),
         }
         verifiers = [swarm.launch_verifier(name, "--exact-replay", "--verbose") for name in VERIFIERS]
         keys = {name: LocalSwarm.ready(process)["public_key"] for name, process in servers.items()}

@@ -6,7 +6,8 @@ Servers serve spans; verifiers replay them. Hidden states are ``(batch, tokens, 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterator
+import itertools
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,6 +17,7 @@ from transformers import AutoConfig, DynamicCache
 
 from swarmtrust.node.model.checkpoint import LAYER_PREFIX, Checkpoint
 from swarmtrust.node.model.families import family_of
+from swarmtrust.node.model.session_batch import ATTENTION, ROWS, SessionRows
 from swarmtrust.node.model.source import ModelSource
 from swarmtrust.protocol.digests import span_digest
 from swarmtrust.protocol.errors import SwarmtrustError
@@ -31,8 +33,8 @@ ResidualObserver = Callable[[torch.Tensor], None]  # called with one (batch, tok
 def load_config(source: ModelSource) -> Any:
     config = AutoConfig.from_pretrained(str(source.directory), local_files_only=True)
     # Standalone layers do not get the attention implementation a whole model would pick; sdpa is exact
-    # enough for fp32 comparisons and fast on CPU.
-    config._attn_implementation = "sdpa"
+    # enough for fp32 comparisons and fast on CPU. ATTENTION is sdpa that also serves batched sessions.
+    config._attn_implementation = ATTENTION
     return config
 
 
@@ -177,6 +179,52 @@ class Span:
         if state is not None:
             state.length += tokens
         return hidden.cpu()  # no copy on the CPU; from a GPU, what digests and the wire need
+
+    @torch.inference_mode()
+    def forward_sessions(
+        self,
+        hidden: Sequence[torch.Tensor],
+        states: Sequence[CacheState],
+        *,
+        start: int,
+        end: int,
+        skip: Collection[int] = (),
+    ) -> list[torch.Tensor]:
+        """One-token steps of several sessions (``hidden[i]`` continues ``states[i]``, any batch each) through
+        blocks ``[start, end)`` as one forward pass (``node.model.session_batch``): each session's output, as
+        ``forward`` would give it up to the low bits the batch's shape changes."""
+        self._check_range(start, end)
+        if len(hidden) != len(states) or not hidden:
+            raise SpanError(f"{len(hidden)} steps for {len(states)} sessions: one step per session, at least one")
+        for step in hidden:
+            if step.dim() != 3 or step.shape[1] != 1 or step.shape[2] != self.hidden_size:
+                raise SpanError(f"a batched step is (batch, 1, {self.hidden_size}), not {tuple(step.shape)}")
+        bounds = [0]
+        for step in hidden:
+            bounds.append(bounds[-1] + step.shape[0])
+        rows = [slice(a, b) for a, b in itertools.pairwise(bounds)]
+        batch = torch.cat([step.to(device=self.device, dtype=self.dtype) for step in hidden])
+        positions = torch.tensor(
+            [[state.length] for state, step in zip(states, hidden, strict=True) for _ in range(step.shape[0])],
+            device=self.device,
+        )
+        embeddings = self.rotary(batch, positions)
+        sessions = SessionRows([state.cache for state in states], rows)
+        for index in range(start, end):
+            if index in skip:
+                continue
+            batch = self.layers[index - self.start](
+                batch,
+                position_ids=positions,
+                cache=sessions,
+                use_cache=True,
+                position_embeddings=embeddings,
+                **{ROWS: sessions},
+            )
+        for state in states:
+            state.length += 1
+        output = batch.cpu()
+        return [output[part] for part in rows]
 
 
 def causal_mask(tokens: int, past: int, dtype: torch.dtype) -> torch.Tensor:

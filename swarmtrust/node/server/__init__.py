@@ -4,6 +4,7 @@
 - ``receipting``: building and signing the receipt of one step;
 - ``sessions``: one client session's state (KV cache, step, receipt chain);
 - ``session_registry``: every session id this server opened, on disk, so it never signs one step twice;
+- ``step_batcher``: concurrent sessions' one-token steps gathered into batched forward passes;
 - ``handler``: the RPC handlers (inference stream, pushes, stateless forward) and request validation;
 - ``pushes``: hidden states pushed between the servers of a chain (outbox, inbox);
 - ``announcer``: signed announcements in the DHT, re-published periodically, marked offline at exit;

@@ -16,6 +16,7 @@ class ServerLimits:
     max_batch: int = 8  # sequences per request
     max_session_tokens: int = 2048  # positions a session's KV cache may hold
     max_sessions: int = 64  # concurrent inference sessions (each holds a KV cache)
+    batch_sessions: int = 16  # sessions' one-token steps computed in one forward pass, at most (1: each alone)
 
 
 @dataclass(frozen=True)

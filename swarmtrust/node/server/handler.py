@@ -39,6 +39,7 @@ from swarmtrust.node.server.receipting import ReceiptSigner
 from swarmtrust.node.server.session_registry import SessionRefusedError, SessionRegistry
 from swarmtrust.node.server.sessions import Session
 from swarmtrust.node.server.status import ServerTally
+from swarmtrust.node.server.step_batcher import StepBatcher
 from swarmtrust.protocol.errors import SwarmtrustError, WireFormatError
 
 log = logging.getLogger(__name__)
@@ -80,6 +81,10 @@ class BlockServer:
         self.outbox = outbox
         # Every session id ever opened here (in memory only unless given one on disk, as ``app`` does).
         self.registry = registry if registry is not None else SessionRegistry.in_memory()
+        # concurrent sessions' one-token steps share forward passes (``limits.batch_sessions`` at most each)
+        self.batcher = StepBatcher(
+            span, limits.batch_sessions, behavior.skipped_blocks, lambda steps: self.tally.count_pass(steps)
+        )
         self._max_elements = limits.max_batch * limits.max_session_tokens * span.hidden_size
         self._max_frame = self._max_elements * 4 + MAX_METADATA_BYTES + 1024  # float32 at most, plus framing
 
@@ -102,7 +107,7 @@ class BlockServer:
                 self._check_step(session, meta)
                 hidden = await self._input(session, meta, request)
                 self._check_push(meta, hidden)
-                output = self._compute(session, hidden)
+                output = await self._compute(session, hidden)
                 if meta.push_to is not None and self.outbox is not None:  # the next hop waits on this: first
                     self.outbox.push(meta.push_to, output.proto)
                 response = self._answer(session, hidden, output)
@@ -165,7 +170,16 @@ class BlockServer:
         self.tally.sessions += 1
         try:
             await self.registry.durable()
-            return self._step(session, self._hidden(request), stateless=True)
+            hidden = self._hidden(request)
+            self._check_length(session, hidden)
+            output = self.span.forward(
+                hidden.to_torch(),
+                None,
+                start=session.block_start,
+                end=session.block_end,
+                skip=self.behavior.skipped_blocks(session.block_start, session.block_end),
+            )
+            return self._answer(session, hidden, self._finish(output))
         except (RequestRejectedError, WireFormatError) as exc:
             log.info("refused a forward from %s: %s", context.remote_id, exc)
             raise RequestRejectedError(str(exc)) from None
@@ -246,10 +260,7 @@ class BlockServer:
 
     # --- computing a step ------------------------------------------------------------------------------
 
-    def _step(self, session: Session, hidden: WireTensor, *, stateless: bool = False) -> runtime_pb2.ExpertResponse:
-        return self._answer(session, hidden, self._compute(session, hidden, stateless=stateless))
-
-    def _compute(self, session: Session, hidden: WireTensor, *, stateless: bool = False) -> _Output:
+    def _check_length(self, session: Session, hidden: WireTensor) -> None:
         tokens = hidden.shape[1]
         if session.cache.length + tokens > session.max_tokens:
             total = session.cache.length + tokens
@@ -259,13 +270,20 @@ class BlockServer:
         if session.cache.length and hidden.shape[0] != session.batch:
             raise RequestRejectedError(f"the session's batch is {session.batch}, this step has {hidden.shape[0]}")
         session.batch = hidden.shape[0]
-        output = self.span.forward(
-            hidden.to_torch(),
-            None if stateless else session.cache,
-            start=session.block_start,
-            end=session.block_end,
-            skip=self.behavior.skipped_blocks(session.block_start, session.block_end),
-        )
+
+    async def _compute(self, session: Session, hidden: WireTensor) -> _Output:
+        """A step of an inference session: one-token steps through the batcher (with other sessions' steps
+        that wait with it), longer ones alone."""
+        self._check_length(session, hidden)
+        start, end = session.block_start, session.block_end
+        if hidden.shape[1] == 1:
+            output = await self.batcher.step(hidden.to_torch(), session.cache, start, end)
+        else:
+            skip = self.behavior.skipped_blocks(start, end)
+            output = self.span.forward(hidden.to_torch(), session.cache, start=start, end=end, skip=skip)
+        return self._finish(output)
+
+    def _finish(self, output: torch.Tensor) -> _Output:
         output = self.behavior.finish_step(output)
         proto, output_bytes = tensor_to_proto(output)
         return _Output(output, proto, output_bytes)

@@ -19,9 +19,15 @@ class ServerTally:
 
     sessions: int = 0  # sessions opened, stateless forwards included
     steps: int = 0  # steps computed and receipted
+    one_token_steps: int = 0  # of those, one-token steps (``step_batcher``: they share forward passes)
+    one_token_passes: int = 0  # the forward passes that computed them
 
     def copy(self) -> ServerTally:
-        return ServerTally(self.sessions, self.steps)
+        return ServerTally(self.sessions, self.steps, self.one_token_steps, self.one_token_passes)
+
+    def count_pass(self, steps: int) -> None:
+        self.one_token_passes += 1
+        self.one_token_steps += steps
 
 
 class LedgerStanding(NamedTuple):
@@ -44,6 +50,10 @@ def status_line(
         f"{open_sessions} session(s) open; {tally.sessions} sessions, {tally.steps} steps served "
         f"(+{tally.sessions - since.sessions} sessions, +{tally.steps - since.steps} steps since the last line)"
     )
+    passes = tally.one_token_passes - since.one_token_passes
+    if passes:
+        batched = (tally.one_token_steps - since.one_token_steps) / passes
+        served += f"; one-token steps {batched:.1f} sessions a forward pass"
     if standing is None:
         return f"{served}; no ledger (start with --ledger URL to see spot checks, trust and earnings)"
     if isinstance(standing, str):

@@ -18,6 +18,13 @@ def test_the_line_says_what_was_served_and_since_the_last_line() -> None:
     line = status_line(ServerTally(5, 120), ServerTally(3, 100), 2, None)
     assert line.startswith("2 session(s) open; 5 sessions, 120 steps served (+2 sessions, +20 steps since")
     assert "no ledger (start with --ledger URL" in line
+    assert "forward pass" not in line  # no one-token steps since the last line: nothing to say of batching
+
+
+def test_the_line_says_how_many_sessions_shared_a_forward_pass_since_the_last_line() -> None:
+    since = ServerTally(1, 10, 8, 8)
+    now = ServerTally(4, 40, 38, 18)  # 30 one-token steps in 10 passes since the last line
+    assert "; one-token steps 3.0 sessions a forward pass" in status_line(now, since, 4, None)
 
 
 def test_the_line_gives_the_ledger_standing_or_why_it_is_missing() -> None:
