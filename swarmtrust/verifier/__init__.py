@@ -14,6 +14,7 @@
 - ``lengths``: probe lengths drawn from the clients' session lengths the ledger summarises (pure);
 - ``calibration``: honest sessions, tail-fitted thresholds and adversaries measured: tolerance documents;
   ``crafted``: the worst statistics a client's crafted inputs can provoke on an honest span, found by search;
+  ``batched_serving``: honest sessions served as a batching server serves them, and a check's severity of each;
   ``cli``: the commands;
 - ``tolerance_records``: a calibration's tolerance document signed as a ``ToleranceRecord`` for the ledger;
 - ``ledger_tolerances``: the records the ledger serves, checked and parsed into what a verifier judges by
