@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 
 from bench.plots import bar_chart
-from bench.report import Section, Target, machine_summary, median, table
+from bench.report import Section, Target, machine_summary, median, save_results, table
 from bench.swarm_decode import PROMPT
 from swarmtrust.launcher import LocalSwarm
 from swarmtrust.node.client.config import ClientConfig
@@ -123,6 +123,7 @@ def run() -> Section:
         }
         for key, rounds in samples.items()
     }
+    save_results("concurrent-clients", {f"{count}-{trust}": figures[(trust, count)] for trust, count in figures})
     rows = []
     for count in CLIENTS:
         on, off = figures[("on", count)], figures[("off", count)]

@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 
 from bench.plots import bar_chart
-from bench.report import Section, Target, machine_summary, median, table
+from bench.report import Section, Target, machine_summary, median, save_results, table
 from bench.shaping_proxy import ShapingProxy
 from bench.swarm_decode import DECODE_STEPS, PROMPT, chain_rate
 from swarmtrust.launcher import LocalSwarm, free_port
@@ -121,6 +121,18 @@ def run() -> Section:
                 f"trust layer's cost, limited network {network.key}", f"{1 - on / off:.1%}", "≤ 5%", on >= 0.95 * off
             )
         )
+    save_results(
+        "limited-networks",
+        {
+            n.key: {
+                "label": n.label,
+                "on": medians[(n.key, "on")],
+                "off": medians[(n.key, "off")],
+                "limit": 1 / (HOPS_ONE_WAY * n.delay + compute),
+            }
+            for n in NETWORKS
+        },
+    )
     c_on = medians[("c", "on")]
     c_limit = 1 / (HOPS_ONE_WAY * NETWORKS[2].delay + compute)
     targets.append(

@@ -1,19 +1,24 @@
 """Writing benchmark results: each benchmark owns one marked section of docs/BENCHMARKS.md, and its rows of the
-summary at the top (every target, what was measured, met or not)."""
+summary at the top (every target, what was measured, met or not). Benchmarks whose figures feed the report's
+opening table (``bench.performance``) also keep them as JSON under ``bench/results``, so that a benchmark run alone
+updates its rows of that table."""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import platform
 import re
 import statistics
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 BENCHMARKS_MD = Path(__file__).resolve().parents[1] / "docs" / "BENCHMARKS.md"
+RESULTS = Path(__file__).resolve().parent / "results"
 
 _HEADER = """# Benchmarks
 
@@ -38,6 +43,7 @@ class Section:
     name: str  # marker id, e.g. "ledger-ingest"
     markdown: str
     targets: tuple[Target, ...] = ()
+    opens: bool = False  # the report's opening section: placed before the summary
 
 
 SUMMARY = "summary"
@@ -66,6 +72,22 @@ def _git(*args: str) -> str:
     return subprocess.run(["git", *args], capture_output=True, text=True, check=True, timeout=10).stdout.strip()
 
 
+def save_results(name: str, figures: Mapping[str, Any]) -> None:
+    """Keep a benchmark's headline figures (``bench/results/NAME.json``) for the report's opening table."""
+    RESULTS.mkdir(exist_ok=True)
+    document = {"machine": machine_summary(), "figures": figures}
+    (RESULTS / f"{name}.json").write_text(json.dumps(document, indent=1, sort_keys=True) + "\n")
+
+
+def load_results(name: str) -> dict[str, Any] | None:
+    """What ``save_results`` kept for ``name``, or None when that benchmark has not run here yet."""
+    path = RESULTS / f"{name}.json"
+    if not path.exists():
+        return None
+    document: dict[str, Any] = json.loads(path.read_text())
+    return document
+
+
 def median(values: Sequence[float]) -> float:
     return statistics.median(values)
 
@@ -80,7 +102,7 @@ def write_sections(sections: Sequence[Section], path: Path = BENCHMARKS_MD) -> N
     """Replace (or append) each section between its markers, leaving the others as they were."""
     text = path.read_text() if path.exists() else _HEADER
     for section in sections:
-        text = _replace_block(text, section.name, section.markdown)
+        text = _replace_block(text, section.name, section.markdown, first=section.opens)
     text = _replace_block(text, SUMMARY, summary_markdown(_summary_rows(text), sections), first=True)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)

@@ -34,20 +34,30 @@ PROMPT = 16
 ROUNDS = 3
 
 
-def serve_session(span: Span, key: nacl.signing.SigningKey) -> tuple[float, bytes, list[torch.Tensor]]:
-    """Serve prompt + decode steps; (seconds of the decode steps, encoded evidence, inputs)."""
-    generator = torch.Generator().manual_seed(0)
-    hidden = torch.randn(1, PROMPT + DECODE_STEPS, span.hidden_size, generator=generator).to(span.dtype)
-    inputs = [hidden[:, :PROMPT]] + [hidden[:, t : t + 1] for t in range(PROMPT, PROMPT + DECODE_STEPS)]
+def serve_session(
+    span: Span, key: nacl.signing.SigningKey, prompt: int = PROMPT, decode: int = DECODE_STEPS, seed: int = 0
+) -> tuple[float, bytes, list[torch.Tensor]]:
+    """Serve a ``prompt``-token prefill and ``decode`` one-token steps as a block server does, each step
+    receipted; (seconds of the decode steps, encoded evidence, inputs)."""
+    seconds, evidence, inputs = serve_timed(span, key, prompt, decode, seed)
+    return sum(seconds[1:]), evidence, inputs
+
+
+def serve_timed(
+    span: Span, key: nacl.signing.SigningKey, prompt: int, decode: int, seed: int
+) -> tuple[list[float], bytes, list[torch.Tensor]]:
+    """As ``serve_session``, with each step's compute seconds (the forward pass alone)."""
+    generator = torch.Generator().manual_seed(seed)
+    hidden = torch.randn(1, prompt + decode, span.hidden_size, generator=generator).to(span.dtype)
+    inputs = [hidden[:, :prompt]] + [hidden[:, t : t + 1] for t in range(prompt, prompt + decode)]
     signer = ReceiptSigner(key, span.model_id, "float32")
     session, nonce = os.urandom(16), os.urandom(16)
     state, receipts, outputs, prev = CacheState(), [], [], None
-    decode_seconds = 0.0
+    seconds = []
     for step, x in enumerate(inputs):
         started = time.perf_counter()
         y = span.forward(x, state)
-        if step:
-            decode_seconds += time.perf_counter() - started
+        seconds.append(time.perf_counter() - started)
         signed = signer.sign_step(
             session_id=session, step=step, client_nonce=nonce, block_start=span.start, block_end=span.end,
             weights_digest=span.weights_digest, input_bytes=bytes(little_endian_bytes(x)), input_shape=tuple(x.shape),
@@ -57,7 +67,7 @@ def serve_session(span: Span, key: nacl.signing.SigningKey) -> tuple[float, byte
         receipts.append(signed.to_wire())
         outputs.append(bytes(little_endian_bytes(y)))
     evidence = Evidence(tuple(receipts), tuple(bytes(little_endian_bytes(x)) for x in inputs), tuple(outputs))
-    return decode_seconds, evidence.encode(), inputs
+    return seconds, evidence.encode(), inputs
 
 
 def tiny_cost() -> tuple[float, float]:

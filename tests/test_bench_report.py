@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.report import Section, Target, write_sections
+import pytest
+
+from bench import performance, plots
+from bench import report as report_module
+from bench.report import Section, Target, save_results, write_sections
 
 
 def test_a_benchmark_run_alone_rewrites_only_its_section_and_summary_rows(tmp_path: Path) -> None:
@@ -32,3 +36,59 @@ def test_a_missed_target_stands_out(tmp_path: Path) -> None:
     report = tmp_path / "BENCHMARKS.md"
     write_sections([Section("alpha", "## Alpha", (Target("alpha speed", "5/s", "≥ 10/s", False),))], report)
     assert "| `alpha` | alpha speed | 5/s | ≥ 10/s | **no** |" in report.read_text()
+
+
+def test_the_opening_section_goes_before_the_summary_and_stays_there(tmp_path: Path) -> None:
+    report = tmp_path / "BENCHMARKS.md"
+    write_sections([Section("alpha", "## Alpha", (Target("alpha speed", "5/s", "≥ 10/s", False),))], report)
+    write_sections([Section("table", "## Table\n\nfirst", (), opens=True)], report)
+    write_sections([Section("table", "## Table\n\nsecond", (), opens=True)], report)
+    text = report.read_text()
+    assert text.index("<!-- bench:table -->") < text.index("<!-- bench:summary -->") < text.index("<!-- bench:alpha")
+    assert "second" in text and "first" not in text
+
+
+LOOPBACK = {key: {"decode": rate, "prefill": rate * 30} for key, rate in
+            {"local": 400.0, "2-on": 200.0, "2-off": 220.0, "4-on": 120.0, "4-off": 130.0}.items()}  # fmt: skip
+LIMITED = {
+    key: {"label": f"({key}) 100 Mbit/s, 2 ms RTT", "on": 90.0, "off": 100.0, "limit": 150.0} for key in ("a", "b", "c")
+}
+CONCURRENT = {
+    f"{count}-{trust}": {"median": 50.0 * scale, "slowest": 40.0 * scale, "total": 50.0 * count * scale}
+    for count in (1, 4, 8)
+    for trust, scale in (("on", 1.0), ("off", 1.25))
+}
+LOAD = {model: {"1": {"share": 0.3, "per_step_ms": 0.5}, "0.05": {"share": 0.015, "per_step_ms": 0.03}}
+        for model in ("tiny", "hidden-256")}  # fmt: skip
+
+
+def test_the_performance_table_has_every_row_with_the_trust_layer_on_and_off(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(report_module, "RESULTS", tmp_path / "results")
+    monkeypatch.setattr(report_module, "machine_summary", lambda: "a test machine")  # no git run in the fast tier
+    monkeypatch.setattr(plots, "IMAGES", tmp_path / "docs" / "img")
+    monkeypatch.setattr(plots, "BENCHMARKS_MD", tmp_path / "docs" / "BENCHMARKS.md")
+    for name, figures in zip(performance.INPUTS, (LOOPBACK, LIMITED, CONCURRENT, LOAD), strict=True):
+        save_results(name, figures)
+    section = performance.run()
+    rows = [line for line in section.markdown.splitlines() if line.startswith("| ") and "setting" not in line]
+    assert len(rows) == 1 + 2 + 3 + 3  # in-process, two loopback chains, three networks, three client counts
+    assert "| loopback chain, `tiny` | 2 | loopback | 1 | 200 | 220 | +9.1% | 6,000 / 6,600 |" in rows
+    assert any(
+        r.startswith("| concurrent clients, hidden 256 | 2 | loopback | 8 | 400 (median client 50") for r in rows
+    )
+    assert "30% of the servers' compute" in section.markdown and (tmp_path / "docs" / "img" / "performance.png").exists()
+    assert section.opens
+
+
+def test_the_performance_table_says_which_benchmarks_to_run_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(report_module, "RESULTS", tmp_path / "results")
+    monkeypatch.setattr(report_module, "machine_summary", lambda: "a test machine")  # no git run in the fast tier
+    save_results("loopback-chain", LOOPBACK)
+    with pytest.raises(
+        performance.MissingResultsError, match=r"python -m bench\.run limited-networks concurrent-clients"
+    ):
+        performance.run()
