@@ -17,6 +17,7 @@ import statistics
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -29,6 +30,7 @@ from swarmtrust.node.client.config import ClientConfig
 from swarmtrust.node.client.discovery import ServerInfo
 from swarmtrust.node.client.swarm import SwarmClient
 from swarmtrust.node.model.source import ModelSource, resolve_model
+from swarmtrust.node.model.span import CacheState, Span
 from swarmtrust.node.model.tiny import CONFIG, write_tiny_model
 
 log = logging.getLogger(__name__)
@@ -83,6 +85,24 @@ def together(client: SwarmClient, source: ModelSource, chain: list[ServerInfo], 
     return rates
 
 
+def pass_cost(source: ModelSource, sessions: int) -> float:
+    """What one forward pass of ``sessions`` one-token steps costs against a lone step's, on blocks 0:4 here."""
+    span = Span.load(source, 0, 4)
+    steps = [torch.randn(1, 1, span.hidden_size) for _ in range(sessions)]
+
+    def seconds(run: Callable[[], object]) -> float:
+        samples = []
+        for _ in range(ROUNDS * 10):
+            started = time.perf_counter()
+            run()
+            samples.append(time.perf_counter() - started)
+        return median(samples)
+
+    lone = seconds(lambda: span.forward(steps[0], CacheState()))
+    together = seconds(lambda: span.forward_sessions(steps, [CacheState() for _ in steps], start=0, end=4))
+    return together / lone
+
+
 def run() -> Section:
     torch.set_num_threads(1)
     samples: dict[tuple[str, int], list[list[float]]] = {}
@@ -123,6 +143,7 @@ def run() -> Section:
                     log.info("round %d/%d, %d clients", round_index + 1, ROUNDS, count)
                     for trust, (client, chain) in chains.items():
                         samples.setdefault((trust, count), []).append(together(client, source, chain, count))
+        eight_pass = pass_cost(source, 8)  # in this process, the swarm idle
     # per configuration: the medians over rounds of each round's median client, slowest client and total
     figures = {
         key: {
@@ -182,9 +203,11 @@ def run() -> Section:
             "of the median, and the trust layer costs ≤ 5%. Servers batch concurrent sessions' one-token steps "
             f"into shared forward passes: with 8 clients that gives {batching:.2f}× the total of servers that compute "
             "each session alone (last column). What bounds the total here is not the forward pass (at hidden 256 a "
-            "batch of 8 costs 1.8× a lone step) but everything else a step costs on a machine whose two cores "
-            "also run the clients, both servers, their p2p daemons and the ledger: messaging, receipts, the "
-            "client's head.",
+            f"pass of 8 sessions' steps costs {eight_pass:.1f}× a lone step, measured here) but everything else a "
+            "step costs on a machine whose two cores also run the clients, both servers, their p2p daemons and the "
+            "ledger: messaging, receipts, the clients' one event loop. Waiting for the steps a server knows are on "
+            "their way (pushed ones) raised the second server's passes from 2 to 3 sessions but not the total, and "
+            "cost throughput at hidden 1024: not kept.",
             bar_chart(
                 "concurrent-clients",
                 "Decode steps per second with concurrent clients (hidden 256, 2-server chain)",

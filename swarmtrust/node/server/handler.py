@@ -171,7 +171,7 @@ class BlockServer:
         try:
             await self.registry.durable()
             hidden = self._hidden(request)
-            self._check_length(session, hidden)
+            self._admit(session, hidden)
             output = self.span.forward(
                 hidden.to_torch(),
                 None,
@@ -260,7 +260,8 @@ class BlockServer:
 
     # --- computing a step ------------------------------------------------------------------------------
 
-    def _check_length(self, session: Session, hidden: WireTensor) -> None:
+    def _admit(self, session: Session, hidden: WireTensor) -> None:
+        """Refuse a step the session cannot take (over its length, or another batch than its first step's)."""
         tokens = hidden.shape[1]
         if session.cache.length + tokens > session.max_tokens:
             total = session.cache.length + tokens
@@ -274,7 +275,7 @@ class BlockServer:
     async def _compute(self, session: Session, hidden: WireTensor) -> _Output:
         """A step of an inference session: one-token steps through the batcher (with other sessions' steps
         that wait with it), longer ones alone."""
-        self._check_length(session, hidden)
+        self._admit(session, hidden)
         start, end = session.block_start, session.block_end
         if hidden.shape[1] == 1:
             output = await self.batcher.step(hidden.to_torch(), session.cache, start, end)
