@@ -117,3 +117,13 @@ def test_node_start_needs_exactly_one_of_blocks_and_num_blocks(tmp_path: Path, s
     generate_key_file(key)
     line = one_line_error(swarmtrust("node", "start", "--key", str(key), "--initial-peers", UNREACHABLE, *spans))
     assert line == "error: give exactly one of --blocks START:END or --num-blocks N"
+
+
+@pytest.mark.processes
+def test_node_start_refuses_a_batch_of_no_sessions_naming_the_flag(tmp_path: Path) -> None:
+    key = tmp_path / "node.key"
+    generate_key_file(key)
+    start = ("node", "start", "--key", str(key), "--blocks", "0:2", "--initial-peers", UNREACHABLE)
+    done = swarmtrust(*start, "--batch-sessions", "0")
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "Invalid value for '--batch-sessions'" in done.stderr and "greater than or equal to 1" in done.stderr
