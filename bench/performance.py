@@ -52,20 +52,20 @@ def rows_of(figures: dict[str, dict[str, Any]]) -> tuple[list[list[str]], dict[s
     local = loopback["local"]
     rows.append(["in-process (`generate --local`), `tiny`", "—", "—", "1", f"{local['decode']:,.0f}", "—", "—",
                  f"{local['prefill']:,.0f}"])  # fmt: skip
-    bars["in-process"] = (local["decode"], local["decode"])
+    bars["local"] = (local["decode"], local["decode"])  # no trust layer in-process: one figure
     for length in (2, 4):
         on, off = loopback[f"{length}-on"], loopback[f"{length}-off"]
         rows.append(["loopback chain, `tiny`", str(length), "loopback", "1", f"{on['decode']:,.0f}",
                      f"{off['decode']:,.0f}", _cost(on["decode"], off["decode"]),
                      f"{on['prefill']:,.0f} / {off['prefill']:,.0f}"])  # fmt: skip
-        bars[f"loopback, {length} servers"] = (on["decode"], off["decode"])
+        bars[f"{length} servers"] = (on["decode"], off["decode"])
     for key in ("a", "b", "c"):
         network = limited[key]
         label = network["label"].split(" ", 1)[1]
         rows.append([f"limited network {key}, `tiny`", "2", label, "1", f"{network['on']:,.1f}",
                      f"{network['off']:,.1f}", _cost(network["on"], network["off"]),
                      f"— (physical limit {network['limit']:,.1f} steps/s)"])  # fmt: skip
-        bars[f"network {key}"] = (network["on"], network["off"])
+        bars[f"net {key}"] = (network["on"], network["off"])
     for count in (1, 4, 8):
         on, off = concurrent[f"{count}-on"], concurrent[f"{count}-off"]
         each = f" (median client {on['median']:,.0f}, slowest {on['slowest']:,.0f})" if count > 1 else ""
@@ -79,10 +79,10 @@ def run() -> Section:
     figures = _inputs()
     rows, bars = rows_of(figures)
     load = figures["verification-load"]
-    verifying = ", ".join(
-        f"{model}: {load[model]['1']['share']:.0%} of the servers' compute when every session is checked (a "
-        f"newcomer's rate), {load[model]['0.05']['share']:.1%} at a trusted server's floor of 0.05"
-        for model in ("tiny", "hidden-256")
+    verifying = "; ".join(
+        f"{label}, {load[model]['1']['share']:.0%} of the servers' compute when every session is checked (a "
+        f"newcomer's rate) and {load[model]['0.05']['share']:.1%} at a trusted server's floor of 0.05"
+        for model, label in (("tiny", "`tiny`"), ("hidden-256", "hidden 256"))
     )
     markdown = "\n\n".join(
         [
@@ -95,7 +95,8 @@ def run() -> Section:
             "float32 on CPU, one torch thread per process, every process on one 2-core machine (so rows with more "
             "processes also share cores). Each row's own section below says how it was measured.",
             table(HEADER, rows),
-            f"Verification load (`verification-load`): {verifying}.",
+            f"Verification load (`verification-load`): {verifying}. Plot: loopback chains of 2 and 4 servers, "
+            "the three shaped networks, and 1, 4 and 8 clients (their total); `local` has no trust layer.",
             bar_chart(
                 "performance",
                 "Decode steps per second, trust on and off (log scale)",

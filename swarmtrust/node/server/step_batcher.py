@@ -2,14 +2,14 @@
 
 A step waits for no one: the first step to arrive is computed as soon as the event loop has run the handlers
 that are ready with it, so a lone client is served as soon as before. While a batch computes, the steps that
-arrive queue up, and the next batch takes all of them (up to ``max_sessions`` a pass, the oldest first): no
+arrive queue up, and the next batch takes all of them (up to ``per_pass`` steps a pass, the oldest first): no
 session is passed over, and under load each forward pass serves many sessions. Only one-token steps are
 batched; prefills and stateless forwards run alone.
 
 Steps batch when they run the same blocks (a session's sub-span of the server's). A batch of one is the
 lone forward pass exactly (``Span.forward``), bit for bit. A batch of several differs from it in low bits,
 which a verifier's tolerance absorbs but an exact stepwise replay cannot (``docs/verification.md``): a server
-in a swarm whose verifiers compare bits serves with ``max_sessions`` 1.
+in a swarm whose verifiers compare bits serves with ``per_pass`` 1 (``--batch-sessions 1``).
 """
 
 from __future__ import annotations
@@ -38,12 +38,12 @@ class _Waiting:
 
 class StepBatcher:
     def __init__(
-        self, span: Span, max_sessions: int, skipped: SkippedBlocks, on_pass: Callable[[int], None] = lambda _: None
+        self, span: Span, per_pass: int, skipped: SkippedBlocks, on_pass: Callable[[int], None] = lambda _: None
     ) -> None:
-        if max_sessions < 1:
-            raise ValueError(f"a batch holds at least one session's step, not {max_sessions}")
+        if per_pass < 1:
+            raise ValueError(f"a batch holds at least one session's step, not {per_pass}")
         self.span = span
-        self.max_sessions = max_sessions
+        self.per_pass = per_pass
         self._skipped = skipped
         self._waiting: list[_Waiting] = []
         self._scheduled = False
@@ -67,8 +67,8 @@ class StepBatcher:
         for w in waiting:
             groups.setdefault(w.blocks, []).append(w)
         for (start, end), group in groups.items():
-            for first in range(0, len(group), self.max_sessions):
-                self._compute(start, end, group[first : first + self.max_sessions])
+            for first in range(0, len(group), self.per_pass):
+                self._compute(start, end, group[first : first + self.per_pass])
 
     def _compute(self, start: int, end: int, batch: list[_Waiting]) -> None:
         skip = self._skipped(start, end)
