@@ -52,7 +52,8 @@ def start(
         bool,
         typer.Option(
             help="Compare escalated checks bit for bit where the tolerance document measured stepwise replay exact "
-            "on this hardware class: only where honest servers run on that class too (one-machine swarms)."
+            "on this hardware class: only where honest servers run on that class too, each session alone "
+            "(`node start --batch-sessions 1`), as in one-machine swarms."
         ),
     ] = False,
     behavior: Annotated[
