@@ -22,8 +22,9 @@ from bench.report import Section, Target, machine_summary, table
 from swarmtrust.node.model.head import ModelHead
 from swarmtrust.node.model.source import resolve_model
 from swarmtrust.node.model.span import Span
-from swarmtrust.verifier.batched_serving import serve_alone, serve_together, severity
+from swarmtrust.verifier.batched_serving import serve_together, severity
 from swarmtrust.verifier.calibration import DECODE_STEPS, PROMPT_TOKENS
+from swarmtrust.verifier.escalation import replay_stepwise
 from swarmtrust.verifier.tolerance import load_tolerances
 
 log = logging.getLogger(__name__)
@@ -61,7 +62,7 @@ def measure(dtype: str, head: ModelHead, seed: int) -> dict[str, float]:
         tolerance = tolerances.span(source.model_id, start, end, dtype)
         sessions = [[x.to(span.dtype) for x in steps] for steps in draw_group(head, rng)]
         for steps, shared in zip(sessions, serve_together(span, sessions), strict=True):
-            lone = serve_alone(span, steps)
+            lone = replay_stepwise(span, steps)
             differing += sum(not torch.equal(a, b) for a, b in zip(lone[1:], shared[1:], strict=True))
             decode_steps += len(steps) - 1
             alone.append(severity(span, tolerance, steps, lone))

@@ -4,8 +4,9 @@ A server computes concurrent sessions' one-token steps in one forward pass (``no
 that changes for a check is the rounding: the projections see several rows at once. ``serve_together`` serves a
 group of sessions like that (each prompt alone, then every decode step in rounds, one forward pass per round over
 the sessions with a step left: the most a server ever batches them), and ``severity`` gives what a check makes of
-one of them: its worst statistic over the threshold it is judged by (above 1 fails). The batching benchmark and
-the tests that no honest batching server is failed both stand on these two.
+one of them: its worst statistic over the threshold it is judged by (above 1 fails). Served alone, a session's
+outputs are ``verifier.escalation.replay_stepwise``'s. The batching benchmark and the tests that no honest
+batching server is failed stand on these.
 """
 
 from __future__ import annotations
@@ -17,12 +18,6 @@ import torch
 from swarmtrust.node.model.span import CacheState, Span
 from swarmtrust.verifier.calibration import judge, replay_of
 from swarmtrust.verifier.tolerance_document import SpanTolerance
-
-
-def serve_alone(span: Span, steps: Sequence[torch.Tensor]) -> list[torch.Tensor]:
-    """One session's outputs with no other session beside it: every step its own forward pass."""
-    state = CacheState()
-    return [span.forward(x, state) for x in steps]
 
 
 def serve_together(span: Span, sessions: Sequence[Sequence[torch.Tensor]]) -> list[list[torch.Tensor]]:

@@ -28,8 +28,9 @@ from swarmtrust.node.server.config import ServerLimits
 from swarmtrust.node.server.handler import BlockServer
 from swarmtrust.node.server.receipting import ReceiptSigner
 from swarmtrust.protocol.evidence import Evidence
-from swarmtrust.verifier.batched_serving import serve_alone, serve_together, severity
+from swarmtrust.verifier.batched_serving import serve_together, severity
 from swarmtrust.verifier.checking import check_evidence
+from swarmtrust.verifier.escalation import replay_stepwise
 from swarmtrust.verifier.replay import SpanCache
 from swarmtrust.verifier.tolerance import load_tolerances
 from tests.node.server.test_no_equivocation import Stream
@@ -124,7 +125,7 @@ def test_no_honest_session_comes_nearer_its_thresholds_for_being_batched(
     for steps, batched in zip(sessions[:honest], together, strict=False):
         shared, lone = (
             severity(layer, tolerance, steps, batched),
-            severity(layer, tolerance, steps, serve_alone(layer, steps)),
+            severity(layer, tolerance, steps, replay_stepwise(layer, steps)),
         )
         assert shared < 1, f"an honest batched session fails its check (severity {shared:.3f})"
         assert shared <= 1.5 * lone + 0.05, f"batched {shared:.3f} against {lone:.3f} alone"
