@@ -13,6 +13,7 @@ batching's gain is measured in the same run.
 from __future__ import annotations
 
 import logging
+import os
 import statistics
 import tempfile
 import threading
@@ -20,8 +21,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import nacl.signing
 import torch
 
+from bench.cpu_use import CpuSampler, CpuTally, Roles
 from bench.plots import bar_chart
 from bench.report import Section, Target, machine_summary, median, save_results, table
 from bench.swarm_decode import PROMPT
@@ -36,8 +39,9 @@ from swarmtrust.node.model.tiny import CONFIG, write_tiny_model
 log = logging.getLogger(__name__)
 
 CLIENTS = (1, 4, 8)
-DECODE_STEPS = 32
-ROUNDS = 3
+DECODE_STEPS = 64
+ROUNDS = 7
+RECEIPT_BYTES = 400  # about a signed receipt's size
 MODEL_CONFIG: dict[str, object] = CONFIG | {
     "hidden_size": 256,
     "intermediate_size": 688,
@@ -47,8 +51,11 @@ MODEL_CONFIG: dict[str, object] = CONFIG | {
 }
 
 
-def one_client(client: SwarmClient, source: ModelSource, chain: list[ServerInfo], start: threading.Barrier) -> float:
-    """One client's decode steps/s over one session, started with the others."""
+def one_client(
+    client: SwarmClient, source: ModelSource, chain: list[ServerInfo], start: threading.Barrier
+) -> list[float]:
+    """When each step of one client's session arrived (``time.perf_counter``; the prefill first), started with the
+    others."""
     stamps: list[float] = []
 
     def on_event(kind: str, data: dict[str, object]) -> None:
@@ -59,18 +66,23 @@ def one_client(client: SwarmClient, source: ModelSource, chain: list[ServerInfo]
     result = client.generate(source, PROMPT, DECODE_STEPS + 1, servers=chain, on_event=on_event)
     if result.faults:
         raise RuntimeError(f"the benchmark chain had faults: {result.faults}")
-    return DECODE_STEPS / (stamps[-1] - stamps[0])
+    return stamps
 
 
-def together(client: SwarmClient, source: ModelSource, chain: list[ServerInfo], count: int) -> list[float]:
-    """Each of ``count`` clients' steps/s, all running at once."""
+def decode_rate(stamps: list[float]) -> float:
+    """Decode steps per second of one session from its steps' arrival times (the prefill's not counted)."""
+    return (len(stamps) - 1) / (stamps[-1] - stamps[0])
+
+
+def together(client: SwarmClient, source: ModelSource, chain: list[ServerInfo], count: int) -> list[list[float]]:
+    """Each of ``count`` clients' step arrival times (``one_client``), all running at once."""
     start = threading.Barrier(count)
-    rates: list[float] = [0.0] * count
+    stamps: list[list[float]] = [[] for _ in range(count)]
     errors: list[BaseException] = []
 
     def run(index: int) -> None:
         try:
-            rates[index] = one_client(client, source, chain, start)
+            stamps[index] = one_client(client, source, chain, start)
         except BaseException as exc:  # re-raised below, in the benchmark's thread
             errors.append(exc)
             start.abort()
@@ -82,7 +94,21 @@ def together(client: SwarmClient, source: ModelSource, chain: list[ServerInfo], 
         thread.join()
     if errors:
         raise errors[0]
-    return rates
+    return stamps
+
+
+def steady_use(sampler: CpuSampler, clients: list[list[float]]) -> tuple[dict[str, float], float, int] | None:
+    """CPU seconds by role, wall seconds and decode steps while every client was decoding (from the last client's
+    first decode step to the first client's last): the stretch whose rate the clients' totals measure. None when
+    the sampler took fewer than two snapshots in it."""
+    start, end = max(stamps[1] for stamps in clients), min(stamps[-1] for stamps in clients)
+    used = sampler.between(start, end)
+    if used is None:
+        return None
+    seconds, wall = used
+    first = next(at for at, _ in sampler.samples if at >= start)
+    steps = sum(1 for stamps in clients for at in stamps[1:] if first < at <= first + wall)
+    return seconds, wall, steps
 
 
 def pass_cost(source: ModelSource, sessions: int) -> float:
@@ -103,9 +129,85 @@ def pass_cost(source: ModelSource, sessions: int) -> float:
     return together / lone
 
 
+CPU_ROLES = ("clients", "servers", "ledger")
+
+
+def ed25519_ms() -> float:
+    """Milliseconds of one Ed25519 signature and one check of it, over a receipt-sized message (the floor of what
+    a receipt costs: a server signs it, its client checks it)."""
+    key = nacl.signing.SigningKey.generate()
+    message = os.urandom(RECEIPT_BYTES)
+    samples = []
+    for _ in range(ROUNDS * 40):
+        started = time.perf_counter()
+        for _ in range(10):
+            key.verify_key.verify(key.sign(message))
+        samples.append((time.perf_counter() - started) / 10)
+    return 1000 * median(samples)
+
+
+def cpu_markdown(
+    cpu: dict[tuple[str, int], CpuTally], figures: dict[tuple[str, int], dict[str, float]], ed25519: float
+) -> str:
+    """What a decode step costs the machine's CPU, by role, and the ceiling that puts on the swarm's total;
+    ``ed25519``: milliseconds of one signature and its check."""
+    cores = os.cpu_count() or 1
+    labels = {"on": "trust on", "off": "trust off", "alone": "trust on, each session alone"}
+    rows = []
+    for count in (1, 8):
+        for trust in ("on", "off", "alone"):
+            tally = cpu[(trust, count)]
+            rows.append(
+                [
+                    f"{count}, {labels[trust]}",
+                    f"{tally.cores_busy:.2f}",
+                    *(f"{tally.ms_per_step(role):.2f}" for role in CPU_ROLES),
+                    f"{tally.ms_per_step():.2f}",
+                    f"{tally.steps_per_second:,.0f}",
+                    f"{tally.ceiling(cores):,.0f}",
+                ]
+            )
+    one, eight, plain = cpu[("on", 1)], cpu[("on", 8)], cpu[("off", 8)]
+    four_times = 4 * figures[("on", 1)]["total"]
+    trust_extra = ", ".join(f"{role} {eight.ms_per_step(role) - plain.ms_per_step(role):+.2f} ms" for role in CPU_ROLES)
+    return "\n\n".join(
+        [
+            "### Where the cycles go",
+            f"CPU time of every process on this {cores}-core machine per decode step, over the stretch of each round "
+            "in which every client was decoding (from the last client's first decode step to the first client's "
+            "last; sampled every 50 ms from /proc): the clients (this process and its p2p daemon), the servers "
+            "(with their DHT processes and p2p daemons), and the ledger service with the DHT bootstrap (a session's "
+            "challenge reaches the ledger once it ends, mostly after that stretch). The ceiling is the cores divided "
+            "by the CPU per step: the total this machine would reach were every core busy at that cost.",
+            table(
+                [
+                    "clients, servers",
+                    "cores busy",
+                    "clients, ms/step",
+                    "servers, ms/step",
+                    "ledger and DHT, ms/step",
+                    "all, ms/step",
+                    "steps/s in the stretch",
+                    "ceiling, steps/s",
+                ],
+                rows,
+            ),
+            f"One client keeps {one.cores_busy:.2f} of the {cores} cores busy; 8 keep {eight.cores_busy:.2f} busy, "
+            f"at {eight.ms_per_step():.2f} ms of CPU a step (a ceiling of {eight.ceiling(cores):,.0f} steps/s). 4× one "
+            f"client ({four_times:,.0f} steps/s) would need a step to cost at most {cores * 1000 / four_times:.2f} ms "
+            f"of CPU on this machine, clients and servers together; with the trust layer off it costs "
+            f"{plain.ms_per_step():.2f} ms. What the trust layer adds to a step at 8 clients: {trust_extra}. Of that, "
+            f"Ed25519 itself (each of the 2 hops' receipts signed and checked) is {2 * ed25519:.2f} ms, "
+            f"{2 * ed25519 / plain.ms_per_step():.1%} of a step with the trust layer off: the floor of its cost on a "
+            "machine that is full.",
+        ]
+    )
+
+
 def run() -> Section:
     torch.set_num_threads(1)
     samples: dict[tuple[str, int], list[list[float]]] = {}
+    cpu: dict[tuple[str, int], CpuTally] = {}
     with tempfile.TemporaryDirectory() as tmp, LocalSwarm(Path(tmp)) as swarm:
         directory = Path(tmp) / "llama-256"
         write_tiny_model(directory, MODEL_CONFIG)
@@ -122,6 +224,8 @@ def run() -> Section:
             "b-alone": swarm.launch_server("b-alone", "4:8", *model, "--batch-sessions", "1"),
         }
         keys = {name: LocalSwarm.ready(server)["public_key"] for name, server in launched.items()}
+        ledger = [process for process in swarm.processes if process.name in ("api", "dht")]
+        roles = Roles({"servers": list(launched.values()), "ledger": ledger})
         with (
             SwarmClient([swarm.peer], ledger_url=swarm.api_url) as trusting,
             SwarmClient([swarm.peer], config=ClientConfig(receipts=False)) as unchecked,
@@ -142,8 +246,14 @@ def run() -> Section:
                 for count in CLIENTS:
                     log.info("round %d/%d, %d clients", round_index + 1, ROUNDS, count)
                     for trust, (client, chain) in chains.items():
-                        samples.setdefault((trust, count), []).append(together(client, source, chain, count))
+                        with CpuSampler(roles) as sampler:
+                            clients = together(client, source, chain, count)
+                        samples.setdefault((trust, count), []).append([decode_rate(stamps) for stamps in clients])
+                        steady = steady_use(sampler, clients)
+                        if steady is not None:
+                            cpu.setdefault((trust, count), CpuTally()).add(*steady)
         eight_pass = pass_cost(source, 8)  # in this process, the swarm idle
+        ed25519 = ed25519_ms()
     # per configuration: the medians over rounds of each round's median client, slowest client and total
     figures = {
         key: {
@@ -208,6 +318,7 @@ def run() -> Section:
             "ledger: messaging, receipts, the clients' one event loop. Waiting for the steps a server knows are on "
             "their way (pushed ones) raised the second server's passes from 2 to 3 sessions but not the total, and "
             "cost throughput at hidden 1024: not kept.",
+            cpu_markdown(cpu, figures, ed25519),
             bar_chart(
                 "concurrent-clients",
                 "Decode steps per second with concurrent clients (hidden 256, 2-server chain)",

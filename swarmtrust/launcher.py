@@ -92,13 +92,18 @@ class ChildProcess:
 
     def group(self) -> list[int]:
         """Pids of every live process in its group: itself, its DHT process, its p2pd daemons."""
-        found = []
-        for entry in Path("/proc").iterdir():
-            if entry.name.isdigit():
-                with contextlib.suppress(OSError):
-                    if os.getpgid(int(entry.name)) == self.pid:
-                        found.append(int(entry.name))
-        return found
+        return process_group(self.pid)
+
+
+def process_group(pgid: int) -> list[int]:
+    """Pids of the live processes in process group ``pgid``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                if os.getpgid(int(entry.name)) == pgid:
+                    found.append(int(entry.name))
+    return found
 
 
 def tolerance_records(
