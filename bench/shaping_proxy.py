@@ -6,13 +6,17 @@ Each direction of the proxy is one link, shared by every connection through it, 
 downlink are: bytes leave the link in order at ``rate`` bytes per second, and each chunk arrives ``delay``
 seconds after its last byte left (``LinkSchedule``, pure). The proxy never delivers a chunk before its time
 (it sleeps until then); it can only be later, by the event loop's own lateness, which ``ShapingProxy.lateness``
-records so that a benchmark can say how close to the asked-for link it ran.
+records so that a benchmark can say how close to the asked-for link it ran. Its sleeps end on a thread of its
+own (``Alarms``), not on asyncio's timers, which wait in epoll's whole milliseconds: a chunk due in 1.03 ms would
+otherwise arrive after 2, a whole extra delay on a link of 1 ms one way.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
+import itertools
 import threading
 import time
 from collections.abc import Iterator
@@ -36,6 +40,58 @@ class LinkSchedule:
         start = max(sent_at, self.free_at)
         self.free_at = start + (size / self.rate if self.rate else 0.0)
         return self.free_at + self.delay
+
+
+class Alarms:
+    """Wakes coroutines of one event loop at given ``time.monotonic()`` moments, from a thread of its own that
+    sleeps on a condition variable: to within the kernel's timer slack (tens of µs), where asyncio's own timers
+    round a wait up to the next whole millisecond."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._due: list[tuple[float, int, asyncio.Future[None]]] = []  # a heap, soonest first
+        self._order = itertools.count()  # ties go in the order asked
+        self._changed = threading.Condition()
+        self._stopped = False
+        self._thread = threading.Thread(target=self._run, name="shaping-proxy-alarms", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        with self._changed:
+            self._stopped = True
+            self._changed.notify()
+        if self._thread.is_alive():
+            self._thread.join(timeout=10)
+
+    async def until(self, moment: float) -> None:
+        """Return at ``moment`` (at once if it has passed); on the loop this ``Alarms`` was made for."""
+        if moment <= time.monotonic():
+            return
+        woken: asyncio.Future[None] = self._loop.create_future()
+        with self._changed:
+            heapq.heappush(self._due, (moment, next(self._order), woken))
+            self._changed.notify()
+        await woken
+
+    def _run(self) -> None:
+        with self._changed:
+            while not self._stopped:
+                if not self._due:
+                    self._changed.wait()
+                    continue
+                left = self._due[0][0] - time.monotonic()
+                if left > 0:
+                    self._changed.wait(left)
+                    continue
+                _, _, woken = heapq.heappop(self._due)
+                self._loop.call_soon_threadsafe(_wake, woken)
+
+
+def _wake(woken: asyncio.Future[None]) -> None:
+    if not woken.done():  # its waiter may have been cancelled meanwhile
+        woken.set_result(None)
 
 
 @dataclass
@@ -73,6 +129,7 @@ class ShapingProxy:
         self._up = LinkSchedule(self.delay, self.rate)
         self._down = LinkSchedule(self.delay, self.rate)
         self._loop = asyncio.new_event_loop()
+        self._alarms = Alarms(self._loop)
         self._server: asyncio.Server | None = None
         self._thread = threading.Thread(target=self._loop.run_forever, name="shaping-proxy", daemon=True)
         self._tasks: set[asyncio.Task[None]] = set()
@@ -97,6 +154,7 @@ class ShapingProxy:
 
     def start(self) -> ShapingProxy:
         self._thread.start()
+        self._alarms.start()
         started = asyncio.run_coroutine_threadsafe(
             asyncio.start_server(self._accept, "127.0.0.1", self.port), self._loop
         )
@@ -115,6 +173,7 @@ class ShapingProxy:
             asyncio.run_coroutine_threadsafe(close(), self._loop).result(timeout=10)
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(timeout=10)
+        self._alarms.stop()
 
     def __enter__(self) -> ShapingProxy:
         return self.start()
@@ -152,9 +211,7 @@ class ShapingProxy:
         async def deliver() -> None:
             while True:
                 due, chunk = await queue.get()
-                wait = due - time.monotonic()
-                if wait > 0:
-                    await asyncio.sleep(wait)
+                await self._alarms.until(due)
                 if not chunk:
                     if writer.can_write_eof():
                         writer.write_eof()

@@ -95,6 +95,22 @@ def test_round_trips_take_twice_the_delay(echo: tuple[str, int]) -> None:
     assert min(trips) <= 2 * delay * 1.1, trips
 
 
+def test_a_delay_of_a_millisecond_is_kept_to_a_fraction_of_one(echo: tuple[str, int]) -> None:
+    """The limited-network rows shape links of 1 ms one way: a wait of just over a millisecond must not become two
+    (as asyncio's own timers, counting in whole milliseconds, would make it)."""
+    delay = 0.0015
+    with shaped(echo, delay, None) as proxy, socket.create_connection(proxy.address) as connection:
+        trips = []
+        for index in range(15):
+            message = bytes([index]) * 100
+            started = time.monotonic()
+            connection.sendall(message)
+            assert connection.recv(100) == message
+            trips.append(time.monotonic() - started)
+    assert min(trips) >= 2 * delay, "a reply came back sooner than the link allows"
+    assert min(trips) <= 2 * delay * 1.15, f"quickest round trip {min(trips) * 1e3:.2f} ms, asked {2 * delay * 1e3} ms"
+
+
 def test_a_transfer_runs_at_the_rate(echo: tuple[str, int]) -> None:
     rate, size = 2e6, 1_600_000  # bytes/s each way; 0.8 s of sending, and the same back, overlapping
     times = []
