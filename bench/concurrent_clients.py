@@ -26,7 +26,7 @@ import torch
 
 from bench.cpu_use import CpuSampler, CpuTally, Roles
 from bench.plots import bar_chart
-from bench.report import Section, Target, machine_summary, median, save_results, table
+from bench.report import Section, Target, machine_summary, median, round_costs, save_results, table
 from bench.swarm_decode import PROMPT
 from swarmtrust.launcher import LocalSwarm
 from swarmtrust.node.client.config import ClientConfig
@@ -263,7 +263,11 @@ def run() -> Section:
         }
         for key, rounds in samples.items()
     }
-    save_results("concurrent-clients", {f"{count}-{trust}": figures[(trust, count)] for trust, count in figures})
+    kept: dict[str, dict[str, object]] = {f"{count}-{trust}": dict(figures[(trust, count)]) for trust, count in figures}
+    for count in CLIENTS:
+        totals = {trust: [sum(rates) for rates in samples[(trust, count)]] for trust in ("on", "off")}
+        kept[f"{count}-on"]["cost_rounds"] = round_costs(totals["on"], totals["off"])
+    save_results("concurrent-clients", kept)
     rows = []
     for count in CLIENTS:
         on, off = figures[("on", count)], figures[("off", count)]

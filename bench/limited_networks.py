@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 
 from bench.plots import bar_chart
-from bench.report import Section, Target, machine_summary, median, save_results, table
+from bench.report import Section, Target, machine_summary, median, round_costs, save_results, table
 from bench.shaping_proxy import ShapingProxy
 from bench.swarm_decode import DECODE_STEPS, PROMPT, chain_rate
 from swarmtrust.launcher import LocalSwarm, free_port
@@ -129,6 +129,7 @@ def run() -> Section:
                 "on": medians[(n.key, "on")],
                 "off": medians[(n.key, "off")],
                 "limit": 1 / (HOPS_ONE_WAY * n.delay + compute),
+                "cost_rounds": round_costs(rates[(n.key, "on")], rates[(n.key, "off")]),
             }
             for n in NETWORKS
         },

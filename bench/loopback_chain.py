@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from bench.plots import bar_chart
-from bench.report import Section, Target, machine_summary, median, save_results, table
+from bench.report import Section, Target, machine_summary, median, round_costs, save_results, table
 from bench.swarm_decode import DECODE_STEPS, chain_rate, local_rate
 from swarmtrust.launcher import LocalSwarm
 from swarmtrust.node.client.config import ClientConfig
@@ -100,7 +100,10 @@ def run() -> Section:
                 prefill.setdefault("local", []).append(local_prefill_rate(local))
     steps = {key: median(values) for key, values in decode.items()}
     tokens = {key: median(values) for key, values in prefill.items()}
-    save_results("loopback-chain", {key: {"decode": steps[key], "prefill": tokens[key]} for key in steps})
+    kept: dict[str, dict[str, object]] = {key: {"decode": steps[key], "prefill": tokens[key]} for key in steps}
+    for length in SPANS:
+        kept[f"{length}-on"]["cost_rounds"] = round_costs(decode[f"{length}-on"], decode[f"{length}-off"])
+    save_results("loopback-chain", kept)
     rows = [["`generate --local` (in-process)", f"{steps['local']:,.0f}", "—", f"{tokens['local']:,.0f}", "—"]]
     targets = []
     for length in SPANS:

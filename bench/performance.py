@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from bench.plots import bar_chart
-from bench.report import Section, load_results, table
+from bench.report import Section, cost_range, load_results, table
 
 INPUTS = ("loopback-chain", "limited-networks", "concurrent-clients", "verification-load")
 HEADER = [
@@ -22,6 +22,7 @@ HEADER = [
     "decode steps/s, trust on",
     "trust off",
     "trust's cost",
+    "its range over rounds",
     "prefill tokens/s, trust on / off",
 ]
 
@@ -44,33 +45,39 @@ def _cost(on: float, off: float) -> str:
     return f"{1 - on / off:+.1%}"
 
 
+def _spread(figures: dict[str, Any]) -> str:
+    """The range of the trust layer's cost over a row's rounds (older results kept none: a dash)."""
+    costs = figures.get("cost_rounds")
+    return cost_range(costs) if costs else "—"
+
+
 def rows_of(figures: dict[str, dict[str, Any]]) -> tuple[list[list[str]], dict[str, tuple[float, float]]]:
     """The table's rows, and each row's decode steps/s (trust on, off) for the plot."""
     loopback, limited, concurrent = (figures[n] for n in INPUTS[:3])
     rows: list[list[str]] = []
     bars: dict[str, tuple[float, float]] = {}
     local = loopback["local"]
-    rows.append(["in-process (`generate --local`), `tiny`", "—", "—", "1", f"{local['decode']:,.0f}", "—", "—",
+    rows.append(["in-process (`generate --local`), `tiny`", "—", "—", "1", f"{local['decode']:,.0f}", "—", "—", "—",
                  f"{local['prefill']:,.0f}"])  # fmt: skip
     bars["local"] = (local["decode"], local["decode"])  # no trust layer in-process: one figure
     for length in (2, 4):
         on, off = loopback[f"{length}-on"], loopback[f"{length}-off"]
         rows.append(["loopback chain, `tiny`", str(length), "loopback", "1", f"{on['decode']:,.0f}",
-                     f"{off['decode']:,.0f}", _cost(on["decode"], off["decode"]),
+                     f"{off['decode']:,.0f}", _cost(on["decode"], off["decode"]), _spread(on),
                      f"{on['prefill']:,.0f} / {off['prefill']:,.0f}"])  # fmt: skip
         bars[f"{length} servers"] = (on["decode"], off["decode"])
     for key in ("a", "b", "c"):
         network = limited[key]
         label = network["label"].split(" ", 1)[1]
         rows.append([f"limited network {key}, `tiny`", "2", label, "1", f"{network['on']:,.1f}",
-                     f"{network['off']:,.1f}", _cost(network["on"], network["off"]),
+                     f"{network['off']:,.1f}", _cost(network["on"], network["off"]), _spread(network),
                      f"— (physical limit {network['limit']:,.1f} steps/s)"])  # fmt: skip
         bars[f"net {key}"] = (network["on"], network["off"])
     for count in (1, 4, 8):
         on, off = concurrent[f"{count}-on"], concurrent[f"{count}-off"]
         each = f" (median client {on['median']:,.0f}, slowest {on['slowest']:,.0f})" if count > 1 else ""
         rows.append(["concurrent clients, hidden 256", "2", "loopback", str(count), f"{on['total']:,.0f}{each}",
-                     f"{off['total']:,.0f}", _cost(on["total"], off["total"]), "—"])  # fmt: skip
+                     f"{off['total']:,.0f}", _cost(on["total"], off["total"]), _spread(on), "—"])  # fmt: skip
         bars[f"{count} client{'s' if count > 1 else ''}"] = (on["total"], off["total"])
     return rows, bars
 
@@ -93,7 +100,9 @@ def run() -> Section:
             "client's); prefill is a 128-token prompt's first step, session opening included. `tiny` is 8 Llama "
             "blocks of hidden size 64, split over the servers; the concurrent row's model has hidden size 256; "
             "float32 on CPU, one torch thread per process, every process on one 2-core machine (so rows with more "
-            "processes also share cores). Each row's own section below says how it was measured.",
+            "processes also share cores). Rounds interleave the trust layer on and off; a row's cost is that of its "
+            "median rates, and its range is the least and the most of the rounds' own costs: how far this machine's "
+            "noise moves it. Each row's own section below says how it was measured.",
             table(HEADER, rows),
             f"Verification load (`verification-load`): {verifying}. Plot: loopback chains of 2 and 4 servers, "
             "the three shaped networks, and 1, 4 and 8 clients (their total); `local` has no trust layer.",

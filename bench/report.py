@@ -92,6 +92,19 @@ def median(values: Sequence[float]) -> float:
     return statistics.median(values)
 
 
+def round_costs(on: Sequence[float], off: Sequence[float]) -> list[float]:
+    """The trust layer's cost in each round, from that round's rates with it on and off (interleaved rounds pair
+    up, so the machine's drift between rounds cancels out of each)."""
+    if len(on) != len(off):
+        raise ValueError(f"{len(on)} rounds with the trust layer on against {len(off)} with it off")
+    return [1 - with_trust / without for with_trust, without in zip(on, off, strict=True)]
+
+
+def cost_range(costs: Sequence[float]) -> str:
+    """The least and the most of the rounds' costs, e.g. ``+1.2% to +9.8%``."""
+    return f"{min(costs):+.1%} to {max(costs):+.1%}"
+
+
 def table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]

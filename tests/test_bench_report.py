@@ -8,7 +8,7 @@ import pytest
 
 from bench import performance, plots
 from bench import report as report_module
-from bench.report import Section, Target, save_results, write_sections
+from bench.report import Section, Target, round_costs, save_results, write_sections
 
 
 def test_a_benchmark_run_alone_rewrites_only_its_section_and_summary_rows(tmp_path: Path) -> None:
@@ -48,8 +48,9 @@ def test_the_opening_section_goes_before_the_summary_and_stays_there(tmp_path: P
     assert "second" in text and "first" not in text
 
 
-LOOPBACK = {key: {"decode": rate, "prefill": rate * 30} for key, rate in
+LOOPBACK: dict[str, dict[str, object]] = {key: {"decode": rate, "prefill": rate * 30} for key, rate in
             {"local": 400.0, "2-on": 200.0, "2-off": 220.0, "4-on": 120.0, "4-off": 130.0}.items()}  # fmt: skip
+LOOPBACK["2-on"]["cost_rounds"] = round_costs([190.0, 200.0, 210.0], [200.0, 220.0, 215.0])
 LIMITED = {
     key: {"label": f"({key}) 100 Mbit/s, 2 ms RTT", "on": 90.0, "off": 100.0, "limit": 150.0} for key in ("a", "b", "c")
 }
@@ -74,7 +75,9 @@ def test_the_performance_table_has_every_row_with_the_trust_layer_on_and_off(
     section = performance.run()
     rows = [line for line in section.markdown.splitlines() if line.startswith("| ") and "setting" not in line]
     assert len(rows) == 1 + 2 + 3 + 3  # in-process, two loopback chains, three networks, three client counts
-    assert "| loopback chain, `tiny` | 2 | loopback | 1 | 200 | 220 | +9.1% | 6,000 / 6,600 |" in rows
+    # the range: the rounds' own costs, 5.0%, 9.1% and 2.3%; a row whose results kept none shows a dash
+    assert "| loopback chain, `tiny` | 2 | loopback | 1 | 200 | 220 | +9.1% | +2.3% to +9.1% | 6,000 / 6,600 |" in rows
+    assert "| loopback chain, `tiny` | 4 | loopback | 1 | 120 | 130 | +7.7% | — | 3,600 / 3,900 |" in rows
     assert any(
         r.startswith("| concurrent clients, hidden 256 | 2 | loopback | 8 | 400 (median client 50") for r in rows
     )
@@ -93,3 +96,9 @@ def test_the_performance_table_says_which_benchmarks_to_run_first(
         performance.MissingResultsError, match=r"python -m bench\.run limited-networks concurrent-clients"
     ):
         performance.run()
+
+
+def test_rounds_pair_up_or_the_costs_are_refused() -> None:
+    assert round_costs([90.0, 100.0], [100.0, 100.0]) == pytest.approx([0.1, 0.0])
+    with pytest.raises(ValueError, match="2 rounds with the trust layer on against 3"):
+        round_costs([90.0, 100.0], [100.0, 100.0, 100.0])
