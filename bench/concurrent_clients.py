@@ -7,7 +7,9 @@ its own sessions through ``SwarmClient.generate`` at the same time; a round star
 measures its own decode steps (the prompt's prefill is not counted). Servers batch the one-token steps of
 concurrent sessions into shared forward passes (``node.server.step_batcher``), with ``--batch-sessions 16``,
 their default; the same rounds run on servers started with ``--batch-sessions 1`` (each session alone), so that
-batching's gain is measured in the same run.
+batching's gain is measured in the same run. Beside the rates, every process's CPU time is sampled
+(``bench.cpu_use``) over the stretch in which all of a round's clients decode: what a step costs the machine, by
+role, and the ceiling on the total that puts on this machine.
 """
 
 from __future__ import annotations
