@@ -165,17 +165,17 @@ class Span:
         embeddings = self.rotary(hidden, positions)
         mask = causal_mask(tokens, past, self.dtype).to(self.device) if tokens > 1 and past > 0 else None
         cache = state.cache if state is not None else None
-        for index in range(start, end):
-            if index in skip:
-                continue
-            hidden = self.layers[index - self.start](
-                hidden,
-                attention_mask=mask,
-                position_ids=positions,
-                cache=cache,
-                use_cache=cache is not None,
-                position_embeddings=embeddings,
-            )
+        hidden = self._through_layers(
+            hidden,
+            start,
+            end,
+            skip,
+            attention_mask=mask,
+            position_ids=positions,
+            cache=cache,
+            use_cache=cache is not None,
+            position_embeddings=embeddings,
+        )
         if state is not None:
             state.length += tokens
         return hidden.cpu()  # no copy on the CPU; from a GPU, what digests and the wire need
@@ -210,21 +210,30 @@ class Span:
         )
         embeddings = self.rotary(batch, positions)
         sessions = SessionRows([state.cache for state in states], rows)
-        for index in range(start, end):
-            if index in skip:
-                continue
-            batch = self.layers[index - self.start](
-                batch,
-                position_ids=positions,
-                cache=sessions,
-                use_cache=True,
-                position_embeddings=embeddings,
-                **{ROWS: sessions},
-            )
+        batch = self._through_layers(
+            batch,
+            start,
+            end,
+            skip,
+            position_ids=positions,
+            cache=sessions,
+            use_cache=True,
+            position_embeddings=embeddings,
+            **{ROWS: sessions},
+        )
         for state in states:
             state.length += 1
         output = batch.cpu()
         return [output[part] for part in rows]
+
+    def _through_layers(
+        self, hidden: torch.Tensor, start: int, end: int, skip: Collection[int], **arguments: Any
+    ) -> torch.Tensor:
+        """``hidden`` through blocks ``[start, end)`` but those in ``skip``, each block called with ``arguments``."""
+        for index in range(start, end):
+            if index not in skip:
+                hidden = self.layers[index - self.start](hidden, **arguments)
+        return hidden
 
 
 def causal_mask(tokens: int, past: int, dtype: torch.dtype) -> torch.Tensor:
