@@ -21,7 +21,17 @@ from pathlib import Path
 import torch
 
 from bench.plots import bar_chart
-from bench.report import Section, Target, machine_summary, median, round_costs, save_results, table
+from bench.report import (
+    Section,
+    Target,
+    in_turn,
+    machine_summary,
+    median,
+    paired_cost,
+    round_costs,
+    save_results,
+    table,
+)
 from bench.shaping_proxy import ShapingProxy
 from bench.swarm_decode import DECODE_STEPS, PROMPT, chain_rate
 from swarmtrust.launcher import LocalSwarm, free_port
@@ -32,7 +42,7 @@ from swarmtrust.node.model.source import resolve_model
 
 log = logging.getLogger(__name__)
 
-ROUNDS = 5
+ROUNDS = 7
 HOPS_ONE_WAY = 3  # shaped one-way links a pushed decode step crosses (see the module docstring)
 
 
@@ -102,7 +112,8 @@ def run() -> Section:
                         chain_rate(client, chain)  # connections settle under the new link
                     for round_index in range(ROUNDS):
                         log.info("network %s, round %d/%d", network.key, round_index + 1, ROUNDS)
-                        for trust, (client, chain) in chains.items():
+                        for trust in in_turn(round_index, list(chains)):
+                            client, chain = chains[trust]
                             rates.setdefault((network.key, trust), []).append(chain_rate(client, chain))
                 lateness = max(proxy.lateness.mean for proxy in proxies)
         finally:
@@ -112,15 +123,11 @@ def run() -> Section:
     rows, targets = [], []
     for network in NETWORKS:
         on, off = medians[(network.key, "on")], medians[(network.key, "off")]
+        cost = paired_cost(rates[(network.key, "on")], rates[(network.key, "off")])
         limit = 1 / (HOPS_ONE_WAY * network.delay + compute)
-        rows.append(
-            [network.label, f"{on:,.1f}", f"{off:,.1f}", f"{1 - on / off:+.1%}", f"{limit:,.1f}", f"{on / limit:.0%}"]
-        )
-        targets.append(
-            Target(
-                f"trust layer's cost, limited network {network.key}", f"{1 - on / off:.1%}", "≤ 5%", on >= 0.95 * off
-            )
-        )
+        rows.append([network.label, f"{on:,.1f}", f"{off:,.1f}", f"{cost:+.1%}", f"{limit:,.1f}", f"{on / limit:.0%}"])
+        what = f"trust layer's cost, limited network {network.key}"
+        targets.append(Target(what, f"{cost:.1%}", "≤ 5%", cost <= 0.05))
     save_results(
         "limited-networks",
         {
@@ -144,7 +151,9 @@ def run() -> Section:
             "## Decode steps over limited networks (issue 21)",
             f"Machine: {machine_summary()}. `tiny` split 0:4 and 4:8 over two server processes, each behind a "
             "shaping proxy (`bench/shaping_proxy.py`) that delays and paces both directions of its links; "
-            f"{DECODE_STEPS} decode steps after an {len(PROMPT)}-token prompt, medians of {ROUNDS} interleaved rounds. "
+            f"{DECODE_STEPS} decode steps after an {len(PROMPT)}-token prompt, medians of {ROUNDS} rounds, each "
+            "running the trust layer on and off in alternating order; the trust layer's cost is the median of the "
+            "rounds' own costs. "
             "Trust on: receipts, reputations from the ledger, evidence kept; off: the benchmark switch (no receipts). "
             f"The physical limit is one step per {HOPS_ONE_WAY} one-way delays (client → first server → second server "
             f"→ client, with push) plus the compute of the chain, measured unshaped: {compute * 1000:.1f} ms a step "
@@ -154,7 +163,10 @@ def run() -> Section:
                 rows,
             ),
             f"The proxies delivered chunks {lateness * 1000:.2f} ms later than scheduled on average (the event loop's "
-            "own lateness; nothing is delivered early). Targets: the trust layer costs ≤ 5% of steps/s in every row; "
+            "own lateness; nothing is delivered early). The proxies run in this benchmark's process, beside the "
+            "client; run in a process of their own instead (so that the client's work cannot hold them up), they "
+            "gave the same cost within the rounds' noise (network b, two runs each: 3.8% and 5.3% against 4.4% and "
+            "2.7%), so they stayed. Targets: the trust layer costs ≤ 5% of steps/s in every row; "
             "in row (c), decode steps/s reach ≥ 80% of the physical limit.",
             bar_chart(
                 "limited-networks",

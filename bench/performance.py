@@ -8,6 +8,7 @@ It measures nothing itself: it reads what ``loopback-chain``, ``limited-networks
 
 from __future__ import annotations
 
+import statistics
 from typing import Any
 
 from bench.plots import bar_chart
@@ -41,8 +42,10 @@ def _inputs() -> dict[str, dict[str, Any]]:
     return {name: results["figures"] for name, results in found.items() if results is not None}
 
 
-def _cost(on: float, off: float) -> str:
-    return f"{1 - on / off:+.1%}"
+def _cost(figures: dict[str, Any], on: float, off: float) -> str:
+    """The trust layer's cost: the median of its rounds' own costs (older results kept none: the medians')."""
+    costs = figures.get("cost_rounds")
+    return f"{statistics.median(costs) if costs else 1 - on / off:+.1%}"
 
 
 def _spread(figures: dict[str, Any]) -> str:
@@ -63,21 +66,21 @@ def rows_of(figures: dict[str, dict[str, Any]]) -> tuple[list[list[str]], dict[s
     for length in (2, 4):
         on, off = loopback[f"{length}-on"], loopback[f"{length}-off"]
         rows.append(["loopback chain, `tiny`", str(length), "loopback", "1", f"{on['decode']:,.0f}",
-                     f"{off['decode']:,.0f}", _cost(on["decode"], off["decode"]), _spread(on),
+                     f"{off['decode']:,.0f}", _cost(on, on["decode"], off["decode"]), _spread(on),
                      f"{on['prefill']:,.0f} / {off['prefill']:,.0f}"])  # fmt: skip
         bars[f"{length} servers"] = (on["decode"], off["decode"])
     for key in ("a", "b", "c"):
         network = limited[key]
         label = network["label"].split(" ", 1)[1]
         rows.append([f"limited network {key}, `tiny`", "2", label, "1", f"{network['on']:,.1f}",
-                     f"{network['off']:,.1f}", _cost(network["on"], network["off"]), _spread(network),
+                     f"{network['off']:,.1f}", _cost(network, network["on"], network["off"]), _spread(network),
                      f"— (physical limit {network['limit']:,.1f} steps/s)"])  # fmt: skip
         bars[f"net {key}"] = (network["on"], network["off"])
     for count in (1, 4, 8):
         on, off = concurrent[f"{count}-on"], concurrent[f"{count}-off"]
         each = f" (median client {on['median']:,.0f}, slowest {on['slowest']:,.0f})" if count > 1 else ""
         rows.append(["concurrent clients, hidden 256", "2", "loopback", str(count), f"{on['total']:,.0f}{each}",
-                     f"{off['total']:,.0f}", _cost(on["total"], off["total"]), _spread(on), "—"])  # fmt: skip
+                     f"{off['total']:,.0f}", _cost(on, on["total"], off["total"]), _spread(on), "—"])  # fmt: skip
         bars[f"{count} client{'s' if count > 1 else ''}"] = (on["total"], off["total"])
     return rows, bars
 
@@ -100,8 +103,10 @@ def run() -> Section:
             "client's); prefill is a 128-token prompt's first step, session opening included. `tiny` is 8 Llama "
             "blocks of hidden size 64, split over the servers; the concurrent row's model has hidden size 256; "
             "float32 on CPU, one torch thread per process, every process on one 2-core machine (so rows with more "
-            "processes also share cores). Rounds interleave the trust layer on and off; a row's cost is that of its "
-            "median rates, and its range is the least and the most of the rounds' own costs: how far this machine's "
+            "processes also share cores). Each round runs the trust layer on and off back to back, in alternating "
+            "order; a row's rates are medians over its rounds, its cost is the median of the rounds' own costs (a "
+            "round's rate with the trust layer on against the same round's with it off, so the machine's drift "
+            "between rounds cancels), and its range is the least and the most of those: how far this machine's "
             "noise moves it. Each row's own section below says how it was measured.",
             table(HEADER, rows),
             f"Verification load (`verification-load`): {verifying}. Plot: loopback chains of 2 and 4 servers, "

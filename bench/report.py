@@ -15,10 +15,12 @@ import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 BENCHMARKS_MD = Path(__file__).resolve().parents[1] / "docs" / "BENCHMARKS.md"
 RESULTS = Path(__file__).resolve().parent / "results"
+
+T = TypeVar("T")
 
 _HEADER = """# Benchmarks
 
@@ -98,6 +100,20 @@ def round_costs(on: Sequence[float], off: Sequence[float]) -> list[float]:
     if len(on) != len(off):
         raise ValueError(f"{len(on)} rounds with the trust layer on against {len(off)} with it off")
     return [1 - with_trust / without for with_trust, without in zip(on, off, strict=True)]
+
+
+def paired_cost(on: Sequence[float], off: Sequence[float]) -> float:
+    """The trust layer's cost over interleaved rounds: the median of the rounds' own costs (``round_costs``).
+
+    A ratio of the two medians would set one round's rate with the trust layer on against another round's with
+    it off; on a shared machine whose load drifts between rounds, the pairs within a round are what compare."""
+    return statistics.median(round_costs(on, off))
+
+
+def in_turn(round_index: int, keys: Sequence[T]) -> list[T]:
+    """The order a round runs its configurations in: as given in even rounds, reversed in odd ones, so that none
+    always runs first (just after another's warm caches, or its leftover work)."""
+    return list(keys) if round_index % 2 == 0 else list(reversed(keys))
 
 
 def cost_range(costs: Sequence[float]) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -32,7 +33,14 @@ DECODE_STEPS = 64
 ROUNDS = 5
 
 
-def chain_rate(client: SwarmClient, servers: list[ServerInfo]) -> float:
+@dataclass(frozen=True)
+class DecodeRun:
+    rate: float  # decode steps per second
+    check_ms: float  # the client's reading and checking of the hops' replies, milliseconds a decode step (mean)
+
+
+def chain_decode(client: SwarmClient, servers: list[ServerInfo]) -> DecodeRun:
+    """One session of ``DECODE_STEPS`` decode steps after ``PROMPT`` through ``servers``."""
     stamps: list[float] = []
 
     def on_event(kind: str, data: dict[str, object]) -> None:
@@ -42,7 +50,13 @@ def chain_rate(client: SwarmClient, servers: list[ServerInfo]) -> float:
     result = client.generate(resolve_model("tiny"), PROMPT, DECODE_STEPS + 1, servers=servers, on_event=on_event)
     if result.faults:
         raise RuntimeError(f"the benchmark chain had faults: {result.faults}")
-    return DECODE_STEPS / (stamps[-1] - stamps[0])
+    decoding = result.steps[1:]  # step 0 is the prompt's prefill
+    checking = sum(hop.check_seconds for step in decoding for hop in step) / len(decoding)
+    return DecodeRun(DECODE_STEPS / (stamps[-1] - stamps[0]), checking * 1000)
+
+
+def chain_rate(client: SwarmClient, servers: list[ServerInfo]) -> float:
+    return chain_decode(client, servers).rate
 
 
 def local_rate(model: LocalModel) -> float:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import statistics
 from pathlib import Path
 
 import pytest
 
 from bench import performance, plots
 from bench import report as report_module
-from bench.report import Section, Target, round_costs, save_results, write_sections
+from bench.report import Section, Target, in_turn, paired_cost, round_costs, save_results, write_sections
 
 
 def test_a_benchmark_run_alone_rewrites_only_its_section_and_summary_rows(tmp_path: Path) -> None:
@@ -75,8 +76,9 @@ def test_the_performance_table_has_every_row_with_the_trust_layer_on_and_off(
     section = performance.run()
     rows = [line for line in section.markdown.splitlines() if line.startswith("| ") and "setting" not in line]
     assert len(rows) == 1 + 2 + 3 + 3  # in-process, two loopback chains, three networks, three client counts
-    # the range: the rounds' own costs, 5.0%, 9.1% and 2.3%; a row whose results kept none shows a dash
-    assert "| loopback chain, `tiny` | 2 | loopback | 1 | 200 | 220 | +9.1% | +2.3% to +9.1% | 6,000 / 6,600 |" in rows
+    # the rounds' own costs are 5.0%, 9.1% and 2.3%: the cost is their median (not the medians' 9.1%), the range
+    # their least and most; a row whose results kept none falls back to its medians' cost and shows a dash
+    assert "| loopback chain, `tiny` | 2 | loopback | 1 | 200 | 220 | +5.0% | +2.3% to +9.1% | 6,000 / 6,600 |" in rows
     assert "| loopback chain, `tiny` | 4 | loopback | 1 | 120 | 130 | +7.7% | — | 3,600 / 3,900 |" in rows
     assert any(
         r.startswith("| concurrent clients, hidden 256 | 2 | loopback | 8 | 400 (median client 50") for r in rows
@@ -102,3 +104,20 @@ def test_rounds_pair_up_or_the_costs_are_refused() -> None:
     assert round_costs([90.0, 100.0], [100.0, 100.0]) == pytest.approx([0.1, 0.0])
     with pytest.raises(ValueError, match="2 rounds with the trust layer on against 3"):
         round_costs([90.0, 100.0], [100.0, 100.0, 100.0])
+
+
+def test_the_cost_pairs_each_round_with_itself() -> None:
+    # the machine ran at 100, 120 and 80 steps/s without the trust layer in three rounds; with it, 10% slower in
+    # the first and last and hit by a burst in the second: the rounds' median cost is 10%, while the columns'
+    # medians (72 against 100) would set the last round's rate against the first's and say 28%
+    on, off = [90.0, 60.0, 72.0], [100.0, 120.0, 80.0]
+    assert paired_cost(on, off) == pytest.approx(0.1)
+    assert 1 - statistics.median(on) / statistics.median(off) == pytest.approx(0.28)
+
+
+def test_rounds_alternate_the_order_of_their_configurations() -> None:
+    assert [in_turn(index, ["on", "off", "alone"]) for index in range(3)] == [
+        ["on", "off", "alone"],
+        ["alone", "off", "on"],
+        ["on", "off", "alone"],
+    ]

@@ -353,6 +353,15 @@ def test_decode_steps_are_pushed_by_server_to_server(client: SwarmClient) -> Non
     )
 
 
+def test_each_hop_of_a_step_says_how_long_its_client_took_to_check_the_reply(client: SwarmClient) -> None:
+    result = client.generate(tiny(), PROMPT, 3)
+    for hops, hops_json in zip(result.steps, result.to_json()["steps"], strict=True):
+        # a receipt's signature alone takes tens of µs to check; the check comes after the reply came, apart from
+        # the hop's own time
+        assert all(0 < hop.check_seconds < 1 and hop.receipt is not None for hop in hops)
+        assert [hop["check_seconds"] for hop in hops_json["hops"]] == [round(h.check_seconds, 6) for h in hops]
+
+
 def test_a_chain_of_three_servers_pushes_through_the_middle_one(client: SwarmClient, running: Running) -> None:
     launched = [
         running.swarm.launch_server(name, blocks) for name, blocks in (("d", "0:2"), ("e", "2:5"), ("f", "5:8"))

@@ -61,6 +61,7 @@ def _hop_json(hop: HopRecord) -> dict[str, Any]:
         "server_key": hop.server_key,
         "blocks": list(hop.blocks),
         "seconds": round(hop.seconds, 6),
+        "check_seconds": round(hop.check_seconds, 6),
         "pushed": hop.pushed,
         "receipt": receipt.record.summary() | {"digest": receipt.digest.hex()} if receipt else None,
     }

@@ -58,6 +58,7 @@ class HopRecord:
     receipt: Signed[Receipt] | None
     seconds: float
     pushed: bool = False  # its input came straight from the previous hop's server
+    check_seconds: float = 0.0  # then, this client's reading and checking of the reply (its receipt included)
 
 
 @dataclass
@@ -296,15 +297,17 @@ class InferenceSession:
         self, hop: _ChainHop, call: StepCall, sent: SentStep, response: Any, seconds: float, *, pushed: bool = False
     ) -> tuple[WireTensor, HopRecord]:
         """Check a hop's reply to ``sent`` and advance the hop: its receipt chain, history and timing."""
+        checking = time.perf_counter()
         output, receipt = decode_reply(call, sent, response)
         if receipt is not None:
             hop.prev_receipt = receipt.digest
             self._keep_evidence(hop, receipt, sent.data, output.data)
+        checked = time.perf_counter() - checking
         hop.next_step += 1
         hop.history.append(sent.tensor)
         if sent.tensor.shape[1] == 1:  # decode steps only: a prefill's time says little about the next step's
             self._latency.observe(hop.server.key, hop.end - hop.start, seconds, self._config.hop_seconds)
-        return output, HopRecord(hop.server.key, (hop.start, hop.end), receipt, seconds, pushed)
+        return output, HopRecord(hop.server.key, (hop.start, hop.end), receipt, seconds, pushed, checked)
 
     # --- failover --------------------------------------------------------------------------------------
 
