@@ -1,10 +1,15 @@
 """Many tensors' bytes as one compressed block: how evidence carries a long session's hidden states.
 
 Hidden states compress poorly as they are (mantissa bits look random), but their high bytes (sign and
-exponent) are highly repetitive. Splitting the concatenated bytes into byte planes (every element's
-first byte, then every element's second byte, ...) before zlib brings a bfloat16 session to about 3/4
+exponent) take few values, often. Splitting the concatenated bytes into byte planes (every element's
+first byte, then every element's second byte, ...) before zlib brings a bfloat16 session to about 0.7
 of its size, which is what lets a long session's inputs fit the evidence budget. The transform is
 lossless: each tensor comes back byte for byte, and is then checked against the digest its receipt signed.
+
+What compresses is how often each byte value occurs, not repeated strings, so the packer runs deflate's
+Huffman coding alone (``Z_HUFFMAN_ONLY``): on hidden states it packs as small as zlib's default level or
+smaller, 4 to 12 times as fast (~150 MB/s on one core against 12 to 40), and a client packs every session
+it challenges. The payload is an ordinary zlib stream, so any zlib stream of the planes unpacks.
 
     pack = [codec, item_size, [length of each tensor, ...], payload]      codec: "zlib-planes"
 """
@@ -21,7 +26,7 @@ from swarmtrust.protocol.errors import RecordTooLargeError, WireFormatError
 
 CODEC = "zlib-planes"
 ITEM_SIZES = frozenset({1, 2, 4})  # bytes per element: one byte plane per byte of an element
-_LEVEL = 6  # zlib's default: the planes of a bfloat16 session compress ~1.35x, at ~30 MB/s on one core
+_MEM_LEVEL = 9  # deflate's largest blocks: fewer Huffman tables to send
 
 
 def pack_tensors(items: Sequence[bytes], item_size: int) -> list[Any]:
@@ -31,7 +36,7 @@ def pack_tensors(items: Sequence[bytes], item_size: int) -> list[Any]:
     joined = b"".join(items)
     if len(joined) % item_size:
         raise ValueError(f"tensor bytes must be a whole number of {item_size}-byte elements")
-    return [CODEC, item_size, [len(item) for item in items], zlib.compress(_to_planes(joined, item_size), _LEVEL)]
+    return [CODEC, item_size, [len(item) for item in items], _huffman_coded(to_planes(joined, item_size))]
 
 
 def unpack_tensors(value: Any, *, max_bytes: int, what: str, max_tensors: int | None = None) -> tuple[bytes, ...]:
@@ -71,7 +76,15 @@ def unpack_tensors(value: Any, *, max_bytes: int, what: str, max_tensors: int | 
     return tuple(out)
 
 
-def _to_planes(data: bytes, item_size: int) -> bytes:
+def _huffman_coded(data: bytes) -> bytes:
+    deflater = zlib.compressobj(
+        zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, zlib.MAX_WBITS, _MEM_LEVEL, zlib.Z_HUFFMAN_ONLY
+    )
+    return deflater.compress(data) + deflater.flush()
+
+
+def to_planes(data: bytes, item_size: int) -> bytes:
+    """``data``'s elements of ``item_size`` bytes as byte planes: every element's first byte, then every second..."""
     if item_size == 1:
         return data
     return np.frombuffer(data, dtype=np.uint8).reshape(-1, item_size).T.tobytes()

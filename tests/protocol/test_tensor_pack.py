@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from swarmtrust.protocol.errors import RecordTooLargeError, WireFormatError
-from swarmtrust.protocol.tensor_pack import CODEC, pack_tensors, unpack_tensors
+from swarmtrust.protocol.tensor_pack import CODEC, pack_tensors, to_planes, unpack_tensors
 
 LIMIT = 1 << 20
 
@@ -35,6 +35,25 @@ def test_hidden_states_compress() -> None:
     raw = sum(map(len, states))
     packed = pack_tensors(states, 2)[3]
     assert len(packed) < 0.8 * raw  # the byte planes of sign and exponent are what compresses
+
+
+def test_hidden_states_pack_no_larger_than_zlibs_default_level() -> None:
+    # The packer codes byte frequencies alone (far faster); on hidden states that must not cost size.
+    torch.manual_seed(1)
+    scale = torch.exp(torch.randn(512))
+    for dtype, size in ((torch.bfloat16, 2), (torch.float16, 2), (torch.float32, 4)):
+        rows = (torch.randn(128, 512) * scale).to(dtype)
+        states = [row.contiguous().view(torch.uint8).numpy().tobytes() for row in rows]
+        planes = to_planes(b"".join(states), size)
+        assert len(pack_tensors(states, size)[3]) <= len(zlib.compress(planes, 6)), dtype
+
+
+def test_packs_of_any_zlib_stream_unpack() -> None:
+    # What earlier releases wrote (zlib's default level over the same planes) still reads, byte for byte.
+    states = [bytes(range(i, i + 8)) for i in range(0, 64, 8)]
+    planes = to_planes(b"".join(states), 2)
+    earlier = [CODEC, 2, [len(s) for s in states], zlib.compress(planes, 6)]
+    assert unpack_tensors(earlier, max_bytes=LIMIT, what="t") == tuple(states)
 
 
 def _pack(lengths: list[int], body: bytes, size: int = 2) -> list[object]:
