@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 
 from bench.cpu_use import CpuSampler, CpuTally, Roles
-from bench.crypto_floor import ed25519_ms
+from bench.crypto_floor import ed25519_ms, receipt_after_pass_ms
 from bench.plots import bar_chart
 from bench.report import (
     Section,
@@ -144,10 +144,14 @@ CPU_ROLES = ("clients", "servers", "ledger")
 
 
 def cpu_markdown(
-    cpu: dict[tuple[str, int], CpuTally], figures: dict[tuple[str, int], dict[str, float]], ed25519: float
+    cpu: dict[tuple[str, int], CpuTally],
+    figures: dict[tuple[str, int], dict[str, float]],
+    ed25519: float,
+    receipt: float,
 ) -> str:
     """What a decode step costs the machine's CPU, by role, and the ceiling that puts on the swarm's total;
-    ``ed25519``: milliseconds of one signature and its check."""
+    ``ed25519``: milliseconds of one signature and its check; ``receipt``: of a hop's whole receipt, signed and
+    checked, after a forward pass."""
     cores = os.cpu_count() or 1
     labels = {"on": "trust on", "off": "trust off", "alone": "trust on, each session alone"}
     rows = []
@@ -194,9 +198,12 @@ def cpu_markdown(
             f"client ({four_times:,.0f} steps/s) would need a step to cost at most {cores * 1000 / four_times:.2f} ms "
             f"of CPU on this machine, clients and servers together; with the trust layer off it costs "
             f"{plain.ms_per_step():.2f} ms. What the trust layer adds to a step at 8 clients: {trust_extra}. Of that, "
-            f"Ed25519 itself (each of the 2 hops' receipts signed and checked) is {2 * ed25519:.2f} ms, "
-            f"{2 * ed25519 / plain.ms_per_step():.1%} of a step with the trust layer off: the floor of its cost on a "
-            "machine that is full.",
+            f"Ed25519 itself (each of the 2 hops' receipts signed and checked) is {2 * ed25519:.2f} ms in a tight "
+            f"loop, {2 * ed25519 / plain.ms_per_step():.1%} of a step with the trust layer off. As a server and a "
+            "client run it, each right after a forward pass (caches holding weights, not the receipt's code and "
+            "tables), a hop's whole receipt (digests, record, signature; the client's check) takes "
+            f"{receipt:.2f} ms, {2 * receipt:.2f} ms for the 2 hops, {2 * receipt / plain.ms_per_step():.1%} of a "
+            "step: the floor of the trust layer's cost on a machine that is full.",
         ]
     )
 
@@ -252,6 +259,7 @@ def run() -> Section:
                             cpu.setdefault((trust, count), CpuTally()).add(*steady)
         eight_pass = pass_cost(source, 8)  # in this process, the swarm idle
         ed25519 = ed25519_ms(ROUNDS * 40)
+        receipt = receipt_after_pass_ms(source, 0, 4)
     # per configuration: the medians over rounds of each round's median client, slowest client and total
     figures = {
         key: {
@@ -333,7 +341,7 @@ def run() -> Section:
             "(py-spy on the first server, trust off): 76% of its busy time in forward passes, 47% in passes of a "
             "single session; the matrix products themselves are 26%. The rest of a pass is transformers' Python "
             "around each layer, paid once per pass, however many sessions it holds.",
-            cpu_markdown(cpu, figures, ed25519),
+            cpu_markdown(cpu, figures, ed25519, receipt),
             bar_chart(
                 "concurrent-clients",
                 "Decode steps per second with concurrent clients (hidden 256, 2-server chain)",

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from bench.crypto_floor import ed25519_ms
+from bench.crypto_floor import ed25519_ms, receipt_after_pass_ms
 from bench.plots import bar_chart
 from bench.report import (
     Section,
@@ -44,6 +44,12 @@ PROMPT_TOKENS = 128
 SPANS = {2: ("0:4", "4:8"), 4: ("0:2", "2:4", "4:6", "6:8")}
 
 
+def span_blocks(blocks: str) -> tuple[int, int]:
+    """``"0:4"`` as ``(0, 4)``."""
+    start, end = blocks.split(":")
+    return int(start), int(end)
+
+
 def prompt() -> list[int]:
     return [1 + (7 * i) % 250 for i in range(PROMPT_TOKENS)]  # byte-level ids, no special tokens past the first
 
@@ -69,9 +75,12 @@ def local_prefill_rate(model: LocalModel) -> float:
     return PROMPT_TOKENS / (time.perf_counter() - started)
 
 
-def floor_markdown(steps: dict[str, float], checking: dict[str, float], ed25519: float) -> str:
+def floor_markdown(
+    steps: dict[str, float], checking: dict[str, float], ed25519: float, receipts: dict[int, float]
+) -> str:
     """Where the trust layer's cost goes, in time a decode step (``checking``: the client's ms a step reading and
-    checking replies, by configuration), beside Ed25519's own cost in a tight loop: the floor."""
+    checking replies, by configuration), beside Ed25519's own cost in a tight loop and a hop's whole receipt after
+    a forward pass (``receipts``, by chain length): the floor."""
     rows = []
     for length in SPANS:
         on, off = f"{length}-on", f"{length}-off"
@@ -83,6 +92,7 @@ def floor_markdown(steps: dict[str, float], checking: dict[str, float], ed25519:
                 f"{1000 / steps[on] - step:+.2f}",
                 f"{checking[on]:.2f} / {checking[off]:.2f}",
                 f"{length * ed25519:.2f} ({length * ed25519 / step:.1%} of a step)",
+                f"{length * receipts[length]:.2f} ({length * receipts[length] / step:.1%})",
             ]
         )
     return "\n\n".join(
@@ -95,12 +105,17 @@ def floor_markdown(steps: dict[str, float], checking: dict[str, float], ed25519:
                     "added by the trust layer",
                     "client reading and checking replies, on / off",
                     "Ed25519 alone, every hop's receipt signed and checked in a tight loop",
+                    "every hop's whole receipt, each right after a forward pass",
                 ],
                 rows,
             ),
             "The client checks every hop's receipt at once, before it uses the output: its signature, and that it "
             "names what was sent and received. Each server signs one receipt a step. Ed25519 is therefore the floor "
-            "of the trust layer's cost. The client's reading and checking of the replies is timed where it runs, "
+            "of the trust layer's cost; as a chain runs it, right after a forward pass, a receipt costs more. The last "
+            "column times, in this process once the chain is down, each hop's whole receipt (digests, record, "
+            "signature, then the client's digests and check) right after a one-token forward pass of that hop's "
+            "blocks: the pass leaves the CPU's caches holding weights and activations, not the receipt's code and "
+            "tables, as in the chain. The client's reading and checking of the replies is timed where it runs, "
             "from a reply's arrival to its use: the difference between its two figures is what checking receipts "
             "takes in a running chain, against Ed25519's tight-loop time beside it (caches are cold after the "
             "forward pass and the messaging, and every process shares the two cores). The checks of hops before the "
@@ -159,6 +174,7 @@ def run() -> Section:
                 decode.setdefault("local", []).append(local_rate(local))
                 prefill.setdefault("local", []).append(local_prefill_rate(local))
         ed25519 = ed25519_ms()
+        receipts = {length: receipt_after_pass_ms(source, *span_blocks(spans[0])) for length, spans in SPANS.items()}
     steps = {key: median(values) for key, values in decode.items()}
     tokens = {key: median(values) for key, values in prefill.items()}
     kept: dict[str, dict[str, object]] = {key: {"decode": steps[key], "prefill": tokens[key]} for key in steps}
@@ -209,7 +225,7 @@ def run() -> Section:
                 },
                 ylabel="decode steps per second",
             ),
-            floor_markdown(steps, {key: median(values) for key, values in checking.items()}, ed25519),
+            floor_markdown(steps, {key: median(values) for key, values in checking.items()}, ed25519, receipts),
         ]
     )
     return Section("loopback-chain", markdown, tuple(targets))

@@ -8,7 +8,7 @@ lossless: each tensor comes back byte for byte, and is then checked against the 
 
 What compresses is how often each byte value occurs, not repeated strings, so the packer runs deflate's
 Huffman coding alone (``Z_HUFFMAN_ONLY``): on hidden states it packs as small as zlib's default level or
-smaller, 4 to 12 times as fast (~150 MB/s on one core against 12 to 40), and a client packs every session
+smaller, 3 to 12 times as fast (~150 MB/s on one core against 13 to 42), and a client packs every session
 it challenges. The payload is an ordinary zlib stream, so any zlib stream of the planes unpacks.
 
     pack = [codec, item_size, [length of each tensor, ...], payload]      codec: "zlib-planes"
@@ -84,7 +84,8 @@ def _huffman_coded(data: bytes) -> bytes:
 
 
 def to_planes(data: bytes, item_size: int) -> bytes:
-    """``data``'s elements of ``item_size`` bytes as byte planes: every element's first byte, then every second..."""
+    """``data``'s elements of ``item_size`` bytes as byte planes: every element's first byte, then every
+    element's second byte, and so on."""
     if item_size == 1:
         return data
     return np.frombuffer(data, dtype=np.uint8).reshape(-1, item_size).T.tobytes()
