@@ -199,9 +199,10 @@ def cpu_markdown(
             f"of CPU on this machine, clients and servers together; with the trust layer off it costs "
             f"{plain.ms_per_step():.2f} ms. What the trust layer adds to a step at 8 clients: {trust_extra}. Of that, "
             f"Ed25519 itself (each of the 2 hops' receipts signed and checked) is {2 * ed25519:.2f} ms in a tight "
-            f"loop, {2 * ed25519 / plain.ms_per_step():.1%} of a step with the trust layer off. As a server and a "
-            "client run it, each right after a forward pass (caches holding weights, not the receipt's code and "
-            "tables), a hop's whole receipt (digests, record, signature; the client's check) takes "
+            f"loop, {2 * ed25519 / plain.ms_per_step():.1%} of a step with the trust layer off. As a server runs it, "
+            "right after a forward pass (caches holding weights, not the receipt's code and tables), and the "
+            "client checks it after the same (standing in for the messaging that runs before its check), a hop's "
+            "whole receipt (digests, record, signature; the client's check) takes "
             f"{receipt:.2f} ms, {2 * receipt:.2f} ms for the 2 hops, {2 * receipt / plain.ms_per_step():.1%} of a "
             "step: the floor of the trust layer's cost on a machine that is full.",
         ]
