@@ -250,8 +250,11 @@ def add_signature(engine: Engine, wire: bytes, number: int | None = None) -> str
     if number is not None and record.number != number:
         raise RequestRefusedError("bad_signature", f"a co-signature of checkpoint {record.number}, sent for {number}")
     with write_transaction(engine) as connection:
+        # The checkpoint's row lock serialises its co-signatures on PostgreSQL (SQLite's BEGIN IMMEDIATE already
+        # does): two taken side by side would each count the signatures without the other's, and a checkpoint
+        # co-signed past 2/3 that way would stay pending for good, since no verifier signs it twice.
         stored = connection.execute(
-            select(CheckpointRow.digest).where(CheckpointRow.number == record.number)
+            select(CheckpointRow.digest).where(CheckpointRow.number == record.number).with_for_update()
         ).scalar_one_or_none()
         if stored is None or stored != record.checkpoint.hex():
             raise RequestRefusedError(

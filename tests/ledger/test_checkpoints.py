@@ -6,30 +6,44 @@ from the events it fetches; their keys are their own, which the operator does no
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from sqlalchemy import event as sqlalchemy_event
 from sqlalchemy import text
 from typer.testing import CliRunner
 
 from swarmtrust.cli import app
-from swarmtrust.ledger.checkpoint_fold import FoldedLog, WeightRule, differences, expected_checkpoint
+from swarmtrust.ledger.checkpoint_fold import (
+    FoldedLog,
+    WeightRule,
+    differences,
+    expected_checkpoint,
+    verifier_weights,
+)
 from swarmtrust.ledger.checkpoints import (
     Checkpointer,
     RefoldBusyError,
     add_signature,
+    attested_tables,
     audit_checkpoints,
+    latest_final_ref,
     logged_events,
     propose_checkpoint,
     stored_checkpoints,
 )
+from swarmtrust.ledger.db import create_ledger_engine
 from swarmtrust.ledger.errors import RequestRefusedError
 from swarmtrust.ledger.market import mint, take_node_record
+from swarmtrust.ledger.migrate import upgrade
 from swarmtrust.ledger.spotchecks import SpotCheckPolicy, SpotChecks
 from swarmtrust.ledger.store import Ledger
 from swarmtrust.protocol.checkpoints import (
@@ -314,3 +328,93 @@ def test_old_checkpoints_proofs_are_folded_again_one_at_a_time_and_kept(ledger: 
         and merkle_root([leaf for _, _, leaf in second]) == proposed[1].state_root
         and checkpointer.refolds == 2
     )
+
+
+def weights_earned(connection: Any) -> dict[bytes, int]:
+    """The signing set the next checkpoint would carry."""
+    return verifier_weights(attested_tables(connection), RULE)
+
+
+def last_two_make_final(weights: dict[bytes, int]) -> list[bytes] | None:
+    """An order of the signers whose last two each leave the weight at most 2/3 when added alone to those before
+    them, and pass it together; None where there is none (one signer holds more than 2/3)."""
+    total = sum(weights.values())
+    for order in itertools.permutations(weights) if len(weights) >= 2 else ():
+        before = sum(weights[key] for key in order[:-2])
+        a, b = (weights[key] for key in order[-2:])
+        if (before + a) * 3 <= total * 2 and (before + b) * 3 <= total * 2 < (before + a + b) * 3:
+            return list(order)
+    return None
+
+
+@pytest.mark.postgres
+def test_co_signatures_committed_side_by_side_still_make_a_checkpoint_final(postgres_url: str) -> None:
+    """PostgreSQL runs two co-signatures' transactions side by side (SQLite's ``BEGIN IMMEDIATE`` never does). The
+    last two, each of which alone leaves the checkpoint at 2/3 of the weight, must not each miss the other: the
+    checkpoint would stay pending for good, though co-signed past 2/3, since no verifier signs it twice.
+
+    The first is held just before its commit until the second has either finished (the race) or is waiting on a
+    lock (the fix: the second reads the signatures once the first has committed). The database says which."""
+    engine = create_ledger_engine(postgres_url)
+    upgrade(engine)
+    engine.dispose()
+    with Ledger.open(postgres_url) as ledger:
+        clock = Clock()
+        order = None
+        for _ in range(20):  # the draw spreads passes at random: until no verifier holds more than 2/3 alone
+            decided_passes(ledger, clock, 1)
+            with ledger.engine.connect() as connection:
+                order = last_two_make_final(weights_earned(connection))
+            if order is not None:
+                break
+        assert order is not None, "one verifier kept more than 2/3 of the weight through 20 rounds of passes"
+        proposed = propose_checkpoint(ledger.engine, LEDGER, clock=clock, rule=RULE).checkpoint
+        assert proposed is not None
+        before, last_two = order[:-2], order[-2:]
+        by_key = {bytes(v.verify_key): v for v in VERIFIERS}
+
+        def wire(key: bytes) -> bytes:
+            record = CheckpointSignature(key, bytes(LEDGER.verify_key), 1, checkpoint_digest(proposed))
+            return sign_record(record, by_key[key]).to_wire()
+
+        for key in before:
+            assert add_signature(ledger.engine, wire(key)) == "recorded"
+        first_at_commit, let_first_commit = threading.Event(), threading.Event()
+        outcomes: dict[str, str | BaseException] = {}
+
+        def hold_the_first(connection: Any) -> None:
+            if threading.current_thread().name == "first" and not first_at_commit.is_set():
+                first_at_commit.set()
+                assert let_first_commit.wait(120), "the test never let the first commit"
+
+        def sign(name: str, key: bytes) -> None:
+            try:
+                outcomes[name] = add_signature(ledger.engine, wire(key))
+            except BaseException as exc:  # reported by the main thread's assertion
+                outcomes[name] = exc
+
+        sqlalchemy_event.listen(ledger.engine, "commit", hold_the_first)
+        first = threading.Thread(target=sign, args=("first", last_two[0]), name="first")
+        second = threading.Thread(target=sign, args=("second", last_two[1]), name="second")
+        try:
+            first.start()
+            assert first_at_commit.wait(120), "the first co-signature never reached its commit"
+            second.start()
+            with ledger.engine.connect() as watcher:
+                waiting = text(  # a session of this test's own database waiting on a lock
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                )
+                deadline = time.monotonic() + 120
+                while second.is_alive() and not watcher.execute(waiting).scalar():
+                    assert time.monotonic() < deadline, "the second co-signature neither finished nor waited"
+                    watcher.rollback()  # a fresh snapshot on the next read
+                    time.sleep(0.05)
+        finally:
+            let_first_commit.set()
+            first.join(120)
+            second.join(120)
+            sqlalchemy_event.remove(ledger.engine, "commit", hold_the_first)
+        assert outcomes == {"first": "recorded", "second": "recorded"}, outcomes
+        with ledger.engine.connect() as connection:
+            assert latest_final_ref(connection) == (1, checkpoint_digest(proposed)), "co-signed past 2/3, yet pending"
