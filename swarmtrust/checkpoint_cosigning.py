@@ -5,6 +5,8 @@ the last checkpoint it accepted. Each round it asks the ledger for its latest ch
 to each new checkpoint's seq, checks every event's chain hash and signature, recomputes the checkpoint and
 compares it field by field. A match is co-signed (when this verifier is in the checkpoint's signing set); a
 mismatch is refused and logged, and the cosigner stops there: no later checkpoint can build on one it refused.
+A co-signature the ledger could not take (unreachable, or failing on its side) is sent again each round until it
+does: the fold has moved past its checkpoint, and a checkpoint short of its co-signatures stays pending for good.
 
 It also remembers the checkpoints it accepted, so that a ledger serving another checkpoint under a number it
 already showed is caught equivocating (``protocol.checkpoints.fork_between``), and the ledger key of the first
@@ -93,6 +95,7 @@ class CheckpointCosigner:
         self.previous: Signed[Checkpoint] | None = None
         self.accepted: dict[int, bytes] = {}  # number -> the checkpoint's wire, as accepted
         self.cosigned = 0
+        self.unsent: dict[int, bytes] = {}  # number -> a co-signature the ledger has not taken yet
         self.refusal: str | None = None  # why the last round stopped, if it did
         if memory is not None and memory.exists():
             self._recall(memory)
@@ -121,15 +124,16 @@ class CheckpointCosigner:
     def round(self) -> int:
         """Check and co-sign every checkpoint since the last accepted; how many were co-signed now.
         CheckpointRefused for one the events do not give; every round after refuses too (this verifier never signs
-        a history built on one it refused)."""
+        a history built on one it refused). LedgerApiError where the ledger cannot take a co-signature now: it is
+        kept, and sent first next round."""
+        done = self._send_unsent()  # made before any refusal, so still this verifier's word
         if self.refusal is not None:
             raise CheckpointRefused(self.refusal)
         latest = self.api.checkpoints()["latest"]
         if latest is None:
-            return 0
+            return done
         newest = open_signed(Checkpoint, bytes.fromhex(latest["record"]))
         self._check_no_fork(newest)
-        done = 0
         start = self.previous.record.number + 1 if self.previous is not None else 1
         for number in range(start, newest.record.number + 1):
             view = latest if number == newest.record.number else self.api.checkpoint(number)
@@ -189,10 +193,27 @@ class CheckpointCosigner:
         if self.public_key not in signers or self.public_key.hex() in view.get("signers", ()):
             return 0
         signature = CheckpointSignature(self.public_key, record.ledger_key, record.number, checkpoint_digest(signed))
-        self.api.cosign_checkpoint(record.number, sign_record(signature, self.key).to_wire())
-        self.cosigned += 1
-        log.info("co-signed checkpoint %d at seq %d", record.number, record.seq)
-        return 1
+        self.unsent[record.number] = sign_record(signature, self.key).to_wire()
+        return self._send_unsent()
+
+    def _send_unsent(self) -> int:
+        """Send the co-signatures the ledger has not taken, oldest first; how many it took. One it refuses (a 4xx
+        answer: e.g. its checkpoint was replaced, which the next round's fork check names) is logged and dropped;
+        LedgerApiError, keeping it and those after, where the ledger cannot take it now (unreachable, 429, 5xx)."""
+        sent = 0
+        for number, wire in sorted(self.unsent.items()):
+            try:
+                self.api.cosign_checkpoint(number, wire)
+            except LedgerApiError as exc:
+                if exc.status == 0 or exc.status == 429 or exc.status >= 500:
+                    raise
+                log.warning("the ledger refused this verifier's co-signature of checkpoint %d: %s", number, exc)
+            else:
+                sent += 1
+                self.cosigned += 1
+                log.info("co-signed checkpoint %d", number)
+            del self.unsent[number]
+        return sent
 
     def run(self, stop: threading.Event, every: float) -> None:
         """A round every ``every`` seconds until ``stop``. A refused checkpoint is logged once per reason and

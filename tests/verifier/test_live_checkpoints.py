@@ -28,8 +28,6 @@ from swarmtrust.launcher import LocalSwarm, free_port
 from swarmtrust.ledger.checkpoints import propose_checkpoint
 from swarmtrust.ledger.db import create_ledger_engine
 from swarmtrust.ledger.market import mint
-from swarmtrust.ledger.migrate import upgrade
-from swarmtrust.ledger.spotchecks import SpotCheckPolicy, SpotChecks
 from swarmtrust.ledger.store import Ledger
 from swarmtrust.node.client.checkpoint_memory import CheckpointMemory, LedgerHistoryError
 from swarmtrust.node.client.config import ClientConfig
@@ -39,14 +37,13 @@ from swarmtrust.node.ledger_api import LedgerApi
 from swarmtrust.node.server.placement import LedgerView
 from swarmtrust.protocol.keys import generate_key_file, load_signing_key
 from swarmtrust.protocol.merkle import InclusionProof, verify_inclusion
-from tests.builders import challenge_for, evidence_session, new_key, signed_verdict
 from tests.ledger.tampering import rewrite_mints
 from tests.rest import rest_get
+from tests.verifier.earned_weight import earn_weight
 
 pytestmark = [pytest.mark.slow, pytest.mark.processes]  # a service and three verifier processes
 
 VERIFIERS = ("v1", "v2", "v3")
-AGREEMENTS = 10  # the apprenticeship before a verifier has weight (``ledger.checkpoint_fold.WeightRule``)
 
 
 def wait_for(what: str, condition: Callable[[], Any], timeout: float = 180.0) -> Any:
@@ -57,32 +54,6 @@ def wait_for(what: str, condition: Callable[[], Any], timeout: float = 180.0) ->
             raise AssertionError(f"{what}: not within {timeout:.0f} s")
         time.sleep(0.3)
     return found
-
-
-def earn_weight(db_url: str, ledger_key: Any, verifiers: list[Any]) -> str:
-    """Decided passes until every verifier has ``AGREEMENTS`` agreements, and a mint (a balance to attest): the
-    minted account."""
-    engine = create_ledger_engine(db_url)
-    upgrade(engine)
-    engine.dispose()
-    server, client = new_key(), new_key()
-    with Ledger.open(db_url) as ledger:
-        checks = SpotChecks(ledger.engine, ledger_key, SpotCheckPolicy(audit_rate=0.0, max_audit_rate=0.0))
-        agreements = dict.fromkeys(range(len(verifiers)), 0)
-        for _ in range(40 * len(verifiers)):  # the draw spreads challenges among those who ask: enough, by far
-            if min(agreements.values()) >= AGREEMENTS:
-                break
-            receipts, evidence = evidence_session(server, 3)
-            encoded = evidence.encode()
-            checks.submit_challenge(challenge_for(client, receipts, encoded).to_wire(), encoded)
-            held = [(i, c) for i, v in enumerate(verifiers) if (c := checks.claim(bytes(v.verify_key))) is not None]
-            assert len(held) == 1, "one verifier holds each first round"
-            index, claim = held[0]
-            checks.submit_verdict(signed_verdict(verifiers[index], claim, "pass", int(time.time() * 1000)))
-            agreements[index] += 1
-        assert min(agreements.values()) >= AGREEMENTS, agreements
-        mint(ledger.engine, ledger_key, account=bytes(client.verify_key).hex(), amount=500, reason="t", admin="t")
-    return bytes(client.verify_key).hex()
 
 
 def test_verifiers_co_sign_checkpoints_and_refuse_a_rewritten_history(db_url: str, tmp_path: Path) -> None:
