@@ -129,11 +129,21 @@ def db_url(request: pytest.FixtureRequest, tmp_path: os.PathLike[str]) -> str:
     return url
 
 
+def _upgraded(url: str) -> Iterator[Ledger]:
+    engine = create_ledger_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    with Ledger.open(url) as opened:
+        yield opened
+
+
 @pytest.fixture
 def ledger(db_url: str) -> Iterator[Ledger]:
     """A ledger at the current schema on each database."""
-    engine = create_ledger_engine(db_url)
-    upgrade(engine)
-    engine.dispose()
-    with Ledger.open(db_url) as opened:
-        yield opened
+    yield from _upgraded(db_url)
+
+
+@pytest.fixture
+def postgres_ledger(postgres_url: str) -> Iterator[Ledger]:
+    """A ledger at the current schema on PostgreSQL alone (for what only its concurrent writers can show)."""
+    yield from _upgraded(postgres_url)

@@ -40,10 +40,8 @@ from swarmtrust.ledger.checkpoints import (
     propose_checkpoint,
     stored_checkpoints,
 )
-from swarmtrust.ledger.db import create_ledger_engine
 from swarmtrust.ledger.errors import RequestRefusedError
 from swarmtrust.ledger.market import mint, take_node_record
-from swarmtrust.ledger.migrate import upgrade
 from swarmtrust.ledger.spotchecks import SpotCheckPolicy, SpotChecks
 from swarmtrust.ledger.store import Ledger
 from swarmtrust.protocol.checkpoints import (
@@ -338,8 +336,10 @@ def weights_earned(connection: Any) -> dict[bytes, int]:
 def last_two_make_final(weights: dict[bytes, int]) -> list[bytes] | None:
     """An order of the signers whose last two each leave the weight at most 2/3 when added alone to those before
     them, and pass it together; None where there is none (one signer holds more than 2/3)."""
+    if len(weights) < 2:
+        return None
     total = sum(weights.values())
-    for order in itertools.permutations(weights) if len(weights) >= 2 else ():
+    for order in itertools.permutations(weights):
         before = sum(weights[key] for key in order[:-2])
         a, b = (weights[key] for key in order[-2:])
         if (before + a) * 3 <= total * 2 and (before + b) * 3 <= total * 2 < (before + a + b) * 3:
@@ -348,73 +348,68 @@ def last_two_make_final(weights: dict[bytes, int]) -> list[bytes] | None:
 
 
 @pytest.mark.postgres
-def test_co_signatures_committed_side_by_side_still_make_a_checkpoint_final(postgres_url: str) -> None:
+def test_co_signatures_committed_side_by_side_still_make_a_checkpoint_final(postgres_ledger: Ledger) -> None:
     """PostgreSQL runs two co-signatures' transactions side by side (SQLite's ``BEGIN IMMEDIATE`` never does). The
     last two, each of which alone leaves the checkpoint at 2/3 of the weight, must not each miss the other: the
     checkpoint would stay pending for good, though co-signed past 2/3, since no verifier signs it twice.
 
     The first is held just before its commit until the second has either finished (the race) or is waiting on a
     lock (the fix: the second reads the signatures once the first has committed). The database says which."""
-    engine = create_ledger_engine(postgres_url)
-    upgrade(engine)
-    engine.dispose()
-    with Ledger.open(postgres_url) as ledger:
-        clock = Clock()
-        order = None
-        for _ in range(20):  # the draw spreads passes at random: until no verifier holds more than 2/3 alone
-            decided_passes(ledger, clock, 1)
-            with ledger.engine.connect() as connection:
-                order = last_two_make_final(weights_earned(connection))
-            if order is not None:
-                break
-        assert order is not None, "one verifier kept more than 2/3 of the weight through 20 rounds of passes"
-        proposed = propose_checkpoint(ledger.engine, LEDGER, clock=clock, rule=RULE).checkpoint
-        assert proposed is not None
-        before, last_two = order[:-2], order[-2:]
-        by_key = {bytes(v.verify_key): v for v in VERIFIERS}
+    clock = Clock()
+    order = None
+    for _ in range(20):  # the draw spreads passes at random: until no verifier holds more than 2/3 alone
+        decided_passes(postgres_ledger, clock, 1)
+        with postgres_ledger.engine.connect() as connection:
+            order = last_two_make_final(weights_earned(connection))
+        if order is not None:
+            break
+    assert order is not None, "one verifier kept more than 2/3 of the weight through 20 rounds of passes"
+    proposed = propose_checkpoint(postgres_ledger.engine, LEDGER, clock=clock, rule=RULE).checkpoint
+    assert proposed is not None
+    before, last_two = order[:-2], order[-2:]
+    by_key = {bytes(v.verify_key): v for v in VERIFIERS}
 
-        def wire(key: bytes) -> bytes:
-            record = CheckpointSignature(key, bytes(LEDGER.verify_key), 1, checkpoint_digest(proposed))
-            return sign_record(record, by_key[key]).to_wire()
+    def wire(key: bytes) -> bytes:
+        record = CheckpointSignature(key, bytes(LEDGER.verify_key), 1, checkpoint_digest(proposed))
+        return sign_record(record, by_key[key]).to_wire()
 
-        for key in before:
-            assert add_signature(ledger.engine, wire(key)) == "recorded"
-        first_at_commit, let_first_commit = threading.Event(), threading.Event()
-        outcomes: dict[str, str | BaseException] = {}
+    for key in before:
+        assert add_signature(postgres_ledger.engine, wire(key)) == "recorded"
+    first_at_commit, let_first_commit = threading.Event(), threading.Event()
+    outcomes: dict[str, str | BaseException] = {}
 
-        def hold_the_first(connection: Any) -> None:
-            if threading.current_thread().name == "first" and not first_at_commit.is_set():
-                first_at_commit.set()
-                assert let_first_commit.wait(120), "the test never let the first commit"
+    def hold_the_first(connection: Any) -> None:
+        if threading.current_thread().name == "first" and not first_at_commit.is_set():
+            first_at_commit.set()
+            assert let_first_commit.wait(120), "the test never let the first commit"
 
-        def sign(name: str, key: bytes) -> None:
-            try:
-                outcomes[name] = add_signature(ledger.engine, wire(key))
-            except BaseException as exc:  # reported by the main thread's assertion
-                outcomes[name] = exc
-
-        sqlalchemy_event.listen(ledger.engine, "commit", hold_the_first)
-        first = threading.Thread(target=sign, args=("first", last_two[0]), name="first")
-        second = threading.Thread(target=sign, args=("second", last_two[1]), name="second")
+    def sign(name: str, key: bytes) -> None:
         try:
-            first.start()
-            assert first_at_commit.wait(120), "the first co-signature never reached its commit"
-            second.start()
-            with ledger.engine.connect() as watcher:
-                waiting = text(  # a session of this test's own database waiting on a lock
-                    "SELECT count(*) FROM pg_stat_activity "
-                    "WHERE datname = current_database() AND wait_event_type = 'Lock'"
-                )
-                deadline = time.monotonic() + 120
-                while second.is_alive() and not watcher.execute(waiting).scalar():
-                    assert time.monotonic() < deadline, "the second co-signature neither finished nor waited"
-                    watcher.rollback()  # a fresh snapshot on the next read
-                    time.sleep(0.05)
-        finally:
-            let_first_commit.set()
-            first.join(120)
-            second.join(120)
-            sqlalchemy_event.remove(ledger.engine, "commit", hold_the_first)
-        assert outcomes == {"first": "recorded", "second": "recorded"}, outcomes
-        with ledger.engine.connect() as connection:
-            assert latest_final_ref(connection) == (1, checkpoint_digest(proposed)), "co-signed past 2/3, yet pending"
+            outcomes[name] = add_signature(postgres_ledger.engine, wire(key))
+        except BaseException as exc:  # reported by the main thread's assertion
+            outcomes[name] = exc
+
+    sqlalchemy_event.listen(postgres_ledger.engine, "commit", hold_the_first)
+    first = threading.Thread(target=sign, args=("first", last_two[0]), name="first")
+    second = threading.Thread(target=sign, args=("second", last_two[1]), name="second")
+    try:
+        first.start()
+        assert first_at_commit.wait(120), "the first co-signature never reached its commit"
+        second.start()
+        with postgres_ledger.engine.connect() as watcher:
+            waiting = text(  # a session of this test's own database waiting on a lock
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+            deadline = time.monotonic() + 120
+            while second.is_alive() and not watcher.execute(waiting).scalar():
+                assert time.monotonic() < deadline, "the second co-signature neither finished nor waited"
+                watcher.rollback()  # a fresh snapshot on the next read
+                time.sleep(0.05)
+    finally:
+        let_first_commit.set()
+        first.join(120)
+        second.join(120)
+        sqlalchemy_event.remove(postgres_ledger.engine, "commit", hold_the_first)
+    assert outcomes == {"first": "recorded", "second": "recorded"}, outcomes
+    with postgres_ledger.engine.connect() as connection:
+        assert latest_final_ref(connection) == (1, checkpoint_digest(proposed)), "co-signed past 2/3, yet pending"
